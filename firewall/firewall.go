@@ -1,0 +1,260 @@
+// Package firewall holds portwarden's host firewall backends and the
+// contract they share.
+//
+// A backend never talks to a host itself. It turns facts that the
+// orchestrator gathered in one round trip into the state portwarden owns on
+// the host (State), and turns the desired state into one script that
+// replaces that owned state atomically (Apply). The orchestrator runs the
+// script over whatever transport reaches the host (SSH, WinRM) and feeds the
+// script's output, which repeats the facts format, back to State: so the
+// read-back after an apply costs no extra round trip.
+//
+// Implementations: NFTables (nftables.go), IPTables (iptables.go) and
+// Windows (windows.go). Detect (detect.go) picks a Linux backend from facts.
+package firewall
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Tag marks every object portwarden owns on a host: the nftables table and
+// chains, the iptables chains and jump rules, the Windows rule group. Only
+// objects carrying it are ever read, diffed or removed.
+const Tag = "portwarden"
+
+// Mode says how much of a host's inbound policy portwarden owns.
+type Mode string
+
+const (
+	// Additive opens what the policy needs and leaves every other rule and
+	// the host's default policy alone.
+	Additive Mode = "additive"
+	// Enforce makes portwarden own the inbound policy: default drop, except
+	// established traffic, loopback, the management port from the
+	// controller, and the computed rules.
+	Enforce Mode = "enforce"
+)
+
+// ParseMode validates a mode name from the inventory.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case Additive, Enforce:
+		return Mode(s), nil
+	}
+	return "", fmt.Errorf("unknown mode %q: want %q or %q", s, Additive, Enforce)
+}
+
+// PortRange is an inclusive range of ports; a single port has Lo == Hi.
+type PortRange struct {
+	Lo, Hi uint16
+}
+
+func (p PortRange) String() string {
+	if p.Lo == p.Hi {
+		return strconv.Itoa(int(p.Lo))
+	}
+	return fmt.Sprintf("%d-%d", p.Lo, p.Hi)
+}
+
+// ParsePortRange parses "443" or "2500-3300".
+func ParsePortRange(s string) (PortRange, error) {
+	lo, hi, isRange := strings.Cut(strings.TrimSpace(s), "-")
+	l, err := parsePort(lo)
+	if err != nil {
+		return PortRange{}, fmt.Errorf("port %q: %w", s, err)
+	}
+	if !isRange {
+		return PortRange{l, l}, nil
+	}
+	h, err := parsePort(hi)
+	if err != nil {
+		return PortRange{}, fmt.Errorf("port range %q: %w", s, err)
+	}
+	if h < l {
+		return PortRange{}, fmt.Errorf("port range %q: end is below start", s)
+	}
+	return PortRange{l, h}, nil
+}
+
+func parsePort(s string) (uint16, error) {
+	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 16)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("not a port number 1-65535")
+	}
+	return uint16(n), nil
+}
+
+// NormalizePorts sorts ranges and merges overlapping or adjacent ones.
+func NormalizePorts(in []PortRange) []PortRange {
+	if len(in) == 0 {
+		return nil
+	}
+	ps := slices.Clone(in)
+	slices.SortFunc(ps, func(a, b PortRange) int { return int(a.Lo) - int(b.Lo) })
+	out := ps[:1]
+	for _, p := range ps[1:] {
+		last := &out[len(out)-1]
+		if int(p.Lo) <= int(last.Hi)+1 {
+			last.Hi = max(last.Hi, p.Hi)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// PortsString renders ports as "22,2500-3300".
+func PortsString(ps []PortRange) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// Rule is one inbound allow rule: traffic of Protocol to any of Ports from
+// any of Sources is accepted. Sources are never empty: portwarden does not
+// open a port to "any".
+type Rule struct {
+	Protocol string // "tcp" or "udp"
+	Ports    []PortRange
+	Sources  []netip.Prefix // single addresses are /32 or /128
+	// Comment is a short human reason, written into the host's rule where
+	// the backend can carry one. It is not part of the rule's identity.
+	Comment string
+}
+
+// Key identifies a rule for diffing: protocol and ports. Two rules with the
+// same key but different sources are one rule that changed.
+func (r Rule) Key() string {
+	return r.Protocol + "/" + PortsString(r.Ports)
+}
+
+// Normalize returns the rule with ports merged and sources sorted and
+// de-duplicated, so that rules read back from a host compare equal to
+// computed ones.
+func (r Rule) Normalize() Rule {
+	r.Protocol = strings.ToLower(r.Protocol)
+	r.Ports = NormalizePorts(r.Ports)
+	src := make([]netip.Prefix, 0, len(r.Sources))
+	for _, p := range r.Sources {
+		src = append(src, p.Masked())
+	}
+	slices.SortFunc(src, ComparePrefix)
+	r.Sources = slices.Compact(src)
+	return r
+}
+
+// ComparePrefix orders prefixes by address, then length.
+func ComparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
+}
+
+// SplitFamilies returns the IPv4 and IPv6 sources of a rule.
+func SplitFamilies(src []netip.Prefix) (v4, v6 []netip.Prefix) {
+	for _, p := range src {
+		if p.Addr().Is4() || p.Addr().Is4In6() {
+			v4 = append(v4, p)
+		} else {
+			v6 = append(v6, p)
+		}
+	}
+	return v4, v6
+}
+
+// PrefixString renders a single address without "/32" or "/128".
+func PrefixString(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
+}
+
+// Desired is everything portwarden wants on one host.
+type Desired struct {
+	Mode  Mode
+	Rules []Rule // normalized, sorted by Key
+	// Management is the port the controller reaches the host on (SSH 22,
+	// WinRM 5986...) and ManagementSources the controller's addresses. In
+	// enforce mode they are always kept open, whatever the policy says.
+	ManagementPort    uint16
+	ManagementSources []netip.Prefix
+}
+
+// State is what portwarden owns on a host, as read back from it.
+type State struct {
+	Backend string
+	// Installed is false when nothing of portwarden's is on the host yet.
+	Installed bool
+	Mode      Mode
+	Rules     []Rule // normalized, sorted by Key
+	// Warnings are facts that make owned rules ineffective or risky:
+	// another firewall manager that will overwrite them, a Windows profile
+	// that is disabled, Group Policy that ignores local rules. The plan
+	// shows them on the host.
+	Warnings []string
+}
+
+// Script is one program sent to a host in one round trip. Shell is "sh"
+// (POSIX shell, run as root) or "powershell". Body must not contain
+// secrets; Stdin carries data such as a ruleset or a sudo password.
+type Script struct {
+	Shell string
+	Body  string
+	Stdin []byte
+}
+
+// Backend is a host firewall implementation.
+type Backend interface {
+	// Name is the inventory's name for the backend ("nftables", ...).
+	Name() string
+	// State parses the state portwarden owns from facts gathered on the
+	// host. It fails on output it does not understand: a host that answers
+	// nonsense must not be planned against.
+	State(f Facts) (State, error)
+	// Apply returns one script that replaces portwarden's owned state with
+	// d atomically (all or nothing), persists it across reboots, and then
+	// prints the same facts sections that State reads, so the result can
+	// be verified from the script's own output.
+	Apply(d Desired) (Script, error)
+}
+
+// Facts are the sections a facts or apply script printed. Each section
+// starts with a line "### portwarden:NAME" and runs to the next marker.
+type Facts map[string]string
+
+// SectionMarker begins a facts section.
+const SectionMarker = "### portwarden:"
+
+// ParseFacts splits script output into sections.
+func ParseFacts(out string) Facts {
+	f := Facts{}
+	name := ""
+	var b strings.Builder
+	flush := func() {
+		if name != "" {
+			f[name] = b.String()
+		}
+		b.Reset()
+	}
+	for line := range strings.Lines(out) {
+		trimmed := strings.TrimRight(line, "\r\n")
+		if rest, ok := strings.CutPrefix(trimmed, SectionMarker); ok {
+			flush()
+			name = strings.TrimSpace(rest)
+			continue
+		}
+		if name != "" {
+			b.WriteString(line)
+		}
+	}
+	flush()
+	return f
+}

@@ -1,0 +1,76 @@
+// Package transport connects portwarden to hosts: SSH for Linux (ssh.go),
+// WinRM for Windows (winrm.go). A connection is opened once per host and
+// reused for every script of a run.
+package transport
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/portwarden/portwarden/firewall"
+)
+
+// Conn is one open connection to a host.
+type Conn interface {
+	// Run sends one script in one round trip and waits for it. A non-zero
+	// exit status is not an error: it is reported in Result.ExitCode. err
+	// is for failures to deliver the script or read its result, including
+	// ctx ending and the command timeout.
+	Run(ctx context.Context, s firewall.Script) (Result, error)
+	// LocalAddr is the controller's address as the host sees the
+	// connection; enforce mode keeps the management port open from it.
+	LocalAddr() netip.Addr
+	Close() error
+}
+
+// Result is what a script printed and how it exited.
+type Result struct {
+	Stdout, Stderr []byte
+	ExitCode       int
+}
+
+// SSHConfig says how to reach a Linux host. Secrets (Password, Passphrase,
+// SudoPassword) must never be logged or put into an error.
+type SSHConfig struct {
+	Address        string // host name or IP, without port
+	Port           int    // default 22
+	User           string // default "root"
+	PrivateKeyPath string
+	Passphrase     string // for an encrypted private key
+	Password       string // password and keyboard-interactive auth
+	Agent          bool   // use $SSH_AUTH_SOCK
+	KnownHostsPath string // default ~/.ssh/known_hosts
+	// AcceptNewHostKeys records the key of a host not yet in known_hosts
+	// (OpenSSH's accept-new). A changed key is always refused.
+	AcceptNewHostKeys bool
+	// InsecureIgnoreHostKey skips verification; only with an explicit
+	// opt-in in the inventory.
+	InsecureIgnoreHostKey bool
+	// Sudo runs scripts through "sudo -S" for a non-root User; the
+	// password, if any, goes through stdin, never argv.
+	Sudo         bool
+	SudoPassword string
+	// ProxyJump is a bastion to connect through, or nil.
+	ProxyJump      *SSHConfig
+	ConnectTimeout time.Duration // default 10s
+	CommandTimeout time.Duration // default 60s
+}
+
+// WinRMConfig says how to reach a Windows host.
+type WinRMConfig struct {
+	Address  string
+	Port     int    // default 5986 with HTTPS, 5985 without
+	User     string // "DOMAIN\\user" or "user"
+	Password string
+	HTTPS    bool // default true
+	// AllowUnencrypted must be set to use plain HTTP: the served winrm
+	// library cannot seal NTLM messages, so the host must accept
+	// unencrypted traffic.
+	AllowUnencrypted bool
+	CACertPath       string // PEM bundle to verify the server certificate
+	Insecure         bool   // skip certificate verification; explicit opt-in
+	Auth             string // "ntlm" (default) or "basic"
+	ConnectTimeout   time.Duration
+	CommandTimeout   time.Duration
+}
