@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/orchestrator"
+)
+
+func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c common
+	fs := newFlagSet("rules", "rules --inventory FILE [--host NAME ...] [--policy DIR] [--format text|json]", stderr, &c)
+	if code := parseFlags(fs, args, &c); code >= 0 {
+		return code
+	}
+	pol, inv := load(&c, stderr)
+	if inv == nil {
+		return 1
+	}
+	addrs, err := orchestrator.ResolveAddresses(ctx, inv, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %s\n", err)
+		return 1
+	}
+	all, err := orchestrator.Compute(inv, pol, addrs)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %s\n", err)
+		return 1
+	}
+	var hrs []*orchestrator.HostRules
+	for _, hr := range all {
+		if len(c.hosts) == 0 || slices.Contains(c.hosts, hr.Host.Name) {
+			hrs = append(hrs, hr)
+		}
+	}
+	if c.format == "json" {
+		return writeJSON(stdout, stderr, rulesJSON(hrs))
+	}
+	writeRulesText(stdout, hrs)
+	return 0
+}
+
+// jsonRules is the stable wire form of `portwarden rules --format json`.
+type jsonRules struct {
+	FormatVersion string          `json:"format_version"`
+	Hosts         []jsonHostRules `json:"hosts"`
+}
+
+type jsonHostRules struct {
+	Name    string     `json:"name"`
+	Address string     `json:"address"`
+	OS      string     `json:"os"`
+	Managed bool       `json:"managed"`
+	Roles   []string   `json:"roles"`
+	Rules   []jsonRule `json:"rules"`
+	Notes   []string   `json:"notes"`
+}
+
+type jsonRule struct {
+	Protocol string                `json:"protocol"`
+	Ports    []string              `json:"ports"`
+	Sources  []string              `json:"sources"`
+	Reasons  []orchestrator.Reason `json:"reasons"`
+}
+
+func toJSONRule(r orchestrator.Rule) jsonRule {
+	jr := jsonRule{Protocol: r.Protocol, Reasons: r.Reasons}
+	for _, p := range r.Ports {
+		jr.Ports = append(jr.Ports, p.String())
+	}
+	for _, s := range r.Sources {
+		jr.Sources = append(jr.Sources, firewall.PrefixString(s))
+	}
+	return jr
+}
+
+func rulesJSON(hrs []*orchestrator.HostRules) jsonRules {
+	out := jsonRules{FormatVersion: formatVersion, Hosts: []jsonHostRules{}}
+	for _, hr := range hrs {
+		h := jsonHostRules{Name: hr.Host.Name, Address: hr.Host.Address, OS: hr.Host.OS, Managed: hr.Host.Managed,
+			Roles: hr.Roles, Rules: []jsonRule{}, Notes: hr.Notes}
+		if h.Notes == nil {
+			h.Notes = []string{}
+		}
+		for _, r := range hr.Rules {
+			h.Rules = append(h.Rules, toJSONRule(r))
+		}
+		out.Hosts = append(out.Hosts, h)
+	}
+	return out
+}
+
+func writeJSON(stdout, stderr io.Writer, v any) int {
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(stderr, "Error: writing JSON: %s\n", err)
+		return 1
+	}
+	return 0
+}
+
+
+func writeRulesText(w io.Writer, hrs []*orchestrator.HostRules) {
+	for i, hr := range hrs {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		h := hr.Host
+		managed := ""
+		if !h.Managed {
+			managed = ", not managed: open these by hand"
+		}
+		fmt.Fprintf(w, "%s (%s, %s%s)\n", h.Name, h.Address, h.OS, managed)
+		fmt.Fprintf(w, "  roles: %s\n", strings.Join(hr.Roles, ", "))
+		if len(hr.Rules) == 0 {
+			fmt.Fprintf(w, "  no inbound rules needed\n")
+		} else {
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintf(tw, "  PROTO\tPORTS\tSOURCES\tWHY\n")
+			for _, r := range hr.Rules {
+				var srcs []string
+				for _, s := range r.Sources {
+					srcs = append(srcs, firewall.PrefixString(s))
+				}
+				for j, rs := range r.Reasons {
+					if j == 0 {
+						fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", r.Protocol, firewall.PortsString(r.Ports), strings.Join(srcs, ","), reasonText(rs))
+					} else {
+						fmt.Fprintf(tw, "  \t\t\t%s\n", reasonText(rs))
+					}
+				}
+			}
+			tw.Flush()
+		}
+		for _, n := range hr.Notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
+		}
+	}
+}
+
+func reasonText(r orchestrator.Reason) string {
+	return fmt.Sprintf("%s → %s: %s [%s]", r.FromRole, r.ToRole, r.Description, r.Section)
+}

@@ -1,0 +1,59 @@
+package inventory
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+)
+
+// envFunc is env("NAME"): the value of an environment variable. A missing
+// variable is an error, never an empty secret.
+var envFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "name", Type: cty.String}},
+	Type:   function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		name := args[0].AsString()
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return cty.NilVal, fmt.Errorf("environment variable %s is not set", name)
+		}
+		return cty.StringVal(v), nil
+	},
+})
+
+// fileFunc is file("path"): a file's content without its trailing newline,
+// with the path relative to the inventory's directory. The content is not
+// quoted in errors: it is usually a secret.
+func fileFunc(dir string) function.Function {
+	return function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "path", Type: cty.String}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			p := args[0].AsString()
+			if strings.HasPrefix(p, "~/") {
+				if home, err := os.UserHomeDir(); err == nil {
+					p = filepath.Join(home, p[2:])
+				}
+			}
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(dir, p)
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return cty.NilVal, fmt.Errorf("reading %s: %w", p, unwrapPathErr(err))
+			}
+			return cty.StringVal(strings.TrimRight(string(b), "\r\n")), nil
+		},
+	})
+}
+
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}

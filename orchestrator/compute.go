@@ -1,0 +1,269 @@
+// Package orchestrator joins an inventory with a policy into each host's
+// required rules (Compute, pure), diffs them against what hosts have (Plan,
+// pure), and drives connections to apply and verify them.
+package orchestrator
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/policies"
+)
+
+// Reason says why a rule exists: one flow of the policy, from one source
+// role to one destination role.
+type Reason struct {
+	Flow        string `json:"flow"`
+	FromRole    string `json:"from_role"`
+	ToRole      string `json:"to_role"`
+	Description string `json:"description"`
+	Section     string `json:"section"`
+}
+
+// Rule is a required inbound rule with its reasons.
+type Rule struct {
+	firewall.Rule
+	Reasons []Reason
+}
+
+// HostRules is everything one host needs.
+type HostRules struct {
+	Host  *inventory.Host
+	Roles []string // assigned and derived, sorted
+	Rules []Rule   // sorted by protocol, then ports
+	// Notes are flows that concern the host but that portwarden cannot
+	// turn into a rule on it: local-only ports, outbound endpoints,
+	// destinations that cannot carry a host firewall rule.
+	Notes []string
+}
+
+// Desired returns the firewall state the host should have.
+func (hr *HostRules) Desired() firewall.Desired {
+	d := firewall.Desired{Mode: hr.Host.Mode}
+	for _, r := range hr.Rules {
+		fr := r.Rule
+		fr.Comment = ruleComment(r)
+		d.Rules = append(d.Rules, fr)
+	}
+	return d
+}
+
+// ruleComment is the short text a backend writes into the host's rule: the
+// flows behind it. It carries no addresses (those are in the rule).
+func ruleComment(r Rule) string {
+	var flows []string
+	for _, rs := range r.Reasons {
+		if !slices.Contains(flows, rs.Flow) {
+			flows = append(flows, rs.Flow)
+		}
+	}
+	c := strings.Join(flows, ",")
+	if len(c) > 120 {
+		c = c[:117] + "..."
+	}
+	return c
+}
+
+// Addresses maps host names to the addresses they are reached at as a
+// traffic source. Hosts whose address is an IP literal need no entry.
+type Addresses map[string][]netip.Addr
+
+func (a Addresses) of(h *inventory.Host) []netip.Addr {
+	if h.Addr.IsValid() {
+		return []netip.Addr{h.Addr}
+	}
+	return a[h.Name]
+}
+
+// source is one inventory host or network that plays a role.
+type source struct {
+	host     *inventory.Host // nil for a network
+	prefixes []netip.Prefix
+}
+
+// Compute returns the required rules of every host of inv, in inventory
+// order. It is a pure function of its inputs. addrs gives the addresses of
+// hosts named by DNS (see ResolveAddresses); a source host without a known
+// address is an error, never a silently missing peer.
+func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([]*HostRules, error) {
+	flows, diags := pol.Evaluate(inv.Settings)
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("evaluating policy: %w", diags)
+	}
+	out := make([]*HostRules, 0, len(inv.Hosts))
+	byName := map[string]*HostRules{}
+	roles := map[string][]source{} // role → hosts and networks that play it
+	for _, h := range inv.Hosts {
+		hr := &HostRules{Host: h, Roles: EffectiveRoles(h, pol)}
+		out = append(out, hr)
+		byName[h.Name] = hr
+		var ps []netip.Prefix
+		for _, a := range addrs.of(h) {
+			ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
+		}
+		for _, r := range hr.Roles {
+			roles[r] = append(roles[r], source{host: h, prefixes: ps})
+		}
+	}
+	for _, n := range inv.Networks {
+		for _, r := range n.Roles {
+			roles[r] = append(roles[r], source{prefixes: n.CIDRs})
+		}
+	}
+	// Sources must have addresses: a DNS name that did not resolve would
+	// otherwise drop a peer without a word.
+	for _, hr := range out {
+		if len(addrs.of(hr.Host)) == 0 {
+			return nil, fmt.Errorf("host %s: no address known for %q (resolve it first)", hr.Host.Name, hr.Host.Address)
+		}
+	}
+
+	type key struct{ proto, ports string }
+	pending := map[*HostRules]map[key]*Rule{}
+	addRule := func(hr *HostRules, proto string, ports []firewall.PortRange, srcs []netip.Prefix, rs Reason) {
+		if pending[hr] == nil {
+			pending[hr] = map[key]*Rule{}
+		}
+		k := key{proto, firewall.PortsString(ports)}
+		r := pending[hr][k]
+		if r == nil {
+			r = &Rule{Rule: firewall.Rule{Protocol: proto, Ports: ports}}
+			pending[hr][k] = r
+		}
+		r.Sources = append(r.Sources, srcs...)
+		if !slices.Contains(r.Reasons, rs) {
+			r.Reasons = append(r.Reasons, rs)
+		}
+	}
+	note := func(hr *HostRules, s string) {
+		if !slices.Contains(hr.Notes, s) {
+			hr.Notes = append(hr.Notes, s)
+		}
+	}
+
+	for _, f := range flows {
+		if !f.Active {
+			continue
+		}
+		spec := protoPorts(f.Protocols, f.Ports)
+		if f.Endpoint != "" {
+			for _, from := range f.From {
+				for _, s := range roles[from] {
+					if s.host != nil {
+						note(byName[s.host.Name], fmt.Sprintf("outbound %s to %s must be allowed wherever egress is filtered: %s [%s, flow %s]",
+							spec, f.Endpoint, f.Description, f.Section, f.Name))
+					}
+				}
+			}
+			continue
+		}
+		for _, to := range f.To {
+			toRole := pol.Roles[to]
+			for _, dst := range roles[to] {
+				if dst.host == nil {
+					continue // networks are sources only
+				}
+				hr := byName[dst.host.Name]
+				if f.Local {
+					note(hr, fmt.Sprintf("%s is used locally on this host (%s): no inbound rule needed [%s, flow %s]",
+						spec, f.Description, f.Section, f.Name))
+					continue
+				}
+				if !toRole.Firewall {
+					// The destination cannot carry a host rule: tell each
+					// managed source what must be opened elsewhere.
+					for _, from := range f.From {
+						for _, s := range roles[from] {
+							if s.host == nil || s.host == dst.host {
+								continue
+							}
+							note(byName[s.host.Name], fmt.Sprintf("open %s on %s (%s) from this host, outside portwarden: %s [%s, flow %s]",
+								spec, dst.host.Name, to, f.Description, f.Section, f.Name))
+						}
+					}
+					note(hr, fmt.Sprintf("%s (%s) cannot carry a host firewall rule: %s must be opened on it by other means [%s, flow %s]",
+						dst.host.Name, to, spec, f.Section, f.Name))
+					continue
+				}
+				selfOnly := false
+				for _, from := range f.From {
+					var srcs []netip.Prefix
+					for _, s := range roles[from] {
+						if s.host == dst.host {
+							selfOnly = true
+							continue
+						}
+						srcs = append(srcs, s.prefixes...)
+					}
+					if len(srcs) == 0 {
+						continue
+					}
+					selfOnly = false
+					rs := Reason{Flow: f.Name, FromRole: from, ToRole: to, Description: f.Description, Section: f.Section}
+					for _, p := range f.Protocols {
+						addRule(hr, p, f.Ports, srcs, rs)
+					}
+				}
+				if selfOnly {
+					note(hr, fmt.Sprintf("%s from %s: this host plays both ends, so no inbound rule is needed [%s, flow %s]",
+						spec, strings.Join(f.From, "/"), f.Section, f.Name))
+				}
+			}
+		}
+	}
+	for _, hr := range out {
+		for _, r := range pending[hr] {
+			r.Rule = r.Rule.Normalize()
+			slices.SortFunc(r.Reasons, func(a, b Reason) int {
+				return cmp.Or(cmp.Compare(a.Flow, b.Flow), cmp.Compare(a.FromRole, b.FromRole), cmp.Compare(a.ToRole, b.ToRole))
+			})
+			hr.Rules = append(hr.Rules, *r)
+		}
+		slices.SortFunc(hr.Rules, func(a, b Rule) int { return compareRules(a.Rule, b.Rule) })
+		sort.Strings(hr.Notes)
+	}
+	return out, nil
+}
+
+// compareRules orders rules by protocol, then by their ports.
+func compareRules(a, b firewall.Rule) int {
+	if c := cmp.Compare(a.Protocol, b.Protocol); c != 0 {
+		return c
+	}
+	for i := 0; i < min(len(a.Ports), len(b.Ports)); i++ {
+		if c := cmp.Or(cmp.Compare(a.Ports[i].Lo, b.Ports[i].Lo), cmp.Compare(a.Ports[i].Hi, b.Ports[i].Hi)); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(len(a.Ports), len(b.Ports))
+}
+
+func protoPorts(protos []string, ports []firewall.PortRange) string {
+	return strings.Join(protos, "+") + "/" + firewall.PortsString(ports)
+}
+
+// EffectiveRoles returns a host's assigned roles plus the roles the policy
+// derives from them (the seed's generic Windows and Linux server tables).
+func EffectiveRoles(h *inventory.Host, pol *policies.Policy) []string {
+	out := slices.Clone(h.Roles)
+	for _, name := range pol.RoleNames() {
+		r := pol.Roles[name]
+		if !r.Derived() || !r.AllowsOS(h.OS) {
+			continue
+		}
+		for _, from := range r.ImpliedBy {
+			if slices.Contains(h.Roles, from) {
+				out = append(out, name)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
