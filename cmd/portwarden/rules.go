@@ -106,7 +106,6 @@ func writeJSON(stdout, stderr io.Writer, v any) int {
 	return 0
 }
 
-
 func writeRulesText(w io.Writer, hrs []*orchestrator.HostRules) {
 	for i, hr := range hrs {
 		if i > 0 {
