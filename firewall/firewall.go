@@ -195,6 +195,10 @@ type State struct {
 	Installed bool
 	Mode      Mode
 	Rules     []Rule // normalized, sorted by Key
+	// Drift lists owned objects besides rules that differ from what Apply
+	// writes (a missing jump rule, a changed chain policy). Any entry
+	// makes the plan re-apply the host.
+	Drift []string
 	// Warnings are facts that make owned rules ineffective or risky:
 	// another firewall manager that will overwrite them, a Windows profile
 	// that is disabled, Group Policy that ignores local rules. The plan
