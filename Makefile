@@ -1,0 +1,45 @@
+# portwarden — build, test and demo. Run as root on Debian for the lab.
+GO        ?= go
+BIN       := bin
+LABDIR    ?= $(CURDIR)/.lab/demo
+DEPS      := openssh-server openssh-client nftables iptables iproute2 sudo
+GOFLAGS   ?=
+
+.PHONY: all build deps test test-short lint bench demo demo-down clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/portwarden ./cmd/portwarden
+	$(GO) build -o $(BIN)/portwarden-lab ./cmd/portwarden-lab
+
+# deps installs what the lab and the tests need on a fresh Debian machine.
+deps:
+	@missing=""; for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	$(GO) mod download
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test: deps lint
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-short: lint
+	$(GO) test -short ./...
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./bench/
+
+demo: deps build
+	./scripts/demo.sh "$(LABDIR)"
+
+demo-down:
+	-$(BIN)/portwarden-lab down --dir "$(LABDIR)"
+
+clean:
+	rm -rf $(BIN) .lab

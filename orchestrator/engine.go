@@ -1,0 +1,301 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/transport"
+)
+
+// Dialer opens the one connection a run uses for a host.
+type Dialer interface {
+	Dial(ctx context.Context, h *inventory.Host) (transport.Conn, error)
+}
+
+// Platform knows, per OS, which script gathers facts and which backend
+// reads and writes a host's firewall.
+type Platform interface {
+	FactsScript(h *inventory.Host) firewall.Script
+	Backend(h *inventory.Host, f firewall.Facts) (firewall.Backend, error)
+}
+
+// Hooks receive progress. Embed NoHooks to implement only some.
+type Hooks interface {
+	// HostStart and HostDone bracket one phase ("plan", "apply",
+	// "probe") of one host.
+	HostStart(host, phase string)
+	HostDone(host, phase string, err error)
+}
+
+// NoHooks does nothing.
+type NoHooks struct{}
+
+func (NoHooks) HostStart(string, string)        {}
+func (NoHooks) HostDone(string, string, error) {}
+
+// HostPlan is one host's plan, and later its apply and verify results.
+type HostPlan struct {
+	Host    *inventory.Host
+	Rules   *HostRules
+	Backend string
+	Desired firewall.Desired
+	Current firewall.State
+	Changes []Change
+	// Err is set when the host could not be planned (unreachable, host
+	// key refused, unknown firewall, unreadable state). Such a host is
+	// never applied.
+	Err error
+
+	Applied  bool
+	ApplyErr error
+	// After is the state read back from the apply script's own output.
+	After *firewall.State
+	// Remaining are differences still present after apply (or found by
+	// verify): a non-empty list means verification failed.
+	Remaining []Change
+
+	backend firewall.Backend
+}
+
+// Failed reports whether anything went wrong for the host.
+func (p *HostPlan) Failed() bool {
+	return p.Err != nil || p.ApplyErr != nil || len(p.Remaining) > 0
+}
+
+// Engine runs plan, apply and verify over a fleet, one connection per host,
+// hosts in parallel.
+type Engine struct {
+	Dialer   Dialer
+	Platform Platform
+	Hooks    Hooks
+	Parallel int // hosts at once; <= 0 means 32
+	// ManagementSources are kept open on the management port in enforce
+	// mode, besides the controller's address as each host sees it.
+	ManagementSources []netip.Prefix
+
+	mu    sync.Mutex
+	conns map[string]transport.Conn
+}
+
+func (e *Engine) hooks() Hooks {
+	if e.Hooks == nil {
+		return NoHooks{}
+	}
+	return e.Hooks
+}
+
+// conn returns the host's connection, dialing it on first use.
+func (e *Engine) conn(ctx context.Context, h *inventory.Host) (transport.Conn, error) {
+	e.mu.Lock()
+	c := e.conns[h.Name]
+	e.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	c, err := e.Dialer.Dial(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.conns == nil {
+		e.conns = map[string]transport.Conn{}
+	}
+	e.conns[h.Name] = c
+	return c, nil
+}
+
+// Close closes every connection the engine opened.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var errs []error
+	for name, c := range e.conns {
+		if err := c.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing connection to %s: %w", name, err))
+		}
+	}
+	e.conns = nil
+	return errors.Join(errs...)
+}
+
+// each runs fn for every plan, at most Parallel at once.
+func (e *Engine) each(ctx context.Context, plans []*HostPlan, fn func(ctx context.Context, p *HostPlan)) {
+	n := e.Parallel
+	if n <= 0 {
+		n = 32
+	}
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for _, p := range plans {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			fn(ctx, p)
+		}()
+	}
+	wg.Wait()
+}
+
+// Plan gathers every managed host's facts in one round trip each and diffs
+// them against the computed rules. Unmanaged hosts get no plan.
+func (e *Engine) Plan(ctx context.Context, rules []*HostRules) []*HostPlan {
+	var plans []*HostPlan
+	for _, hr := range rules {
+		if hr.Host.Managed {
+			plans = append(plans, &HostPlan{Host: hr.Host, Rules: hr})
+		}
+	}
+	e.each(ctx, plans, func(ctx context.Context, p *HostPlan) {
+		e.hooks().HostStart(p.Host.Name, "plan")
+		p.Err = e.planHost(ctx, p)
+		if p.Err == nil && ctx.Err() != nil {
+			p.Err = ctx.Err()
+		}
+		e.hooks().HostDone(p.Host.Name, "plan", p.Err)
+	})
+	for _, p := range plans {
+		if p.Err == nil && p.Changes == nil && p.backend == nil {
+			p.Err = fmt.Errorf("not planned: %w", context.Cause(ctx))
+		}
+	}
+	return plans
+}
+
+func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
+	h := p.Host
+	c, err := e.conn(ctx, h)
+	if err != nil {
+		return fmt.Errorf("connecting: %w", err)
+	}
+	res, err := c.Run(ctx, e.Platform.FactsScript(h))
+	if err != nil {
+		return fmt.Errorf("gathering facts: %w", err)
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("gathering facts: script exited %d: %s", res.ExitCode, firstLines(res.Stderr))
+	}
+	facts := firewall.ParseFacts(string(res.Stdout))
+	b, err := e.Platform.Backend(h, facts)
+	if err != nil {
+		return fmt.Errorf("choosing firewall backend: %w", err)
+	}
+	p.backend, p.Backend = b, b.Name()
+	st, err := b.State(facts)
+	if err != nil {
+		return fmt.Errorf("reading %s state: %w", b.Name(), err)
+	}
+	p.Current = st
+	p.Desired = p.Rules.Desired()
+	p.Desired.ManagementPort = managementPort(h)
+	if a := c.LocalAddr(); a.IsValid() && !a.IsUnspecified() {
+		a = a.Unmap()
+		p.Desired.ManagementSources = append(p.Desired.ManagementSources, netip.PrefixFrom(a, a.BitLen()))
+	}
+	p.Desired.ManagementSources = append(p.Desired.ManagementSources, e.ManagementSources...)
+	p.Desired.ManagementSources = (firewall.Rule{Sources: p.Desired.ManagementSources}).Normalize().Sources
+	p.Changes = Diff(p.Rules, p.Desired, p.Current)
+	if p.Changes == nil {
+		p.Changes = []Change{}
+	}
+	return nil
+}
+
+func managementPort(h *inventory.Host) uint16 {
+	switch {
+	case h.SSH != nil:
+		return uint16(h.SSH.Port)
+	case h.WinRM != nil:
+		return uint16(h.WinRM.Port)
+	}
+	return 0
+}
+
+// Apply applies every plan that has changes and no error: one script per
+// host, hosts in parallel. Each host's script is atomic on the host; the
+// state it prints back is compared with the desired state.
+func (e *Engine) Apply(ctx context.Context, plans []*HostPlan) {
+	var todo []*HostPlan
+	for _, p := range plans {
+		if p.Err == nil && len(p.Changes) > 0 {
+			todo = append(todo, p)
+		}
+	}
+	e.each(ctx, todo, func(ctx context.Context, p *HostPlan) {
+		e.hooks().HostStart(p.Host.Name, "apply")
+		p.ApplyErr = e.applyHost(ctx, p)
+		e.hooks().HostDone(p.Host.Name, "apply", p.ApplyErr)
+	})
+	for _, p := range todo {
+		if !p.Applied && p.ApplyErr == nil {
+			p.ApplyErr = fmt.Errorf("not applied: %w", context.Cause(ctx))
+		}
+	}
+}
+
+func (e *Engine) applyHost(ctx context.Context, p *HostPlan) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c, err := e.conn(ctx, p.Host)
+	if err != nil {
+		return fmt.Errorf("connecting: %w", err)
+	}
+	s, err := p.backend.Apply(p.Desired)
+	if err != nil {
+		return fmt.Errorf("rendering %s change: %w", p.backend.Name(), err)
+	}
+	res, err := c.Run(ctx, s)
+	if err != nil {
+		return fmt.Errorf("applying: %w", err)
+	}
+	if res.ExitCode != 0 {
+		return fmt.Errorf("applying: %s refused the change (exit %d), nothing was changed: %s",
+			p.backend.Name(), res.ExitCode, firstLines(res.Stderr))
+	}
+	p.Applied = true
+	after, err := p.backend.State(firewall.ParseFacts(string(res.Stdout)))
+	if err != nil {
+		return fmt.Errorf("reading back after apply: %w", err)
+	}
+	p.After = &after
+	p.Remaining = Diff(p.Rules, p.Desired, after)
+	if len(p.Remaining) > 0 {
+		return fmt.Errorf("read-back after apply still differs in %d place(s)", len(p.Remaining))
+	}
+	return nil
+}
+
+// Verify re-reads every host and reports what still differs: a plan whose
+// Remaining equals its Changes.
+func (e *Engine) Verify(ctx context.Context, rules []*HostRules) []*HostPlan {
+	plans := e.Plan(ctx, rules)
+	for _, p := range plans {
+		p.Remaining = p.Changes
+	}
+	return plans
+}
+
+func firstLines(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	lines := strings.Split(s, "\n")
+	if len(lines) > 6 {
+		lines = append(lines[:6], fmt.Sprintf("... (%d more lines)", len(lines)-6))
+	}
+	if s == "" {
+		return "(no error output)"
+	}
+	return strings.Join(lines, "\n")
+}

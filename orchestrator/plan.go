@@ -1,0 +1,163 @@
+package orchestrator
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/portwarden/portwarden/firewall"
+)
+
+// Action is what a plan does to one rule or to the host's policy.
+type Action rune
+
+const (
+	Create Action = '+'
+	Delete Action = '-'
+	Update Action = '~'
+)
+
+// Wire names the JSON plan uses: stable, unlike the runes.
+func (a Action) Wire() string {
+	switch a {
+	case Create:
+		return "create"
+	case Delete:
+		return "delete"
+	case Update:
+		return "update"
+	}
+	return "unknown"
+}
+
+// Change is one difference between a host and what it should have.
+type Change struct {
+	Action Action
+	// Kind is "rule" for a rule, "mode" for the inbound policy, "drift"
+	// for an owned object that was changed by hand.
+	Kind    string
+	Key     string         // the rule key (protocol/ports), or the mode/drift text
+	Before  *firewall.Rule // nil for Create
+	After   *firewall.Rule // nil for Delete
+	Reasons []Reason       // why the rule is wanted (Create, Update)
+	Detail  string         // mode and drift changes: what changes
+}
+
+// Diff compares what a host has with what it should have. It is pure: the
+// plan that apply shows is exactly this function's result.
+func Diff(hr *HostRules, want firewall.Desired, cur firewall.State) []Change {
+	var out []Change
+	have := map[string]firewall.Rule{}
+	for _, r := range cur.Rules {
+		have[r.Key()] = r
+	}
+	reasons := map[string][]Reason{}
+	if hr != nil {
+		for _, r := range hr.Rules {
+			reasons[r.Key()] = r.Reasons
+		}
+	}
+	wantKeys := map[string]bool{}
+	for _, w := range want.Rules {
+		w := w
+		k := w.Key()
+		wantKeys[k] = true
+		h, ok := have[k]
+		switch {
+		case !ok:
+			out = append(out, Change{Action: Create, Kind: "rule", Key: k, After: &w, Reasons: reasons[k]})
+		case !slices.Equal(h.Sources, w.Sources):
+			h := h
+			out = append(out, Change{Action: Update, Kind: "rule", Key: k, Before: &h, After: &w, Reasons: reasons[k]})
+		}
+	}
+	for _, h := range cur.Rules {
+		h := h
+		if !wantKeys[h.Key()] {
+			out = append(out, Change{Action: Delete, Kind: "rule", Key: h.Key(), Before: &h})
+		}
+	}
+	curMode := cur.Mode
+	if !cur.Installed || curMode == "" {
+		curMode = firewall.Additive
+	}
+	if curMode != want.Mode {
+		out = append(out, Change{Action: Update, Kind: "mode", Key: "mode",
+			Detail: fmt.Sprintf("inbound policy: %s → %s", curMode, want.Mode)})
+	}
+	for _, d := range cur.Drift {
+		out = append(out, Change{Action: Update, Kind: "drift", Key: d, Detail: d})
+	}
+	slices.SortStableFunc(out, func(a, b Change) int {
+		if a.Kind != b.Kind {
+			return kindOrder(a.Kind) - kindOrder(b.Kind)
+		}
+		return compareRules(ruleOf(a), ruleOf(b))
+	})
+	return out
+}
+
+func kindOrder(k string) int {
+	switch k {
+	case "mode":
+		return 0
+	case "drift":
+		return 1
+	}
+	return 2
+}
+
+func ruleOf(c Change) firewall.Rule {
+	if c.After != nil {
+		return *c.After
+	}
+	if c.Before != nil {
+		return *c.Before
+	}
+	return firewall.Rule{}
+}
+
+// SourceDelta returns the sources an Update adds and removes.
+func SourceDelta(c Change) (added, removed []netip.Prefix) {
+	if c.Before == nil || c.After == nil {
+		return nil, nil
+	}
+	for _, s := range c.After.Sources {
+		if !slices.Contains(c.Before.Sources, s) {
+			added = append(added, s)
+		}
+	}
+	for _, s := range c.Before.Sources {
+		if !slices.Contains(c.After.Sources, s) {
+			removed = append(removed, s)
+		}
+	}
+	return added, removed
+}
+
+// Summary counts a plan's changes the way the human view reports them.
+type Summary struct {
+	Add, Change, Remove, Hosts int
+}
+
+// Summarize counts changes over host plans; mode and drift changes count as
+// changes.
+func Summarize(plans []*HostPlan) Summary {
+	var s Summary
+	for _, p := range plans {
+		if len(p.Changes) > 0 {
+			s.Hosts++
+		}
+		for _, c := range p.Changes {
+			switch c.Action {
+			case Create:
+				s.Add++
+			case Delete:
+				s.Remove++
+			default:
+				s.Change++
+			}
+		}
+	}
+	return s
+}

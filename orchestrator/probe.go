@@ -1,0 +1,227 @@
+package orchestrator
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/inventory"
+)
+
+// Outcome is what one probe saw.
+type Outcome string
+
+const (
+	// Open: the connection was accepted. Refused: the host answered with a
+	// reset. Both mean the firewall let the SYN through.
+	Open    Outcome = "open"
+	Refused Outcome = "refused"
+	// Blocked: no answer before the timeout, or an ICMP rejection: the
+	// firewall dropped or rejected it.
+	Blocked Outcome = "blocked"
+	// NotProbed: UDP has no handshake to tell a drop from silence.
+	NotProbed Outcome = "not_probed"
+	// Failed: the probe itself could not run (no connection to the peer,
+	// no bash on it).
+	Failed Outcome = "error"
+)
+
+// Passed reports whether the outcome proves the port passes the firewall.
+func (o Outcome) Passed() bool { return o == Open || o == Refused }
+
+// Probe is one TCP connection attempt from a managed Linux peer to a port
+// a rule opened for it.
+type Probe struct {
+	From    string // source host name
+	To      string // destination host name
+	Addr    netip.Addr
+	Proto   string
+	Port    uint16
+	RuleKey string
+	Outcome Outcome
+	Detail  string
+}
+
+// ProbeTimeout is how long a probe waits for an answer before it counts
+// the port as dropped.
+var ProbeTimeout = 3 * time.Second
+
+// PlanProbes lists the probes that test plans' desired rules: from every
+// managed Linux host that a rule names as a source, to both ends of every
+// port range of the rule. It is pure.
+func PlanProbes(plans []*HostPlan, hosts []*inventory.Host, addrs Addresses) []*Probe {
+	var out []*Probe
+	for _, p := range plans {
+		if p.Err != nil {
+			continue
+		}
+		dst := addrs.of(p.Host)
+		for _, r := range p.Desired.Rules {
+			for _, src := range hosts {
+				if !src.Managed || src.OS != "linux" || src == p.Host {
+					continue
+				}
+				if !coversAny(r.Sources, addrs.of(src)) {
+					continue
+				}
+				for _, a := range dst {
+					if r.Protocol == "udp" {
+						out = append(out, &Probe{From: src.Name, To: p.Host.Name, Addr: a, Proto: "udp",
+							RuleKey: r.Key(), Outcome: NotProbed, Detail: "UDP is not probed"})
+						continue
+					}
+					for _, port := range samplePorts(r.Ports) {
+						out = append(out, &Probe{From: src.Name, To: p.Host.Name, Addr: a, Proto: "tcp", Port: port, RuleKey: r.Key()})
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func coversAny(ps []netip.Prefix, as []netip.Addr) bool {
+	for _, p := range ps {
+		for _, a := range as {
+			if p.Contains(a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// samplePorts returns both ends of every range.
+func samplePorts(ps []firewall.PortRange) []uint16 {
+	var out []uint16
+	for _, p := range ps {
+		out = append(out, p.Lo)
+		if p.Hi != p.Lo {
+			out = append(out, p.Hi)
+		}
+	}
+	return out
+}
+
+// probeScript tests every probe of one source host in one round trip, all
+// in parallel. It needs bash (for /dev/tcp) and timeout(1) on the peer.
+// Only validated values (netip addresses, numbers) reach the script.
+func probeScript(ps []*Probe) firewall.Script {
+	var b strings.Builder
+	secs := int(ProbeTimeout / time.Second)
+	fmt.Fprintf(&b, `command -v bash >/dev/null 2>&1 || { echo "0 error bash not found on the probing host"; exit 0; }
+command -v timeout >/dev/null 2>&1 || { echo "0 error timeout(1) not found on the probing host"; exit 0; }
+p() {
+  err=$(timeout %d bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$2" "$3" 2>&1)
+  rc=$?
+  if [ $rc -eq 0 ]; then echo "$1 open"
+  elif [ $rc -eq 124 ]; then echo "$1 blocked no answer in %ds"
+  else case "$err" in
+    *refused*) echo "$1 refused" ;;
+    *) echo "$1 blocked $(printf '%%s' "$err" | tail -n 1 | sed 's/^.*: //')" ;;
+  esac
+  fi
+}
+echo "### portwarden:probes"
+`, secs, secs)
+	n := 0
+	for i, pr := range ps {
+		if pr.Outcome != "" {
+			continue
+		}
+		fmt.Fprintf(&b, "p %d %s %d &\n", i+1, pr.Addr, pr.Port)
+		n++
+		if n%64 == 0 {
+			b.WriteString("wait\n")
+		}
+	}
+	b.WriteString("wait\n")
+	return firewall.Script{Shell: "sh", Body: b.String()}
+}
+
+// RunProbes runs the probes of each source host over that host's
+// connection, sources in parallel, and fills in every probe's outcome.
+func (e *Engine) RunProbes(ctx context.Context, inv *inventory.Inventory, probes []*Probe) {
+	bySource := map[string][]*Probe{}
+	var order []string
+	for _, p := range probes {
+		if p.Outcome != "" {
+			continue
+		}
+		if bySource[p.From] == nil {
+			order = append(order, p.From)
+		}
+		bySource[p.From] = append(bySource[p.From], p)
+	}
+	var plans []*HostPlan
+	for _, name := range order {
+		plans = append(plans, &HostPlan{Host: inv.Host(name)})
+	}
+	e.each(ctx, plans, func(ctx context.Context, hp *HostPlan) {
+		ps := bySource[hp.Host.Name]
+		e.hooks().HostStart(hp.Host.Name, "probe")
+		err := e.probeFrom(ctx, hp.Host, ps)
+		if err != nil {
+			for _, p := range ps {
+				if p.Outcome == "" {
+					p.Outcome, p.Detail = Failed, err.Error()
+				}
+			}
+		}
+		e.hooks().HostDone(hp.Host.Name, "probe", err)
+	})
+	for _, p := range probes {
+		if p.Outcome == "" {
+			p.Outcome, p.Detail = Failed, "not run: "+fmt.Sprint(context.Cause(ctx))
+		}
+	}
+}
+
+func (e *Engine) probeFrom(ctx context.Context, h *inventory.Host, ps []*Probe) error {
+	c, err := e.conn(ctx, h)
+	if err != nil {
+		return fmt.Errorf("connecting to probe source %s: %w", h.Name, err)
+	}
+	res, err := c.Run(ctx, probeScript(ps))
+	if err != nil {
+		return fmt.Errorf("probing from %s: %w", h.Name, err)
+	}
+	return parseProbeOutput(firewall.ParseFacts(string(res.Stdout))["probes"], ps)
+}
+
+// parseProbeOutput reads "ID OUTCOME [DETAIL]" lines into the probes.
+func parseProbeOutput(out string, ps []*Probe) error {
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		f := strings.SplitN(sc.Text(), " ", 3)
+		if len(f) < 2 {
+			continue
+		}
+		id, err := strconv.Atoi(f[0])
+		if err != nil {
+			return fmt.Errorf("unexpected probe output %q", sc.Text())
+		}
+		detail := ""
+		if len(f) == 3 {
+			detail = f[2]
+		}
+		if id == 0 {
+			return fmt.Errorf("%s", detail)
+		}
+		if id < 1 || id > len(ps) {
+			return fmt.Errorf("unexpected probe id %d", id)
+		}
+		o := Outcome(f[1])
+		if !slices.Contains([]Outcome{Open, Refused, Blocked}, o) {
+			return fmt.Errorf("unexpected probe outcome %q", f[1])
+		}
+		ps[id-1].Outcome, ps[id-1].Detail = o, detail
+	}
+	return sc.Err()
+}
