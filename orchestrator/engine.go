@@ -36,7 +36,7 @@ type Hooks interface {
 // NoHooks does nothing.
 type NoHooks struct{}
 
-func (NoHooks) HostStart(string, string)        {}
+func (NoHooks) HostStart(string, string)       {}
 func (NoHooks) HostDone(string, string, error) {}
 
 // HostPlan is one host's plan, and later its apply and verify results.
