@@ -1,0 +1,296 @@
+package firewall
+
+import (
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// The golden files are rewritten with: go test ./firewall -run Windows -update
+// The flag is looked up rather than declared so that other backends' tests
+// in this package can declare it.
+func init() {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite golden files")
+	}
+}
+
+func updateGolden() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "windows", name)
+	if updateGolden() {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading golden file (run with -update to create it): %v", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s differs from the golden file (-want +got):\n%s", name, diff)
+	}
+}
+
+func pfx(ss ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(ss))
+	for i, s := range ss {
+		if !strings.Contains(s, "/") {
+			a := netip.MustParseAddr(s)
+			out[i] = netip.PrefixFrom(a, a.BitLen())
+			continue
+		}
+		out[i] = netip.MustParsePrefix(s)
+	}
+	return out
+}
+
+func veeamDesired(mode Mode) Desired {
+	return Desired{
+		Mode: mode,
+		Rules: []Rule{
+			{Protocol: "tcp", Ports: []PortRange{{2500, 3300}}, Sources: pfx("10.0.0.5", "10.0.1.0/24", "2001:db8::/64"), Comment: "Veeam data movers"},
+			{Protocol: "tcp", Ports: []PortRange{{6160, 6160}, {6162, 6162}}, Sources: pfx("10.0.0.5"), Comment: "Veeam installer's service"},
+			{Protocol: "udp", Ports: []PortRange{{111, 111}}, Sources: pfx("10.0.0.5")},
+		},
+		ManagementPort:    5986,
+		ManagementSources: pfx("192.0.2.10"),
+	}
+}
+
+func TestWindowsScriptsGolden(t *testing.T) {
+	many := make([]netip.Prefix, 0, 450)
+	for i := range 450 {
+		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(i / 256), byte(i % 256)}), 32))
+	}
+	tests := []struct {
+		name string
+		d    Desired
+	}{
+		{"apply-additive.ps1", veeamDesired(Additive)},
+		{"apply-enforce.ps1", veeamDesired(Enforce)},
+		{"apply-empty-additive.ps1", Desired{Mode: Additive}},
+		{"apply-split.ps1", Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{10005, 10005}}, Sources: many, Comment: "many\nproxies ‘quoted’ '; Remove-Item C:\\ -Recurse '"}}}},
+	}
+	checkGolden(t, "facts.ps1", WindowsFactsScript.Body)
+	if WindowsFactsScript.Shell != "powershell" {
+		t.Errorf("facts script shell = %q", WindowsFactsScript.Shell)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Windows{}.Apply(tt.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Shell != "powershell" || len(s.Stdin) != 0 {
+				t.Errorf("script shell %q, stdin %d bytes", s.Shell, len(s.Stdin))
+			}
+			checkGolden(t, tt.name, s.Body)
+			again, _ := Windows{}.Apply(tt.d)
+			if again.Body != s.Body {
+				t.Error("Apply is not deterministic")
+			}
+		})
+	}
+}
+
+func TestWindowsApplyRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		d    Desired
+		want string
+	}{
+		{"no mode", Desired{}, "unknown mode"},
+		{"enforce without management port", Desired{Mode: Enforce, ManagementSources: pfx("192.0.2.1")}, "management port"},
+		{"enforce without management sources", Desired{Mode: Enforce, ManagementPort: 5986}, "management sources"},
+		{"rule without sources", Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{22, 22}}}}}, "no sources"},
+		{"rule without ports", Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Sources: pfx("10.0.0.1")}}}, "no ports"},
+		{"port zero", Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{0, 10}}, Sources: pfx("10.0.0.1")}}}, "bad port"},
+		{"icmp", Desired{Mode: Additive, Rules: []Rule{{Protocol: "icmp", Ports: []PortRange{{1, 1}}, Sources: pfx("10.0.0.1")}}}, "not tcp or udp"},
+		{"duplicate", Desired{Mode: Additive, Rules: []Rule{
+			{Protocol: "tcp", Ports: []PortRange{{22, 22}}, Sources: pfx("10.0.0.1")},
+			{Protocol: "TCP", Ports: []PortRange{{22, 22}}, Sources: pfx("10.0.0.2")},
+		}}, "listed twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Windows{}.Apply(tt.d)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Apply error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestPSQuote(t *testing.T) {
+	tests := map[string]string{
+		"plain":       "'plain'",
+		"it's":        "'it''s'",
+		"‘x’":         "'‘‘x’’'",
+		"$(rm -rf /)": "'$(rm -rf /)'",
+		"a`b":         "'a`b'",
+	}
+	for in, want := range tests {
+		if got := psQuote(in); got != want {
+			t.Errorf("psQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestParseWindowsAddress(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []netip.Prefix
+		keyword bool
+		bad     bool
+	}{
+		{in: "10.0.0.5", want: pfx("10.0.0.5")},
+		{in: "10.0.1.0/255.255.255.0", want: pfx("10.0.1.0/24")},
+		{in: "10.0.1.0/24", want: pfx("10.0.1.0/24")},
+		{in: "10.0.0.5/255.255.255.255", want: pfx("10.0.0.5")},
+		{in: "2001:db8::/64", want: pfx("2001:db8::/64")},
+		{in: "fe80::1", want: pfx("fe80::1")},
+		{in: "10.0.0.1-10.0.0.6", want: pfx("10.0.0.1", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6")},
+		{in: "10.0.0.0-10.0.0.255", want: pfx("10.0.0.0/24")},
+		{in: "2001:db8::-2001:db8::1", want: pfx("2001:db8::/127")},
+		{in: "Any", want: pfx("0.0.0.0/0", "::/0")},
+		{in: "LocalSubnet", keyword: true},
+		{in: "DefaultGateway", keyword: true},
+		{in: "10.0.0.0/255.0.255.0", bad: true},
+		{in: "10.0.0.300", bad: true},
+		{in: "10.0.0.9-10.0.0.1", bad: true},
+		{in: "10.0.0.1-2001:db8::1", bad: true},
+		{in: "10.0.0.0/33", bad: true},
+	}
+	for _, tt := range tests {
+		got, err := parseWindowsAddress(tt.in)
+		_, isKeyword := err.(keywordError)
+		switch {
+		case tt.keyword:
+			if !isKeyword {
+				t.Errorf("%q: err = %v, want a keyword error", tt.in, err)
+			}
+		case tt.bad:
+			if err == nil || isKeyword {
+				t.Errorf("%q: err = %v, want a parse error", tt.in, err)
+			}
+		default:
+			if err != nil {
+				t.Errorf("%q: %v", tt.in, err)
+				continue
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+				t.Errorf("%q (-want +got):\n%s", tt.in, diff)
+			}
+		}
+	}
+}
+
+const defaultProfiles = `[{"Name":"Domain","Enabled":"True","DefaultInboundAction":"NotConfigured","AllowLocalFirewallRules":"NotConfigured"},{"Name":"Private","Enabled":"True","DefaultInboundAction":"NotConfigured","AllowLocalFirewallRules":"NotConfigured"},{"Name":"Public","Enabled":"True","DefaultInboundAction":"NotConfigured","AllowLocalFirewallRules":"NotConfigured"}]`
+
+func TestWindowsState(t *testing.T) {
+	tests := []struct {
+		fixture string
+		want    State
+	}{
+		{"facts-empty.txt", State{Backend: "windows", Mode: Additive}},
+		{"facts-additive.txt", State{
+			Backend: "windows", Installed: true, Mode: Additive,
+			Rules: []Rule{
+				{Protocol: "tcp", Ports: []PortRange{{2500, 3300}}, Sources: pfx("10.0.0.5", "10.0.1.0/24", "10.0.2.0/31", "2001:db8::/64"), Comment: "Veeam data movers"},
+				{Protocol: "tcp", Ports: []PortRange{{6160, 6160}, {6162, 6162}}, Sources: pfx("10.0.0.5"), Comment: "Veeam installer's service"},
+				{Protocol: "udp", Ports: []PortRange{{111, 111}}, Sources: pfx("10.0.0.5")},
+			},
+		}},
+		{"facts-enforce.txt", State{
+			Backend: "windows", Installed: true, Mode: Enforce,
+			Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{2500, 3300}}, Sources: pfx("10.0.0.5"), Comment: "Veeam data movers"}},
+		}},
+		{"facts-enforce-overridden.txt", State{
+			Backend: "windows", Installed: true, Mode: Additive,
+			Warnings: []string{
+				"enforce mode is recorded on the host, but Windows Firewall profile Public allows unsolicited inbound traffic (DefaultInboundAction Allow): a manual change or Group Policy overrides it",
+			},
+		}},
+		{"facts-warnings.txt", State{
+			Backend: "windows", Installed: true, Mode: Additive,
+			Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{1, 65535}}, Sources: pfx("0.0.0.0/0", "::/0")}},
+			Warnings: []string{
+				`rule "portwarden-tcp-22-aaaaaaaa" in group portwarden is not enabled: ignored, and removed by the next apply`,
+				`rule "portwarden-tcp-23-aaaaaaaa" in group portwarden is not an inbound rule: ignored, and removed by the next apply`,
+				`rule "portwarden-tcp-24-aaaaaaaa" in group portwarden is not an allow rule: ignored, and removed by the next apply`,
+				`rule "portwarden-tcp-25-aaaaaaaa" in group portwarden applies only to profiles "Domain": ignored, and removed by the next apply`,
+				`rule "portwarden-tcp-26-aaaaaaaa" in group portwarden has remote address keyword "LocalSubnet": ignored, and removed by the next apply`,
+				`rule "portwarden-icmp-aaaaaaaa" in group portwarden has protocol "ICMPv4": ignored, and removed by the next apply`,
+				"Windows Firewall profile Domain is disabled: rules have no effect",
+				"Windows Firewall profile Public does not merge local rules (AllowLocalFirewallRules is False, set by Group Policy): portwarden's rules have no effect",
+			},
+		}},
+		{"facts-ps51-quirks.txt", State{
+			Backend: "windows", Installed: true, Mode: Additive,
+			Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{10005, 10006}}, Sources: pfx("10.0.0.5", "10.0.0.6"), Comment: "proxies"}},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			out, err := os.ReadFile(filepath.Join("testdata", "windows", tt.fixture))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Windows{}.State(ParseFacts(string(out)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+				t.Errorf("State (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestWindowsStateBadOutput(t *testing.T) {
+	rules := "### portwarden:windows-rules\r\n"
+	profiles := "### portwarden:windows-profiles\r\n"
+	rule := func(ports, addrs string) string {
+		return `[{"Name":"portwarden-tcp-x","DisplayName":"portwarden (tcp x)","Description":null,"Enabled":"True","Direction":"Inbound","Action":"Allow","Profile":"Any","Protocol":"TCP","LocalPort":` + ports + `,"RemoteAddress":` + addrs + "}]\r\n"
+	}
+	tests := []struct {
+		name, out, want string
+	}{
+		{"nothing", "", "no \"windows-rules\" section"},
+		{"no profiles", rules + "[]\r\n", "no \"windows-profiles\" section"},
+		{"error text instead of json", rules + "Get-NetFirewallRule : Access is denied.\r\n" + profiles + defaultProfiles, "reading Windows firewall rules"},
+		{"empty rules section", rules + profiles + defaultProfiles, "section is empty"},
+		{"empty profiles", rules + "[]\r\n" + profiles + "[]\r\n", "none listed"},
+		{"unknown profile", rules + "[]\r\n" + profiles + `[{"Name":"Work","Enabled":"True","DefaultInboundAction":"Block","AllowLocalFirewallRules":"True"}]`, "unknown profile"},
+		{"enum as number", rules + "[]\r\n" + profiles + `[{"Name":"Domain","Enabled":1,"DefaultInboundAction":"Block","AllowLocalFirewallRules":"True"}]`, "reading Windows firewall profiles"},
+		{"unknown action", rules + "[]\r\n" + profiles + `[{"Name":"Domain","Enabled":"True","DefaultInboundAction":"Maybe","AllowLocalFirewallRules":"True"}]`, "unknown DefaultInboundAction"},
+		{"bad port", rules + rule(`["70000"]`, `["10.0.0.1"]`) + profiles + defaultProfiles, "port"},
+		{"no port", rules + rule(`[]`, `["10.0.0.1"]`) + profiles + defaultProfiles, "no local port"},
+		{"bad address", rules + rule(`["22"]`, `["10.0.0.999"]`) + profiles + defaultProfiles, "bad address"},
+		{"null address", rules + rule(`["22"]`, `[null]`) + profiles + defaultProfiles, "null"},
+		{"truncated json", rules + `[{"Name":"portwarden-tcp-x","Displ` + "\r\n" + profiles + defaultProfiles, "reading Windows firewall rules"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Windows{}.State(ParseFacts(tt.out))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("State error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
