@@ -112,6 +112,12 @@ func LoadBuiltin() (*Policy, hcl.Diagnostics) {
 // Load loads the built-in policy and then every *.hcl file of each
 // directory in extra, as one policy.
 func Load(extra []string) (*Policy, hcl.Diagnostics) {
+	return LoadDirs(extra, true)
+}
+
+// LoadDirs loads every *.hcl file of each directory in dirs, on top of the
+// built-in policy when withBuiltin is set.
+func LoadDirs(dirs []string, withBuiltin bool) (*Policy, hcl.Diagnostics) {
 	p := hclparse.NewParser()
 	var files []*hcl.File
 	var diags hcl.Diagnostics
@@ -120,6 +126,9 @@ func Load(extra []string) (*Policy, hcl.Diagnostics) {
 		panic(err) // the pattern is constant
 	}
 	sort.Strings(names)
+	if !withBuiltin {
+		names = nil
+	}
 	for _, n := range names {
 		src, err := builtin.ReadFile(n)
 		if err != nil {
@@ -131,7 +140,7 @@ func Load(extra []string) (*Policy, hcl.Diagnostics) {
 			files = append(files, f)
 		}
 	}
-	for _, dir := range extra {
+	for _, dir := range dirs {
 		matches, err := filepath.Glob(filepath.Join(dir, "*.hcl"))
 		if err == nil && len(matches) == 0 {
 			if _, statErr := os.Stat(dir); statErr != nil {

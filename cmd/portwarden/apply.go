@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/portwarden/portwarden/orchestrator"
+)
+
+func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var r runFlags
+	fs := newFlagSet("apply", "apply --inventory FILE [--host NAME ...] [--auto-approve] [--parallel N] [--probe]", stderr, &r.common)
+	addRunFlags(fs, &r)
+	auto := fs.Bool("auto-approve", false, "apply without asking for confirmation")
+	probe := fs.Bool("probe", false, "after applying, probe over real TCP from managed Linux peers that the ports pass")
+	if code := parseFlags(fs, args, &r.common); code >= 0 {
+		return code
+	}
+	if code := checkRunFlags(fs, &r); code >= 0 {
+		return code
+	}
+	if r.format == "json" && !*auto {
+		fmt.Fprintln(stderr, "portwarden apply: --format json needs --auto-approve (there is no one to ask)")
+		return 1
+	}
+	s, ok := newSession(ctx, &r, stderr)
+	if !ok {
+		return 1
+	}
+	defer s.engine.Close()
+
+	s.prog.start("Planning", len(s.managed()))
+	plans := s.engine.Plan(ctx, s.rules)
+	s.prog.finish()
+	sum := orchestrator.Summarize(plans)
+	if r.format == "text" {
+		writePlanText(stdout, plans)
+	}
+	if sum.Hosts > 0 {
+		if !*auto && !confirm(stdin, stdout, sum.Hosts) {
+			fmt.Fprintln(stdout, "\nApply cancelled. Nothing was changed.")
+			return 1
+		}
+		s.prog.start("Applying", sum.Hosts)
+		s.engine.Apply(ctx, plans)
+		s.prog.finish()
+	}
+	var probes []*orchestrator.Probe
+	if *probe {
+		probes = orchestrator.PlanProbes(plans, s.inv.Hosts, s.addrs)
+		s.prog.start("Probing", countSources(probes))
+		s.engine.RunProbes(ctx, s.inv, probes)
+		s.prog.finish()
+	}
+	if r.format == "json" {
+		return writeApplyJSON(stdout, stderr, plans, probes)
+	}
+	return writeApplyText(stdout, plans, probes, sum.Hosts > 0)
+}
+
+func writeApplyText(w io.Writer, plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, changed bool) int {
+	var applied, failed []string
+	for _, p := range plans {
+		switch {
+		case p.Err != nil:
+			failed = append(failed, p.Host.Name)
+		case p.ApplyErr != nil:
+			failed = append(failed, p.Host.Name)
+			fmt.Fprintf(w, "  ✗ %s: %s\n", p.Host.Name, indentRest(p.ApplyErr.Error(), "      "))
+			for _, c := range p.Remaining {
+				writeChange(w, c)
+			}
+		case p.Applied:
+			applied = append(applied, p.Host.Name)
+		}
+	}
+	code := 0
+	if changed {
+		fmt.Fprintf(w, "\nApply complete: %s changed and verified by read-back, %d unchanged, %d failed.\n",
+			countHosts(len(applied)), len(plans)-len(applied)-len(failed), len(failed))
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(w, "Failed: %s. Each failed host was left as it was; the others are done.\n", strings.Join(failed, ", "))
+		code = 1
+	}
+	if probes != nil {
+		if writeProbesText(w, probes) > 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+func writeApplyJSON(stdout, stderr io.Writer, plans []*orchestrator.HostPlan, probes []*orchestrator.Probe) int {
+	out := planJSON(plans)
+	code := 0
+	for i, p := range plans {
+		applied := p.Applied && p.ApplyErr == nil
+		out.Hosts[i].Applied = &applied
+		if p.ApplyErr != nil {
+			out.Hosts[i].Error = p.ApplyErr.Error()
+		}
+		out.Hosts[i].Remaining = toJSONChanges(p.Remaining)
+		if p.Failed() {
+			code = 1
+		}
+	}
+	v := struct {
+		jsonPlan
+		Probes []jsonProbe `json:"probes,omitempty"`
+	}{out, probesJSON(probes)}
+	for _, pr := range probes {
+		if !pr.Outcome.Passed() && pr.Outcome != orchestrator.NotProbed {
+			code = 1
+		}
+	}
+	if c := writeJSON(stdout, stderr, v); c != 0 {
+		return c
+	}
+	return code
+}

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/orchestrator"
+)
+
+// runFlags are the flags of commands that connect to hosts.
+type runFlags struct {
+	common
+	parallel          int
+	acceptNewHostKeys bool
+	progress          string
+}
+
+func addRunFlags(fs *flag.FlagSet, r *runFlags) {
+	fs.IntVar(&r.parallel, "parallel", 32, "hosts to work on at once")
+	fs.BoolVar(&r.acceptNewHostKeys, "accept-new-host-keys", false, "record the SSH host key of hosts not yet in known_hosts (a changed key is always refused)")
+	fs.StringVar(&r.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines or none")
+}
+
+func checkRunFlags(fs *flag.FlagSet, r *runFlags) int {
+	if r.parallel < 1 {
+		fmt.Fprintf(fs.Output(), "portwarden %s: --parallel must be at least 1\n", fs.Name())
+		return 1
+	}
+	if !slices.Contains([]string{"auto", "bar", "lines", "none"}, r.progress) {
+		fmt.Fprintf(fs.Output(), "portwarden %s: --progress must be auto, bar, lines or none\n", fs.Name())
+		return 1
+	}
+	return -1
+}
+
+// session is what plan, apply and verify share: the loaded inventory, the
+// computed rules and an engine with its connections.
+type session struct {
+	inv    *inventory.Inventory
+	addrs  orchestrator.Addresses
+	rules  []*orchestrator.HostRules
+	engine *orchestrator.Engine
+	prog   *progress
+}
+
+func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, bool) {
+	pol, inv := load(&r.common, stderr)
+	if inv == nil {
+		return nil, false
+	}
+	addrs, err := orchestrator.ResolveAddresses(ctx, inv, nil)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %s\nNothing was changed on any host.\n", err)
+		return nil, false
+	}
+	all, err := orchestrator.Compute(inv, pol, addrs)
+	if err != nil {
+		fmt.Fprintf(stderr, "Error: %s\nNothing was changed on any host.\n", err)
+		return nil, false
+	}
+	var rules []*orchestrator.HostRules
+	for _, hr := range all {
+		if len(r.hosts) == 0 || slices.Contains(r.hosts, hr.Host.Name) {
+			rules = append(rules, hr)
+		}
+	}
+	s := &session{inv: inv, addrs: addrs, rules: rules}
+	s.prog = newProgress(stderr, r.progress, r.format)
+	s.engine = &orchestrator.Engine{
+		Dialer:            &dialer{acceptNew: r.acceptNewHostKeys},
+		Platform:          platform{},
+		Hooks:             s.prog,
+		Parallel:          r.parallel,
+		ManagementSources: inv.ManagementSources,
+	}
+	return s, true
+}
+
+func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var r runFlags
+	fs := newFlagSet("plan", "plan --inventory FILE [--host NAME ...] [--format text|json] [--detailed-exitcode]", stderr, &r.common)
+	addRunFlags(fs, &r)
+	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
+	if code := parseFlags(fs, args, &r.common); code >= 0 {
+		return code
+	}
+	if code := checkRunFlags(fs, &r); code >= 0 {
+		return code
+	}
+	s, ok := newSession(ctx, &r, stderr)
+	if !ok {
+		return 1
+	}
+	defer s.engine.Close()
+	s.prog.start("Planning", len(s.managed()))
+	plans := s.engine.Plan(ctx, s.rules)
+	s.prog.finish()
+	if r.format == "json" {
+		if code := writeJSON(stdout, stderr, planJSON(plans)); code != 0 {
+			return code
+		}
+	} else {
+		writePlanText(stdout, plans)
+	}
+	failed := 0
+	for _, p := range plans {
+		if p.Err != nil {
+			failed++
+		}
+	}
+	sum := orchestrator.Summarize(plans)
+	switch {
+	case failed > 0:
+		return 1
+	case *detailed && sum.Hosts > 0:
+		return 2
+	}
+	return 0
+}
+
+func (s *session) managed() []*inventory.Host {
+	var out []*inventory.Host
+	for _, hr := range s.rules {
+		if hr.Host.Managed {
+			out = append(out, hr.Host)
+		}
+	}
+	return out
+}
+
+// ---- human plan view ----
+
+func writePlanText(w io.Writer, plans []*orchestrator.HostPlan) {
+	sum := orchestrator.Summarize(plans)
+	if sum.Hosts > 0 {
+		fmt.Fprintf(w, "portwarden will change these hosts (+ add, ~ change, - remove):\n\n")
+	}
+	for _, p := range plans {
+		writeHostPlan(w, p)
+	}
+	writeSummary(w, plans)
+}
+
+func writeHostPlan(w io.Writer, p *orchestrator.HostPlan) {
+	h := p.Host
+	if p.Err != nil {
+		fmt.Fprintf(w, "  ✗ %s (%s): %s\n\n", h.Name, h.Address, indentRest(p.Err.Error(), "      "))
+		return
+	}
+	if len(p.Changes) == 0 && len(p.Current.Warnings) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "  # %s (%s) — %s, %s\n", h.Name, h.Address, p.Backend, p.Desired.Mode)
+	for _, c := range p.Changes {
+		writeChange(w, c)
+	}
+	for _, wn := range p.Current.Warnings {
+		fmt.Fprintf(w, "    ! warning: %s\n", wn)
+	}
+	fmt.Fprintln(w)
+}
+
+func writeChange(w io.Writer, c orchestrator.Change) {
+	switch c.Kind {
+	case "mode", "drift":
+		fmt.Fprintf(w, "    %c %s\n", c.Action, c.Detail)
+		return
+	}
+	r := c.After
+	if r == nil {
+		r = c.Before
+	}
+	spec := r.Protocol + "/" + firewall.PortsString(r.Ports)
+	switch c.Action {
+	case orchestrator.Update:
+		add, rm := orchestrator.SourceDelta(c)
+		var parts []string
+		if len(add) > 0 {
+			parts = append(parts, "+ "+prefixes(add))
+		}
+		if len(rm) > 0 {
+			parts = append(parts, "- "+prefixes(rm))
+		}
+		fmt.Fprintf(w, "    ~ %s sources: %s\n", spec, strings.Join(parts, "; "))
+	default:
+		fmt.Fprintf(w, "    %c %s from %s\n", c.Action, spec, prefixes(r.Sources))
+	}
+	for _, rs := range c.Reasons {
+		fmt.Fprintf(w, "        %s\n", reasonText(rs))
+	}
+}
+
+func writeSummary(w io.Writer, plans []*orchestrator.HostPlan) {
+	sum := orchestrator.Summarize(plans)
+	failed := 0
+	for _, p := range plans {
+		if p.Err != nil {
+			failed++
+		}
+	}
+	if sum.Hosts == 0 {
+		fmt.Fprintf(w, "No changes. %s match the policy.\n", countHosts(len(plans)-failed))
+	} else {
+		fmt.Fprintf(w, "Plan: %d to add, %d to change, %d to remove on %s.\n", sum.Add, sum.Change, sum.Remove, countHosts(sum.Hosts))
+	}
+	if failed > 0 {
+		var names []string
+		for _, p := range plans {
+			if p.Err != nil {
+				names = append(names, p.Host.Name)
+			}
+		}
+		fmt.Fprintf(w, "Could not plan %s: %s.\n", countHosts(failed), strings.Join(names, ", "))
+	}
+}
+
+func countHosts(n int) string {
+	if n == 1 {
+		return "1 host"
+	}
+	return fmt.Sprintf("%d hosts", n)
+}
+
+func prefixes(ps []netipPrefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = firewall.PrefixString(p)
+	}
+	return strings.Join(s, ", ")
+}
+
+func indentRest(s, indent string) string {
+	return strings.ReplaceAll(s, "\n", "\n"+indent)
+}
+
+// ---- JSON plan view ----
+
+type jsonPlan struct {
+	FormatVersion string         `json:"format_version"`
+	Hosts         []jsonHostPlan `json:"hosts"`
+	Summary       jsonSummary    `json:"summary"`
+}
+
+type jsonSummary struct {
+	Add    int `json:"add"`
+	Change int `json:"change"`
+	Remove int `json:"remove"`
+	Hosts  int `json:"hosts_changed"`
+	Failed int `json:"hosts_failed"`
+}
+
+type jsonHostPlan struct {
+	Name     string       `json:"name"`
+	Address  string       `json:"address"`
+	OS       string       `json:"os"`
+	Backend  string       `json:"backend,omitempty"`
+	Mode     string       `json:"mode,omitempty"`
+	Error    string       `json:"error,omitempty"`
+	Changes  []jsonChange `json:"changes"`
+	Warnings []string     `json:"warnings"`
+	Notes    []string     `json:"notes"`
+	// Apply and verify results.
+	Applied   *bool        `json:"applied,omitempty"`
+	Remaining []jsonChange `json:"remaining,omitempty"`
+}
+
+type jsonChange struct {
+	Action        string                `json:"action"`
+	Kind          string                `json:"kind"`
+	Protocol      string                `json:"protocol,omitempty"`
+	Ports         []string              `json:"ports,omitempty"`
+	Sources       []string              `json:"sources,omitempty"`
+	BeforeSources []string              `json:"before_sources,omitempty"`
+	Detail        string                `json:"detail,omitempty"`
+	Reasons       []orchestrator.Reason `json:"reasons,omitempty"`
+}
+
+func toJSONChanges(cs []orchestrator.Change) []jsonChange {
+	out := []jsonChange{}
+	for _, c := range cs {
+		jc := jsonChange{Action: c.Action.Wire(), Kind: c.Kind, Detail: c.Detail, Reasons: c.Reasons}
+		r := c.After
+		if r == nil {
+			r = c.Before
+		}
+		if r != nil {
+			jc.Protocol = r.Protocol
+			for _, p := range r.Ports {
+				jc.Ports = append(jc.Ports, p.String())
+			}
+			jc.Sources = prefixStrings(r.Sources)
+		}
+		if c.Action == orchestrator.Update && c.Before != nil {
+			jc.BeforeSources = prefixStrings(c.Before.Sources)
+		}
+		out = append(out, jc)
+	}
+	return out
+}
+
+func prefixStrings(ps []netipPrefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = firewall.PrefixString(p)
+	}
+	return out
+}
+
+func hostPlanJSON(p *orchestrator.HostPlan) jsonHostPlan {
+	h := jsonHostPlan{Name: p.Host.Name, Address: p.Host.Address, OS: p.Host.OS, Backend: p.Backend,
+		Mode: string(p.Desired.Mode), Changes: toJSONChanges(p.Changes), Warnings: p.Current.Warnings, Notes: p.Rules.Notes}
+	if p.Err != nil {
+		h.Error = p.Err.Error()
+	}
+	if h.Warnings == nil {
+		h.Warnings = []string{}
+	}
+	if h.Notes == nil {
+		h.Notes = []string{}
+	}
+	return h
+}
+
+func planJSON(plans []*orchestrator.HostPlan) jsonPlan {
+	out := jsonPlan{FormatVersion: formatVersion, Hosts: []jsonHostPlan{}}
+	for _, p := range plans {
+		out.Hosts = append(out.Hosts, hostPlanJSON(p))
+		if p.Err != nil {
+			out.Summary.Failed++
+		}
+	}
+	sum := orchestrator.Summarize(plans)
+	out.Summary.Add, out.Summary.Change, out.Summary.Remove, out.Summary.Hosts = sum.Add, sum.Change, sum.Remove, sum.Hosts
+	return out
+}
+
+// confirm asks for "yes" on the terminal.
+func confirm(stdin io.Reader, w io.Writer, n int) bool {
+	fmt.Fprintf(w, "\nDo you want to apply these changes to %s?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ", countHosts(n))
+	line, _ := bufio.NewReader(stdin).ReadString('\n')
+	return strings.TrimSpace(line) == "yes"
+}
+
+var stdin io.Reader = os.Stdin
+
+type netipPrefix = netip.Prefix

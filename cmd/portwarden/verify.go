@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/portwarden/portwarden/orchestrator"
+)
+
+func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var r runFlags
+	fs := newFlagSet("verify", "verify --inventory FILE [--host NAME ...] [--probe] [--format text|json]", stderr, &r.common)
+	addRunFlags(fs, &r)
+	probe := fs.Bool("probe", false, "also connect from each managed Linux source peer to each destination port over real TCP")
+	if code := parseFlags(fs, args, &r.common); code >= 0 {
+		return code
+	}
+	if code := checkRunFlags(fs, &r); code >= 0 {
+		return code
+	}
+	s, ok := newSession(ctx, &r, stderr)
+	if !ok {
+		return 1
+	}
+	defer s.engine.Close()
+	s.prog.start("Reading rules back", len(s.managed()))
+	plans := s.engine.Verify(ctx, s.rules)
+	s.prog.finish()
+	var probes []*orchestrator.Probe
+	if *probe {
+		probes = orchestrator.PlanProbes(plans, s.inv.Hosts, s.addrs)
+		s.prog.start("Probing", countSources(probes))
+		s.engine.RunProbes(ctx, s.inv, probes)
+		s.prog.finish()
+	}
+	code := 0
+	for _, p := range plans {
+		if p.Failed() {
+			code = 1
+		}
+	}
+	if r.format == "json" {
+		out := planJSON(plans)
+		for i, p := range plans {
+			out.Hosts[i].Remaining = toJSONChanges(p.Remaining)
+		}
+		v := struct {
+			jsonPlan
+			Probes []jsonProbe `json:"probes,omitempty"`
+		}{out, probesJSON(probes)}
+		for _, pr := range probes {
+			if !pr.Outcome.Passed() && pr.Outcome != orchestrator.NotProbed {
+				code = 1
+			}
+		}
+		if c := writeJSON(stdout, stderr, v); c != 0 {
+			return c
+		}
+		return code
+	}
+	for _, p := range plans {
+		switch {
+		case p.Err != nil:
+			fmt.Fprintf(stdout, "  ✗ %s: %s\n", p.Host.Name, indentRest(p.Err.Error(), "      "))
+		case len(p.Remaining) > 0:
+			fmt.Fprintf(stdout, "  ✗ %s: %d difference(s) from the policy:\n", p.Host.Name, len(p.Remaining))
+			for _, c := range p.Remaining {
+				writeChange(stdout, c)
+			}
+		default:
+			fmt.Fprintf(stdout, "  ✓ %s: %d rule(s) in place (%s, %s)\n", p.Host.Name, len(p.Desired.Rules), p.Backend, p.Desired.Mode)
+		}
+		for _, wn := range p.Current.Warnings {
+			fmt.Fprintf(stdout, "    ! warning: %s\n", wn)
+		}
+	}
+	if probes != nil && writeProbesText(stdout, probes) > 0 {
+		code = 1
+	}
+	if code == 0 {
+		fmt.Fprintln(stdout, "\nVerified: every host matches the policy.")
+	} else {
+		fmt.Fprintln(stdout, "\nVerification failed.")
+	}
+	return code
+}
+
+func countSources(ps []*orchestrator.Probe) int {
+	seen := map[string]bool{}
+	for _, p := range ps {
+		if p.Outcome == "" {
+			seen[p.From] = true
+		}
+	}
+	return len(seen)
+}
+
+// writeProbesText prints probes rule by rule and returns how many failed.
+func writeProbesText(w io.Writer, probes []*orchestrator.Probe) int {
+	fmt.Fprintf(w, "\nProbes (real TCP from managed Linux peers; open or refused = the firewall passed it):\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	failed, passed, skipped := 0, 0, 0
+	for _, p := range probes {
+		mark := "✓"
+		switch {
+		case p.Outcome == orchestrator.NotProbed:
+			mark = "-"
+			skipped++
+		case p.Outcome.Passed():
+			passed++
+		default:
+			mark = "✗"
+			failed++
+		}
+		port := fmt.Sprint(p.Port)
+		if p.Proto == "udp" {
+			port = p.RuleKey
+		}
+		fmt.Fprintf(tw, "  %s\t%s → %s\t%s/%s\t%s\t%s\n", mark, p.From, p.To, p.Proto, port, p.Outcome, p.Detail)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "Probes: %d passed, %d failed, %d not probed.\n", passed, failed, skipped)
+	return failed
+}
+
+type jsonProbe struct {
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Address string `json:"address"`
+	Proto   string `json:"protocol"`
+	Port    uint16 `json:"port,omitempty"`
+	Rule    string `json:"rule"`
+	Outcome string `json:"outcome"`
+	Passed  bool   `json:"passed"`
+	Detail  string `json:"detail,omitempty"`
+}
+
+func probesJSON(ps []*orchestrator.Probe) []jsonProbe {
+	var out []jsonProbe
+	for _, p := range ps {
+		out = append(out, jsonProbe{From: p.From, To: p.To, Address: p.Addr.String(), Proto: p.Proto, Port: p.Port,
+			Rule: p.RuleKey, Outcome: string(p.Outcome), Passed: p.Outcome.Passed(), Detail: p.Detail})
+	}
+	return out
+}

@@ -1,0 +1,190 @@
+package inventory
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/policies"
+)
+
+func builtin(t *testing.T) *policies.Policy {
+	t.Helper()
+	pol, diags := policies.LoadBuiltin()
+	if diags.HasErrors() {
+		t.Fatalf("built-in policy: %s", diags)
+	}
+	return pol
+}
+
+// TestDiagnostics checks that every kind of mistake is reported with a
+// summary, a helpful detail and the place it was made.
+func TestDiagnostics(t *testing.T) {
+	pol := builtin(t)
+	tests := []struct {
+		name    string
+		src     string
+		summary string
+		detail  string // substring
+		pos     string // "line:column" of the subject start
+	}{
+		{"unknown block", "hostt \"a\" {\n}\n", "Unsupported block type", "hostt", "1:1"},
+		{"unknown attribute", "host \"a\" {\n  adress = \"10.0.0.1\"\n  os = \"linux\"\n}\n", "Unsupported argument", "adress", "2:3"},
+		{"unknown role with suggestion", "host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  roles = [\"backup_repo\"]\n}\n",
+			"Unknown role", `Did you mean "backup_repository"?`, "4:11"},
+		{"bad address", "host \"a\" {\n  address = \"300.1.1.1\"\n  os = \"linux\"\n}\n", "Invalid address", "300.1.1.1", "2:13"},
+		{"address with a space", "host \"a\" {\n  address = \"a b\"\n  os = \"linux\"\n}\n", "Invalid address", "neither", "2:13"},
+		{"bad cidr", "network \"n\" {\n  cidrs = [\"10.0.0.0/33\"]\n  roles = [\"console\"]\n}\n", "Invalid CIDR", "10.0.0.0/33", "2:11"},
+		{"cidr with host bits", "network \"n\" {\n  cidrs = [\"10.0.0.1/24\"]\n  roles = [\"console\"]\n}\n", "Invalid CIDR", "did you mean 10.0.0.0/24", "2:11"},
+		{"duplicate host name", "host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n}\nhost \"a\" {\n  address = \"10.0.0.2\"\n  os = \"linux\"\n}\n",
+			"Duplicate host name", "already declared at test.hcl:1", "5:6"},
+		{"duplicate address", "host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n}\nhost \"b\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n}\n",
+			"Duplicate host address", `host "a"`, "5:1"},
+		{"role that does not fit the os", "host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  roles = [\"hyperv_host\"]\n}\n",
+			"Role does not fit the OS", "not on linux", "4:11"},
+		{"derived role assigned", "host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  roles = [\"linux_server\"]\n}\n",
+			"Derived role assigned", "derived", "4:11"},
+		{"missing env variable", "host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  ssh {\n    password = env(\"PW_TEST_SURELY_UNSET\")\n  }\n}\n",
+			"Error in function call", "PW_TEST_SURELY_UNSET is not set", "5:16"},
+		{"unknown setting", "settings {\n  upgraded_from_pre_v9 = true\n}\n", "Unknown setting", `Did you mean "upgraded_from_pre_v10"?`, "2:3"},
+		{"network playing a host role", "network \"n\" {\n  cidrs = [\"10.0.0.0/24\"]\n  roles = [\"backup_repository\"]\n}\n",
+			"Role cannot be a network", "declare a host", "3:11"},
+		{"bad os", "host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"solaris\"\n}\n", "Invalid os", "solaris", "3:8"},
+		{"bad mode", "host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  mode = \"strict\"\n}\n", "Invalid mode", "strict", "4:10"},
+		{"bad firewall for os", "host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  firewall = \"windows\"\n}\n", "Invalid firewall", "nftables", "4:14"},
+		{"unknown group", "host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  groups = [\"repos\"]\n}\n", "Unknown group", "repos", "4:12"},
+		{"plain http without opt-in", "host \"w\" {\n  address = \"10.0.0.1\"\n  os = \"windows\"\n  winrm {\n    https = false\n  }\n}\n",
+			"Unencrypted WinRM", "allow_unencrypted", "5:13"},
+		{"bad duration", "defaults {\n  ssh {\n    connect_timeout = \"soon\"\n  }\n}\nhost \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n}\n",
+			"Invalid duration", "connect_timeout", "3:23"},
+		{"missing os", "host \"a\" {\n  address = \"10.0.0.1\"\n}\n", "Missing os", "linux", "1:1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, diags := Parse([]byte(tt.src), "test.hcl", pol)
+			if !diags.HasErrors() {
+				t.Fatalf("no error for:\n%s", tt.src)
+			}
+			d := diags[0]
+			for _, x := range diags {
+				if x.Summary == tt.summary {
+					d = x
+					break
+				}
+			}
+			if d.Summary != tt.summary || !strings.Contains(d.Detail, tt.detail) {
+				t.Errorf("got %q / %q, want %q / ...%q...", d.Summary, d.Detail, tt.summary, tt.detail)
+			}
+			if d.Subject == nil {
+				t.Fatalf("diagnostic %q has no source range", d.Summary)
+			}
+			if got := fmt.Sprintf("%d:%d", d.Subject.Start.Line, d.Subject.Start.Column); got != tt.pos || d.Subject.Filename != "test.hcl" {
+				t.Errorf("at %s:%s, want test.hcl:%s", d.Subject.Filename, got, tt.pos)
+			}
+		})
+	}
+}
+
+func TestLayering(t *testing.T) {
+	pol := builtin(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pw"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PW_TEST_PASSPHRASE", "phrase")
+	src := `
+settings {
+  upgraded_from_pre_v10 = true
+  management_sources    = ["192.0.2.0/24"]
+}
+defaults {
+  mode = "enforce"
+  ssh {
+    user        = "admin"
+    private_key = "keys/id"
+    passphrase  = env("PW_TEST_PASSPHRASE")
+    sudo        = true
+    connect_timeout = "3s"
+  }
+  winrm {
+    user     = "CORP\\svc"
+    password = file("pw")
+    ca_cert  = "ca.pem"
+  }
+}
+group "repos" {
+  os    = "linux"
+  roles = ["backup_repository"]
+  ssh {
+    port = 2222
+  }
+}
+host "repo1" {
+  address = "192.0.2.30"
+  groups  = ["repos"]
+  roles   = ["gateway_server"]
+  mode    = "additive"
+  ssh {
+    proxy_jump = "jump@bastion.example.com:2200"
+  }
+}
+host "vbr" {
+  address = "vbr.example.com"
+  os      = "windows"
+  roles   = ["backup_server"]
+}
+`
+	path := filepath.Join(dir, "inv.hcl")
+	inv, diags := Parse([]byte(src), path, pol)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	r := inv.Host("repo1")
+	if r.OS != "linux" || r.Mode != firewall.Additive || r.Firewall != "auto" || !r.Managed {
+		t.Errorf("repo1 = os %s mode %s firewall %s managed %v", r.OS, r.Mode, r.Firewall, r.Managed)
+	}
+	if got := strings.Join(r.Roles, ","); got != "backup_repository,gateway_server" {
+		t.Errorf("roles = %s: want the group's and the host's", got)
+	}
+	s := r.SSH
+	if s.User != "admin" || s.Port != 2222 || s.Passphrase != "phrase" || !s.Sudo ||
+		s.PrivateKeyPath != filepath.Join(dir, "keys/id") || s.ConnectTimeout != 3*time.Second {
+		t.Errorf("ssh = %+v", s)
+	}
+	if j := s.ProxyJump; j == nil || j.User != "jump" || j.Address != "bastion.example.com" || j.Port != 2200 {
+		t.Errorf("proxy jump = %+v", j)
+	}
+	v := inv.Host("vbr")
+	if v.Mode != firewall.Enforce || v.Firewall != "windows" || v.WinRM.Password != "s3cret" || v.WinRM.Port != 5986 ||
+		!v.WinRM.HTTPS || v.WinRM.User != `CORP\svc` || v.WinRM.CACertPath != filepath.Join(dir, "ca.pem") {
+		t.Errorf("vbr = %+v winrm %+v", v, v.WinRM)
+	}
+	if v.Addr.IsValid() {
+		t.Errorf("a DNS name parsed as an IP")
+	}
+	if len(inv.ManagementSources) != 1 || inv.ManagementSources[0].String() != "192.0.2.0/24" {
+		t.Errorf("management sources = %v", inv.ManagementSources)
+	}
+	if inv.Settings["upgraded_from_pre_v10"].True() != true {
+		t.Errorf("settings = %v", inv.Settings)
+	}
+}
+
+func TestSecretsStayOutOfDiagnostics(t *testing.T) {
+	pol := builtin(t)
+	t.Setenv("PW_TEST_SECRET", "hunter2-secret")
+	src := "host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  ssh {\n    port = env(\"PW_TEST_SECRET\")\n  }\n}\n"
+	_, diags := Parse([]byte(src), "test.hcl", pol)
+	if !diags.HasErrors() {
+		t.Fatal("a non-numeric port was accepted")
+	}
+	for _, d := range diags {
+		if strings.Contains(d.Summary+d.Detail, "hunter2") {
+			t.Errorf("diagnostic leaks the secret: %s: %s", d.Summary, d.Detail)
+		}
+	}
+}

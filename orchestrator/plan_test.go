@@ -1,0 +1,136 @@
+package orchestrator
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/portwarden/portwarden/firewall"
+)
+
+func rule(proto, ports string, srcs ...string) firewall.Rule {
+	r := firewall.Rule{Protocol: proto}
+	for _, p := range splitComma(ports) {
+		pr, err := firewall.ParsePortRange(p)
+		if err != nil {
+			panic(err)
+		}
+		r.Ports = append(r.Ports, pr)
+	}
+	for _, s := range srcs {
+		r.Sources = append(r.Sources, netip.MustParsePrefix(s))
+	}
+	return r.Normalize()
+}
+
+func splitComma(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return out
+}
+
+type changeView struct {
+	Action string
+	Kind   string
+	Key    string
+}
+
+func viewChanges(cs []Change) []changeView {
+	out := []changeView{}
+	for _, c := range cs {
+		out = append(out, changeView{string(c.Action), c.Kind, c.Key})
+	}
+	return out
+}
+
+func TestDiff(t *testing.T) {
+	a := rule("tcp", "22", "10.0.0.1/32")
+	b := rule("tcp", "2500-3300,6162", "10.0.0.1/32", "10.0.0.2/32")
+	bMore := rule("tcp", "2500-3300,6162", "10.0.0.1/32", "10.0.0.3/32")
+	u := rule("udp", "111", "10.0.0.1/32")
+	tests := []struct {
+		name string
+		want firewall.Desired
+		cur  firewall.State
+		out  []changeView
+	}{
+		{"fresh host", firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{a, b}},
+			firewall.State{}, []changeView{{"+", "rule", "tcp/22"}, {"+", "rule", "tcp/2500-3300,6162"}}},
+		{"converged host has no changes", firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{a, b}},
+			firewall.State{Installed: true, Mode: firewall.Additive, Rules: []firewall.Rule{a, b}}, []changeView{}},
+		{"changed sources are one update, stale rules are removed", firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{bMore}},
+			firewall.State{Installed: true, Mode: firewall.Additive, Rules: []firewall.Rule{b, u}},
+			[]changeView{{"~", "rule", "tcp/2500-3300,6162"}, {"-", "rule", "udp/111"}}},
+		{"mode change comes first", firewall.Desired{Mode: firewall.Enforce, Rules: []firewall.Rule{a}},
+			firewall.State{Installed: true, Mode: firewall.Additive, Rules: []firewall.Rule{a}},
+			[]changeView{{"~", "mode", "mode"}}},
+		{"enforce on a fresh host is a mode change", firewall.Desired{Mode: firewall.Enforce},
+			firewall.State{}, []changeView{{"~", "mode", "mode"}}},
+		{"drift of owned objects forces a re-apply", firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{a}},
+			firewall.State{Installed: true, Mode: firewall.Additive, Rules: []firewall.Rule{a}, Drift: []string{"jump rule missing"}},
+			[]changeView{{"~", "drift", "jump rule missing"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := viewChanges(Diff(nil, tt.want, tt.cur))
+			if diff := cmp.Diff(tt.out, got); diff != "" {
+				t.Errorf("Diff (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSourceDeltaAndSummary(t *testing.T) {
+	b := rule("tcp", "6162", "10.0.0.1/32", "10.0.0.2/32")
+	bMore := rule("tcp", "6162", "10.0.0.1/32", "10.0.0.3/32")
+	cs := Diff(nil, firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{bMore, rule("tcp", "22", "10.0.0.1/32")}},
+		firewall.State{Installed: true, Mode: firewall.Additive, Rules: []firewall.Rule{b, rule("udp", "53", "10.0.0.9/32")}})
+	var upd Change
+	for _, c := range cs {
+		if c.Action == Update {
+			upd = c
+		}
+	}
+	add, rm := SourceDelta(upd)
+	if len(add) != 1 || add[0].String() != "10.0.0.3/32" || len(rm) != 1 || rm[0].String() != "10.0.0.2/32" {
+		t.Errorf("SourceDelta = +%v -%v", add, rm)
+	}
+	sum := Summarize([]*HostPlan{{Changes: cs}, {Changes: []Change{}}})
+	if sum != (Summary{Add: 1, Change: 1, Remove: 1, Hosts: 1}) {
+		t.Errorf("Summarize = %+v", sum)
+	}
+}
+
+func TestParseProbeOutput(t *testing.T) {
+	ps := []*Probe{{}, {}, {}}
+	err := parseProbeOutput("1 open\n2 refused\n3 blocked no answer in 3s\n", ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []Outcome{ps[0].Outcome, ps[1].Outcome, ps[2].Outcome}
+	if diff := cmp.Diff([]Outcome{Open, Refused, Blocked}, got); diff != "" {
+		t.Error(diff)
+	}
+	if !Open.Passed() || !Refused.Passed() || Blocked.Passed() || NotProbed.Passed() {
+		t.Error("Passed: only open and refused prove the firewall passed a SYN")
+	}
+	for _, bad := range []string{"7 open\n", "1 maybe\n", "x open\n", "0 error bash not found\n"} {
+		if err := parseProbeOutput(bad, []*Probe{{}}); err == nil {
+			t.Errorf("parseProbeOutput(%q) accepted nonsense", bad)
+		}
+	}
+}
+
+func TestSamplePortsTakesRangeEnds(t *testing.T) {
+	got := samplePorts([]firewall.PortRange{{22, 22}, {2500, 3300}})
+	if diff := cmp.Diff([]uint16{22, 2500, 3300}, got); diff != "" {
+		t.Error(diff)
+	}
+}
