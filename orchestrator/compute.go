@@ -191,28 +191,22 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 						dst.host.Name, to, spec, f.Section, f.Name))
 					continue
 				}
-				selfOnly := false
+				// Sources never include the destination itself: a host
+				// that plays both ends talks to itself over loopback.
 				for _, from := range f.From {
 					var srcs []netip.Prefix
 					for _, s := range roles[from] {
-						if s.host == dst.host {
-							selfOnly = true
-							continue
+						if s.host != dst.host {
+							srcs = append(srcs, s.prefixes...)
 						}
-						srcs = append(srcs, s.prefixes...)
 					}
 					if len(srcs) == 0 {
 						continue
 					}
-					selfOnly = false
 					rs := Reason{Flow: f.Name, FromRole: from, ToRole: to, Description: f.Description, Section: f.Section}
 					for _, p := range f.Protocols {
 						addRule(hr, p, f.Ports, srcs, rs)
 					}
-				}
-				if selfOnly {
-					note(hr, fmt.Sprintf("%s from %s: this host plays both ends, so no inbound rule is needed [%s, flow %s]",
-						spec, strings.Join(f.From, "/"), f.Section, f.Name))
 				}
 			}
 		}

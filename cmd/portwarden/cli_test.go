@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// golden compares got with testdata/NAME, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading golden file (run go test -update to create it): %v", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s differs (-want +got); if the change is intended, run go test ./cmd/portwarden -update:\n%s", path, diff)
+	}
+}
+
+// TestRulesGolden pins the rules of the example inventories, in both views.
+func TestRulesGolden(t *testing.T) {
+	t.Setenv("PW_WINRM_PASSWORD", "not-used")
+	t.Setenv("PW_SUDO_PASSWORD", "not-used")
+	for _, ex := range []string{"lab", "site"} {
+		t.Run(ex, func(t *testing.T) {
+			inv := filepath.Join("..", "..", "examples", ex+".hcl")
+			out, errOut, code := runCLI(t, "rules", "--inventory", inv, "--format", "json")
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			golden(t, "rules/"+ex+".json", out)
+			var doc jsonRules
+			if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.FormatVersion != "1" || len(doc.Hosts) == 0 {
+				t.Fatalf("not a rules document: %v", err)
+			}
+			text, _, code := runCLI(t, "rules", "--inventory", inv)
+			if code != 0 {
+				t.Fatalf("text view exit %d", code)
+			}
+			golden(t, "rules/"+ex+".txt", text)
+		})
+	}
+}
+
+// TestRulesInvariants checks properties every computed rule must have,
+// whatever the policy says: never "any", never the host itself, sorted.
+func TestRulesInvariants(t *testing.T) {
+	t.Setenv("PW_WINRM_PASSWORD", "x")
+	t.Setenv("PW_SUDO_PASSWORD", "x")
+	out, errOut, code := runCLI(t, "rules", "--inventory", "../../examples/site.hcl", "--format", "json")
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	var doc jsonRules
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range doc.Hosts {
+		for _, r := range h.Rules {
+			if len(r.Sources) == 0 || len(r.Reasons) == 0 || len(r.Ports) == 0 {
+				t.Errorf("%s: rule %v has no sources, ports or reasons", h.Name, r)
+			}
+			for _, s := range r.Sources {
+				if s == h.Address || s == "0.0.0.0/0" || s == "::/0" {
+					t.Errorf("%s: rule %s/%v allows %s", h.Name, r.Protocol, r.Ports, s)
+				}
+			}
+		}
+	}
+}
+
+func TestCLIErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.hcl")
+	if err := os.WriteFile(bad, []byte("host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  roles = [\"backup_repo\"]\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string // in stdout+stderr
+	}{
+		{"no command", nil, 1, "Usage: portwarden"},
+		{"unknown command", []string{"frobnicate"}, 1, `unknown command "frobnicate"`},
+		{"help", []string{"rules", "--help"}, 0, "--inventory"},
+		{"missing inventory flag", []string{"rules"}, 1, "--inventory is required"},
+		{"bad format", []string{"rules", "--inventory", bad, "--format", "yaml"}, 1, "--format must be text or json"},
+		{"missing file", []string{"rules", "--inventory", filepath.Join(dir, "nope.hcl")}, 1, "Cannot read inventory"},
+		{"diagnostic with source", []string{"rules", "--inventory", bad}, 1, "on " + bad + " line 4"},
+		{"diagnostic suggests", []string{"rules", "--inventory", bad}, 1, `Did you mean "backup_repository"?`},
+		{"unknown host filter", []string{"rules", "--inventory", "../../examples/lab.hcl", "--host", "repo1"}, 1, `Did you mean "repo01"?`},
+		{"plan with bad inventory changes nothing", []string{"plan", "--inventory", bad}, 1, "nothing was changed on any host"},
+		{"bad parallel", []string{"apply", "--inventory", bad, "--parallel", "0"}, 1, "--parallel must be at least 1"},
+	}
+	t.Setenv("PW_WINRM_PASSWORD", "x")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, errOut, code := runCLI(t, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d", code, tt.code)
+			}
+			if !strings.Contains(out+errOut, tt.want) {
+				t.Errorf("output does not contain %q:\n%s%s", tt.want, out, errOut)
+			}
+		})
+	}
+}
+
+func TestDiagnosticsJSON(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.hcl")
+	if err := os.WriteFile(bad, []byte("host \"a\" {\n  address = \"10.0.0.300\"\n  os = \"linux\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runCLI(t, "rules", "--inventory", bad, "--format", "json")
+	if code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	var doc struct {
+		Valid       bool             `json:"valid"`
+		Diagnostics []jsonDiagnostic `json:"diagnostics"`
+	}
+	if err := json.Unmarshal([]byte(errOut), &doc); err != nil {
+		t.Fatalf("diagnostics are not JSON: %v\n%s", err, errOut)
+	}
+	if doc.Valid || len(doc.Diagnostics) != 1 {
+		t.Fatalf("got %+v", doc)
+	}
+	d := doc.Diagnostics[0]
+	if d.Summary != "Invalid address" || d.Range == nil || d.Range.Filename != bad || d.Range.Start.Line != 2 || d.Range.Start.Column != 13 {
+		t.Errorf("diagnostic = %+v range %+v", d, d.Range)
+	}
+}
