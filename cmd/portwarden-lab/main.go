@@ -1,0 +1,169 @@
+// Command portwarden-lab runs portwarden's test lab: hosts in network
+// namespaces on a bridge, with real OpenSSH servers (Linux) and simulated
+// WinRM servers (Windows).
+//
+//	portwarden-lab up --dir DIR --linux N [--windows M] [--baseline drop] [--password-auth]
+//	portwarden-lab status --dir DIR
+//	portwarden-lab down --dir DIR
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/portwarden/portwarden/lab"
+)
+
+const usage = `usage:
+  portwarden-lab up --dir DIR --linux N [--windows M] [--baseline drop] [--password-auth]
+  portwarden-lab status --dir DIR
+  portwarden-lab down --dir DIR
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "portwarden-lab: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command")
+	}
+	switch args[0] {
+	case "up":
+		return cmdUp(ctx, args[1:], stdout, stderr)
+	case "down":
+		return cmdDown(args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(args[1:], stdout, stderr)
+	case "serve-windows":
+		return serveWindows(ctx, args[1:], stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("up", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	dir := fl.String("dir", "", "lab directory (created if missing)")
+	linux := fl.Int("linux", 0, "number of Linux hosts")
+	windows := fl.Int("windows", 0, "number of Windows hosts")
+	baseline := fl.String("baseline", "", `pre-existing firewall on Linux hosts: "" or "drop"`)
+	passwordAuth := fl.Bool("password-auth", false, "let sshd accept passwords (root stays key-only)")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return errors.New("up: --dir is required")
+	}
+	if *baseline != "" && *baseline != "drop" {
+		return fmt.Errorf("up: unknown --baseline %q: want \"drop\"", *baseline)
+	}
+	start := time.Now()
+	l, err := lab.Up(ctx, lab.Options{
+		Dir:          *dir,
+		Linux:        *linux,
+		Windows:      *windows,
+		BaselineDrop: *baseline == "drop",
+		PasswordAuth: *passwordAuth,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "lab %d up in %s: %s on bridge %s, controller %s\n",
+		l.ID, time.Since(start).Round(time.Millisecond), l.Subnet, l.Bridge, l.Controller)
+	printHosts(stdout, l, nil)
+	fmt.Fprintf(stdout, "\ninventory:   %s\nkey:         %s\nknown_hosts: %s\n", l.InventoryPath(), l.KeyPath(), l.KnownHostsPath())
+	fmt.Fprintf(stdout, "take it down with: portwarden-lab down --dir %s\n", l.Dir)
+	return nil
+}
+
+func cmdDown(args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("down", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	dir := fl.String("dir", "", "lab directory")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return errors.New("down: --dir is required")
+	}
+	l, err := lab.Load(*dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(stdout, "no lab in %s\n", *dir)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := l.Down(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "lab %d down\n", l.ID)
+	return nil
+}
+
+func cmdStatus(args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("status", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	dir := fl.String("dir", "", "lab directory")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return errors.New("status: --dir is required")
+	}
+	l, err := lab.Load(*dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "lab %d: %s on bridge %s, controller %s\n", l.ID, l.Subnet, l.Bridge, l.Controller)
+	state := map[string]string{}
+	for _, h := range l.Hosts {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(h.Address.String(), fmt.Sprint(h.Port)), time.Second)
+		if err != nil {
+			state[h.Name] = "down"
+			continue
+		}
+		c.Close()
+		state[h.Name] = "up"
+	}
+	printHosts(stdout, l, state)
+	return nil
+}
+
+func printHosts(w io.Writer, l *lab.Lab, state map[string]string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprint(tw, "HOST\tOS\tADDRESS\tNAMESPACE\tROLES")
+	if state != nil {
+		fmt.Fprint(tw, "\tSTATE")
+	}
+	fmt.Fprintln(tw)
+	for _, h := range l.Hosts {
+		fmt.Fprintf(tw, "%s\t%s\t%s:%d\t%s\t%v", h.Name, h.OS, h.Address, h.Port, h.Namespace, h.Roles)
+		if state != nil {
+			fmt.Fprintf(tw, "\t%s", state[h.Name])
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,179 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+)
+
+// CommandError is a failed command with what it printed on stderr.
+type CommandError struct {
+	Argv   []string
+	Stderr string
+	Err    error
+}
+
+func (e *CommandError) Error() string {
+	msg := strings.TrimSpace(e.Stderr)
+	if msg == "" {
+		return fmt.Sprintf("%s: %v", strings.Join(e.Argv, " "), e.Err)
+	}
+	return fmt.Sprintf("%s: %v: %s", strings.Join(e.Argv, " "), e.Err, msg)
+}
+
+func (e *CommandError) Unwrap() error { return e.Err }
+
+// run runs a command and returns its stdout; a failure is a *CommandError.
+func run(ctx context.Context, stdin []byte, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.Bytes(), &CommandError{Argv: append([]string{name}, args...), Stderr: stderr.String(), Err: err}
+	}
+	return stdout.Bytes(), nil
+}
+
+func ip(ctx context.Context, args ...string) error {
+	_, err := run(ctx, nil, "ip", args...)
+	return err
+}
+
+// claimID picks a free lab ID by creating its bridge: creating a link that
+// exists fails, so two labs never get the same ID. IDs whose subnet is
+// already routed in the root namespace are skipped.
+func claimID(ctx context.Context) (int, error) {
+	start := rand.IntN(254)
+	var lastErr error
+	for n := range 254 {
+		id := (start+n)%254 + 1
+		if subnetInUse(subnetFor(id)) {
+			continue
+		}
+		err := ip(ctx, "link", "add", bridgeName(id), "type", "bridge")
+		if err == nil {
+			return id, nil
+		}
+		var ce *CommandError
+		if errors.As(err, &ce) && strings.Contains(ce.Stderr, "File exists") {
+			continue
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if lastErr == nil {
+		lastErr = errors.New("all 254 lab ids are taken")
+	}
+	return 0, fmt.Errorf("claiming a lab id: %w", lastErr)
+}
+
+func subnetFor(id int) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(id), 0}), 24)
+}
+
+func hostAddr(id, i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{198, 18, byte(id), byte(10 + i)})
+}
+
+// subnetInUse reports whether an interface of the root namespace already
+// has an address in p.
+func subnetInUse(p netip.Prefix) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		pfx, err := netip.ParsePrefix(a.String())
+		if err == nil && pfx.Overlaps(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// setupBridge gives the claimed bridge the controller address.
+func (l *Lab) setupBridge(ctx context.Context) error {
+	if err := ip(ctx, "addr", "add", netip.PrefixFrom(l.Controller, l.Subnet.Bits()).String(), "dev", l.Bridge); err != nil {
+		return fmt.Errorf("configuring bridge %s: %w", l.Bridge, err)
+	}
+	if err := ip(ctx, "link", "set", l.Bridge, "up"); err != nil {
+		return fmt.Errorf("configuring bridge %s: %w", l.Bridge, err)
+	}
+	return nil
+}
+
+// setupHostNet makes the host's namespace and plugs it into the bridge.
+func (l *Lab) setupHostNet(ctx context.Context, h Host) error {
+	pfx := netip.PrefixFrom(h.Address, l.Subnet.Bits()).String()
+	steps := [][]string{
+		{"netns", "add", h.Namespace},
+		{"link", "add", h.Veth, "type", "veth", "peer", "name", "eth0", "netns", h.Namespace},
+		{"link", "set", h.Veth, "master", l.Bridge, "up"},
+		{"-n", h.Namespace, "link", "set", "lo", "up"},
+		{"-n", h.Namespace, "addr", "add", pfx, "dev", "eth0"},
+		{"-n", h.Namespace, "link", "set", "eth0", "up"},
+	}
+	for _, s := range steps {
+		if err := ip(ctx, s...); err != nil {
+			return fmt.Errorf("setting up the network of %s: %w", h.Name, err)
+		}
+	}
+	return nil
+}
+
+// netnsPIDs lists the processes in a namespace; none if it does not exist.
+func netnsPIDs(ctx context.Context, ns string) []int {
+	out, err := run(ctx, nil, "ip", "netns", "pids", ns)
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		// This process is never the lab's, even while one of its threads
+		// visits a lab namespace (Listen, DialFrom).
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 && pid != os.Getpid() {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func netnsExists(ctx context.Context, ns string) bool {
+	out, err := run(ctx, nil, "ip", "netns", "list")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == ns {
+			return true
+		}
+	}
+	return false
+}
+
+// delLink deletes a link; one that is already gone is fine.
+func delLink(ctx context.Context, name string) error {
+	err := ip(ctx, "link", "del", "dev", name)
+	var ce *CommandError
+	if errors.As(err, &ce) && strings.Contains(ce.Stderr, "Cannot find device") {
+		return nil
+	}
+	return err
+}
+
+func linkExists(ctx context.Context, name string) bool {
+	return ip(ctx, "link", "show", "dev", name) == nil
+}
