@@ -205,20 +205,26 @@ func (Windows) State(f Facts) (State, error) {
 		if wr.Name == "" {
 			return State{}, errors.New("reading Windows firewall rules: a rule without a name")
 		}
+		// A rule in the group that Apply would not have written is
+		// drift: it does not count as present, and the next apply
+		// replaces it.
 		if why := windowsRuleOddity(wr); why != "" {
-			st.Warnings = append(st.Warnings, fmt.Sprintf("rule %q in group %s %s: ignored, and removed by the next apply", wr.Name, Tag, why))
+			st.Drift = append(st.Drift, fmt.Sprintf("rule %q in group %s %s", wr.Name, Tag, why))
 			continue
+		}
+		if strings.Contains(wr.Name, windowsPendingInfix) {
+			st.Drift = append(st.Drift, fmt.Sprintf("rule %q in group %s is left over from an interrupted apply", wr.Name, Tag))
 		}
 		if isWindowsManagement(wr.Name) {
 			management = true
 			continue
 		}
-		r, warn, err := windowsRuleToRule(wr)
+		r, why, err := windowsRuleToRule(wr)
 		if err != nil {
 			return State{}, fmt.Errorf("reading Windows firewall rule %q: %w", wr.Name, err)
 		}
-		if warn != "" {
-			st.Warnings = append(st.Warnings, fmt.Sprintf("rule %q in group %s %s: ignored, and removed by the next apply", wr.Name, Tag, warn))
+		if why != "" {
+			st.Drift = append(st.Drift, fmt.Sprintf("rule %q in group %s %s", wr.Name, Tag, why))
 			continue
 		}
 		if m, ok := merged[r.Key()]; ok {
@@ -235,7 +241,6 @@ func (Windows) State(f Facts) (State, error) {
 	}
 	slices.SortFunc(st.Rules, func(a, b Rule) int { return strings.Compare(a.Key(), b.Key()) })
 
-	blocking := true
 	seen := map[string]bool{}
 	for _, p := range profiles {
 		if seen[p.Name] {
@@ -260,11 +265,8 @@ func (Windows) State(f Facts) (State, error) {
 		switch p.DefaultInboundAction {
 		case "Block", "NotConfigured":
 		case "Allow":
-			if enabled {
-				blocking = false
-			}
 			if management {
-				st.Warnings = append(st.Warnings, fmt.Sprintf("enforce mode is recorded on the host, but Windows Firewall profile %s allows unsolicited inbound traffic (DefaultInboundAction Allow): a manual change or Group Policy overrides it", p.Name))
+				st.Drift = append(st.Drift, fmt.Sprintf("Windows Firewall profile %s allows unsolicited inbound traffic (DefaultInboundAction Allow) although portwarden enforces Block: changed by hand, or overridden by Group Policy", p.Name))
 			}
 		default:
 			return State{}, fmt.Errorf("reading Windows firewall profile %s: unknown DefaultInboundAction %q", p.Name, p.DefaultInboundAction)
@@ -276,7 +278,8 @@ func (Windows) State(f Facts) (State, error) {
 			st.Warnings = append(st.Warnings, fmt.Sprintf("Windows Firewall profile %s does not merge local rules (AllowLocalFirewallRules is False, set by Group Policy): portwarden's rules have no effect", p.Name))
 		}
 	}
-	if management && blocking {
+	// The management rule is portwarden's record of enforce mode.
+	if management {
 		st.Mode = Enforce
 	}
 	return st, nil
@@ -300,8 +303,6 @@ func isWindowsManagement(name string) bool {
 
 // windowsRuleOddity says why a rule in portwarden's group is not one that
 // portwarden writes (disabled, outbound, block...), or "" if it is.
-// Such rules are not counted as present, so the plan puts the real rule
-// back.
 func windowsRuleOddity(wr windowsRule) string {
 	switch {
 	case wr.Enabled != "True":
@@ -320,8 +321,8 @@ func windowsRuleOddity(wr windowsRule) string {
 }
 
 // windowsRuleToRule converts a rule that portwarden could have written. A
-// non-empty warning means the rule uses a condition that portwarden does
-// not write (a keyword address, a special port).
+// non-empty why means the rule uses a condition that portwarden does not
+// write (a keyword address, a special port, another protocol).
 func windowsRuleToRule(wr windowsRule) (Rule, string, error) {
 	r := Rule{Comment: windowsCommentFrom(wr.DisplayName)}
 	switch strings.ToUpper(wr.Protocol) {

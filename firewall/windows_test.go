@@ -221,21 +221,27 @@ func TestWindowsState(t *testing.T) {
 			Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{2500, 3300}}, Sources: pfx("10.0.0.5"), Comment: "Veeam data movers"}},
 		}},
 		{"facts-enforce-overridden.txt", State{
-			Backend: "windows", Installed: true, Mode: Additive,
-			Warnings: []string{
-				"enforce mode is recorded on the host, but Windows Firewall profile Public allows unsolicited inbound traffic (DefaultInboundAction Allow): a manual change or Group Policy overrides it",
+			Backend: "windows", Installed: true, Mode: Enforce,
+			Drift: []string{
+				"Windows Firewall profile Public allows unsolicited inbound traffic (DefaultInboundAction Allow) although portwarden enforces Block: changed by hand, or overridden by Group Policy",
 			},
 		}},
 		{"facts-warnings.txt", State{
 			Backend: "windows", Installed: true, Mode: Additive,
-			Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{1, 65535}}, Sources: pfx("0.0.0.0/0", "::/0")}},
+			Rules: []Rule{
+				{Protocol: "tcp", Ports: []PortRange{{1, 65535}}, Sources: pfx("0.0.0.0/0", "::/0")},
+				{Protocol: "tcp", Ports: []PortRange{{27, 27}}, Sources: pfx("10.0.0.1")},
+			},
+			Drift: []string{
+				`rule "portwarden-tcp-22-aaaaaaaa" in group portwarden is not enabled`,
+				`rule "portwarden-tcp-23-aaaaaaaa" in group portwarden is not an inbound rule`,
+				`rule "portwarden-tcp-24-aaaaaaaa" in group portwarden is not an allow rule`,
+				`rule "portwarden-tcp-25-aaaaaaaa" in group portwarden applies only to profiles "Domain"`,
+				`rule "portwarden-tcp-26-aaaaaaaa" in group portwarden has remote address keyword "LocalSubnet"`,
+				`rule "portwarden-icmp-aaaaaaaa" in group portwarden has protocol "ICMPv4"`,
+				`rule "portwarden-tcp-27-aaaaaaaa-pending-12345678" in group portwarden is left over from an interrupted apply`,
+			},
 			Warnings: []string{
-				`rule "portwarden-tcp-22-aaaaaaaa" in group portwarden is not enabled: ignored, and removed by the next apply`,
-				`rule "portwarden-tcp-23-aaaaaaaa" in group portwarden is not an inbound rule: ignored, and removed by the next apply`,
-				`rule "portwarden-tcp-24-aaaaaaaa" in group portwarden is not an allow rule: ignored, and removed by the next apply`,
-				`rule "portwarden-tcp-25-aaaaaaaa" in group portwarden applies only to profiles "Domain": ignored, and removed by the next apply`,
-				`rule "portwarden-tcp-26-aaaaaaaa" in group portwarden has remote address keyword "LocalSubnet": ignored, and removed by the next apply`,
-				`rule "portwarden-icmp-aaaaaaaa" in group portwarden has protocol "ICMPv4": ignored, and removed by the next apply`,
 				"Windows Firewall profile Domain is disabled: rules have no effect",
 				"Windows Firewall profile Public does not merge local rules (AllowLocalFirewallRules is False, set by Group Policy): portwarden's rules have no effect",
 			},
