@@ -625,9 +625,14 @@ func windowsSpecs(d Desired, mode Mode) ([]windowsSpec, error) {
 			Management:  true,
 		})
 	}
+	// Rules in Key order, so the script does not depend on input order.
+	rules := make([]Rule, len(d.Rules))
+	for i, r := range d.Rules {
+		rules[i] = r.Normalize()
+	}
+	slices.SortStableFunc(rules, func(a, b Rule) int { return strings.Compare(a.Key(), b.Key()) })
 	seen := map[string]bool{}
-	for _, r := range d.Rules {
-		r = r.Normalize()
+	for _, r := range rules {
 		if r.Protocol != "tcp" && r.Protocol != "udp" {
 			return nil, fmt.Errorf("rule %s: protocol %q is not tcp or udp", r.Key(), r.Protocol)
 		}

@@ -1,0 +1,380 @@
+// Package winfw is a SIMULATED Windows Defender Firewall for the lab. No
+// Windows is involved: it keeps a model of the firewall (rules and the
+// Domain, Private and Public profiles) in a JSON file, and runs the
+// PowerShell scripts that portwarden sends to Windows hosts against that
+// model with a small interpreter for the part of the PowerShell language
+// and of the NetSecurity module (New-NetFirewallRule and friends) that
+// those scripts use. It implements lab/wsman's Interpreter, so a
+// simulated WinRM service can stand in for a Windows host.
+//
+// With Options.Namespace set, the model is also enforced: the inbound
+// policy of the active profile becomes an nftables table "inet winfw"
+// inside that network namespace, so real TCP probes test the rules.
+//
+// Anything the simulation does not understand fails loudly, the way a
+// real host fails on a script it cannot run: a parse error, a "term is
+// not recognized" error, or a "not supported by the PowerShell simulation"
+// error, always with a non-zero exit code. See docs/windows.md.
+package winfw
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Options configures a simulated firewall.
+type Options struct {
+	// StateDir keeps the rule store (winfw.json, which survives restarts
+	// and may be edited between runs, e.g. to disable a profile) and the
+	// simulated %TEMP%. Required.
+	StateDir string
+	// Namespace, if set, is the network namespace in which the model is
+	// enforced with nftables (table "inet winfw"). The root namespace is
+	// never touched.
+	Namespace string
+	// ManagementPort is the port the simulated WinRM service listens on.
+	// A new host gets a pre-existing allow rule for it, as a Windows host
+	// that is managed over WinRM has. 0: none.
+	ManagementPort int
+	// Logf, if set, receives one line per enforcement change.
+	Logf func(format string, args ...any)
+}
+
+// State is the simulated firewall: what winfw.json holds.
+type State struct {
+	// ActiveProfile is the network category of the host's network
+	// ("Domain", "Private" or "Public"): the profile whose settings and
+	// rules are enforced.
+	ActiveProfile string
+	Profiles      []Profile
+	Rules         []Rule
+}
+
+// Profile is one firewall profile. Values are the PersistentStore's, as
+// strings PowerShell prints: Enabled and AllowLocalFirewallRules are
+// "True", "False" or "NotConfigured"; DefaultInboundAction is "Allow",
+// "Block" or "NotConfigured" (which Windows treats as Block).
+type Profile struct {
+	Name                    string
+	Enabled                 string
+	DefaultInboundAction    string
+	DefaultOutboundAction   string
+	AllowLocalFirewallRules string
+	// GroupPolicy holds what Group Policy sets; it wins in the
+	// ActiveStore. Empty fields are not set by policy.
+	GroupPolicy ProfilePolicy `json:",omitzero"`
+}
+
+// ProfilePolicy is the part of a profile that Group Policy can set.
+type ProfilePolicy struct {
+	Enabled                 string `json:",omitempty"`
+	DefaultInboundAction    string `json:",omitempty"`
+	AllowLocalFirewallRules string `json:",omitempty"`
+}
+
+// Rule is one firewall rule, with its port and address filters.
+type Rule struct {
+	Name        string
+	DisplayName string
+	Description string `json:",omitempty"`
+	Group       string `json:",omitempty"`
+	Enabled     string // "True" or "False"
+	Direction   string // "Inbound" or "Outbound"
+	Action      string // "Allow" or "Block"
+	Profile     string // "Any", or profile names joined by ", "
+	Protocol    string // "TCP", "UDP", "ICMPv4", "ICMPv6", "Any" or a number
+	// LocalPort and RemoteAddress are stored as Get-NetFirewallPortFilter
+	// and Get-NetFirewallAddressFilter print them (an IPv4 subnet as
+	// "10.0.1.0/255.255.255.0").
+	LocalPort     []string
+	RemoteAddress []string
+	// Store is "PersistentStore" for local rules and "GroupPolicy" for
+	// rules from a GPO, which local scripts cannot change.
+	Store string
+}
+
+// Firewall is one simulated host's firewall. It is safe for concurrent
+// use; scripts run one at a time, like cmdlets on one host.
+type Firewall struct {
+	opts      Options
+	statePath string
+	tempDir   string
+
+	mu       sync.Mutex
+	enforced string // the nftables ruleset last loaded
+}
+
+// New opens (or creates, with Windows' default rules) the firewall kept
+// in opts.StateDir, and enforces it when opts.Namespace is set.
+func New(opts Options) (*Firewall, error) {
+	if opts.StateDir == "" {
+		return nil, errors.New("winfw: StateDir is required")
+	}
+	if opts.Namespace != "" && (strings.ContainsAny(opts.Namespace, "/\\ \x00") || opts.Namespace == "." || opts.Namespace == "..") {
+		return nil, fmt.Errorf("winfw: bad namespace name %q", opts.Namespace)
+	}
+	f := &Firewall{
+		opts:      opts,
+		statePath: filepath.Join(opts.StateDir, "winfw.json"),
+		tempDir:   filepath.Join(opts.StateDir, "temp"),
+	}
+	if err := os.MkdirAll(f.tempDir, 0o700); err != nil {
+		return nil, fmt.Errorf("winfw: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st, err := f.load()
+	if errors.Is(err, os.ErrNotExist) {
+		st = DefaultState(opts.ManagementPort)
+		err = f.save(&st)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := f.enforce(&st); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// DefaultState is a fresh Windows Server's firewall: all profiles on with
+// Windows' defaults, a few of the built-in rules (none in group
+// "portwarden"), and an allow rule for the WinRM listener on
+// managementPort (if not 0).
+func DefaultState(managementPort int) State {
+	st := State{ActiveProfile: "Public"}
+	for _, n := range profileNames {
+		st.Profiles = append(st.Profiles, Profile{Name: n, Enabled: "True", DefaultInboundAction: "NotConfigured",
+			DefaultOutboundAction: "NotConfigured", AllowLocalFirewallRules: "NotConfigured"})
+	}
+	builtin := func(name, display, group, enabled, profile, proto string, ports, addrs []string) Rule {
+		return Rule{Name: name, DisplayName: display, Group: group, Enabled: enabled, Direction: "Inbound", Action: "Allow",
+			Profile: profile, Protocol: proto, LocalPort: ports, RemoteAddress: addrs, Store: "PersistentStore"}
+	}
+	anyAddr := []string{"Any"}
+	st.Rules = []Rule{
+		builtin("CoreNet-DHCP-In", "Core Networking - Dynamic Host Configuration Protocol (DHCP-In)", "@FirewallAPI.dll,-25000", "True", "Any", "UDP", []string{"68"}, anyAddr),
+		builtin("CoreNet-ICMP6-NDS-In", "Core Networking - Neighbor Discovery Solicitation (ICMPv6-In)", "@FirewallAPI.dll,-25000", "True", "Any", "ICMPv6", anyAddr, anyAddr),
+		builtin("CoreNet-ICMP6-NDA-In", "Core Networking - Neighbor Discovery Advertisement (ICMPv6-In)", "@FirewallAPI.dll,-25000", "True", "Any", "ICMPv6", anyAddr, anyAddr),
+		builtin("FPS-ICMP4-ERQ-In", "File and Printer Sharing (Echo Request - ICMPv4-In)", "@FirewallAPI.dll,-28502", "False", "Any", "ICMPv4", anyAddr, anyAddr),
+		builtin("RemoteDesktop-UserMode-In-TCP", "Remote Desktop - User Mode (TCP-In)", "@FirewallAPI.dll,-28752", "False", "Any", "TCP", []string{"3389"}, anyAddr),
+		builtin("WINRM-HTTP-In-TCP", "Windows Remote Management (HTTP-In)", "@FirewallAPI.dll,-30267", "True", "Domain, Private", "TCP", []string{"5985"}, anyAddr),
+		builtin("WINRM-HTTP-In-TCP-PUBLIC", "Windows Remote Management (HTTP-In)", "@FirewallAPI.dll,-30267", "True", "Public", "TCP", []string{"5985"}, []string{"LocalSubnet"}),
+	}
+	if managementPort > 0 && managementPort != 5985 {
+		st.Rules = append(st.Rules, builtin("WINRM-HTTPS-In-TCP", "Windows Remote Management (HTTPS-In)", "Windows Remote Management", "True", "Any", "TCP",
+			[]string{fmt.Sprint(managementPort)}, anyAddr))
+	}
+	return st
+}
+
+var profileNames = []string{"Domain", "Private", "Public"}
+
+// displayGroups resolves the indirect group strings of built-in rules.
+var displayGroups = map[string]string{
+	"@FirewallAPI.dll,-25000": "Core Networking",
+	"@FirewallAPI.dll,-28502": "File and Printer Sharing",
+	"@FirewallAPI.dll,-28752": "Remote Desktop",
+	"@FirewallAPI.dll,-30267": "Windows Remote Management",
+}
+
+func displayGroup(group string) string {
+	if d, ok := displayGroups[group]; ok {
+		return d
+	}
+	return group
+}
+
+func (f *Firewall) load() (State, error) {
+	b, err := os.ReadFile(f.statePath)
+	if err != nil {
+		return State{}, err
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return State{}, fmt.Errorf("winfw: reading %s: %w", f.statePath, err)
+	}
+	if err := st.validate(); err != nil {
+		return State{}, fmt.Errorf("winfw: %s: %w", f.statePath, err)
+	}
+	return st, nil
+}
+
+func (f *Firewall) save(st *State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := f.statePath + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("winfw: saving the rule store: %w", err)
+	}
+	if err := os.Rename(tmp, f.statePath); err != nil {
+		return fmt.Errorf("winfw: saving the rule store: %w", err)
+	}
+	return nil
+}
+
+func oneOf(v string, allowed ...string) bool { return slices.Contains(allowed, v) }
+
+func (st *State) validate() error {
+	if !oneOf(st.ActiveProfile, profileNames...) {
+		return fmt.Errorf("ActiveProfile %q is not Domain, Private or Public", st.ActiveProfile)
+	}
+	seen := map[string]bool{}
+	for _, p := range st.Profiles {
+		if !oneOf(p.Name, profileNames...) || seen[p.Name] {
+			return fmt.Errorf("bad or repeated profile %q", p.Name)
+		}
+		seen[p.Name] = true
+		gpoBool := []string{"True", "False", "NotConfigured"}
+		action := []string{"Allow", "Block", "NotConfigured"}
+		switch {
+		case !oneOf(p.Enabled, gpoBool...), !oneOf(p.AllowLocalFirewallRules, gpoBool...):
+			return fmt.Errorf("profile %s: Enabled and AllowLocalFirewallRules must be True, False or NotConfigured", p.Name)
+		case !oneOf(p.DefaultInboundAction, action...), !oneOf(p.DefaultOutboundAction, action...):
+			return fmt.Errorf("profile %s: default actions must be Allow, Block or NotConfigured", p.Name)
+		case !oneOf(p.GroupPolicy.Enabled, append(gpoBool, "")...), !oneOf(p.GroupPolicy.AllowLocalFirewallRules, append(gpoBool, "")...),
+			!oneOf(p.GroupPolicy.DefaultInboundAction, append(action, "")...):
+			return fmt.Errorf("profile %s: bad GroupPolicy value", p.Name)
+		}
+	}
+	if len(seen) != 3 {
+		return errors.New("the three profiles Domain, Private and Public are required")
+	}
+	names := map[string]bool{}
+	for _, r := range st.Rules {
+		ln := strings.ToLower(r.Name)
+		if r.Name == "" || names[ln] {
+			return fmt.Errorf("rule name %q is empty or repeated", r.Name)
+		}
+		names[ln] = true
+		switch {
+		case !oneOf(r.Enabled, "True", "False"):
+			return fmt.Errorf("rule %q: Enabled must be True or False", r.Name)
+		case !oneOf(r.Direction, "Inbound", "Outbound"):
+			return fmt.Errorf("rule %q: bad Direction %q", r.Name, r.Direction)
+		case !oneOf(r.Action, "Allow", "Block"):
+			return fmt.Errorf("rule %q: bad Action %q", r.Name, r.Action)
+		case !oneOf(r.Store, "PersistentStore", "GroupPolicy"):
+			return fmt.Errorf("rule %q: Store must be PersistentStore or GroupPolicy", r.Name)
+		}
+		if _, err := canonicalProfile(r.Profile); err != nil {
+			return fmt.Errorf("rule %q: %w", r.Name, err)
+		}
+		if _, err := canonicalProtocol(r.Protocol); err != nil {
+			return fmt.Errorf("rule %q: %w", r.Name, err)
+		}
+	}
+	return nil
+}
+
+func (st *State) profile(name string) *Profile {
+	for i := range st.Profiles {
+		if strings.EqualFold(st.Profiles[i].Name, name) {
+			return &st.Profiles[i]
+		}
+	}
+	return nil
+}
+
+// effective resolves Group Policy over the local value.
+func effective(local, policy string) string {
+	if policy != "" {
+		return policy
+	}
+	return local
+}
+
+// Snapshot returns the current state.
+func (f *Firewall) Snapshot() (State, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.load()
+}
+
+// Modify changes the state outside of any script, for tests and the lab:
+// e.g. disable a profile, or have "Group Policy" turn off local rules.
+func (f *Firewall) Modify(fn func(*State) error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st, err := f.load()
+	if err != nil {
+		return err
+	}
+	if err := fn(&st); err != nil {
+		return err
+	}
+	if err := st.validate(); err != nil {
+		return fmt.Errorf("winfw: %w", err)
+	}
+	if err := f.save(&st); err != nil {
+		return err
+	}
+	return f.enforce(&st)
+}
+
+// Run runs a PowerShell script against the firewall, as powershell.exe
+// -EncodedCommand would: it returns the output, the error stream as the
+// console would show it, and the exit code. It implements
+// lab/wsman.Interpreter.
+func (f *Firewall) Run(ctx context.Context, script string) (stdout, stderr string, exitCode int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st, err := f.load()
+	if err != nil {
+		return "", err.Error() + "\r\n", 1
+	}
+	stmts, err := parseScript(script)
+	if err != nil {
+		var pe *parseError
+		if errors.As(err, &pe) {
+			return "", formatParseError(pe), 1
+		}
+		return "", err.Error() + "\r\n", 1
+	}
+	in := &interp{ctx: ctx, fw: f, st: &st}
+	out, err := in.execBlock(stmts, newScope(nil))
+	code := 0
+	var (
+		te *throwErr
+		ee *exitErr
+		fe *fatalErr
+	)
+	switch {
+	case err == nil:
+		if in.failed {
+			code = 1
+		}
+	case errors.As(err, &te):
+		in.errOut.WriteString(formatError(te.rec))
+		code = 1
+	case errors.As(err, &ee):
+		code = ee.code
+	case errors.As(err, &fe):
+		in.errOut.WriteString(formatFatal(fe))
+		code = 1
+	default:
+		in.errOut.WriteString(err.Error() + "\r\n")
+		code = 1
+	}
+	if in.dirty {
+		// Windows applies each cmdlet at once; there is no rollback of
+		// what ran before an error.
+		if err := f.save(&st); err != nil {
+			in.errOut.WriteString(err.Error() + "\r\n")
+			code = max(code, 1)
+		} else if err := f.enforce(&st); err != nil {
+			in.errOut.WriteString(err.Error() + "\r\n")
+			code = max(code, 1)
+		}
+	}
+	return formatOutput(out), in.errOut.String(), code
+}
