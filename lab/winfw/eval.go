@@ -102,7 +102,6 @@ func (in *interp) lookupVar(sc *scope, name string, pos position) (any, error) {
 	return v, nil
 }
 
-
 // execBlock runs statements and returns what they wrote to the output.
 func (in *interp) execBlock(stmts []stmt, sc *scope) ([]any, error) {
 	var out []any
