@@ -146,7 +146,18 @@ func (l *Lab) startSSHD(h Host) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Root gets a home of its own on each host (DIR/hosts/NAME/home), so
+	// that sessions neither read the controller's /root/.bashrc (which bash
+	// sources for ssh commands and which can be slow) nor write into /root.
+	// "ip netns exec" gives the server a private mount namespace whose
+	// mounts do not propagate back, so the bind mount is the host's alone.
+	home := filepath.Join(h.Dir, "home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return 0, fmt.Errorf("starting sshd of %s: %w", h.Name, err)
+	}
+	const script = `mount --bind "$1" /root || echo "lab: root keeps the shared /root" >&2; shift; exec "$@"`
 	return l.startProcess(h, filepath.Join(h.Dir, "sshd.out"),
+		"/bin/sh", "-c", script, "sh", home,
 		sshd, "-D", "-f", l.sshdConfigPath(h), "-E", filepath.Join(h.Dir, "sshd.log"))
 }
 
