@@ -1,0 +1,334 @@
+package firewall
+
+import (
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// Golden files under testdata/linux are rewritten with
+// go test ./firewall -update; the facts fixtures under
+// testdata/linux/facts are captured from namespaces (as root) by the same
+// flag. The flag is looked up rather than declared, because other tests
+// of this package declare it too.
+func init() {
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite golden files")
+	}
+}
+
+func linuxUpdate() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+func linuxGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "linux", name)
+	if linuxUpdate() {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading golden file (go test -update creates it): %v", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s differs from the golden file (-want +got; go test -update rewrites it):\n%s", path, diff)
+	}
+}
+
+// fixtureRoot replaces the temporary persist root in captured facts.
+const fixtureRoot = "/srv/pwfw"
+
+// loadFacts reads a captured facts fixture.
+func loadFacts(t *testing.T, name string) Facts {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "linux", "facts", name+".txt"))
+	if err != nil {
+		t.Fatalf("reading facts fixture (go test -update as root captures it): %v", err)
+	}
+	return ParseFacts(string(b))
+}
+
+// withSection returns a copy of f with one section replaced.
+func withSection(f Facts, name, text string) Facts {
+	out := Facts{}
+	for k, v := range f {
+		out[k] = v
+	}
+	out[name] = text
+	return out
+}
+
+// withoutLines returns a copy of f whose section drops the lines that
+// start with any of prefixes.
+func withoutLines(f Facts, section string, prefixes ...string) Facts {
+	var b strings.Builder
+	for line := range strings.Lines(f[section]) {
+		drop := false
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, p) {
+				drop = true
+			}
+		}
+		if !drop {
+			b.WriteString(line)
+		}
+	}
+	return withSection(f, section, b.String())
+}
+
+func lxPfx(ss ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(ss))
+	for i, s := range ss {
+		if !strings.Contains(s, "/") {
+			a := netip.MustParseAddr(s)
+			out[i] = netip.PrefixFrom(a, a.BitLen())
+			continue
+		}
+		out[i] = netip.MustParsePrefix(s)
+	}
+	return out
+}
+
+func ports(ps ...uint16) []PortRange {
+	var out []PortRange
+	for i := 0; i < len(ps); i += 2 {
+		out = append(out, PortRange{ps[i], ps[i+1]})
+	}
+	return out
+}
+
+// lxDesired is the desired state the Linux tests apply. 10.99.0.2 and
+// fd99::2 are the peer of link; the sources also hold prefixes that nft
+// would merge in one set (two halves of a /24, a /24 and an address in
+// it) to prove that they come back as they were.
+func lxDesired(mode Mode) Desired {
+	d := Desired{
+		Mode: mode,
+		Rules: []Rule{
+			{Protocol: "tcp", Ports: ports(22, 22, 2500, 3300), Sources: lxPfx("10.99.0.2", "10.1.0.0/25", "10.1.0.128/25", "fd99::2", "2001:db8::/64"), Comment: "Veeam data movers"},
+			{Protocol: "tcp", Ports: ports(6160, 6160, 6162, 6162), Sources: lxPfx("10.99.0.2", "10.1.2.0/24", "10.1.2.7"), Comment: "Veeam installer \"service\""},
+			{Protocol: "udp", Ports: ports(111, 111), Sources: lxPfx("10.99.0.2")},
+		},
+		ManagementPort:    22,
+		ManagementSources: lxPfx("10.99.0.3"),
+	}
+	return normalized(d)
+}
+
+// manyPorts is a rule with more ports than one multiport match takes.
+func manyPorts() Rule {
+	r := Rule{Protocol: "tcp", Sources: lxPfx("10.99.0.2", "fd99::2"), Comment: "many"}
+	for p := uint16(1000); p < 1040; p += 2 {
+		r.Ports = append(r.Ports, PortRange{p, p})
+	}
+	r.Ports = append(r.Ports, PortRange{5000, 5100}, PortRange{6000, 6100})
+	return r
+}
+
+func normalized(d Desired) Desired {
+	for i, r := range d.Rules {
+		d.Rules[i] = r.Normalize()
+		d.Rules[i].Comment = CleanComment(r.Comment)
+	}
+	sortRules(d.Rules)
+	return d
+}
+
+// checkState compares a read-back State with what applying d should give;
+// Drift and Warnings are checked apart.
+func checkState(t *testing.T, st State, d Desired) {
+	t.Helper()
+	want := State{Backend: st.Backend, Installed: true, Mode: d.Mode, Rules: normalized(d).Rules}
+	if len(d.Rules) == 0 && d.Mode != Enforce {
+		want = State{Backend: st.Backend}
+	}
+	got := st
+	got.Warnings, got.Drift = nil, nil
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("state differs from desired (-want +got):\n%s", diff)
+	}
+}
+
+func TestCleanComment(t *testing.T) {
+	for in, want := range map[string]string{
+		"Veeam data movers":           "Veeam data movers",
+		`say "hi" \ now`:              `say 'hi' ' now`,
+		"  tabs\tand\nnewlines  ":     "tabs and newlines",
+		"portwarden:management":       "portwarden management",
+		"ctl\x00chars\x7f":            "ctlchars",
+		strings.Repeat("é", 80):       strings.Repeat("é", 50),
+		"portwarden: is a tag, fine?": "portwarden  is a tag, fine?",
+	} {
+		if got := CleanComment(in); got != want {
+			t.Errorf("CleanComment(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestLinuxRoot(t *testing.T) {
+	for _, ok := range []string{"", "/", "/srv/lab/hosts/lnx01/root", "/tmp/x_y-z.1"} {
+		if _, err := linuxRoot(ok); err != nil {
+			t.Errorf("linuxRoot(%q): %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"relative", "/a/../b", "/a/", "/a b", "/a'b", `/a"b`, "/a$b"} {
+		if _, err := linuxRoot(bad); err == nil {
+			t.Errorf("linuxRoot(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParseLinuxFactsRejects(t *testing.T) {
+	good := loadFacts(t, "empty")
+	if _, err := parseLinuxFacts(good); err != nil {
+		t.Fatalf("good facts: %v", err)
+	}
+	noDone := withSection(good, "x", "")
+	delete(noDone, linuxSecDone)
+	noTools := withSection(good, "x", "")
+	delete(noTools, linuxSecTools)
+	for name, f := range map[string]Facts{
+		"truncated":     noDone,
+		"no tools":      noTools,
+		"bad kv":        withSection(good, linuxSecTools, "nft /usr/sbin/nft\n"),
+		"bad errors":    withSection(good, linuxSecErrors, "something odd\n"),
+		"not a host":    ParseFacts("hello\n"),
+		"windows facts": {"windows-rules": "[]", "windows-profiles": "[]"},
+	} {
+		if _, err := parseLinuxFacts(f); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestLinuxFactsScriptNoTools runs the facts script with a PATH that has
+// none of the firewall tools: it must still print every section and exit
+// 0.
+func TestLinuxFactsScriptNoTools(t *testing.T) {
+	requireKernel(t)
+	t.Parallel()
+	ns := newNS(t)
+	bin := t.TempDir()
+	for _, tool := range []string{"mktemp", "rm", "grep", "tr", "cut", "head", "cat"} {
+		p, err := findTool(tool)
+		if err != nil {
+			t.Skip(err)
+		}
+		if err := os.Symlink(p, filepath.Join(bin, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The script prepends the sbin directories to PATH; replace them for
+	// this run only by wrapping it.
+	s := LinuxFactsScript
+	s.Body = strings.Replace(s.Body, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH", "PATH="+bin, 1)
+	f := ns.script(s)
+	lf, err := parseLinuxFacts(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sec := range []string{linuxSecNFT, linuxSecIPT, linuxSecIP6T, linuxSecIPTLegacy, linuxSecIP6Legacy} {
+		if _, ok := f[sec]; !ok {
+			t.Errorf("section %s missing", sec)
+		} else if strings.TrimSpace(f[sec]) != "" {
+			t.Errorf("section %s = %q, want empty", sec, f[sec])
+		}
+	}
+	if lf.has("nft") || lf.has("iptables") {
+		t.Errorf("tools = %v, want none", lf.tools)
+	}
+	_, err = Detect(f, "auto", "")
+	if ue, ok := err.(*UnsupportedError); !ok || !strings.Contains(ue.Error(), "neither nft nor iptables") {
+		t.Errorf("Detect without tools: %v, want an *UnsupportedError about missing tools", err)
+	}
+}
+
+func findTool(name string) (string, error) {
+	for _, dir := range []string{"/usr/bin", "/bin", "/usr/sbin", "/sbin"} {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", os.ErrNotExist
+}
+
+// TestCaptureLinuxFacts rewrites the facts fixtures from real namespaces
+// with -update (as root). The persist root is replaced by fixtureRoot.
+func TestCaptureLinuxFacts(t *testing.T) {
+	if !linuxUpdate() {
+		t.Skip("fixtures are captured only with -update")
+	}
+	requireKernel(t, "nft", "iptables", "ip6tables", "iptables-legacy")
+	capture := func(name string, setup func(ns *testNS, root string)) {
+		t.Run(name, func(t *testing.T) {
+			ns := newNS(t)
+			root := t.TempDir()
+			setup(ns, root)
+			fs, err := LinuxFactsScriptAt(root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, errOut, code := ns.run(fs.Body, nil)
+			if code != 0 {
+				t.Fatalf("facts script exited %d: %s", code, errOut)
+			}
+			out = strings.ReplaceAll(out, root, fixtureRoot)
+			path := filepath.Join("testdata", "linux", "facts", name+".txt")
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	apply := func(ns *testNS, root, want string, d Desired) {
+		fs, _ := LinuxFactsScriptAt(root)
+		b, err := Detect(ns.script(fs), want, root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := b.Apply(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns.script(s)
+	}
+	capture("empty", func(*testNS, string) {})
+	capture("nft-baseline-drop", func(ns *testNS, _ string) { ns.sh(nftLoad(baselineDrop)) })
+	capture("nft-accepting", func(ns *testNS, _ string) { ns.sh(nftLoad(foreignAccepting)) })
+	capture("nft-additive-jump", func(ns *testNS, root string) {
+		ns.sh(nftLoad(baselineDrop))
+		apply(ns, root, "nftables", lxDesired(Additive))
+	})
+	capture("nft-enforce", func(ns *testNS, root string) {
+		apply(ns, root, "nftables", lxDesired(Enforce))
+	})
+	capture("iptables-input-drop", func(ns *testNS, _ string) { ns.sh(iptablesDrop) })
+	capture("iptables-additive", func(ns *testNS, root string) {
+		ns.sh(iptablesDrop)
+		d := lxDesired(Additive)
+		d.Rules = append(d.Rules, manyPorts())
+		apply(ns, root, "iptables", normalized(d))
+	})
+	capture("iptables-enforce", func(ns *testNS, root string) {
+		apply(ns, root, "iptables", lxDesired(Enforce))
+	})
+	capture("legacy-rules", func(ns *testNS, _ string) {
+		ns.sh("iptables-legacy -A INPUT -s 192.0.2.1 -j DROP")
+	})
+}

@@ -1,0 +1,618 @@
+package firewall
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// baselineDrop is a hardened host's own ruleset: input policy drop, like
+// the lab's --baseline drop.
+const baselineDrop = `table inet filter {
+	chain input {
+		type filter hook input priority filter; policy drop;
+		ct state established,related accept
+		iif "lo" accept
+		meta l4proto ipv6-icmp accept
+		tcp dport 22 accept
+	}
+}
+`
+
+// foreignAccepting is a foreign ruleset that does not drop inbound traffic
+// as a whole: portwarden must leave it alone entirely.
+const foreignAccepting = `table inet other {
+	set blocked {
+		type ipv4_addr
+		elements = { 192.0.2.1, 192.0.2.2 }
+	}
+	chain input {
+		type filter hook input priority filter + 10; policy accept;
+		ip saddr @blocked counter drop
+		tcp dport 9 reject
+	}
+	chain helper {
+		udp dport 53 accept comment "not portwarden's"
+	}
+}
+table ip nat {
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "pw0" masquerade
+	}
+}
+`
+
+func nftLoad(ruleset string) string {
+	return "nft -f - <<'EOF'\n" + ruleset + "EOF\n"
+}
+
+func TestNFTSourceGroups(t *testing.T) {
+	for _, tc := range []struct {
+		in   []string
+		want [][]string
+	}{
+		{[]string{"10.0.0.1", "10.0.0.3"}, [][]string{{"10.0.0.1", "10.0.0.3"}}},
+		{[]string{"10.0.0.1", "10.0.0.2", "10.0.0.3"}, [][]string{{"10.0.0.1", "10.0.0.3"}, {"10.0.0.2"}}},
+		{[]string{"10.0.0.0/25", "10.0.0.128/25"}, [][]string{{"10.0.0.0/25"}, {"10.0.0.128/25"}}},
+		{[]string{"10.1.2.0/24", "10.1.2.7", "10.99.0.2"}, [][]string{{"10.1.2.0/24", "10.99.0.2"}, {"10.1.2.7"}}},
+		{[]string{"10.0.0.0/8", "255.255.255.255"}, [][]string{{"10.0.0.0/8", "255.255.255.255"}}},
+		{[]string{"10.0.0.0/8", "10.0.0.0/8"}, [][]string{{"10.0.0.0/8"}, {"10.0.0.0/8"}}},
+		{[]string{"fd00::/64", "fd00:0:0:1::/64"}, [][]string{{"fd00::/64"}, {"fd00:0:0:1::/64"}}},
+	} {
+		got := nftSourceGroups(lxPfx(tc.in...))
+		var gs [][]string
+		for _, g := range got {
+			var s []string
+			for _, p := range g {
+				s = append(s, PrefixString(p))
+			}
+			gs = append(gs, s)
+		}
+		if fmt.Sprint(gs) != fmt.Sprint(tc.want) {
+			t.Errorf("nftSourceGroups(%v) = %v, want %v", tc.in, gs, tc.want)
+		}
+	}
+}
+
+func nftBackend(t *testing.T, fixture string) *NFTables {
+	return &NFTables{Root: fixtureRoot, Facts: loadFacts(t, fixture)}
+}
+
+func TestNFTablesApplyGolden(t *testing.T) {
+	many := lxDesired(Additive)
+	many.Rules = append(many.Rules, manyPorts())
+	for _, tc := range []struct {
+		name, facts string
+		d           Desired
+	}{
+		{"additive", "empty", lxDesired(Additive)},
+		{"enforce", "empty", lxDesired(Enforce)},
+		{"additive-many-ports", "nft-accepting", normalized(many)},
+		{"additive-foreign-drop", "nft-baseline-drop", lxDesired(Additive)},
+		{"additive-jump-kept", "nft-additive-jump", lxDesired(Additive)},
+		{"enforce-over-jump", "nft-additive-jump", lxDesired(Enforce)},
+		{"remove-with-jump", "nft-additive-jump", Desired{}},
+		{"remove-nothing", "empty", Desired{Mode: Additive}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := nftBackend(t, tc.facts).Apply(tc.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Shell != "sh" {
+				t.Errorf("shell %q", s.Shell)
+			}
+			linuxGolden(t, "nft/"+tc.name+".nft", string(s.Stdin))
+			if tc.name == "additive" || tc.name == "remove-nothing" {
+				linuxGolden(t, "nft/"+tc.name+".sh", s.Body)
+			}
+			if strings.Contains(s.Body, "10.99.0.2") {
+				t.Errorf("addresses belong on standard input, not in the script")
+			}
+		})
+	}
+}
+
+func TestNFTablesApplyRejects(t *testing.T) {
+	bad4in6 := lxDesired(Additive)
+	bad4in6.Rules[0].Sources = lxPfx("::ffff:10.0.0.1")
+	dup := lxDesired(Additive)
+	dup.Rules = append(dup.Rules, dup.Rules[0])
+	noSrc := lxDesired(Additive)
+	noSrc.Rules[0].Sources = nil
+	noMgmt := lxDesired(Enforce)
+	noMgmt.ManagementSources = nil
+	noPort := lxDesired(Enforce)
+	noPort.ManagementPort = 0
+	badProto := lxDesired(Additive)
+	badProto.Rules[0].Protocol = "sctp"
+	noMode := lxDesired(Additive)
+	noMode.Mode = ""
+	for name, tc := range map[string]struct {
+		b *NFTables
+		d Desired
+	}{
+		"ipv4-mapped source":       {nftBackend(t, "empty"), bad4in6},
+		"duplicate rule":           {nftBackend(t, "empty"), dup},
+		"rule without sources":     {nftBackend(t, "empty"), noSrc},
+		"enforce without sources":  {nftBackend(t, "empty"), noMgmt},
+		"enforce without port":     {nftBackend(t, "empty"), noPort},
+		"protocol":                 {nftBackend(t, "empty"), badProto},
+		"rules without a mode":     {nftBackend(t, "empty"), noMode},
+		"unknown mode":             {nftBackend(t, "empty"), Desired{Mode: "strict"}},
+		"no facts":                 {&NFTables{}, lxDesired(Additive)},
+		"relative root":            {&NFTables{Root: "srv", Facts: loadFacts(t, "empty")}, lxDesired(Additive)},
+		"facts of a host sans nft": {&NFTables{Facts: withoutLines(loadFacts(t, "empty"), linuxSecTools, "nft=")}, lxDesired(Additive)},
+	} {
+		if _, err := tc.b.Apply(tc.d); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestNFTablesState(t *testing.T) {
+	for _, tc := range []struct {
+		facts string
+		want  Desired
+	}{
+		{"empty", Desired{}},
+		{"nft-baseline-drop", Desired{}},
+		{"nft-additive-jump", lxDesired(Additive)},
+		{"nft-enforce", lxDesired(Enforce)},
+	} {
+		t.Run(tc.facts, func(t *testing.T) {
+			b := nftBackend(t, tc.facts)
+			st, err := b.State(b.Facts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkState(t, st, tc.want)
+			if len(st.Drift) > 0 {
+				t.Errorf("drift: %q", st.Drift)
+			}
+		})
+	}
+}
+
+// editRuleset rewrites the nft_ruleset section of f through fn, which
+// gets and returns the items of the "nftables" array.
+func editRuleset(t *testing.T, f Facts, fn func([]map[string]any) []map[string]any) Facts {
+	t.Helper()
+	var doc struct {
+		Nftables []map[string]any `json:"nftables"`
+	}
+	if err := json.Unmarshal([]byte(f[linuxSecNFT]), &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc.Nftables = fn(doc.Nftables)
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return withSection(f, linuxSecNFT, string(b)+"\n")
+}
+
+// ruleIn matches rule items of a chain.
+func ruleIn(item map[string]any, family, table, chain string) (map[string]any, bool) {
+	r, ok := item["rule"].(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	return r, r["family"] == family && r["table"] == table && r["chain"] == chain
+}
+
+func TestNFTablesStateDrift(t *testing.T) {
+	base := loadFacts(t, "nft-additive-jump")
+	noJump := editRuleset(t, base, func(items []map[string]any) []map[string]any {
+		return slices.DeleteFunc(items, func(it map[string]any) bool {
+			r, ok := ruleIn(it, "inet", "filter", "input")
+			return ok && r["comment"] == Tag
+		})
+	})
+	twoJumps := editRuleset(t, base, func(items []map[string]any) []map[string]any {
+		for i, it := range items {
+			if r, ok := ruleIn(it, "inet", "filter", "input"); ok && r["comment"] == Tag {
+				dup := map[string]any{}
+				for k, v := range r {
+					dup[k] = v
+				}
+				dup["handle"] = 999
+				return slices.Insert(items, i+1, map[string]any{"rule": dup})
+			}
+		}
+		t.Fatal("no jump in fixture")
+		return nil
+	})
+	jumpSecond := editRuleset(t, base, func(items []map[string]any) []map[string]any {
+		var jump map[string]any
+		i := slices.IndexFunc(items, func(it map[string]any) bool {
+			r, ok := ruleIn(it, "inet", "filter", "input")
+			return ok && r["comment"] == Tag
+		})
+		jump = items[i]
+		items = slices.Delete(items, i, i+1)
+		return slices.Insert(items, i+1, jump)
+	})
+	ownedShort := editRuleset(t, base, func(items []map[string]any) []map[string]any {
+		i := slices.IndexFunc(items, func(it map[string]any) bool {
+			_, ok := ruleIn(it, "inet", "filter", nftOwnedChain)
+			return ok
+		})
+		return slices.Delete(items, i, i+1)
+	})
+	policyAccept := editRuleset(t, base, func(items []map[string]any) []map[string]any {
+		for _, it := range items {
+			if c, ok := it["chain"].(map[string]any); ok && c["table"] == "filter" && c["name"] == "input" {
+				c["policy"] = "accept"
+			}
+		}
+		return items
+	})
+	notPersisted := withSection(base, linuxSecPersist, strings.Replace(base[linuxSecPersist], "nft_file_exists=yes", "nft_file_exists=no", 1))
+	notIncluded := withSection(base, linuxSecPersist, strings.Replace(base[linuxSecPersist], "nft_conf_includes=yes", "nft_conf_includes=no", 1))
+
+	for _, tc := range []struct {
+		name      string
+		f         Facts
+		drift     string // a substring of the one drift entry, "" for none
+		warning   string
+		rulesKept bool
+	}{
+		{"jump missing", noJump, "has no jump to portwarden_input", "", true},
+		{"two jumps", twoJumps, "has 2 jumps", "", true},
+		{"jump not first", jumpSecond, "", "not the first", true},
+		{"owned chain differs", ownedShort, "differs from table inet portwarden", "", true},
+		{"foreign chain stopped dropping", policyAccept, "is left over", "", true},
+		{"file missing", notPersisted, "not persisted", "", true},
+		{"include missing", notIncluded, "does not include", "", true},
+		{"firewalld", withSection(base, linuxSecServices, "systemd=yes\nfirewalld=active\nnftables.enabled=enabled\n"), "", "firewalld is active", true},
+		{"service disabled", withSection(base, linuxSecServices, "systemd=yes\nnftables.enabled=disabled\n"), "", "nftables.service is not enabled", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := (&NFTables{Root: fixtureRoot}).State(tc.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.drift == "" && len(st.Drift) > 0 || tc.drift != "" && !containsAll(st.Drift, tc.drift) {
+				t.Errorf("drift = %q, want %q", st.Drift, tc.drift)
+			}
+			if tc.warning != "" && !containsAll(st.Warnings, tc.warning) {
+				t.Errorf("warnings = %q, want one with %q", st.Warnings, tc.warning)
+			}
+			checkState(t, st, lxDesired(Additive))
+		})
+	}
+}
+
+// containsAll reports whether exactly one of list contains sub... or, for
+// drift lists with more entries, any.
+func containsAll(list []string, sub string) bool {
+	for _, s := range list {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestNFTablesStateRejects(t *testing.T) {
+	base := loadFacts(t, "nft-additive-jump")
+	foreignRule := editRuleset(t, base, func(items []map[string]any) []map[string]any {
+		return append(items, map[string]any{"rule": map[string]any{
+			"family": "inet", "table": "portwarden", "chain": "input", "handle": 500,
+			"expr": []any{map[string]any{"match": map[string]any{"op": "==", "left": map[string]any{"meta": map[string]any{"key": "iifname"}}, "right": "eth0"}}, map[string]any{"accept": nil}},
+		}})
+	})
+	rangeSource := editRuleset(t, base, func(items []map[string]any) []map[string]any {
+		return append(items, map[string]any{"rule": map[string]any{
+			"family": "inet", "table": "portwarden", "chain": "input", "handle": 501,
+			"expr": []any{
+				map[string]any{"match": map[string]any{"op": "==", "left": map[string]any{"payload": map[string]any{"protocol": "ip", "field": "saddr"}}, "right": map[string]any{"range": []any{"10.0.0.1", "10.0.0.9"}}}},
+				map[string]any{"match": map[string]any{"op": "==", "left": map[string]any{"payload": map[string]any{"protocol": "tcp", "field": "dport"}}, "right": 80}},
+				map[string]any{"accept": nil}},
+		}})
+	})
+	for name, f := range map[string]Facts{
+		"not json":          withSection(base, linuxSecNFT, "table inet portwarden {\n"),
+		"no nftables array": withSection(base, linuxSecNFT, `{"tables": []}`),
+		"nft failed":        withSection(base, linuxSecErrors, "nft_ruleset: exit status 1: Operation not permitted\n"),
+		"unknown rule":      foreignRule,
+		"range source":      rangeSource,
+		"truncated":         withSection(ParseFacts(strings.Split(factsText(base), "### portwarden:iptables")[0]), "x", ""),
+	} {
+		if _, err := (&NFTables{}).State(f); err == nil {
+			t.Errorf("%s: accepted", name)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
+}
+
+// factsText renders facts back into script output.
+func factsText(f Facts) string {
+	var names []string
+	for k := range f {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	for _, n := range names {
+		if n == linuxSecDone {
+			continue
+		}
+		b.WriteString(SectionMarker + n + "\n" + f[n])
+	}
+	if v, ok := f[linuxSecDone]; ok {
+		b.WriteString(SectionMarker + linuxSecDone + "\n" + v)
+	}
+	return b.String()
+}
+
+// The kernel tests.
+
+// nftHost is a namespace host with its own persist root.
+type kernelHost struct {
+	ns   *testNS
+	root string
+	want string // the inventory's firewall value
+}
+
+func newKernelHost(t *testing.T, want string) *kernelHost {
+	return &kernelHost{ns: newNS(t), root: t.TempDir(), want: want}
+}
+
+func (h *kernelHost) facts() Facts {
+	h.ns.t.Helper()
+	fs, err := LinuxFactsScriptAt(h.root)
+	if err != nil {
+		h.ns.t.Fatal(err)
+	}
+	return h.ns.script(fs)
+}
+
+func (h *kernelHost) backend(f Facts) Backend {
+	h.ns.t.Helper()
+	b, err := Detect(f, h.want, h.root)
+	if err != nil {
+		h.ns.t.Fatal(err)
+	}
+	if b.Name() != h.want {
+		h.ns.t.Fatalf("Detect chose %s, want %s", b.Name(), h.want)
+	}
+	return b
+}
+
+// apply gathers facts, applies d and returns the script and the State
+// read back from the script's own output.
+func (h *kernelHost) apply(d Desired) (Script, State) {
+	t := h.ns.t
+	t.Helper()
+	b := h.backend(h.facts())
+	s, err := b.Apply(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.State(h.ns.script(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Drift) > 0 {
+		t.Errorf("drift right after apply: %q", st.Drift)
+	}
+	return s, st
+}
+
+// state reads the state with fresh facts.
+func (h *kernelHost) state() State {
+	t := h.ns.t
+	t.Helper()
+	f := h.facts()
+	st, err := h.backend(f).State(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestNFTablesKernelRoundTrip(t *testing.T) {
+	requireKernel(t, "nft", "iptables")
+	t.Parallel()
+	for _, mode := range []Mode{Additive, Enforce} {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			h := newKernelHost(t, "nftables")
+			h.ns.sh(nftLoad(foreignAccepting))
+			h.ns.sh("iptables -A INPUT -s 192.0.2.9 -j DROP && iptables -N OTHER && iptables -A OTHER -p udp --dport 53 -j ACCEPT")
+			foreign := "nft list table inet other; nft list table ip nat; iptables-save | grep -v '^#'"
+			before := h.ns.sh(foreign)
+
+			d := lxDesired(mode)
+			s1, st := h.apply(d)
+			checkState(t, st, d)
+
+			// A second apply renders the same script and changes nothing.
+			s2, st2 := h.apply(d)
+			if s1.Body != s2.Body || string(s1.Stdin) != string(s2.Stdin) {
+				t.Errorf("second apply renders a different script:\n%s\n---\n%s", s1.Stdin, s2.Stdin)
+			}
+			checkState(t, st2, d)
+			checkState(t, h.state(), d)
+
+			if after := h.ns.sh(foreign); after != before {
+				t.Errorf("foreign rules changed:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+}
+
+func TestNFTablesKernelRemoveRule(t *testing.T) {
+	requireKernel(t, "nft")
+	t.Parallel()
+	h := newKernelHost(t, "nftables")
+	h.ns.sh(nftLoad(baselineDrop))
+	before := h.ns.sh("nft list table inet filter")
+	d := lxDesired(Additive)
+	h.apply(d)
+	d.Rules = d.Rules[1:]
+	d.Rules[0].Sources = d.Rules[0].Sources[1:]
+	_, st := h.apply(d)
+	checkState(t, st, d)
+
+	// Removing everything leaves the foreign table as it was.
+	_, st = h.apply(Desired{})
+	checkState(t, st, Desired{})
+	if after := h.ns.sh("nft list table inet filter"); after != before {
+		t.Errorf("foreign table not restored:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if out := h.ns.sh("nft list tables"); strings.Contains(out, Tag) {
+		t.Errorf("table left after removal: %s", out)
+	}
+	conf, err := os.ReadFile(filepath.Join(h.root, "etc/nftables.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(conf), "include") {
+		t.Errorf("nftables.conf still includes portwarden's file:\n%s", conf)
+	}
+}
+
+// TestNFTablesKernelForeignDrop proves with real TCP that an additive
+// opening passes a foreign chain whose policy is drop, and that the jump
+// is kept, repaired and removed as it should.
+func TestNFTablesKernelForeignDrop(t *testing.T) {
+	requireKernel(t, "nft")
+	t.Parallel()
+	h := newKernelHost(t, "nftables")
+	peer := newNS(t)
+	link(t, h.ns, peer)
+	h.ns.sh(nftLoad(baselineDrop))
+	h.ns.listen("::", 2500, 3300, 6160, 8080)
+	before := h.ns.sh("nft list table inet filter")
+
+	expectReach(t, peer, "", "10.99.0.1", false, 2500)
+	d := lxDesired(Additive)
+	_, st := h.apply(d)
+	checkState(t, st, d)
+	expectReach(t, peer, "", "10.99.0.1", true, 2500, 3300, 6160)
+	expectReach(t, peer, "", "fd99::1", true, 2500, 3300)
+	expectReach(t, peer, "", "fd99::1", false, 6160) // only 10.99.0.2 may
+	expectReach(t, peer, "", "10.99.0.1", false, 8080)
+
+	jumps := func() int {
+		return strings.Count(h.ns.sh("nft list chain inet filter input"), "jump "+nftOwnedChain)
+	}
+	if n := jumps(); n != 1 {
+		t.Fatalf("%d jumps after apply, want 1", n)
+	}
+
+	// Drift: the jump deleted by hand is reported, and apply restores it.
+	h.ns.sh(`nft -a list chain inet filter input | sed -n 's/.*jump portwarden_input.*# handle \([0-9]*\)$/\1/p' | while read -r n; do nft delete rule inet filter input handle "$n"; done`)
+	expectReach(t, peer, "", "10.99.0.1", false, 2500)
+	if st := h.state(); !containsAll(st.Drift, "no jump") {
+		t.Errorf("missing jump not reported: drift %q", st.Drift)
+	}
+	h.apply(d)
+	expectReach(t, peer, "", "10.99.0.1", true, 2500)
+
+	// A second jump added by hand is reported, and apply keeps one.
+	h.ns.sh("nft insert rule inet filter input jump portwarden_input")
+	if st := h.state(); !containsAll(st.Drift, "2 jumps") {
+		t.Errorf("two jumps not reported: drift %q", st.Drift)
+	}
+	h.apply(d)
+	if n := jumps(); n != 1 {
+		t.Errorf("%d jumps after repair, want 1", n)
+	}
+
+	// Removal removes the jump and the chain.
+	h.apply(Desired{})
+	expectReach(t, peer, "", "10.99.0.1", false, 2500)
+	if after := h.ns.sh("nft list table inet filter"); after != before {
+		t.Errorf("foreign table not restored:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+func TestNFTablesKernelEnforce(t *testing.T) {
+	requireKernel(t, "nft")
+	t.Parallel()
+	h := newKernelHost(t, "nftables")
+	peer := newNS(t)
+	link(t, h.ns, peer, "10.99.0.3/24")
+	h.ns.listen("::", 22, 2500, 8080)
+	expectReach(t, peer, "10.99.0.2", "10.99.0.1", true, 8080)
+
+	d := lxDesired(Enforce)
+	_, st := h.apply(d)
+	checkState(t, st, d)
+	// 10.99.0.2 is a rule source, 10.99.0.3 the controller.
+	expectReach(t, peer, "10.99.0.2", "10.99.0.1", true, 22, 2500)
+	expectReach(t, peer, "10.99.0.2", "10.99.0.1", false, 8080)
+	expectReach(t, peer, "10.99.0.3", "10.99.0.1", true, 22)
+	expectReach(t, peer, "10.99.0.3", "10.99.0.1", false, 2500, 8080)
+	// IPv6 needs neighbor discovery through the drop policy.
+	expectReach(t, peer, "fd99::2", "fd99::1", true, 2500)
+	expectReach(t, peer, "fd99::2", "fd99::1", false, 8080)
+	// Loopback stays open.
+	expectReach(t, h.ns, "", "127.0.0.1", true, 8080)
+
+	// Back to additive: everything is open again.
+	h.apply(lxDesired(Additive))
+	expectReach(t, peer, "10.99.0.3", "10.99.0.1", true, 2500, 8080)
+}
+
+// TestNFTablesKernelPersist restores the rules in fresh namespaces from
+// the persisted files alone.
+func TestNFTablesKernelPersist(t *testing.T) {
+	requireKernel(t, "nft")
+	t.Parallel()
+	t.Run("file alone", func(t *testing.T) {
+		h := newKernelHost(t, "nftables")
+		d := lxDesired(Enforce)
+		h.apply(d)
+		fresh := &kernelHost{ns: newNS(t), root: h.root, want: "nftables"}
+		fresh.ns.sh("nft -f " + filepath.Join(h.root, nftPersistPath))
+		st := fresh.state()
+		checkState(t, st, d)
+		if len(st.Drift) > 0 {
+			t.Errorf("drift: %q", st.Drift)
+		}
+	})
+	t.Run("configuration after a foreign ruleset", func(t *testing.T) {
+		h := newKernelHost(t, "nftables")
+		conf := filepath.Join(h.root, "etc/nftables.conf")
+		if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(conf, []byte("#!/usr/sbin/nft -f\n\nflush ruleset\n\n"+baselineDrop), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		h.ns.sh("nft -f " + conf)
+		d := lxDesired(Additive)
+		h.apply(d)
+		h.apply(d) // the include line is added once
+		b, err := os.ReadFile(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := strings.Count(string(b), "include"); n != 1 {
+			t.Errorf("%d include lines in nftables.conf, want 1:\n%s", n, b)
+		}
+		fresh := &kernelHost{ns: newNS(t), root: h.root, want: "nftables"}
+		fresh.ns.sh("nft -f " + conf)
+		st := fresh.state()
+		checkState(t, st, d)
+		if len(st.Drift) > 0 {
+			t.Errorf("drift: %q", st.Drift)
+		}
+		// Loading the configuration again (a reload) changes nothing.
+		fresh.ns.sh("nft -f " + conf)
+		if st := fresh.state(); len(st.Drift) > 0 {
+			t.Errorf("drift after a reload: %q", st.Drift)
+		}
+	})
+}

@@ -1,0 +1,153 @@
+# portwarden: Linux firewall script (POSIX sh, run as root).
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+export PATH
+LC_ALL=C
+export LC_ALL
+PW_ROOT='/srv/pwfw'
+pw_nftfile="$PW_ROOT/etc/portwarden/portwarden.nft"
+pw_nftconf="$PW_ROOT/etc/nftables.conf"
+if [ ! -e "$pw_nftconf" ] && [ -e "$PW_ROOT/etc/sysconfig/nftables.conf" ]; then
+	pw_nftconf="$PW_ROOT/etc/sysconfig/nftables.conf"
+fi
+pw_rules4="$PW_ROOT/etc/iptables/rules.v4"
+pw_rules6="$PW_ROOT/etc/iptables/rules.v6"
+pw_tmp=$(mktemp -d 2>/dev/null) || pw_tmp=
+if [ -n "$pw_tmp" ]; then
+	trap 'rm -rf "$pw_tmp"' EXIT
+fi
+pw_errors=
+pw_has() { command -v "$1" >/dev/null 2>&1; }
+pw_section() { printf '\n### portwarden:%s\n' "$1"; }
+pw_timeout() {
+	if pw_has timeout; then timeout 15 "$@"; else "$@"; fi
+}
+pw_run() {
+	pw_name=$1
+	shift
+	pw_section "$pw_name"
+	if [ -n "$pw_tmp" ]; then
+		"$@" 2>"$pw_tmp/stderr"
+		pw_rc=$?
+	else
+		"$@" 2>/dev/null
+		pw_rc=$?
+	fi
+	if [ "$pw_rc" -ne 0 ]; then
+		pw_msg=
+		if [ -n "$pw_tmp" ]; then
+			pw_msg=$(tr '\r\n' '  ' <"$pw_tmp/stderr" | cut -c1-300)
+		fi
+		pw_errors="${pw_errors}${pw_name}: exit status ${pw_rc}: ${pw_msg}
+"
+	fi
+	return 0
+}
+pw_yesno() {
+	pw_key=$1
+	shift
+	if "$@" >/dev/null 2>&1; then echo "$pw_key=yes"; else echo "$pw_key=no"; fi
+}
+pw_status=0
+pw_include="include \"$pw_nftfile\" # portwarden"
+pw_section apply
+pw_fail() {
+	echo "$1"
+	echo "portwarden: $1" >&2
+	pw_status=1
+}
+if [ -z "$pw_tmp" ]; then
+	pw_fail "cannot create a temporary directory; nothing was changed"
+elif ! pw_has nft; then
+	pw_fail "nft is not installed; nothing was changed"
+else
+	cat >"$pw_tmp/in"
+	sed '/^# portwarden:persist$/,$d' "$pw_tmp/in" >"$pw_tmp/live"
+	sed '1,/^# portwarden:persist$/d' "$pw_tmp/in" >"$pw_tmp/boot"
+	if ! grep -qx '# portwarden:end' "$pw_tmp/boot"; then
+		pw_fail "the ruleset on standard input is incomplete; nothing was changed"
+	elif nft -f "$pw_tmp/live" >"$pw_tmp/nft.out" 2>&1; then
+		echo "nft: transaction committed"
+		pw_persist() {
+			if [ -e "$pw_nftfile" ]; then
+				cp "$pw_tmp/boot" "$pw_nftfile.tmp" && mv -f "$pw_nftfile.tmp" "$pw_nftfile" || return 1
+			fi
+			if [ -f "$pw_nftconf" ] && grep -qxF "$pw_include" "$pw_nftconf"; then
+				grep -vxF "$pw_include" "$pw_nftconf" >"$pw_tmp/conf"
+				cat "$pw_tmp/conf" >"$pw_nftconf" || return 1
+			fi
+		}
+		if ! pw_persist 2>"$pw_tmp/persist.err"; then
+			pw_fail "the rules are live but persisting them under ${PW_ROOT:-/} failed: $(tr '\n' ' ' <"$pw_tmp/persist.err")"
+		fi
+	else
+		pw_fail "nft refused the transaction; nothing was changed: $(tr '\n' ' ' <"$pw_tmp/nft.out")"
+	fi
+fi
+pw_section os
+if [ -r /etc/os-release ]; then
+	grep -E '^(ID|ID_LIKE|VERSION_ID)=' /etc/os-release
+fi
+
+pw_section tools
+for pw_t in nft iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore \
+	iptables-legacy-save iptables-legacy-restore ip6tables-legacy-save ip6tables-legacy-restore \
+	firewall-cmd ufw systemctl netfilter-persistent; do
+	if pw_p=$(command -v "$pw_t" 2>/dev/null); then echo "$pw_t=$pw_p"; fi
+done
+pw_variant=
+if pw_has iptables; then
+	case $(iptables -V 2>/dev/null) in
+	*nf_tables*) pw_variant=nf_tables ;;
+	*) pw_variant=legacy ;;
+	esac
+	echo "iptables_variant=$pw_variant"
+fi
+
+pw_section services
+if [ -d /run/systemd/system ] && pw_has systemctl; then
+	echo "systemd=yes"
+	for pw_s in firewalld ufw nftables netfilter-persistent; do
+		echo "$pw_s=$(systemctl is-active "$pw_s" 2>/dev/null | head -n 1)"
+		echo "$pw_s.enabled=$(systemctl is-enabled "$pw_s" 2>/dev/null | head -n 1)"
+	done
+else
+	echo "systemd=no"
+fi
+if pw_has firewall-cmd; then
+	echo "firewalld.state=$(pw_timeout firewall-cmd --state 2>&1 | head -n 1)"
+fi
+if pw_has ufw; then
+	echo "ufw.status=$(pw_timeout ufw status 2>/dev/null | head -n 1)"
+fi
+
+if pw_has nft; then pw_run nft_ruleset nft -j list ruleset; else pw_section nft_ruleset; fi
+if pw_has iptables-save; then pw_run iptables iptables-save; else pw_section iptables; fi
+if pw_has ip6tables-save; then pw_run ip6tables ip6tables-save; else pw_section ip6tables; fi
+if [ "$pw_variant" = nf_tables ] && pw_has iptables-legacy-save; then
+	pw_run iptables_legacy iptables-legacy-save
+else
+	pw_section iptables_legacy
+fi
+if [ "$pw_variant" = nf_tables ] && pw_has ip6tables-legacy-save; then
+	pw_run ip6tables_legacy ip6tables-legacy-save
+else
+	pw_section ip6tables_legacy
+fi
+
+pw_section persist
+echo "root=${PW_ROOT:-/}"
+echo "nft_file=$pw_nftfile"
+pw_yesno nft_file_exists test -f "$pw_nftfile"
+echo "nft_conf=$pw_nftconf"
+pw_yesno nft_conf_exists test -f "$pw_nftconf"
+pw_yesno nft_conf_includes grep -qF "include \"$pw_nftfile\"" "$pw_nftconf"
+pw_yesno rules_v4_owned grep -q PORTWARDEN-INPUT "$pw_rules4"
+pw_yesno rules_v6_owned grep -q PORTWARDEN-INPUT "$pw_rules6"
+pw_yesno rules_v4_exists test -f "$pw_rules4"
+pw_yesno rules_v6_exists test -f "$pw_rules6"
+
+pw_section errors
+printf '%s' "$pw_errors"
+pw_section done
+echo ok
+exit "$pw_status"
