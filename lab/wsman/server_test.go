@@ -582,8 +582,10 @@ func TestDroppedConnection(t *testing.T) {
 			c := ts.client(t, testUser, testPassword, clientOpts{ntlm: ntlm})
 			ts.DropNext("Receive")
 			_, _, code, err := c.RunPSWithString("out hi", "")
-			if err == nil || !strings.Contains(err.Error(), "EOF") {
-				t.Fatalf("got exit %d err %v, want an EOF error", code, err)
+			// The client reports a connection lost during Receive as exit
+			// code 16001 along with the error.
+			if err == nil || !strings.Contains(err.Error(), "EOF") || code != 16001 {
+				t.Fatalf("got exit %d err %v, want 16001 and an EOF error", code, err)
 			}
 			if st := ts.Stats(); st.Dropped != 1 || st.OpenShells != 0 {
 				t.Errorf("stats: %+v", st)
