@@ -14,14 +14,26 @@
 // and has the address 198.18.<ID>.<10+i>/24. Nothing is routed or NATed out
 // of the lab and the root namespace's firewall is never touched.
 //
+// Hosts share the controller's file system. A Linux host's sshd runs in a
+// private mount namespace where DIR/hosts/NAME/home is bind-mounted over
+// /root, so sessions have a root home of their own. Exec, Listen, ListenPacket
+// and DialFrom run commands and sockets in a host's network namespace.
+//
+// Windows hosts run "portwarden-lab serve-windows": the simulated WinRM
+// service of lab/wsman (HTTPS on 5986, NTLM and Basic for Administrator)
+// whose PowerShell is the firewall model of lab/winfw, enforced with
+// nftables in the host's namespace; the model's state is
+// DIR/hosts/NAME/winfw.json.
+//
 // Files in the lab directory: lab.json (the state Load and Down read),
 // id_ed25519 and id_ed25519.pub (the controller's key, authorized for root on
 // every Linux host), authorized_keys, known_hosts (every Linux host's key,
 // under its address), inventory.hcl (an example inventory that assigns
 // Veeam roles round-robin), and hosts/NAME/ with the host's sshd_config,
-// host key, sshd.log, sshd.pid and root/ (the host's persist_root). With
-// Windows hosts also ca.pem (the lab CA), winrm-password (0600) and
-// hosts/NAME/cert.pem, key.pem and serve.log.
+// host key, sshd.log, sshd.pid, home/ and root/ (the host's persist_root).
+// With Windows hosts also ca.pem (the lab CA), winrm-password (0600, no
+// trailing newline) and hosts/NAME/cert.pem, key.pem, serve.log and
+// winfw.json.
 package lab
 
 import (

@@ -3,8 +3,11 @@ package lab
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/masterzen/winrm"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 )
@@ -310,6 +314,72 @@ func TestParallelLabs(t *testing.T) {
 	}
 	if len(labs) == 2 && labs[0].ID == labs[1].ID {
 		t.Errorf("two labs share id %d", labs[0].ID)
+	}
+}
+
+func TestWindowsHosts(t *testing.T) {
+	t.Parallel()
+	skipUnlessLab(t)
+	l := upWithCleanup(t, Options{Linux: 1, Windows: 2, LabBinary: BuildLabBinary(t)})
+	if got := len(l.Hosts); got != 3 {
+		t.Fatalf("%d hosts, want 3", got)
+	}
+	w := l.Hosts[1]
+	if w.Name != "win01" || w.OS != Windows || w.Port != 5986 || w.PID == 0 {
+		t.Fatalf("second host is %+v, want win01, a running Windows host", w)
+	}
+	if fi, err := os.Stat(l.WinRMPasswordPath()); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("winrm-password: %v %v", fi, err)
+	}
+	password, err := os.ReadFile(l.WinRMPasswordPath())
+	if err != nil || len(password) < 12 || bytes.ContainsAny(password, "\r\n") {
+		t.Errorf("winrm-password %q: %v", password, err)
+	}
+
+	// The certificate verifies against the lab CA for the host's IP.
+	pool := x509.NewCertPool()
+	ca, err := os.ReadFile(l.CACertPath())
+	if err != nil || !pool.AppendCertsFromPEM(ca) {
+		t.Fatalf("ca.pem: %v", err)
+	}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Post("https://"+net.JoinHostPort(w.Address.String(), "5986")+"/wsman", "application/soap+xml;charset=UTF-8", strings.NewReader("<x/>"))
+	if err != nil {
+		t.Fatalf("HTTPS to win01: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("unauthenticated request got %s, want 401", resp.Status)
+	}
+
+	// A real WinRM client logs in with NTLM and runs PowerShell.
+	ep := winrm.NewEndpoint(w.Address.String(), 5986, true, false, ca, nil, nil, 10*time.Second)
+	params := *winrm.DefaultParameters
+	params.TransportDecorator = func() winrm.Transporter { return &winrm.ClientNTLM{} }
+	wc, err := winrm.NewClientWithParameters(ep, WindowsUser, string(password), &params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code, err := wc.RunPSWithString("Get-NetFirewallProfile", ""); err != nil || code != 0 {
+		t.Errorf("Get-NetFirewallProfile on win01: exit %d, %v: %s", code, err, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(w.Dir, "winfw.json")); err != nil {
+		t.Errorf("firewall state: %v", err)
+	}
+
+	inv, err := os.ReadFile(l.InventoryPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(inv), `host "vbr"`) || !strings.Contains(string(inv), `password = file("`+l.WinRMPasswordPath()+`")`) {
+		t.Errorf("inventory with Windows hosts:\n%s", inv)
+	}
+
+	if err := l.Down(); err != nil {
+		t.Fatalf("Down: %v", err)
+	}
+	if left := leftovers(t, l); len(left) > 0 {
+		t.Errorf("left after Down: %v", left)
 	}
 }
 

@@ -2,6 +2,10 @@ package lab
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -9,7 +13,8 @@ import (
 // UpForTest builds a lab for a test and takes it down in the test's
 // cleanup, also when the test fails. It skips the test when a lab cannot
 // be built here (not root, no sshd...). An empty o.Dir means a fresh
-// t.TempDir().
+// t.TempDir(). With Windows hosts and no LabBinary (nor
+// $PORTWARDEN_LAB_BIN), it builds cmd/portwarden-lab first.
 func UpForTest(t testing.TB, o Options) *Lab {
 	t.Helper()
 	if err := Available(); err != nil {
@@ -17,6 +22,9 @@ func UpForTest(t testing.TB, o Options) *Lab {
 	}
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
+	}
+	if o.Windows > 0 && o.LabBinary == "" && os.Getenv("PORTWARDEN_LAB_BIN") == "" {
+		o.LabBinary = BuildLabBinary(t)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -30,4 +38,22 @@ func UpForTest(t testing.TB, o Options) *Lab {
 		}
 	})
 	return l
+}
+
+// BuildLabBinary builds cmd/portwarden-lab into a temporary directory of
+// the test and returns its path. It needs the go command and the module's
+// source, as "go test" has.
+func BuildLabBinary(t testing.TB) string {
+	t.Helper()
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(gomod)) == "" || strings.TrimSpace(string(gomod)) == os.DevNull {
+		t.Fatalf("building portwarden-lab: cannot find the module: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "portwarden-lab")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/portwarden-lab")
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building portwarden-lab: %v\n%s", err, out)
+	}
+	return bin
 }

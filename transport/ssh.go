@@ -218,7 +218,6 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*sshConn, error) {
 		Auth:              auth,
 		HostKeyCallback:   hostKey,
 		HostKeyAlgorithms: algos,
-		Timeout:           cfg.ConnectTimeout,
 	}
 
 	// The connect timeout covers reaching the host and the handshake.
