@@ -70,7 +70,8 @@ func Detect(f Facts, want, persistRoot string) (Backend, error) {
 
 // linuxDetection is what Detect decides on, probed from facts.
 type linuxDetection struct {
-	nft bool // nft installed
+	nft    bool   // nft installed and able to list the ruleset
+	nftErr string // why nft could not list the ruleset
 	// ipt and iptLegacy: the save and restore tools of the default
 	// iptables and of iptables-legacy are installed.
 	ipt, iptLegacy bool
@@ -104,7 +105,11 @@ func linuxDetect(lf *linuxFacts) (linuxDetection, error) {
 	if d.nft {
 		text, err := lf.section(linuxSecNFT, "nft -j list ruleset")
 		if err != nil {
-			return d, err
+			// nft that cannot list the ruleset as JSON (no permission, a
+			// kernel without nf_tables, a build without JSON) is of no
+			// use to the nftables backend.
+			d.nft, d.nftErr = false, err.Error()
+			text = `{"nftables": []}`
 		}
 		rs, err := parseNFTRuleset(text)
 		if err != nil {
@@ -154,10 +159,7 @@ func linuxDetect(lf *linuxFacts) (linuxDetection, error) {
 		for _, sec := range [][2]string{{linuxSecIPT, "iptables-save"}, {linuxSecIP6T, "ip6tables-save"}} {
 			text, err := lf.section(sec[0], sec[1])
 			if err != nil {
-				if !lf.has(sec[1]) {
-					continue
-				}
-				return d, err
+				continue // as good as no iptables rules
 			}
 			tables, err := parseIptablesSave(text)
 			if err != nil {
@@ -221,6 +223,11 @@ func pickLinuxBackend(d linuxDetection, want string) (kind string, legacy bool, 
 			Reason: "neither nft nor iptables-save and iptables-restore are installed on this host",
 			Hint:   "install the nftables package"}
 	case nft:
+		if !d.nft && d.nftErr != "" {
+			return "", false, &UnsupportedError{Want: want,
+				Reason: `firewall = "nftables" but nft cannot list the ruleset on this host: ` + d.nftErr,
+				Hint:   `check that the facts script runs as root and that nft supports JSON (nft -j list ruleset), or set firewall = "iptables" or "auto"`}
+		}
 		if !d.nft {
 			return "", false, &UnsupportedError{Want: want,
 				Reason: `firewall = "nftables" but nft is not installed on this host`,

@@ -6,6 +6,8 @@ import (
 	"testing"
 )
 
+const nftDenied = "nft_ruleset: exit status 1: Error: Operation not permitted\n"
+
 func TestDetect(t *testing.T) {
 	empty := loadFacts(t, "empty")
 	noNFT := withoutLines(empty, linuxSecTools, "nft=")
@@ -56,6 +58,9 @@ func TestDetect(t *testing.T) {
 		{"windows value", empty, "windows", "", "", "unknown firewall"},
 		{"broken facts", ParseFacts("### portwarden:tools\nnft=/usr/sbin/nft\n"), "auto", "", "", "incomplete"},
 		{"nft output broken", withSection(empty, linuxSecNFT, "{"), "auto", "", "", "parsing nft"},
+		{"nft failed, auto", withSection(empty, linuxSecErrors, nftDenied), "auto", "iptables", "", ""},
+		{"nft failed, nftables", withSection(empty, linuxSecErrors, nftDenied), "nftables", "", "", "Operation not permitted"},
+		{"iptables-save failed", withSection(empty, linuxSecErrors, "iptables: exit status 1: oops\n"), "auto", "nftables", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := Detect(tc.f, tc.want, "/srv/h1")

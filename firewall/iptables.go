@@ -850,8 +850,8 @@ func (b *IPTables) otherDropWarnings(lf *linuxFacts) ([]string, error) {
 	return w, nil
 }
 
-// iptLegacySaves returns the iptables-save output of the legacy tables:
-// the default sections where the default iptables is legacy.
+// iptLegacySaves returns the iptables-save output of the legacy tables
+// by family: the default sections where the default iptables is legacy.
 func iptLegacySaves(lf *linuxFacts) (map[string]string, error) {
 	secs := map[string][2]string{
 		"IPv4": {linuxSecIPTLegacy, "iptables-legacy-save"},
@@ -862,11 +862,12 @@ func iptLegacySaves(lf *linuxFacts) (map[string]string, error) {
 	}
 	out := map[string]string{}
 	for name, sec := range secs {
-		text, err := lf.section(sec[0], sec[1])
-		if err != nil {
-			return nil, err
+		// A legacy listing that failed (no legacy tools, a kernel without
+		// ip_tables) is left out: these are only consulted for warnings
+		// and detection.
+		if text, err := lf.section(sec[0], sec[1]); err == nil {
+			out[name] = text
 		}
-		out[name] = text
 	}
 	return out, nil
 }

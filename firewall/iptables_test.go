@@ -385,3 +385,39 @@ func TestIPTablesKernelPersist(t *testing.T) {
 		t.Errorf("the iptables backend wrote nftables.conf")
 	}
 }
+
+// TestIPTablesKernelLegacy: on a host whose rules are in iptables-legacy,
+// auto detection picks the legacy tools, and the opening works through
+// the legacy INPUT drop.
+func TestIPTablesKernelLegacy(t *testing.T) {
+	requireKernel(t, "iptables", "iptables-legacy-save", "iptables-legacy-restore", "ip6tables-legacy-save", "ip6tables-legacy-restore")
+	t.Parallel()
+	h := newKernelHost(t, "auto")
+	peer := newNS(t)
+	link(t, h.ns, peer)
+	h.ns.sh("iptables-legacy -P INPUT DROP && iptables-legacy -A INPUT -i lo -j ACCEPT")
+	h.ns.listen("::", 2500)
+	expectReach(t, peer, "", "10.99.0.1", false, 2500)
+
+	f := h.facts()
+	b, err := Detect(f, "auto", h.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ipt, ok := b.(*IPTables); !ok || !ipt.Legacy {
+		t.Fatalf("Detect chose %#v, want iptables with the legacy tools", b)
+	}
+	d := lxDesired(Additive)
+	_, st := h.apply(d)
+	checkState(t, st, d)
+	expectReach(t, peer, "", "10.99.0.1", true, 2500)
+	if out := h.ns.sh("iptables-legacy-save"); !strings.Contains(out, iptChain) {
+		t.Errorf("chain not in the legacy tables:\n%s", out)
+	}
+	if out := h.ns.sh("iptables-save 2>/dev/null"); strings.Contains(out, iptChain) {
+		t.Errorf("chain in the nf_tables tables too:\n%s", out)
+	}
+	if b, err := os.ReadFile(filepath.Join(h.root, iptPersistV4)); err != nil || !strings.Contains(string(b), iptChain) {
+		t.Errorf("rules.v4 does not hold the legacy rules: %v\n%s", err, b)
+	}
+}
