@@ -83,7 +83,7 @@ func (e *HostKeyError) Error() string {
 	case HostKeyUnknown:
 		return fmt.Sprintf("host key of %s is not known: it presented %s %s, and %s has no key for it; "+
 			"check the fingerprint, then trust it with \"ssh-keyscan -p %d -t %s %s >> %s\", or run with --accept-new-host-keys",
-			e.Host, e.KeyType, e.Fingerprint, e.KnownHosts, e.Port, strings.TrimPrefix(e.KeyType, "ssh-"), hostOnly(e.Host), e.KnownHosts)
+			e.Host, e.KeyType, e.Fingerprint, e.KnownHosts, e.Port, strings.TrimPrefix(e.KeyType, "ssh-"), sshHostOnly(e.Host), e.KnownHosts)
 	case HostKeyChanged:
 		return fmt.Sprintf("WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED for %s: it presented %s %s, but %s has %s. "+
 			"Someone could be intercepting the connection (man-in-the-middle attack), or the host was reinstalled. "+
@@ -96,7 +96,7 @@ func (e *HostKeyError) Error() string {
 	return fmt.Sprintf("host key of %s refused (%s)", e.Host, e.Kind)
 }
 
-func hostOnly(knownHost string) string {
+func sshHostOnly(knownHost string) string {
 	if h, _, err := net.SplitHostPort(knownHost); err == nil {
 		return h
 	}
@@ -232,13 +232,13 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*sshConn, error) {
 		conn, err = c.jump.client.DialContext(tctx, "tcp", addr)
 		if err != nil {
 			c.jump.Close()
-			return nil, fmt.Errorf("connecting to %s through %s: %w", c.name, c.jump.name, connectErr(ctx, tctx, cfg.ConnectTimeout, err))
+			return nil, fmt.Errorf("connecting to %s through %s: %w", c.name, c.jump.name, sshConnectErr(ctx, tctx, cfg.ConnectTimeout, err))
 		}
 	} else {
 		var d net.Dialer
 		conn, err = d.DialContext(tctx, "tcp", addr)
 		if err != nil {
-			return nil, fmt.Errorf("connecting to %s: %w", c.name, connectErr(ctx, tctx, cfg.ConnectTimeout, err))
+			return nil, fmt.Errorf("connecting to %s: %w", c.name, sshConnectErr(ctx, tctx, cfg.ConnectTimeout, err))
 		}
 	}
 
@@ -251,7 +251,7 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*sshConn, error) {
 			sc.Close()
 			err = errors.New("handshake interrupted")
 		}
-		err = connectErr(ctx, tctx, cfg.ConnectTimeout, err)
+		err = sshConnectErr(ctx, tctx, cfg.ConnectTimeout, err)
 	}
 	if err != nil {
 		conn.Close()
@@ -262,7 +262,7 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*sshConn, error) {
 		if errors.As(err, &hke) {
 			return nil, fmt.Errorf("connecting to %s: %w", c.name, hke)
 		}
-		if isAuthFailure(err) {
+		if sshAuthFailure(err) {
 			return nil, &AuthError{User: cfg.User, Host: addr, Methods: methods, Err: err}
 		}
 		return nil, fmt.Errorf("connecting to %s: %w", c.name, err)
@@ -270,7 +270,7 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*sshConn, error) {
 	c.client = ssh.NewClient(sc, chans, reqs)
 
 	if c.jump == nil {
-		c.local = addrOf(conn.LocalAddr())
+		c.local = sshAddrOf(conn.LocalAddr())
 	} else {
 		// The host sees the bastion, not us: ask it who connected.
 		c.local = c.remoteView(tctx)
@@ -283,7 +283,7 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*sshConn, error) {
 
 // connectErr explains an error of a connection attempt that ctx or the
 // connect timeout ended.
-func connectErr(parent, tctx context.Context, timeout time.Duration, err error) error {
+func sshConnectErr(parent, tctx context.Context, timeout time.Duration, err error) error {
 	if parent.Err() != nil {
 		return fmt.Errorf("%w (%v)", parent.Err(), err)
 	}
@@ -294,12 +294,12 @@ func connectErr(parent, tctx context.Context, timeout time.Duration, err error) 
 	return err
 }
 
-func isAuthFailure(err error) bool {
+func sshAuthFailure(err error) bool {
 	s := err.Error()
 	return strings.Contains(s, "unable to authenticate") || strings.Contains(s, "too many authentication")
 }
 
-func addrOf(a net.Addr) netip.Addr {
+func sshAddrOf(a net.Addr) netip.Addr {
 	if ta, ok := a.(*net.TCPAddr); ok {
 		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
 			return ip.Unmap()
@@ -479,7 +479,7 @@ func knownAlgorithms(cb ssh.HostKeyCallback, addr string) []string {
 	var algos []string
 	add := func(a ...string) {
 		for _, s := range a {
-			if !containsString(algos, s) {
+			if !sshContains(algos, s) {
 				algos = append(algos, s)
 			}
 		}
@@ -495,7 +495,7 @@ func knownAlgorithms(cb ssh.HostKeyCallback, addr string) []string {
 	return algos
 }
 
-func containsString(ss []string, s string) bool {
+func sshContains(ss []string, s string) bool {
 	for _, x := range ss {
 		if x == s {
 			return true
@@ -615,31 +615,31 @@ func (v *knownHostsVerifier) record(hostname string, remote net.Addr, key ssh.Pu
 	return nil
 }
 
-// pidMarker starts the line the remote wrapper prints on stderr before the
+// sshPIDMarker starts the line the remote wrapper prints on stderr before the
 // script runs: "portwarden: pid N". It tells that sudo accepted the script
 // (without it a failure is sudo's own) and which process group to kill if
 // the run is canceled. Run removes the line from Result.Stderr.
-const pidMarker = "portwarden: pid "
+const sshPIDMarker = "portwarden: pid "
 
-// scriptTag is $0 of the script's shell; the kill session checks it is in
+// sshScriptTag is $0 of the script's shell; the kill session checks it is in
 // the process's command line before killing anything.
-const scriptTag = "portwarden-script"
+const sshScriptTag = "portwarden-script"
 
-// wrap returns the shell program that runs body on the host: it prints the
+// sshWrap returns the shell program that runs body on the host: it prints the
 // pid marker and execs the body's shell, under GNU timeout when the host
 // has it, so the host itself stops a script that outlives the command
 // timeout even if the controller is gone (timeout runs the script in its
 // own process group and signals all of it: TERM, then KILL 2s later).
-func wrap(body string, timeout time.Duration) string {
+func sshWrap(body string, timeout time.Duration) string {
 	secs := strconv.FormatFloat(timeout.Seconds(), 'f', 3, 64)
-	return "printf '" + pidMarker + "%s\\n' \"$$\" >&2\n" +
-		"set -- sh -c " + ShellQuote(body) + " " + scriptTag + "\n" +
+	return "printf '" + sshPIDMarker + "%s\\n' \"$$\" >&2\n" +
+		"set -- sh -c " + ShellQuote(body) + " " + sshScriptTag + "\n" +
 		"if timeout --version >/dev/null 2>&1; then set -- timeout -s TERM -k 2 " + secs + " \"$@\"; fi\n" +
 		"exec \"$@\"\n"
 }
 
 // command builds the remote command line and its stdin for a script body
-// (already wrapped, see wrap).
+// (already wrapped, see sshWrap).
 //
 // As root, or as a user without Sudo: sh -c BODY, stdin is the script's.
 //
@@ -680,7 +680,7 @@ func (c *sshConn) command(body string, data []byte) (cmd string, stdin []byte, e
 
 // Run runs one script (Shell "sh") in one SSH session of the connection,
 // as root or, with Sudo, through sudo; see command for how the body and
-// Stdin reach the script, and wrap for the remote timeout. When ctx ends
+// Stdin reach the script, and sshWrap for the remote timeout. When ctx ends
 // or CommandTimeout passes, Run kills the script's process group through
 // a second session (OpenSSH does not deliver signals to root sessions),
 // closes the session and returns an error wrapping ctx.Err() or
@@ -691,13 +691,13 @@ func (c *sshConn) Run(ctx context.Context, s firewall.Script) (Result, error) {
 	if s.Shell != "" && s.Shell != "sh" {
 		return Result{}, fmt.Errorf("running script on %s: ssh runs sh scripts, not %q", c.name, s.Shell)
 	}
-	cmd, stdin, err := c.command(wrap(s.Body, c.cfg.CommandTimeout), s.Stdin)
+	cmd, stdin, err := c.command(sshWrap(s.Body, c.cfg.CommandTimeout), s.Stdin)
 	if err != nil {
 		return Result{}, fmt.Errorf("running script on %s: %w", c.name, err)
 	}
 	res, err := c.runCommand(ctx, cmd, stdin, c.cfg.CommandTimeout, c.killScript)
 	var pid int
-	res.Stderr, pid = cutMarker(res.Stderr)
+	res.Stderr, pid = sshCutMarker(res.Stderr)
 	if err != nil {
 		return res, fmt.Errorf("running script on %s: %w", c.name, err)
 	}
@@ -713,14 +713,14 @@ func (c *sshConn) Run(ctx context.Context, s firewall.Script) (Result, error) {
 // killScript ends the script whose wrapper printed its pid to stderr: TERM
 // to its process group, KILL a second later if it is still there. It runs
 // with the script's privileges (through sudo if need be) and only touches a
-// process whose command line carries scriptTag.
+// process whose command line carries sshScriptTag.
 func (c *sshConn) killScript(stderr []byte) {
-	_, pid := cutMarker(stderr)
+	_, pid := sshCutMarker(stderr)
 	if pid <= 1 {
 		return
 	}
 	p := strconv.Itoa(pid)
-	alive := "grep -q " + scriptTag + " /proc/" + p + "/cmdline 2>/dev/null"
+	alive := "grep -q " + sshScriptTag + " /proc/" + p + "/cmdline 2>/dev/null"
 	body := alive + " || exit 0\n" +
 		"kill -TERM -- -" + p + " 2>/dev/null || kill -TERM " + p + " 2>/dev/null\n" +
 		"for i in 1 2 3 4 5 6 7 8 9 10; do " + alive + " || exit 0; sleep 0.1; done\n" +
@@ -734,12 +734,12 @@ func (c *sshConn) killScript(stderr []byte) {
 	_, _ = c.runCommand(ctx, cmd, stdin, c.cfg.ConnectTimeout, nil)
 }
 
-// cutMarker removes the first pid marker line from stderr and returns the
+// sshCutMarker removes the first pid marker line from stderr and returns the
 // pid it names (0 if there is none).
-func cutMarker(stderr []byte) ([]byte, int) {
-	i := bytes.Index(stderr, []byte(pidMarker))
+func sshCutMarker(stderr []byte) ([]byte, int) {
+	i := bytes.Index(stderr, []byte(sshPIDMarker))
 	for i > 0 && stderr[i-1] != '\n' {
-		j := bytes.Index(stderr[i+1:], []byte(pidMarker))
+		j := bytes.Index(stderr[i+1:], []byte(sshPIDMarker))
 		if j < 0 {
 			return stderr, 0
 		}
@@ -752,26 +752,26 @@ func cutMarker(stderr []byte) ([]byte, int) {
 	if end < 0 {
 		return stderr, 0
 	}
-	pid, err := strconv.Atoi(string(stderr[i+len(pidMarker) : i+end]))
+	pid, err := strconv.Atoi(string(stderr[i+len(sshPIDMarker) : i+end]))
 	if err != nil || pid <= 0 {
 		return stderr, 0
 	}
 	return append(stderr[:i:i], stderr[i+end+1:]...), pid
 }
 
-// syncBuffer is a bytes.Buffer safe to read while a session writes to it.
-type syncBuffer struct {
+// sshBuffer is a bytes.Buffer safe to read while a session writes to it.
+type sshBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *sshBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *syncBuffer) Bytes() []byte {
+func (b *sshBuffer) Bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return bytes.Clone(b.b.Bytes())
@@ -789,8 +789,8 @@ func (c *sshConn) runCommand(ctx context.Context, cmd string, stdin []byte, time
 		mu       sync.Mutex
 		sess     *ssh.Session
 		canceled bool
-		stdout   syncBuffer
-		stderr   syncBuffer
+		stdout   sshBuffer
+		stderr   sshBuffer
 	)
 	done := make(chan error, 1)
 	go func() {
@@ -819,7 +819,7 @@ func (c *sshConn) runCommand(ctx context.Context, cmd string, stdin []byte, time
 	var cause error
 	select {
 	case err := <-done:
-		return result(stdout.Bytes(), stderr.Bytes(), err)
+		return sshResult(stdout.Bytes(), stderr.Bytes(), err)
 	case <-ctx.Done():
 		cause = ctx.Err()
 	case <-timer.C:
@@ -843,7 +843,7 @@ func (c *sshConn) runCommand(ctx context.Context, cmd string, stdin []byte, time
 	return Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1}, cause
 }
 
-func result(stdout, stderr []byte, err error) (Result, error) {
+func sshResult(stdout, stderr []byte, err error) (Result, error) {
 	res := Result{Stdout: stdout, Stderr: stderr}
 	var ee *ssh.ExitError
 	var missing *ssh.ExitMissingError

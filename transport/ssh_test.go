@@ -39,7 +39,7 @@ func labSSH(l *lab.Lab, host string) SSHConfig {
 	}
 }
 
-func dial(t *testing.T, cfg SSHConfig) Conn {
+func dialSSHTest(t *testing.T, cfg SSHConfig) Conn {
 	t.Helper()
 	c, err := DialSSH(context.Background(), cfg)
 	if err != nil {
@@ -49,7 +49,7 @@ func dial(t *testing.T, cfg SSHConfig) Conn {
 	return c
 }
 
-func run(t *testing.T, c Conn, body string, stdin []byte) Result {
+func runSSHTest(t *testing.T, c Conn, body string, stdin []byte) Result {
 	t.Helper()
 	res, err := c.Run(context.Background(), firewall.Script{Shell: "sh", Body: body, Stdin: stdin})
 	if err != nil {
@@ -61,9 +61,9 @@ func run(t *testing.T, c Conn, body string, stdin []byte) Result {
 func TestSSHRun(t *testing.T) {
 	t.Parallel()
 	l := lab.UpForTest(t, lab.Options{Linux: 1})
-	c := dial(t, labSSH(l, "lnx01"))
+	c := dialSSHTest(t, labSSH(l, "lnx01"))
 
-	res := run(t, c, "cat; echo out; echo err >&2; id -u", []byte("ruleset line 1\nline 2\n"))
+	res := runSSHTest(t, c, "cat; echo out; echo err >&2; id -u", []byte("ruleset line 1\nline 2\n"))
 	if got, want := string(res.Stdout), "ruleset line 1\nline 2\nout\n0\n"; got != want {
 		t.Errorf("stdout %q, want %q", got, want)
 	}
@@ -75,13 +75,13 @@ func TestSSHRun(t *testing.T) {
 	}
 
 	// A non-zero exit is a result, not an error.
-	if res := run(t, c, "echo failing >&2; exit 7", nil); res.ExitCode != 7 || string(res.Stderr) != "failing\n" {
+	if res := runSSHTest(t, c, "echo failing >&2; exit 7", nil); res.ExitCode != 7 || string(res.Stderr) != "failing\n" {
 		t.Errorf("got exit %d stderr %q, want 7 and %q", res.ExitCode, res.Stderr, "failing\n")
 	}
 
 	// Quotes, newlines and shell syntax in the body survive.
 	body := "x='it'\"'\"'s'; printf '%s|%s\\n' \"$x\" \"$(echo a   b)\"\nprintf '%s\\n' \"${HOME:+set}\" '$HOME'"
-	if got, want := string(run(t, c, body, nil).Stdout), "it's|a b\nset\n$HOME\n"; got != want {
+	if got, want := string(runSSHTest(t, c, body, nil).Stdout), "it's|a b\nset\n$HOME\n"; got != want {
 		t.Errorf("quoting: stdout %q, want %q", got, want)
 	}
 
@@ -89,7 +89,7 @@ func TestSSHRun(t *testing.T) {
 	big := make([]byte, 1<<20)
 	rand.Read(big)
 	sum := sha256.Sum256(big)
-	if got := strings.Fields(string(run(t, c, "sha256sum", big).Stdout)); len(got) == 0 || got[0] != hex.EncodeToString(sum[:]) {
+	if got := strings.Fields(string(runSSHTest(t, c, "sha256sum", big).Stdout)); len(got) == 0 || got[0] != hex.EncodeToString(sum[:]) {
 		t.Errorf("stdin checksum %v, want %x", got, sum)
 	}
 
@@ -109,7 +109,7 @@ func TestSSHRun(t *testing.T) {
 func TestSSHReusesConnection(t *testing.T) {
 	t.Parallel()
 	l := lab.UpForTest(t, lab.Options{Linux: 1})
-	c := dial(t, labSSH(l, "lnx01"))
+	c := dialSSHTest(t, labSSH(l, "lnx01"))
 	var mu sync.Mutex
 	seen := map[string]int{}
 	var wg sync.WaitGroup
@@ -218,8 +218,8 @@ func TestSSHAcceptNewHostKeys(t *testing.T) {
 	// Recorded keys are trusted without accept-new.
 	cfg := labSSH(l, "lnx02")
 	cfg.KnownHostsPath = kh
-	c := dial(t, cfg)
-	run(t, c, "true", nil)
+	c := dialSSHTest(t, cfg)
+	runSSHTest(t, c, "true", nil)
 }
 
 func TestSSHChangedHostKey(t *testing.T) {
@@ -278,7 +278,7 @@ func TestSSHKeyAuth(t *testing.T) {
 	cfg := labSSH(l, "lnx01")
 	cfg.PrivateKeyPath = encKey
 	cfg.Passphrase = passphrase
-	run(t, dial(t, cfg), "true", nil)
+	runSSHTest(t, dialSSHTest(t, cfg), "true", nil)
 
 	cfg.Passphrase = ""
 	if _, err := DialSSH(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "encrypted") {
@@ -346,7 +346,7 @@ func TestSSHAgentAuth(t *testing.T) {
 	cfg := labSSH(l, "lnx01")
 	cfg.PrivateKeyPath = ""
 	cfg.Agent = true
-	run(t, dial(t, cfg), "true", nil)
+	runSSHTest(t, dialSSHTest(t, cfg), "true", nil)
 
 	t.Setenv("SSH_AUTH_SOCK", "")
 	if _, err := DialSSH(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "SSH_AUTH_SOCK") {
@@ -356,7 +356,7 @@ func TestSSHAgentAuth(t *testing.T) {
 
 // testUser creates a user with a password in group sudo, and removes it
 // (and sudo's records of it) in cleanup. It skips without useradd or sudo.
-func testUser(t *testing.T) (user, password string) {
+func sshTestUser(t *testing.T) (user, password string) {
 	t.Helper()
 	for _, tool := range []string{"useradd", "userdel", "chpasswd", "sudo", "getent"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -395,7 +395,7 @@ func TestSSHPasswordAndSudo(t *testing.T) {
 	if err := lab.Available(); err != nil {
 		t.Skipf("no lab: %v", err)
 	}
-	user, password := testUser(t)
+	user, password := sshTestUser(t)
 	l := lab.UpForTest(t, lab.Options{Linux: 1, PasswordAuth: true})
 	base := labSSH(l, "lnx01")
 	base.User = user
@@ -403,7 +403,7 @@ func TestSSHPasswordAndSudo(t *testing.T) {
 	base.Password = password
 
 	t.Run("password", func(t *testing.T) {
-		res := run(t, dial(t, base), "id -un", nil)
+		res := runSSHTest(t, dialSSHTest(t, base), "id -un", nil)
 		if got := strings.TrimSpace(string(res.Stdout)); got != user {
 			t.Errorf("ran as %q, want %q", got, user)
 		}
@@ -424,9 +424,9 @@ func TestSSHPasswordAndSudo(t *testing.T) {
 		cfg := base
 		cfg.Sudo = true
 		cfg.SudoPassword = password
-		c := dial(t, cfg)
+		c := dialSSHTest(t, cfg)
 		stdin := "table inet portwarden {\n}\nline 'two' \\ \"3\"\n"
-		res := run(t, c, "id -u; cat; echo done >&2; exit 3", []byte(stdin))
+		res := runSSHTest(t, c, "id -u; cat; echo done >&2; exit 3", []byte(stdin))
 		if got, want := string(res.Stdout), "0\n"+stdin; got != want {
 			t.Errorf("stdout %q, want %q", got, want)
 		}
@@ -437,7 +437,7 @@ func TestSSHPasswordAndSudo(t *testing.T) {
 			t.Errorf("exit %d, want 3", res.ExitCode)
 		}
 		// Empty stdin, and no temporary file left behind.
-		res = run(t, c, "cat; echo empty", nil)
+		res = runSSHTest(t, c, "cat; echo empty", nil)
 		if string(res.Stdout) != "empty\n" {
 			t.Errorf("stdout %q, want %q", res.Stdout, "empty\n")
 		}
@@ -450,7 +450,7 @@ func TestSSHPasswordAndSudo(t *testing.T) {
 		cfg := base
 		cfg.Sudo = true
 		cfg.SudoPassword = "wrong-sudo-s3cret"
-		res, err := dial(t, cfg).Run(context.Background(), firewall.Script{Body: "cat", Stdin: []byte("not a password\n")})
+		res, err := dialSSHTest(t, cfg).Run(context.Background(), firewall.Script{Body: "cat", Stdin: []byte("not a password\n")})
 		var se *SudoError
 		if !errors.As(err, &se) || se.User != user {
 			t.Fatalf("got %v, want a *SudoError", err)
@@ -465,7 +465,7 @@ func TestSSHPasswordAndSudo(t *testing.T) {
 	t.Run("sudo without password", func(t *testing.T) {
 		cfg := base
 		cfg.Sudo = true
-		_, err := dial(t, cfg).Run(context.Background(), firewall.Script{Body: "id -u"})
+		_, err := dialSSHTest(t, cfg).Run(context.Background(), firewall.Script{Body: "id -u"})
 		var se *SudoError
 		if !errors.As(err, &se) || !strings.Contains(se.Msg, "password") {
 			t.Errorf("got %v, want a *SudoError saying a password is required", err)
@@ -495,13 +495,13 @@ func TestSSHKeyboardInteractive(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	go serveExec(ln, scfg)
+	go serveKbdExec(ln, scfg)
 
 	port := ln.Addr().(*net.TCPAddr).Port
 	kh := filepath.Join(t.TempDir(), "known_hosts")
 	os.WriteFile(kh, []byte(knownhosts.Line([]string{fmt.Sprintf("[127.0.0.1]:%d", port)}, hostSigner.PublicKey())+"\n"), 0o600)
 	cfg := SSHConfig{Address: "127.0.0.1", Port: port, User: "admin", Password: password, KnownHostsPath: kh, ConnectTimeout: 5 * time.Second}
-	res := run(t, dial(t, cfg), "anything", nil)
+	res := runSSHTest(t, dialSSHTest(t, cfg), "anything", nil)
 	if string(res.Stdout) != "kbd-ok\n" {
 		t.Errorf("stdout %q", res.Stdout)
 	}
@@ -513,7 +513,7 @@ func TestSSHKeyboardInteractive(t *testing.T) {
 }
 
 // serveExec answers every exec request with "kbd-ok" and exit status 0.
-func serveExec(ln net.Listener, cfg *ssh.ServerConfig) {
+func serveKbdExec(ln net.Listener, cfg *ssh.ServerConfig) {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -570,8 +570,8 @@ func TestSSHProxyJump(t *testing.T) {
 	jump := labSSH(l, bastion.Name)
 	cfg := labSSH(l, target.Name)
 	cfg.ProxyJump = &jump
-	c := dial(t, cfg)
-	res := run(t, c, "echo \"$SSH_CONNECTION\"", nil)
+	c := dialSSHTest(t, cfg)
+	res := runSSHTest(t, c, "echo \"$SSH_CONNECTION\"", nil)
 	if !strings.HasPrefix(string(res.Stdout), bastion.Address.String()+" ") {
 		t.Errorf("target saw %q, want the bastion %s", res.Stdout, bastion.Address)
 	}
@@ -595,7 +595,7 @@ func TestSSHTimeouts(t *testing.T) {
 	l := lab.UpForTest(t, lab.Options{Linux: 1})
 	cfg := labSSH(l, "lnx01")
 	cfg.CommandTimeout = 500 * time.Millisecond
-	c := dial(t, cfg)
+	c := dialSSHTest(t, cfg)
 
 	start := time.Now()
 	res, err := c.Run(context.Background(), firewall.Script{Body: "echo started; exec sleep 30"})
@@ -622,7 +622,7 @@ func TestSSHTimeouts(t *testing.T) {
 	// The connection still works, and the killed scripts are gone.
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		res := run(t, c, "ps -eo args | grep -c '^sleep 3[01]' || true", nil)
+		res := runSSHTest(t, c, "ps -eo args | grep -c '^sleep 3[01]' || true", nil)
 		if strings.TrimSpace(string(res.Stdout)) == "0" {
 			break
 		}
@@ -671,21 +671,21 @@ func TestShellQuote(t *testing.T) {
 	}
 }
 
-func TestCutMarker(t *testing.T) {
+func TestSSHCutMarker(t *testing.T) {
 	for _, tc := range []struct {
 		in, want string
 		pid      int
 	}{
-		{pidMarker + "42\nerr\n", "err\n", 42},
-		{"sudo: warning\n" + pidMarker + "7\n", "sudo: warning\n", 7},
-		{"x" + pidMarker + "7\n" + pidMarker + "8\nend", "x" + pidMarker + "7\nend", 8},
-		{"x" + pidMarker + "7\n", "x" + pidMarker + "7\n", 0},
-		{pidMarker + "nope\n", pidMarker + "nope\n", 0},
+		{sshPIDMarker + "42\nerr\n", "err\n", 42},
+		{"sudo: warning\n" + sshPIDMarker + "7\n", "sudo: warning\n", 7},
+		{"x" + sshPIDMarker + "7\n" + sshPIDMarker + "8\nend", "x" + sshPIDMarker + "7\nend", 8},
+		{"x" + sshPIDMarker + "7\n", "x" + sshPIDMarker + "7\n", 0},
+		{sshPIDMarker + "nope\n", sshPIDMarker + "nope\n", 0},
 		{"sudo: 1 incorrect password attempt\n", "sudo: 1 incorrect password attempt\n", 0},
 	} {
-		got, pid := cutMarker([]byte(tc.in))
+		got, pid := sshCutMarker([]byte(tc.in))
 		if string(got) != tc.want || pid != tc.pid {
-			t.Errorf("cutMarker(%q) = %q, %d; want %q, %d", tc.in, got, pid, tc.want, tc.pid)
+			t.Errorf("sshCutMarker(%q) = %q, %d; want %q, %d", tc.in, got, pid, tc.want, tc.pid)
 		}
 	}
 }
