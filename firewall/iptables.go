@@ -505,9 +505,13 @@ fi
 		b.WriteString("[ \"$pw_status\" = 0 ] && echo \"nothing to change\"\n")
 		return b.String()
 	}
+	// pw_go gates the restores: a refused restore stops the next one,
+	// a failed persist does not (the next family still gets its rules).
+	b.WriteString("pw_go=$((1 - pw_status))\n")
 	for _, s := range steps {
-		fmt.Fprintf(&b, `if [ "$pw_status" = 0 ] && ! %[1]s --noflush --test <"$pw_tmp/%[2]s" >"$pw_tmp/%[2]s.out" 2>&1; then
+		fmt.Fprintf(&b, `if [ "$pw_go" = 1 ] && ! %[1]s --noflush --test <"$pw_tmp/%[2]s" >"$pw_tmp/%[2]s.out" 2>&1; then
 	pw_fail "%[1]s refused the change; nothing was changed: $(tr '\n' ' ' <"$pw_tmp/%[2]s.out")"
+	pw_go=0
 fi
 `, s.fam.restore, s.file)
 	}
@@ -516,7 +520,7 @@ fi
 		if i > 0 {
 			nothing = "the " + steps[0].fam.name + " rules were changed, the " + s.fam.name + " rules were not"
 		}
-		fmt.Fprintf(&b, `if [ "$pw_status" = 0 ]; then
+		fmt.Fprintf(&b, `if [ "$pw_go" = 1 ]; then
 	if %[1]s --noflush <"$pw_tmp/%[2]s" >"$pw_tmp/%[2]s.out" 2>&1; then
 		echo "%[1]s: committed"
 		if ! { mkdir -p "${pw_rules4%%/*}" && %[3]s >"$PW_ROOT%[4]s.tmp" && mv -f "$PW_ROOT%[4]s.tmp" "$PW_ROOT%[4]s"; } 2>"$pw_tmp/persist.err"; then
@@ -524,6 +528,7 @@ fi
 		fi
 	else
 		pw_fail "%[1]s refused the change; %[6]s: $(tr '\n' ' ' <"$pw_tmp/%[2]s.out")"
+		pw_go=0
 	fi
 fi
 `, s.fam.restore, s.file, s.fam.save, s.fam.persist, s.fam.name, nothing)

@@ -421,3 +421,36 @@ func TestIPTablesKernelLegacy(t *testing.T) {
 		t.Errorf("rules.v4 does not hold the legacy rules: %v\n%s", err, b)
 	}
 }
+
+// TestIPTablesKernelStaleFacts: an apply rendered from facts that are no
+// longer true (the jump it deletes is gone) is refused as a whole, in
+// both families.
+func TestIPTablesKernelStaleFacts(t *testing.T) {
+	requireKernel(t, "iptables", "ip6tables")
+	t.Parallel()
+	h := newKernelHost(t, "iptables")
+	d1 := lxDesired(Additive)
+	h.apply(d1)
+	h.ns.sh("iptables -I INPUT -m comment --comment portwarden -j PORTWARDEN-INPUT")
+	b := h.backend(h.facts()) // two jumps: the apply deletes both
+	h.ns.sh("iptables -D INPUT -m comment --comment portwarden -j PORTWARDEN-INPUT")
+	save := func() string { return stable(h.ns.sh("iptables-save; ip6tables-save")) }
+	before := save()
+
+	s, err := b.Apply(lxDesired(Enforce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := h.ns.run(s.Body, s.Stdin)
+	if code == 0 || !strings.Contains(errOut, "refused") {
+		t.Fatalf("stale apply: exit %d, stderr %q", code, errOut)
+	}
+	if after := save(); after != before {
+		t.Errorf("a refused apply changed the rules:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	st, err := b.State(ParseFacts(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkState(t, st, d1)
+}

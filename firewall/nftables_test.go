@@ -634,3 +634,41 @@ func TestNFTablesKernelPersist(t *testing.T) {
 		}
 	})
 }
+
+// TestNFTablesKernelStaleFacts: an apply rendered from facts that are no
+// longer true (a jump it deletes by handle is gone) is refused as a
+// whole.
+func TestNFTablesKernelStaleFacts(t *testing.T) {
+	requireKernel(t, "nft")
+	t.Parallel()
+	h := newKernelHost(t, "nftables")
+	h.ns.sh(nftLoad(baselineDrop))
+	d1 := lxDesired(Additive)
+	h.apply(d1)
+	h.ns.sh("nft insert rule inet filter input jump portwarden_input")
+	b := h.backend(h.facts()) // two jumps: the apply deletes both by handle
+	h.ns.sh(`nft -a list chain inet filter input | sed -n 's/.*jump portwarden_input # handle \([0-9]*\)$/\1/p' | while read -r n; do nft delete rule inet filter input handle "$n"; done`)
+	before := h.ns.sh("nft list ruleset")
+
+	s, err := b.Apply(lxDesired(Enforce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := h.ns.run(s.Body, s.Stdin)
+	if code == 0 || !strings.Contains(errOut, "refused") {
+		t.Fatalf("stale apply: exit %d, stderr %q", code, errOut)
+	}
+	if after := h.ns.sh("nft list ruleset"); after != before {
+		t.Errorf("a refused apply changed the ruleset:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	st, err := b.State(ParseFacts(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkState(t, st, d1)
+	// The persisted file still holds the old rules.
+	file, err := os.ReadFile(filepath.Join(h.root, nftPersistPath))
+	if err != nil || strings.Contains(string(file), "policy drop") {
+		t.Errorf("a refused apply persisted its rules: %v", err)
+	}
+}

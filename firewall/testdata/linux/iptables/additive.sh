@@ -66,13 +66,16 @@ else
 		pw_fail "the rules on standard input are incomplete; nothing was changed"
 	fi
 fi
-if [ "$pw_status" = 0 ] && ! iptables-restore --noflush --test <"$pw_tmp/v4" >"$pw_tmp/v4.out" 2>&1; then
+pw_go=$((1 - pw_status))
+if [ "$pw_go" = 1 ] && ! iptables-restore --noflush --test <"$pw_tmp/v4" >"$pw_tmp/v4.out" 2>&1; then
 	pw_fail "iptables-restore refused the change; nothing was changed: $(tr '\n' ' ' <"$pw_tmp/v4.out")"
+	pw_go=0
 fi
-if [ "$pw_status" = 0 ] && ! ip6tables-restore --noflush --test <"$pw_tmp/v6" >"$pw_tmp/v6.out" 2>&1; then
+if [ "$pw_go" = 1 ] && ! ip6tables-restore --noflush --test <"$pw_tmp/v6" >"$pw_tmp/v6.out" 2>&1; then
 	pw_fail "ip6tables-restore refused the change; nothing was changed: $(tr '\n' ' ' <"$pw_tmp/v6.out")"
+	pw_go=0
 fi
-if [ "$pw_status" = 0 ]; then
+if [ "$pw_go" = 1 ]; then
 	if iptables-restore --noflush <"$pw_tmp/v4" >"$pw_tmp/v4.out" 2>&1; then
 		echo "iptables-restore: committed"
 		if ! { mkdir -p "${pw_rules4%/*}" && iptables-save >"$PW_ROOT/etc/iptables/rules.v4.tmp" && mv -f "$PW_ROOT/etc/iptables/rules.v4.tmp" "$PW_ROOT/etc/iptables/rules.v4"; } 2>"$pw_tmp/persist.err"; then
@@ -80,9 +83,10 @@ if [ "$pw_status" = 0 ]; then
 		fi
 	else
 		pw_fail "iptables-restore refused the change; nothing was changed: $(tr '\n' ' ' <"$pw_tmp/v4.out")"
+		pw_go=0
 	fi
 fi
-if [ "$pw_status" = 0 ]; then
+if [ "$pw_go" = 1 ]; then
 	if ip6tables-restore --noflush <"$pw_tmp/v6" >"$pw_tmp/v6.out" 2>&1; then
 		echo "ip6tables-restore: committed"
 		if ! { mkdir -p "${pw_rules4%/*}" && ip6tables-save >"$PW_ROOT/etc/iptables/rules.v6.tmp" && mv -f "$PW_ROOT/etc/iptables/rules.v6.tmp" "$PW_ROOT/etc/iptables/rules.v6"; } 2>"$pw_tmp/persist.err"; then
@@ -90,6 +94,7 @@ if [ "$pw_status" = 0 ]; then
 		fi
 	else
 		pw_fail "ip6tables-restore refused the change; the IPv4 rules were changed, the IPv6 rules were not: $(tr '\n' ' ' <"$pw_tmp/v6.out")"
+		pw_go=0
 	fi
 fi
 pw_section os
