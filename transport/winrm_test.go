@@ -1,0 +1,552 @@
+package transport
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf16"
+
+	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/lab/winfw"
+	"github.com/portwarden/portwarden/lab/wsman"
+)
+
+const (
+	winUser     = "Administrator"
+	winPassword = "Secr3t-Pa55w0rd"
+)
+
+// winPKI is a CA with a certificate for 127.0.0.1 and a second CA that
+// signed nothing the server uses.
+type winPKI struct {
+	ca, otherCA string // PEM files
+	cert, key   string
+}
+
+func newWinPKI(t *testing.T) *winPKI {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name string, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	mkCA := func(cn string) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := x509.ParseCertificate(der)
+		return c, key, der
+	}
+	ca, caKey, caDER := mkCA("portwarden test CA")
+	_, _, otherDER := mkCA("another CA")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "winhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"winhost"}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &winPKI{
+		ca: write("ca.pem", "CERTIFICATE", caDER), otherCA: write("other-ca.pem", "CERTIFICATE", otherDER),
+		cert: write("cert.pem", "CERTIFICATE", der), key: write("key.pem", "PRIVATE KEY", keyDER),
+	}
+}
+
+type winHost struct {
+	srv  *wsman.Server
+	port int
+	pki  *winPKI
+	fw   *winfw.Firewall
+	dir  string
+}
+
+// startWinHost serves a simulated Windows host on 127.0.0.1: WinRM over
+// HTTPS (or HTTP without pki) with Basic and NTLM, CLIXML on stderr, and
+// the firewall model as powershell.exe unless cfg has an interpreter.
+func startWinHost(t *testing.T, cfg wsman.Config, pki *winPKI) *winHost {
+	t.Helper()
+	h := &winHost{pki: pki, dir: t.TempDir()}
+	if cfg.Users == nil {
+		cfg.Users = map[string]string{winUser: winPassword}
+	}
+	if !cfg.AllowBasic && !cfg.AllowNTLM {
+		cfg.AllowBasic, cfg.AllowNTLM = true, true
+	}
+	cfg.EmitCLIXML = true
+	if cfg.Interpreter == nil {
+		fw, err := winfw.New(winfw.Options{StateDir: h.dir, ManagementPort: 5986})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.fw, cfg.Interpreter = fw, fw
+	}
+	cfg.Logf = t.Logf
+	if pki != nil {
+		cfg.TLSCertFile, cfg.TLSKeyFile = pki.cert, pki.key
+	}
+	srv, err := wsman.NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv, h.port = srv, ln.Addr().(*net.TCPAddr).Port
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return h
+}
+
+func (h *winHost) config() WinRMConfig {
+	cfg := WinRMConfig{Address: "127.0.0.1", Port: h.port, User: winUser, Password: winPassword,
+		HTTPS: h.pki != nil, ConnectTimeout: 5 * time.Second, CommandTimeout: 20 * time.Second}
+	if h.pki != nil {
+		cfg.CACertPath = h.pki.ca
+	} else {
+		cfg.AllowUnencrypted = true
+	}
+	return cfg
+}
+
+func dial(t *testing.T, cfg WinRMConfig) Conn {
+	t.Helper()
+	c, err := DialWinRM(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func runPS(t *testing.T, c Conn, body string) Result {
+	t.Helper()
+	res, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestWinRMAuthSchemes(t *testing.T) {
+	pki := newWinPKI(t)
+	for _, auth := range []string{"ntlm", "basic", ""} {
+		t.Run("auth="+auth, func(t *testing.T) {
+			h := startWinHost(t, wsman.Config{}, pki)
+			cfg := h.config()
+			cfg.Auth = auth
+			c := dial(t, cfg)
+			res := runPS(t, c, firewall.WindowsFactsScript.Body)
+			if res.ExitCode != 0 || len(res.Stderr) != 0 {
+				t.Fatalf("exit %d, stderr %q", res.ExitCode, res.Stderr)
+			}
+			if strings.Contains(string(res.Stdout), WinRMEndMarker) {
+				t.Error("the end marker was left in stdout")
+			}
+			st, err := firewall.Windows{}.State(firewall.ParseFacts(string(res.Stdout)))
+			if err != nil || st.Installed {
+				t.Errorf("State: %+v, %v", st, err)
+			}
+			if got := c.LocalAddr(); got != netip.MustParseAddr("127.0.0.1") {
+				t.Errorf("LocalAddr = %s", got)
+			}
+			// Several runs share one shell, which Close deletes.
+			runPS(t, c, "'again'")
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if s := h.srv.Stats(); s.ShellsCreated != 1 || s.OpenShells != 0 {
+				t.Errorf("shells created %d, open %d", s.ShellsCreated, s.OpenShells)
+			}
+			if _, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: "'x'"}); err == nil {
+				t.Error("Run after Close succeeded")
+			}
+		})
+	}
+}
+
+func TestWinRMAuthFailures(t *testing.T) {
+	pki := newWinPKI(t)
+	tests := []struct {
+		name   string
+		server wsman.Config
+		change func(*WinRMConfig)
+		want   string
+	}{
+		{"wrong password ntlm", wsman.Config{}, func(c *WinRMConfig) { c.Password = "wrong-" + winPassword }, "authentication failed"},
+		{"wrong password basic", wsman.Config{}, func(c *WinRMConfig) { c.Password = "wrong-" + winPassword; c.Auth = "basic" }, "authentication failed"},
+		{"unknown user", wsman.Config{}, func(c *WinRMConfig) { c.User = "nobody" }, "authentication failed"},
+		{"basic not enabled", wsman.Config{AllowNTLM: true}, func(c *WinRMConfig) { c.Auth = "basic" }, "authentication failed"},
+		{"host offers only basic", wsman.Config{AllowBasic: true}, func(c *WinRMConfig) {}, "offers only Basic"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := startWinHost(t, tt.server, pki)
+			cfg := h.config()
+			tt.change(&cfg)
+			_, err := DialWinRM(context.Background(), cfg)
+			var ae *AuthError
+			if !errors.As(err, &ae) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want an *AuthError with %q", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), cfg.User) || !strings.Contains(err.Error(), "127.0.0.1") {
+				t.Errorf("error does not name the user and host: %v", err)
+			}
+			if strings.Contains(err.Error(), cfg.Password) || strings.Contains(err.Error(), winPassword) {
+				t.Errorf("error contains the password: %v", err)
+			}
+			if s := h.srv.Stats(); s.OpenShells != 0 {
+				t.Errorf("%d shells open", s.OpenShells)
+			}
+		})
+	}
+}
+
+func TestWinRMTLS(t *testing.T) {
+	pki := newWinPKI(t)
+	h := startWinHost(t, wsman.Config{}, pki)
+
+	cfg := h.config()
+	cfg.CACertPath = pki.otherCA
+	_, err := DialWinRM(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "verifying the host's TLS certificate") {
+		t.Errorf("unknown CA: err = %v", err)
+	}
+
+	cfg = h.config()
+	cfg.CACertPath = ""
+	if _, err := DialWinRM(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "TLS certificate") {
+		t.Errorf("system roots: err = %v", err)
+	}
+
+	cfg.Insecure = true
+	c := dial(t, cfg)
+	if res := runPS(t, c, "'insecure'"); strings.TrimSpace(string(res.Stdout)) != "insecure" {
+		t.Errorf("stdout %q", res.Stdout)
+	}
+
+	// Plain HTTP is refused unless asked for; an HTTPS client on an HTTP
+	// listener says so.
+	plain := startWinHost(t, wsman.Config{AllowUnencrypted: true}, nil)
+	cfg = plain.config()
+	cfg.AllowUnencrypted = false
+	if _, err := DialWinRM(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "does not speak TLS") {
+		t.Errorf("https to an http listener: err = %v", err)
+	}
+	c = dial(t, plain.config())
+	if res := runPS(t, c, "'plain'"); strings.TrimSpace(string(res.Stdout)) != "plain" {
+		t.Errorf("stdout %q", res.Stdout)
+	}
+	// A host that does not allow unencrypted traffic answers 401.
+	strict := startWinHost(t, wsman.Config{}, nil)
+	if _, err := DialWinRM(context.Background(), strict.config()); err == nil || !strings.Contains(err.Error(), "unencrypted") {
+		t.Errorf("http to a host without AllowUnencrypted: err = %v", err)
+	}
+}
+
+func TestWinRMConfigErrors(t *testing.T) {
+	base := WinRMConfig{Address: "127.0.0.1", User: "u", Password: "p"}
+	tests := []struct {
+		name   string
+		change func(*WinRMConfig)
+		want   string
+	}{
+		{"no address", func(c *WinRMConfig) { c.Address = "" }, "no host address"},
+		{"url", func(c *WinRMConfig) { c.Address = "https://host:5986/wsman" }, "without scheme"},
+		{"port in address", func(c *WinRMConfig) { c.Address = "host:5986" }, "port"},
+		{"bad auth", func(c *WinRMConfig) { c.Auth = "kerberos" }, "unknown authentication"},
+		{"no password", func(c *WinRMConfig) { c.Password = "" }, "no password"},
+		{"bad port", func(c *WinRMConfig) { c.Port = 70000 }, "bad port"},
+		{"missing CA file", func(c *WinRMConfig) { c.CACertPath = "/nonexistent/ca.pem" }, "reading the CA certificates"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := base
+			tt.change(&cfg)
+			_, err := DialWinRM(context.Background(), cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	got, err := winrmDefaults(base)
+	if err != nil || !got.HTTPS || got.Port != 5986 || got.Auth != "ntlm" {
+		t.Errorf("defaults: %+v, %v", got, err)
+	}
+	base.AllowUnencrypted = true
+	if got, _ := winrmDefaults(base); got.HTTPS || got.Port != 5985 {
+		t.Errorf("AllowUnencrypted without HTTPS: %+v", got)
+	}
+}
+
+func TestWinRMStagesLongScripts(t *testing.T) {
+	pki := newWinPKI(t)
+	h := startWinHost(t, wsman.Config{}, pki)
+	c := dial(t, h.config())
+
+	// A comment makes the script far longer than a command line.
+	body := "$x='stage'\n# " + strings.Repeat("padding ", 2500) + "\n$x+'d, ünïcödé ✓'\n"
+	if len(encodeCommand(body)) <= MaxWinRMCommandLine {
+		t.Fatal("the test script is not long enough")
+	}
+	before := h.srv.Stats().CommandsStarted
+	res := runPS(t, c, body)
+	if got := strings.TrimSpace(string(res.Stdout)); got != "staged, ünïcödé ✓" || res.ExitCode != 0 {
+		t.Fatalf("exit %d, stdout %q, stderr %q", res.ExitCode, got, res.Stderr)
+	}
+	if n := h.srv.Stats().CommandsStarted - before; n < 3 {
+		t.Errorf("%d commands for a staged script", n)
+	}
+	if left, _ := os.ReadDir(filepath.Join(h.dir, "temp")); len(left) != 0 {
+		t.Errorf("staging files left behind: %v", left)
+	}
+
+	// A real apply script with many sources round-trips through staging.
+	var many []netip.Prefix
+	for i := range 400 {
+		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 20, byte(i / 250), byte(i % 250)}), 32))
+	}
+	d := firewall.Desired{Mode: firewall.Enforce, ManagementPort: 5986, ManagementSources: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		Rules: []firewall.Rule{{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2500, Hi: 3300}}, Sources: many}}}
+	s, err := firewall.Windows{}.Apply(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res = runPS(t, c, s.Body)
+	st, err := firewall.Windows{}.State(firewall.ParseFacts(string(res.Stdout)))
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("exit %d, State error %v, stderr %s", res.ExitCode, err, res.Stderr)
+	}
+	if st.Mode != firewall.Enforce || len(st.Rules) != 1 || len(st.Rules[0].Sources) != 400 {
+		t.Errorf("state after staged apply: mode %s, %d rules", st.Mode, len(st.Rules))
+	}
+}
+
+func TestWinRMCommandLines(t *testing.T) {
+	for _, n := range []int{0, 100, 3000, 3100, 9000, 50000} {
+		for _, filler := range []string{"a", "ü", "😀"} {
+			script := strings.Repeat(filler, n)
+			lines, file, err := winrmCommandLines(script)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, l := range lines {
+				if u := len(utf16.Encode([]rune(l))); u > MaxWinRMCommandLine {
+					t.Errorf("n=%d %q: line %d has %d characters", n, filler, i, u)
+				}
+			}
+			if (len(lines) > 1) != (file != "") {
+				t.Errorf("n=%d: %d lines, file %q", n, len(lines), file)
+			}
+		}
+	}
+}
+
+func TestWinRMCLIXML(t *testing.T) {
+	pki := newWinPKI(t)
+	h := startWinHost(t, wsman.Config{}, pki)
+	c := dial(t, h.config())
+	res := runPS(t, c, "'before'\nthrow 'it broke & <failed>'")
+	if res.ExitCode != 1 {
+		t.Errorf("exit %d", res.ExitCode)
+	}
+	stderr := string(res.Stderr)
+	if strings.Contains(stderr, "CLIXML") || strings.Contains(stderr, "Preparing modules") || strings.Contains(stderr, "_x000D_") {
+		t.Errorf("stderr still has CLIXML:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "it broke & <failed>\r\nAt line:2 char:1") {
+		t.Errorf("stderr lacks the error text:\n%s", stderr)
+	}
+
+	tests := []struct{ in, want string }{
+		{"plain text\r\n", "plain text\r\n"},
+		{"#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\"><Obj S=\"progress\" RefId=\"0\"><TN RefId=\"0\"><T>System.Management.Automation.PSCustomObject</T></TN><MS><I64 N=\"SourceId\">1</I64><PR N=\"Record\"><AV>Preparing modules for first use.</AV></PR></MS></Obj></Objs>", ""},
+		{"#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\"><S S=\"Error\">bad_x000D__x000A_</S><S S=\"Error\">thing_x005F_x_x000D__x000A_</S><S S=\"Warning\">careful_x000D__x000A_</S><S S=\"Error\">_xD83D__xDE00_</S></Objs>", "bad\r\nthing_x\r\nWARNING: careful\r\n😀"},
+		{"#< CLIXML\r\n<Objs><S S=\"Error\">unterminated", "#< CLIXML\r\n<Objs><S S=\"Error\">unterminated"},
+	}
+	for _, tt := range tests {
+		if got := string(cleanCLIXML([]byte(tt.in))); got != tt.want {
+			t.Errorf("cleanCLIXML(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestWinRMStdin(t *testing.T) {
+	pki := newWinPKI(t)
+	h := startWinHost(t, wsman.Config{}, pki)
+	c := dial(t, h.config())
+	res, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: "[Text.Encoding]::UTF8.GetString($PortwardenStdin)", Stdin: []byte("data ✓")})
+	if err != nil || strings.TrimSpace(string(res.Stdout)) != "data ✓" {
+		t.Errorf("stdout %q, err %v", res.Stdout, err)
+	}
+	if _, err := c.Run(context.Background(), firewall.Script{Shell: "sh", Body: "echo"}); err == nil {
+		t.Error("an sh script ran over WinRM")
+	}
+}
+
+// blockingInterpreter runs until its context ends.
+func blockingInterpreter(started chan<- struct{}) wsman.InterpreterFunc {
+	return func(ctx context.Context, script string) (string, string, int) {
+		if strings.Contains(script, "block") {
+			started <- struct{}{}
+			<-ctx.Done()
+			return "", "interrupted\r\n", 1
+		}
+		return "ok\r\n" + WinRMEndMarker + "\r\n", "", 0
+	}
+}
+
+func TestWinRMCommandTimeoutAndCancel(t *testing.T) {
+	pki := newWinPKI(t)
+	started := make(chan struct{}, 4)
+	h := startWinHost(t, wsman.Config{Interpreter: blockingInterpreter(started)}, pki)
+	cfg := h.config()
+	cfg.CommandTimeout = 1 * time.Second
+	c := dial(t, cfg)
+
+	t0 := time.Now()
+	_, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: "block"})
+	if !errors.Is(err, ErrCommandTimeout) || !strings.Contains(err.Error(), "127.0.0.1") {
+		t.Errorf("err = %v, want ErrCommandTimeout", err)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("Run took %s", d)
+	}
+	<-started
+
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-started; cancel() }()
+	_, err = c.Run(ctx, firewall.Script{Shell: "powershell", Body: "block"})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	// The commands were terminated on the host, and the shell still
+	// works.
+	deadline := time.Now().Add(3 * time.Second)
+	for h.srv.Stats().RunningCommands != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := h.srv.Stats().RunningCommands; n != 0 {
+		t.Errorf("%d commands still running on the host", n)
+	}
+	if res := runPS(t, c, "'x'"); strings.TrimSpace(string(res.Stdout)) != "ok" {
+		t.Errorf("after cancellations: %q", res.Stdout)
+	}
+}
+
+func TestWinRMTruncatedOutput(t *testing.T) {
+	pki := newWinPKI(t)
+	h := startWinHost(t, wsman.Config{Interpreter: wsman.InterpreterFunc(func(ctx context.Context, script string) (string, string, int) {
+		return "### portwarden:windows-rules\r\n[", "", 0
+	})}, pki)
+	c := dial(t, h.config())
+	_, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: "anything"})
+	if !errors.Is(err, ErrWinRMOutputTruncated) {
+		t.Errorf("err = %v, want ErrWinRMOutputTruncated", err)
+	}
+}
+
+func TestWinRMDroppedConnection(t *testing.T) {
+	pki := newWinPKI(t)
+	for _, action := range []string{"Command", "Receive"} {
+		t.Run(action, func(t *testing.T) {
+			h := startWinHost(t, wsman.Config{}, pki)
+			c := dial(t, h.config())
+			h.srv.DropNext(action)
+			_, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: firewall.WindowsFactsScript.Body})
+			if err == nil || !strings.Contains(err.Error(), "the connection dropped") {
+				t.Fatalf("err = %v", err)
+			}
+			// The next run reconnects.
+			runPS(t, c, "'x'")
+		})
+	}
+	t.Run("staging", func(t *testing.T) {
+		h := startWinHost(t, wsman.Config{}, pki)
+		c := dial(t, h.config())
+		body := "'x'\n# " + strings.Repeat("padding ", 2000)
+		runPS(t, c, "'warm up'")
+		// Drop the answer to the first staging command.
+		h.srv.DropNext("Receive")
+		_, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: body})
+		if err == nil || !strings.Contains(err.Error(), "staging the script") || !strings.Contains(err.Error(), "the connection dropped") {
+			t.Fatalf("err = %v", err)
+		}
+		runPS(t, c, body)
+	})
+}
+
+func TestCutEndMarker(t *testing.T) {
+	tests := []struct {
+		in, out string
+		found   bool
+	}{
+		{"a\r\n" + WinRMEndMarker + "\r\n", "a\r\n", true},
+		{WinRMEndMarker + "\n", "", true},
+		{"a\r\n", "a\r\n", false},
+		{"x" + WinRMEndMarker + "\r\n", "x" + WinRMEndMarker + "\r\n", false},
+		{WinRMEndMarker + "\r\nmore\r\n", WinRMEndMarker + "\r\nmore\r\n", false},
+	}
+	for _, tt := range tests {
+		out, found := cutEndMarker([]byte(tt.in))
+		if string(out) != tt.out || found != tt.found {
+			t.Errorf("cutEndMarker(%q) = %q, %v", tt.in, out, found)
+		}
+	}
+}
+
+func ExampleDialWinRM() {
+	conn, err := DialWinRM(context.Background(), WinRMConfig{
+		Address:    "198.18.1.20",
+		User:       `CORP\portwarden`,
+		Password:   os.Getenv("WINRM_PASSWORD"),
+		CACertPath: "/etc/portwarden/winrm-ca.pem",
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer conn.Close()
+	res, err := conn.Run(context.Background(), firewall.WindowsFactsScript)
+	fmt.Println(len(res.Stdout) > 0, err)
+}
