@@ -219,6 +219,19 @@ func TestUpDown(t *testing.T) {
 		}
 	}
 
+	// List finds the lab by its bridge.
+	labs, err := List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, r := range labs {
+		found = found || (r.ID == l.ID && r.Dir == l.Dir && r.Bridge == l.Bridge)
+	}
+	if !found {
+		t.Errorf("List = %+v, want lab %d in %s", labs, l.ID, l.Dir)
+	}
+
 	// Load reads the same lab back.
 	loaded, err := Load(l.Dir)
 	if err != nil {

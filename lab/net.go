@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -109,6 +110,11 @@ func (l *Lab) setupBridge(ctx context.Context) error {
 	if err := ip(ctx, "addr", "add", netip.PrefixFrom(l.Controller, l.Subnet.Bits()).String(), "dev", l.Bridge); err != nil {
 		return fmt.Errorf("configuring bridge %s: %w", l.Bridge, err)
 	}
+	// The alias names the lab's directory, so that "ip -d link" or
+	// "portwarden-lab list" tell where a forgotten lab's state is.
+	if err := ip(ctx, "link", "set", "dev", l.Bridge, "alias", bridgeAlias(l.Dir)); err != nil {
+		return fmt.Errorf("configuring bridge %s: %w", l.Bridge, err)
+	}
 	if err := ip(ctx, "link", "set", l.Bridge, "up"); err != nil {
 		return fmt.Errorf("configuring bridge %s: %w", l.Bridge, err)
 	}
@@ -176,4 +182,51 @@ func delLink(ctx context.Context, name string) error {
 
 func linkExists(ctx context.Context, name string) bool {
 	return ip(ctx, "link", "show", "dev", name) == nil
+}
+
+const aliasPrefix = "portwarden-lab "
+
+func bridgeAlias(dir string) string {
+	a := aliasPrefix + dir
+	if len(a) > 255 {
+		a = a[:255]
+	}
+	return a
+}
+
+// Running is a lab found on this machine by its bridge.
+type Running struct {
+	ID     int
+	Bridge string
+	Dir    string // from the bridge's alias; "" if unknown
+}
+
+// List finds the labs on this machine, by their bridges, also those whose
+// process is gone: take them down with Load(Dir) and Down, or
+// "portwarden-lab down --dir DIR".
+func List(ctx context.Context) ([]Running, error) {
+	out, err := run(ctx, nil, "ip", "-j", "link", "show", "type", "bridge")
+	if err != nil {
+		return nil, fmt.Errorf("listing labs: %w", err)
+	}
+	var links []struct {
+		Name  string `json:"ifname"`
+		Alias string `json:"ifalias"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil {
+		return nil, fmt.Errorf("listing labs: reading ip's output: %w", err)
+	}
+	var labs []Running
+	for _, link := range links {
+		id, err := strconv.Atoi(strings.TrimPrefix(link.Name, "pwbr"))
+		if err != nil || bridgeName(id) != link.Name {
+			continue
+		}
+		r := Running{ID: id, Bridge: link.Name}
+		if dir, ok := strings.CutPrefix(link.Alias, aliasPrefix); ok {
+			r.Dir = dir
+		}
+		labs = append(labs, r)
+	}
+	return labs, nil
 }

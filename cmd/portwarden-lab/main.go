@@ -5,6 +5,7 @@
 //	portwarden-lab up --dir DIR --linux N [--windows M] [--baseline drop] [--password-auth]
 //	portwarden-lab status --dir DIR
 //	portwarden-lab down --dir DIR
+//	portwarden-lab list
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -28,6 +30,7 @@ const usage = `usage:
   portwarden-lab up --dir DIR --linux N [--windows M] [--baseline drop] [--password-auth]
   portwarden-lab status --dir DIR
   portwarden-lab down --dir DIR
+  portwarden-lab list
 `
 
 func main() {
@@ -51,6 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdDown(args[1:], stdout, stderr)
 	case "status":
 		return cmdStatus(args[1:], stdout, stderr)
+	case "list":
+		return cmdList(ctx, stdout)
 	case "serve-windows":
 		return serveWindows(ctx, args[1:], stderr)
 	case "-h", "--help", "help":
@@ -149,6 +154,26 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	printHosts(stdout, l, state)
 	return nil
+}
+
+// cmdList prints the labs on this machine, also forgotten ones.
+func cmdList(ctx context.Context, stdout io.Writer) error {
+	labs, err := lab.List(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tBRIDGE\tDIR\tSTATE")
+	for _, r := range labs {
+		state := "lab.json present"
+		if r.Dir == "" {
+			state = "unknown directory"
+		} else if _, err := os.Stat(filepath.Join(r.Dir, "lab.json")); err != nil {
+			state = "lab.json missing"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", r.ID, r.Bridge, r.Dir, state)
+	}
+	return tw.Flush()
 }
 
 func printHosts(w io.Writer, l *lab.Lab, state map[string]string) {
