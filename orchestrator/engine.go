@@ -21,7 +21,7 @@ type Dialer interface {
 // Platform knows, per OS, which script gathers facts and which backend
 // reads and writes a host's firewall.
 type Platform interface {
-	FactsScript(h *inventory.Host) firewall.Script
+	FactsScript(h *inventory.Host) (firewall.Script, error)
 	Backend(h *inventory.Host, f firewall.Facts) (firewall.Backend, error)
 }
 
@@ -180,7 +180,11 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 	if err != nil {
 		return fmt.Errorf("connecting: %w", err)
 	}
-	res, err := c.Run(ctx, e.Platform.FactsScript(h))
+	fs, err := e.Platform.FactsScript(h)
+	if err != nil {
+		return fmt.Errorf("preparing facts script: %w", err)
+	}
+	res, err := c.Run(ctx, fs)
 	if err != nil {
 		return fmt.Errorf("gathering facts: %w", err)
 	}
@@ -262,7 +266,9 @@ func (e *Engine) applyHost(ctx context.Context, p *HostPlan) error {
 		return fmt.Errorf("applying: %w", err)
 	}
 	if res.ExitCode != 0 {
-		return fmt.Errorf("applying: %s refused the change (exit %d), nothing was changed: %s",
+		// The backend's script is atomic for the rules themselves; its
+		// error output says whether a later step (persisting) failed.
+		return fmt.Errorf("applying: %s change failed (exit %d): %s",
 			p.backend.Name(), res.ExitCode, firstLines(res.Stderr))
 	}
 	p.Applied = true

@@ -129,7 +129,7 @@ func TestParseProbeOutput(t *testing.T) {
 }
 
 func TestSamplePortsTakesRangeEnds(t *testing.T) {
-	got := samplePorts([]firewall.PortRange{{22, 22}, {2500, 3300}})
+	got := samplePorts([]firewall.PortRange{{Lo: 22, Hi: 22}, {Lo: 2500, Hi: 3300}})
 	if diff := cmp.Diff([]uint16{22, 2500, 3300}, got); diff != "" {
 		t.Error(diff)
 	}

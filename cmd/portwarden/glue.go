@@ -29,16 +29,16 @@ func (d *dialer) Dial(ctx context.Context, h *inventory.Host) (transport.Conn, e
 // platform picks facts scripts and backends by OS.
 type platform struct{}
 
-func (platform) FactsScript(h *inventory.Host) firewall.Script {
+func (platform) FactsScript(h *inventory.Host) (firewall.Script, error) {
 	if h.OS == "windows" {
-		return firewall.WindowsFactsScript
+		return firewall.WindowsFactsScript, nil
 	}
-	return firewall.LinuxFactsScript
+	return firewall.LinuxFactsScriptAt(h.PersistRoot)
 }
 
 func (platform) Backend(h *inventory.Host, f firewall.Facts) (firewall.Backend, error) {
 	if h.OS == "windows" {
-		return firewall.NewWindows(), nil
+		return firewall.Windows{}, nil
 	}
 	return firewall.Detect(f, h.Firewall, h.PersistRoot)
 }
