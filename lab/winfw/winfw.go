@@ -371,10 +371,14 @@ func (f *Firewall) Run(ctx context.Context, script string) (stdout, stderr strin
 		if err := f.save(&st); err != nil {
 			in.errOut.WriteString(err.Error() + "\r\n")
 			code = max(code, 1)
-		} else if err := f.enforce(&st); err != nil {
-			in.errOut.WriteString(err.Error() + "\r\n")
-			code = max(code, 1)
 		}
+	}
+	// Enforce even when no cmdlet changed anything, so that edits of
+	// winfw.json take effect at the next script (a no-op when the
+	// ruleset is unchanged).
+	if err := f.enforce(&st); err != nil {
+		in.errOut.WriteString(err.Error() + "\r\n")
+		code = max(code, 1)
 	}
 	return formatOutput(out), in.errOut.String(), code
 }
