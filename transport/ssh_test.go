@@ -446,6 +446,33 @@ func TestSSHPasswordAndSudo(t *testing.T) {
 			t.Errorf("temporary files left: %s", left)
 		}
 	})
+	t.Run("sudo cancel kills the root script", func(t *testing.T) {
+		cfg := base
+		cfg.Sudo = true
+		cfg.SudoPassword = password
+		c := dialSSHTest(t, cfg)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := c.Run(ctx, firewall.Script{Body: "id -u; exec sleep 33"})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("got %v, want the ctx's deadline", err)
+		}
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			out, err := l.Exec(context.Background(), "lnx01", nil, "sh", "-c", "grep -l 'sleep.3[3]' /proc/[0-9]*/cmdline 2>/dev/null | wc -l")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.TrimSpace(string(out)) == "0" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("the root script still runs after cancel")
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	t.Run("sudo wrong password", func(t *testing.T) {
 		cfg := base
 		cfg.Sudo = true
