@@ -20,6 +20,8 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/masterzen/winrm"
+
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/lab/winfw"
 	"github.com/portwarden/portwarden/lab/wsman"
@@ -549,4 +551,87 @@ func ExampleDialWinRM() {
 	defer conn.Close()
 	res, err := conn.Run(context.Background(), firewall.WindowsFactsScript)
 	fmt.Println(len(res.Stdout) > 0, err)
+}
+
+func TestWinRMRequestContexts(t *testing.T) {
+	params := winrm.DefaultParameters
+	url := "https://127.0.0.1:5986/wsman"
+	op, cancel := context.WithCancel(context.Background())
+	cancel()
+	tr := &winrmTransport{connectTimeout: time.Second}
+	tr.setContext(op)
+	tests := []struct {
+		name      string
+		body      string
+		survives  bool // the request outlives the cancelled operation
+		abortDial bool
+	}{
+		{"Create", winrm.NewOpenShellRequest(url, params).String(), true, true},
+		{"Command", winrm.NewExecuteCommandRequest(url, "S", "cmd", nil, params).String(), true, true},
+		{"Receive", winrm.NewGetOutputRequest(url, "S", "C", "stdout stderr", params).String(), false, false},
+		{"Send", winrm.NewSendInputRequest(url, "S", "C", []byte("x"), true, params).String(), false, false},
+		{"Signal", winrm.NewSignalRequest(url, "S", "C", params).String(), true, false},
+		{"Delete", winrm.NewDeleteShellRequest(url, "S", params).String(), true, false},
+	}
+	for _, tt := range tests {
+		ctx, cancel := tr.requestContext(tt.body)
+		if got := ctx.Err() == nil; got != tt.survives {
+			t.Errorf("%s: request context alive = %v, want %v", tt.name, got, tt.survives)
+		}
+		if _, got := ctx.Value(abortDialKey{}).(context.Context); got != tt.abortDial {
+			t.Errorf("%s: dial aborts with the operation = %v, want %v", tt.name, got, tt.abortDial)
+		}
+		cancel()
+	}
+}
+
+func TestWinRMConnectTimeoutAndCancel(t *testing.T) {
+	// A listener that accepts and never answers: the TLS handshake hangs.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	cfg := WinRMConfig{Address: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port, User: winUser, Password: winPassword,
+		Insecure: true, ConnectTimeout: 300 * time.Millisecond}
+	t0 := time.Now()
+	_, err = DialWinRM(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "timed out after 300ms") {
+		t.Errorf("err = %v", err)
+	}
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Errorf("dial took %s", d)
+	}
+
+	cfg.ConnectTimeout = time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	t0 = time.Now()
+	_, err = DialWinRM(ctx, cfg)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the context's deadline", err)
+	}
+	if d := time.Since(t0); d > 3*time.Second {
+		t.Errorf("dial took %s after the context ended", d)
+	}
+
+	// A context that has ended opens no shell.
+	h := startWinHost(t, wsman.Config{}, newWinPKI(t))
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if _, err := DialWinRM(ctx, h.config()); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v", err)
+	}
+	if s := h.srv.Stats(); s.ShellsCreated != 0 {
+		t.Errorf("%d shells created", s.ShellsCreated)
+	}
 }
