@@ -1,0 +1,383 @@
+package main
+
+// End-to-end tests of the CLI against the lab: real OpenSSH servers in
+// network namespaces, real nftables and iptables, real TCP between
+// namespaces. They skip (with the reason) where a lab cannot run: not
+// root, no sshd.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portwarden/portwarden/lab"
+)
+
+// hostSpec is how a test wants one lab host in its inventory.
+type hostSpec struct {
+	roles    []string
+	mode     string // default additive
+	firewall string // default auto
+	managed  *bool
+	extra    string // raw HCL inside the host block
+}
+
+// writeInventory renders an inventory over the lab's hosts. The controller
+// (the bridge address) plays the backup server as an unmanaged peer.
+func writeInventory(t *testing.T, l *lab.Lab, specs map[string]hostSpec, extra string) string {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "defaults {\n  ssh {\n    private_key = %q\n    known_hosts = %q\n    connect_timeout = \"3s\"\n  }\n", l.KeyPath(), l.KnownHostsPath())
+	if slices.ContainsFunc(l.Hosts, func(h lab.Host) bool { return h.OS == lab.Windows }) {
+		b.WriteString("  winrm {\n    user = \"Administrator\"\n")
+		fmt.Fprintf(&b, "    password = file(%q)\n    ca_cert = %q\n    connect_timeout = \"3s\"\n  }\n", l.WinRMPasswordPath(), l.CACertPath())
+	}
+	b.WriteString("}\n")
+	hasWindows := false
+	for _, h := range l.Hosts {
+		s, ok := specs[h.Name]
+		if !ok {
+			continue
+		}
+		mode, fw := cmpOr(s.mode, "additive"), "auto"
+		if h.OS == lab.Windows {
+			hasWindows = true
+			fw = "windows"
+		}
+		fw = cmpOr(s.firewall, fw)
+		quoted := make([]string, len(s.roles))
+		for i, r := range s.roles {
+			quoted[i] = fmt.Sprintf("%q", r)
+		}
+		fmt.Fprintf(&b, "host %q {\n  address = %q\n  os = %q\n  roles = [%s]\n  mode = %q\n  firewall = %q\n",
+			h.Name, h.Address, h.OS, strings.Join(quoted, ", "), mode, fw)
+		if h.OS == lab.Linux {
+			fmt.Fprintf(&b, "  persist_root = %q\n", h.PersistRoot)
+		}
+		if s.managed != nil {
+			fmt.Fprintf(&b, "  managed = %v\n", *s.managed)
+		}
+		b.WriteString(s.extra)
+		b.WriteString("}\n")
+	}
+	if !hasWindows || specs["vbr"].roles != nil {
+		fmt.Fprintf(&b, "host \"vbr\" {\n  address = %q\n  os = \"windows\"\n  roles = [\"backup_server\"]\n  managed = false\n}\n", l.Controller)
+	}
+	b.WriteString(extra)
+	path := filepath.Join(t.TempDir(), "inventory.hcl")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// planDoc runs plan --format json and decodes it.
+func planDoc(t *testing.T, inv string, extra ...string) (jsonPlan, int) {
+	t.Helper()
+	out, errOut, code := runCLI(t, append([]string{"plan", "--inventory", inv, "--format", "json", "--detailed-exitcode"}, extra...)...)
+	var doc jsonPlan
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("plan output is not JSON (exit %d): %v\n%s\n%s", code, err, out, errOut)
+	}
+	return doc, code
+}
+
+type applyDoc struct {
+	jsonPlan
+	Probes []jsonProbe `json:"probes"`
+}
+
+func applyJSON(t *testing.T, inv string, extra ...string) (applyDoc, int) {
+	t.Helper()
+	out, errOut, code := runCLI(t, append([]string{"apply", "--inventory", inv, "--auto-approve", "--format", "json"}, extra...)...)
+	var doc applyDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("apply output is not JSON (exit %d): %v\n%s\n%s", code, err, out, errOut)
+	}
+	return doc, code
+}
+
+func hostOf(doc jsonPlan, name string) jsonHostPlan {
+	for _, h := range doc.Hosts {
+		if h.Name == name {
+			return h
+		}
+	}
+	return jsonHostPlan{}
+}
+
+// reachable reports whether a TCP connection from one lab host (or the
+// controller, from == "") to another host's port gets through: accepted or
+// reset. A drop shows as a timeout.
+func reachable(t *testing.T, l *lab.Lab, from, to string, port int) bool {
+	t.Helper()
+	h, _ := l.Host(to)
+	addr := net.JoinHostPort(h.Address.String(), fmt.Sprint(port))
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	var c net.Conn
+	var err error
+	if from == "" {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		c, err = l.DialFrom(ctx, from, "tcp", addr)
+	}
+	if err == nil {
+		c.Close()
+		return true
+	}
+	return strings.Contains(err.Error(), "refused")
+}
+
+func execOK(t *testing.T, l *lab.Lab, host string, argv ...string) string {
+	t.Helper()
+	out, err := l.Exec(context.Background(), host, nil, argv...)
+	if err != nil {
+		t.Fatalf("%s: %v", strings.Join(argv, " "), err)
+	}
+	return string(out)
+}
+
+// TestLinuxLifecycle is the Linux acceptance test, for both backends, on
+// hardened hosts whose own nftables table drops inbound traffic.
+func TestLinuxLifecycle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	for _, backend := range []string{"nftables", "iptables"} {
+		t.Run(backend, func(t *testing.T) {
+			// Hardened hosts: nftables hosts get the lab's default-drop
+			// nftables table; iptables hosts a default-drop INPUT policy.
+			l := lab.UpForTest(t, lab.Options{Linux: 3, BaselineDrop: backend == "nftables"})
+			if backend == "iptables" {
+				for _, h := range l.Hosts {
+					execOK(t, l, h.Name, "sh", "-c", "iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT && iptables -A INPUT -i lo -j ACCEPT && iptables -A INPUT -p tcp --dport 22 -j ACCEPT && iptables -P INPUT DROP")
+				}
+			}
+			specs := map[string]hostSpec{
+				"lnx01": {roles: []string{"backup_repository"}, firewall: backend},
+				"lnx02": {roles: []string{"backup_repository"}, firewall: backend},
+				"lnx03": {roles: []string{"gateway_server"}, firewall: backend},
+			}
+			inv := writeInventory(t, l, specs, "")
+
+			// Rules portwarden does not own must survive untouched.
+			execOK(t, l, "lnx01", "nft", "add table inet foreign; add chain inet foreign c; add rule inet foreign c tcp dport 7777 counter accept comment \"not ours\"")
+			execOK(t, l, "lnx01", "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "7778", "-m", "comment", "--comment", "not ours", "-j", "ACCEPT")
+			foreignBefore := execOK(t, l, "lnx01", "nft", "list table inet foreign")
+			iptBefore := execOK(t, l, "lnx01", "sh", "-c", "iptables -S INPUT | grep 7778")
+
+			// Before: the baseline drops the data mover range between repositories.
+			ln, err := l.Listen("lnx01", "tcp", ":2600")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			if reachable(t, l, "lnx02", "lnx01", 2600) {
+				t.Fatal("baseline drop does not drop: the test would prove nothing")
+			}
+
+			doc, code := planDoc(t, inv)
+			if code != 2 || doc.Summary.Add == 0 {
+				t.Fatalf("first plan: exit %d, summary %+v; want changes (exit 2)", code, doc.Summary)
+			}
+			ad, code := applyJSON(t, inv, "--probe")
+			if code != 0 {
+				for _, h := range ad.Hosts {
+					t.Logf("%s: error %q warnings %q", h.Name, h.Error, h.Warnings)
+				}
+				t.Fatalf("apply exit %d", code)
+			}
+			if len(ad.Probes) == 0 {
+				t.Fatal("apply --probe ran no probe")
+			}
+			for _, p := range ad.Probes {
+				if p.Proto == "tcp" && !p.Passed {
+					t.Errorf("probe %s → %s tcp/%d: %s %s", p.From, p.To, p.Port, p.Outcome, p.Detail)
+				}
+			}
+			if got := hostOf(ad.jsonPlan, "lnx01").Backend; got != backend {
+				t.Errorf("backend = %s, want %s", got, backend)
+			}
+			if !reachable(t, l, "lnx02", "lnx01", 2600) {
+				t.Error("after apply, repository lnx02 cannot reach lnx01's data mover range through the baseline drop")
+			}
+
+			// A second apply changes nothing.
+			out, _, code := runCLI(t, "apply", "--inventory", inv, "--auto-approve")
+			if code != 0 || !strings.Contains(out, "No changes.") {
+				t.Fatalf("second apply: exit %d:\n%s", code, out)
+			}
+			if doc, code := planDoc(t, inv); code != 0 || doc.Summary != (jsonSummary{}) {
+				t.Fatalf("plan after apply: exit %d, %+v", code, doc.Summary)
+			}
+			if got := execOK(t, l, "lnx01", "nft", "list table inet foreign"); got != foreignBefore {
+				t.Errorf("foreign nftables table changed:\n%s\nwas:\n%s", got, foreignBefore)
+			}
+			if got := execOK(t, l, "lnx01", "sh", "-c", "iptables -S INPUT | grep 7778"); got != iptBefore {
+				t.Errorf("foreign iptables rule changed: %q, was %q", got, iptBefore)
+			}
+
+			// Drift made by hand shows in plan (exit 2) and the next apply repairs it.
+			if backend == "nftables" {
+				execOK(t, l, "lnx01", "nft", "flush chain inet portwarden input")
+			} else {
+				execOK(t, l, "lnx01", "iptables", "-F", "PORTWARDEN-INPUT")
+			}
+			doc, code = planDoc(t, inv)
+			if code != 2 || len(hostOf(doc, "lnx01").Changes) == 0 {
+				t.Fatalf("drift not detected: exit %d, lnx01 changes %+v", code, hostOf(doc, "lnx01").Changes)
+			}
+			if len(hostOf(doc, "lnx02").Changes) != 0 {
+				t.Errorf("drift on lnx01 shows on lnx02: %+v", hostOf(doc, "lnx02").Changes)
+			}
+			if _, code := applyJSON(t, inv); code != 0 {
+				t.Fatalf("repair apply exit %d", code)
+			}
+			if _, code := planDoc(t, inv); code != 0 {
+				t.Fatalf("plan after repair: exit %d", code)
+			}
+
+			// A role removed from the inventory removes its rules.
+			specs["lnx02"] = hostSpec{roles: []string{}, firewall: backend}
+			inv2 := writeInventory(t, l, specs, "")
+			doc, code = planDoc(t, inv2)
+			if code != 2 {
+				t.Fatalf("plan after role removal: exit %d", code)
+			}
+			for _, c := range hostOf(doc, "lnx02").Changes {
+				if c.Action != "delete" {
+					t.Errorf("lnx02 lost its only role, yet its plan does not only remove: %+v", c)
+				}
+			}
+			if len(hostOf(doc, "lnx02").Changes) != 3 {
+				t.Errorf("lnx02 had 3 rules; plan: %+v", hostOf(doc, "lnx02").Changes)
+			}
+			if _, code := applyJSON(t, inv2); code != 0 {
+				t.Fatal("apply after role removal failed")
+			}
+			if reachable(t, l, "lnx02", "lnx01", 2600) {
+				t.Error("lnx02 is no repository any more but still reaches lnx01's data mover range")
+			}
+		})
+	}
+}
+
+// TestEnforceOnBareHost: portwarden owns the inbound policy; a peer that is
+// no source is blocked, the controller keeps SSH.
+func TestEnforceOnBareHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := lab.UpForTest(t, lab.Options{Linux: 2})
+	inv := writeInventory(t, l, map[string]hostSpec{
+		"lnx01": {roles: []string{"backup_repository"}, mode: "enforce"},
+		"lnx02": {roles: []string{"guest_linux"}},
+	}, "")
+	ln, err := l.Listen("lnx01", "tcp", ":6162")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if !reachable(t, l, "lnx02", "lnx01", 6162) {
+		t.Fatal("a bare host drops traffic before portwarden ran")
+	}
+	if ad, code := applyJSON(t, inv); code != 0 {
+		t.Fatalf("apply exit %d: %+v", code, ad.Hosts)
+	}
+	if reachable(t, l, "lnx02", "lnx01", 6162) {
+		t.Error("enforce: lnx02 plays no role that needs tcp/6162 on lnx01, yet gets through")
+	}
+	if !reachable(t, l, "", "lnx01", 6162) {
+		t.Error("enforce: the backup server (controller address) cannot reach tcp/6162")
+	}
+	// The controller keeps SSH: the next plan connects and finds nothing to do.
+	if doc, code := planDoc(t, inv); code != 0 {
+		t.Fatalf("plan after enforce: exit %d %+v", code, doc.Hosts)
+	}
+}
+
+// TestFailingHostsDoNotStopOthers: an unreachable host, a host that refuses
+// the key and a host with a changed host key each fail on their own; the
+// good host converges; the summary names the failures; exit 1.
+func TestFailingHostsDoNotStopOthers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := lab.UpForTest(t, lab.Options{Linux: 3})
+	dir := t.TempDir()
+	otherKey := filepath.Join(dir, "other_key")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", otherKey).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
+	// A known_hosts in which lnx03's key is someone else's.
+	kh, err := os.ReadFile(l.KnownHostsPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := os.ReadFile(otherKey + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h3, _ := l.Host("lnx03")
+	var changed []string
+	for _, line := range strings.Split(strings.TrimSpace(string(kh)), "\n") {
+		if strings.HasPrefix(line, h3.Address.String()+" ") {
+			f := strings.Fields(string(pub))
+			line = h3.Address.String() + " " + f[0] + " " + f[1]
+		}
+		changed = append(changed, line)
+	}
+	changedKH := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(changedKH, []byte(strings.Join(changed, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	down := "\nhost \"gone\" {\n  address = \"" + l.Subnet.Addr().Next().Next().Next().Next().Next().Next().Next().Next().String() + "\"\n  os = \"linux\"\n  roles = [\"guest_linux\"]\n}\n"
+	inv := writeInventory(t, l, map[string]hostSpec{
+		"lnx01": {roles: []string{"backup_repository"}},
+		"lnx02": {roles: []string{"guest_linux"}, extra: fmt.Sprintf("  ssh {\n    private_key = %q\n  }\n", otherKey)},
+		"lnx03": {roles: []string{"guest_linux"}, extra: fmt.Sprintf("  ssh {\n    known_hosts = %q\n  }\n", changedKH)},
+	}, down)
+	out, _, code := runCLI(t, "apply", "--inventory", inv, "--auto-approve")
+	if code != 1 {
+		t.Fatalf("apply exit %d, want 1:\n%s", code, out)
+	}
+	for _, want := range []string{"gone", "lnx02", "lnx03"} {
+		if !strings.Contains(out, want+" (") {
+			t.Errorf("output does not report host %s:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(out, "Failed:") && !strings.Contains(out, "Could not plan") {
+		t.Errorf("no failure summary:\n%s", out)
+	}
+	doc, _ := planDoc(t, inv)
+	if h := hostOf(doc, "lnx01"); h.Error != "" || len(h.Changes) != 0 {
+		t.Errorf("lnx01 did not converge: %+v", h)
+	}
+	for name, want := range map[string]string{"lnx02": "auth", "lnx03": "changed", "gone": "connect"} {
+		h := hostOf(doc, name)
+		if !strings.Contains(strings.ToLower(h.Error), want) {
+			t.Errorf("%s: error %q does not say %q", name, h.Error, want)
+		}
+	}
+	// The host with the changed key was never touched.
+	if out := execOK(t, l, "lnx03", "nft", "list ruleset"); strings.Contains(out, "portwarden") {
+		t.Errorf("lnx03 (changed host key) got rules:\n%s", out)
+	}
+}
