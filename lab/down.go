@@ -20,6 +20,15 @@ func (l *Lab) Down() error {
 	defer cancel()
 	var errs []error
 
+	// A lab whose bridge is gone may have lost its ID to a newer lab, whose
+	// objects have the same names: leave those alone.
+	if owner := bridgeOwner(ctx, l.Bridge); owner != "" && aliasPrefix+owner != bridgeAlias(l.Dir) {
+		if err := l.removeFiles(); err != nil {
+			return fmt.Errorf("taking lab %d down: %w", l.ID, err)
+		}
+		return nil
+	}
+
 	// Every process in a lab namespace is the lab's: servers, the sessions
 	// they run, and commands tests ran there. The recorded server PIDs are
 	// killed too, after checking they are ours, in case a namespace went

@@ -490,6 +490,27 @@ func TestDownAfterPartialUp(t *testing.T) {
 	}
 }
 
+// A stale lab whose ID went to a newer lab removes its files only.
+func TestStaleDownSparesNewerLab(t *testing.T) {
+	t.Parallel()
+	l := upWithCleanup(t, Options{Linux: 1})
+	stale := &Lab{Dir: t.TempDir(), ID: l.ID, Bridge: l.Bridge}
+	stale.Hosts = planHosts(stale, 1, 0)
+	if err := stale.save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stale.Down(); err != nil {
+		t.Fatalf("Down: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(stale.Dir, stateFile)); !os.IsNotExist(err) {
+		t.Errorf("stale lab.json: %v", err)
+	}
+	ctx := context.Background()
+	if !linkExists(ctx, l.Bridge) || !netnsExists(ctx, l.Hosts[0].Namespace) || !processAlive(l.Hosts[0].PID) {
+		t.Errorf("the stale lab's Down took the newer lab down")
+	}
+}
+
 func TestInventoryWindows(t *testing.T) {
 	l := &Lab{Dir: "/labs/a", ID: 7, Bridge: bridgeName(7), Subnet: subnetFor(7), Controller: subnetFor(7).Addr().Next()}
 	l.Hosts = planHosts(l, 2, 3)

@@ -194,6 +194,23 @@ func bridgeAlias(dir string) string {
 	return a
 }
 
+// bridgeOwner returns the lab directory named by a bridge's alias, "" if
+// the bridge does not exist or has no alias yet.
+func bridgeOwner(ctx context.Context, bridge string) string {
+	out, err := run(ctx, nil, "ip", "-j", "link", "show", "dev", bridge)
+	if err != nil {
+		return ""
+	}
+	var links []struct {
+		Alias string `json:"ifalias"`
+	}
+	if json.Unmarshal(out, &links) != nil || len(links) != 1 {
+		return ""
+	}
+	dir, _ := strings.CutPrefix(links[0].Alias, aliasPrefix)
+	return dir
+}
+
 // Running is a lab found on this machine by its bridge.
 type Running struct {
 	ID     int
