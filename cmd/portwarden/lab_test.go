@@ -7,8 +7,15 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -380,4 +387,160 @@ func TestFailingHostsDoNotStopOthers(t *testing.T) {
 	if out := execOK(t, l, "lnx03", "nft", "list ruleset"); strings.Contains(out, "portwarden") {
 		t.Errorf("lnx03 (changed host key) got rules:\n%s", out)
 	}
+}
+
+// TestMixedFleet: Linux and simulated Windows hosts in one inventory and
+// one run; drift on a Windows host is detected and repaired; a wrong
+// password and an untrusted certificate fail only their host.
+func TestMixedFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := lab.UpForTest(t, lab.Options{Linux: 2, Windows: 2, BaselineDrop: true})
+	specs := map[string]hostSpec{
+		"lnx01": {roles: []string{"backup_repository"}},
+		"lnx02": {roles: []string{"guest_linux"}},
+		"win01": {roles: []string{"backup_server", "mount_server"}},
+		"win02": {roles: []string{"hyperv_host"}, mode: "enforce"},
+	}
+	inv := writeInventory(t, l, specs, "network \"admins\" {\n  cidrs = [\""+l.AdminsNetwork().String()+"\"]\n  roles = [\"console\"]\n}\n")
+	ad, code := applyJSON(t, inv, "--probe")
+	if code != 0 {
+		for _, h := range ad.Hosts {
+			t.Logf("%s: error %q remaining %+v", h.Name, h.Error, h.Remaining)
+		}
+		for _, p := range ad.Probes {
+			if !p.Passed {
+				t.Logf("probe %+v", p)
+			}
+		}
+		t.Fatalf("apply exit %d", code)
+	}
+	if got := hostOf(ad.jsonPlan, "win01").Backend; got != "windows" {
+		t.Fatalf("win01 backend %q", got)
+	}
+	probedWindows := false
+	for _, p := range ad.Probes {
+		if strings.HasPrefix(p.To, "win") && p.Passed {
+			probedWindows = true
+		}
+	}
+	if !probedWindows {
+		t.Error("no probe reached a Windows host")
+	}
+	// win02 enforces: a Linux peer that plays no source role is blocked by
+	// the simulated firewall's nftables enforcement; the backup server
+	// (win01) is let through.
+	ln, err := l.Listen("win02", "tcp", ":6163")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if reachable(t, l, "lnx02", "win02", 6163) {
+		t.Error("enforce on win02: lnx02 reaches tcp/6163 without a rule for it")
+	}
+	if !reachable(t, l, "win01", "win02", 6163) {
+		t.Error("enforce on win02: the backup server cannot reach tcp/6163")
+	}
+	out, _, code := runCLI(t, "apply", "--inventory", inv, "--auto-approve")
+	if code != 0 || !strings.Contains(out, "No changes.") {
+		t.Fatalf("second apply: exit %d\n%s", code, out)
+	}
+
+	// Drift by hand on win01: remove one of portwarden's rules from the
+	// simulated host's rule store.
+	h1, _ := l.Host("win01")
+	storePath := filepath.Join(h1.Dir, "winfw.json")
+	raw, err := os.ReadFile(storePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var store map[string]any
+	if err := json.Unmarshal(raw, &store); err != nil {
+		t.Fatalf("winfw.json: %v", err)
+	}
+	rules, _ := store["Rules"].([]any)
+	kept := rules[:0]
+	dropped := false
+	for _, r := range rules {
+		m, _ := r.(map[string]any)
+		if !dropped && fmt.Sprint(m["Group"]) == "portwarden" {
+			dropped = true
+			continue
+		}
+		kept = append(kept, r)
+	}
+	if !dropped {
+		t.Fatalf("no portwarden rule found in %s", storePath)
+	}
+	store["Rules"] = kept
+	raw, _ = json.Marshal(store)
+	if err := os.WriteFile(storePath, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc, code := planDoc(t, inv)
+	if code != 2 || len(hostOf(doc, "win01").Changes) == 0 {
+		t.Fatalf("Windows drift not detected: exit %d %+v", code, hostOf(doc, "win01"))
+	}
+	if _, code := applyJSON(t, inv); code != 0 {
+		t.Fatal("repair failed")
+	}
+	if _, code := planDoc(t, inv); code != 0 {
+		t.Fatal("not converged after repair")
+	}
+
+	// Wrong password on win02, an untrusted CA for win01: per-host errors,
+	// the Linux hosts still plan, and the Windows hosts stay as they were.
+	before1, _ := os.ReadFile(storePath)
+	otherCA := filepath.Join(t.TempDir(), "other-ca.pem")
+	if err := os.WriteFile(otherCA, newCAPEM(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	specs["win01"] = hostSpec{roles: []string{"backup_server"}, extra: fmt.Sprintf("  winrm {\n    ca_cert = %q\n  }\n", otherCA)}
+	specs["win02"] = hostSpec{roles: []string{}, mode: "enforce", extra: "  winrm {\n    password = \"wrong-password\"\n  }\n"}
+	bad := writeInventory(t, l, specs, "")
+	out, errOut, code := runCLI(t, "apply", "--inventory", bad, "--auto-approve")
+	if code != 1 {
+		t.Fatalf("apply with bad credentials: exit %d\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, "wrong-password") {
+		t.Error("the password appears in the output")
+	}
+	doc, _ = planDoc(t, bad)
+	if e := hostOf(doc, "win02").Error; !strings.Contains(strings.ToLower(e), "auth") {
+		t.Errorf("win02 error %q does not say authentication failed", e)
+	}
+	if e := hostOf(doc, "win01").Error; !strings.Contains(strings.ToLower(e), "certificate") {
+		t.Errorf("win01 error %q does not say the certificate is not trusted", e)
+	}
+	if e := hostOf(doc, "lnx01").Error; e != "" {
+		t.Errorf("lnx01 failed with the Windows hosts: %s", e)
+	}
+	if after, _ := os.ReadFile(storePath); string(after) != string(before1) {
+		t.Error("win01's rule store changed although it could not be reached")
+	}
+}
+
+// newCAPEM returns a fresh self-signed CA certificate that signed none of
+// the lab's certificates.
+func newCAPEM(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "some other CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
