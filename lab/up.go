@@ -188,7 +188,7 @@ func planHosts(l *Lab, linux, windows int) []Host {
 }
 
 // linuxRoles are dealt round-robin to Linux hosts.
-var linuxRoles = []string{"backup_repository", "gateway_server", "wan_accelerator", "tape_server", "mount_server", "guest_linux"}
+var linuxRoles = []string{"backup_repository", "gateway_server", "guest_linux"}
 
 // windowsRoles: the first Windows host is the backup server (with the
 // console), the others are dealt round-robin.

@@ -31,6 +31,7 @@ const usage = `usage:
   portwarden-lab status --dir DIR
   portwarden-lab down --dir DIR
   portwarden-lab list
+  portwarden-lab exec --dir DIR HOST -- COMMAND [ARG...]   (run a command in a host's namespace)
 `
 
 func main() {
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdStatus(args[1:], stdout, stderr)
 	case "list":
 		return cmdList(ctx, stdout)
+	case "exec":
+		return cmdExec(ctx, args[1:], stdout, stderr)
 	case "serve-windows":
 		return serveWindows(ctx, args[1:], stderr)
 	case "-h", "--help", "help":
@@ -191,4 +194,36 @@ func printHosts(w io.Writer, l *lab.Lab, state map[string]string) {
 		fmt.Fprintln(tw)
 	}
 	tw.Flush()
+}
+
+// cmdExec runs a command inside a lab host's network namespace: the demo
+// and people use it to change a host by hand (drift).
+func cmdExec(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("exec", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	dir := fl.String("dir", "", "lab directory")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	rest := fl.Args()
+	if *dir == "" || len(rest) < 2 {
+		return errors.New("usage: portwarden-lab exec --dir DIR HOST -- COMMAND [ARG...]")
+	}
+	host, argv := rest[0], rest[1:]
+	if argv[0] == "--" {
+		argv = argv[1:]
+	}
+	if len(argv) == 0 {
+		return errors.New("exec: no command given")
+	}
+	l, err := lab.Load(*dir)
+	if err != nil {
+		return err
+	}
+	if _, ok := l.Host(host); !ok {
+		return fmt.Errorf("exec: the lab has no host %q", host)
+	}
+	out, err := l.Exec(ctx, host, nil, argv...)
+	stdout.Write(out)
+	return err
 }
