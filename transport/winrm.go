@@ -417,8 +417,8 @@ func parseFault(status int, body []byte) error {
 	if err := xml.Unmarshal(body, &env); err == nil {
 		f.subcode = strings.TrimSpace(env.Subcode)
 		f.reason = strings.TrimSpace(env.Reason)
-		if f.reason == "" {
-			f.reason = strings.TrimSpace(env.Message)
+		if msg := strings.TrimSpace(env.Message); msg != "" && msg != f.reason {
+			f.reason = strings.TrimSpace(f.reason + " " + msg)
 		}
 	}
 	if f.subcode == "" && f.reason == "" {
@@ -579,6 +579,18 @@ func (c *winrmConn) exec(ctx context.Context, line string) (Result, error) {
 	}
 	c.tr.setContext(ctx)
 	cmd, err := c.shell.Execute(line)
+	var fault *winrmFault
+	if errors.As(err, &fault) && fault.subcode == "w:InvalidSelectors" {
+		// The host no longer knows the shell (WinRM restarted, or the
+		// shell idled out): the command did not start. Open a new shell
+		// and try once more.
+		shell, serr := c.client.CreateShell()
+		if serr != nil {
+			return Result{}, fmt.Errorf("opening a new remote shell: %w", serr)
+		}
+		c.shell = shell
+		cmd, err = c.shell.Execute(line)
+	}
 	if err != nil {
 		return Result{}, err
 	}

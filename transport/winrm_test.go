@@ -635,3 +635,19 @@ func TestWinRMConnectTimeoutAndCancel(t *testing.T) {
 		t.Errorf("%d shells created", s.ShellsCreated)
 	}
 }
+
+func TestWinRMReopensALostShell(t *testing.T) {
+	h := startWinHost(t, wsman.Config{}, newWinPKI(t))
+	c := dial(t, h.config())
+	// The host forgets the shell, as after a restart of WinRM.
+	wc := c.(*winrmConn)
+	if err := wc.shell.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if res := runPS(t, c, "'still here'"); strings.TrimSpace(string(res.Stdout)) != "still here" {
+		t.Errorf("stdout %q", res.Stdout)
+	}
+	if s := h.srv.Stats(); s.ShellsCreated != 2 || s.OpenShells != 1 {
+		t.Errorf("shells created %d, open %d", s.ShellsCreated, s.OpenShells)
+	}
+}
