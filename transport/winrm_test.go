@@ -651,3 +651,13 @@ func TestWinRMReopensALostShell(t *testing.T) {
 		t.Errorf("shells created %d, open %d", s.ShellsCreated, s.OpenShells)
 	}
 }
+
+func TestWinRMCommandLineTooLong(t *testing.T) {
+	// A host whose cmd.exe takes less than portwarden assumes.
+	h := startWinHost(t, wsman.Config{MaxCommandLine: 2000}, newWinPKI(t))
+	c := dial(t, h.config())
+	_, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: "'x'\n# " + strings.Repeat("y", 1500)})
+	if err == nil || !strings.Contains(err.Error(), "too long") {
+		t.Errorf("err = %v", err)
+	}
+}
