@@ -76,8 +76,8 @@ func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, b
 	s := &session{inv: inv, addrs: addrs, rules: rules}
 	s.prog = newProgress(stderr, r.progress, r.format)
 	s.engine = &orchestrator.Engine{
-		Dialer:            &dialer{acceptNew: r.acceptNewHostKeys},
-		Platform:          platform{},
+		Dialer:            orchestrator.TransportDialer{AcceptNewHostKeys: r.acceptNewHostKeys},
+		Platform:          orchestrator.HostPlatform{},
 		Hooks:             s.prog,
 		Parallel:          r.parallel,
 		ManagementSources: inv.ManagementSources,
