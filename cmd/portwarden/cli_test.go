@@ -159,3 +159,63 @@ func TestDiagnosticsJSON(t *testing.T) {
 		t.Errorf("diagnostic = %+v range %+v", d, d.Range)
 	}
 }
+
+// TestExtraPolicy: --policy DIR adds roles and flows on top of the built-in
+// Veeam policy, and its mistakes are diagnostics like the inventory's.
+func TestExtraPolicy(t *testing.T) {
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policy")
+	if err := os.MkdirAll(pol, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, src string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("policy/monitoring.hcl", `
+role "monitoring" {
+  description = "Prometheus server"
+  os          = ["linux"]
+}
+flow "node-exporter" {
+  section     = "Local: monitoring"
+  description = "Prometheus scrapes node_exporter"
+  from        = ["monitoring"]
+  to          = ["linux_server"]
+  protocol    = "tcp"
+  ports       = [9100]
+}
+`)
+	inv := write("inv.hcl", `
+host "prom" {
+  address = "192.0.2.5"
+  os      = "linux"
+  roles   = ["monitoring"]
+}
+host "repo" {
+  address = "192.0.2.30"
+  os      = "linux"
+  roles   = ["backup_repository"]
+}
+`)
+	out, errOut, code := runCLI(t, "rules", "--inventory", inv, "--policy", pol, "--host", "repo")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "9100") || !strings.Contains(out, "192.0.2.5") || !strings.Contains(out, "Prometheus scrapes") {
+		t.Errorf("the extra flow is missing:\n%s", out)
+	}
+	// Without the extra policy the role is unknown.
+	if _, errOut, code := runCLI(t, "rules", "--inventory", inv); code != 1 || !strings.Contains(errOut, `no role "monitoring"`) {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+	// A broken policy file is a diagnostic with its place.
+	write("policy/broken.hcl", "flow \"x\" {\n  section = \"s\"\n  description = \"d\"\n  from = [\"monitoring\"]\n  to = [\"nosuchrole\"]\n  protocol = \"tcp\"\n  ports = [1]\n}\n")
+	_, errOut, code = runCLI(t, "rules", "--inventory", inv, "--policy", pol)
+	if code != 1 || !strings.Contains(errOut, "broken.hcl line 1") || !strings.Contains(errOut, "nosuchrole") {
+		t.Errorf("broken policy: exit %d:\n%s", code, errOut)
+	}
+}

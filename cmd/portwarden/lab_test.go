@@ -305,8 +305,20 @@ func TestEnforceOnBareHost(t *testing.T) {
 	if !reachable(t, l, "lnx02", "lnx01", 6162) {
 		t.Fatal("a bare host drops traffic before portwarden ran")
 	}
-	if ad, code := applyJSON(t, inv); code != 0 {
-		t.Fatalf("apply exit %d: %+v", code, ad.Hosts)
+	// Without --auto-approve, apply asks; anything but "yes" changes nothing.
+	stdin = strings.NewReader("no\n")
+	out, _, code := runCLI(t, "apply", "--inventory", inv)
+	if code != 1 || !strings.Contains(out, "Only 'yes' will be accepted") || !strings.Contains(out, "Apply cancelled") {
+		t.Fatalf("declined apply: exit %d\n%s", code, out)
+	}
+	if _, code := planDoc(t, inv); code != 2 {
+		t.Fatalf("a declined apply changed something: plan exit %d", code)
+	}
+	stdin = strings.NewReader("yes\n")
+	t.Cleanup(func() { stdin = os.Stdin })
+	out, _, code = runCLI(t, "apply", "--inventory", inv)
+	if code != 0 || !strings.Contains(out, "Apply complete: 2 hosts changed") {
+		t.Fatalf("approved apply: exit %d\n%s", code, out)
 	}
 	if reachable(t, l, "lnx02", "lnx01", 6162) {
 		t.Error("enforce: lnx02 plays no role that needs tcp/6162 on lnx01, yet gets through")
