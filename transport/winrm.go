@@ -441,7 +441,7 @@ func (c *winrmConn) opError(ctx context.Context, doing string, err error) error 
 		ne    net.Error
 	)
 	switch {
-	case ctx.Err() != nil:
+	case ctxEnded(ctx):
 		cause := context.Cause(ctx)
 		switch {
 		case errors.Is(cause, ErrCommandTimeout):
@@ -472,6 +472,20 @@ func (c *winrmConn) opError(ctx context.Context, doing string, err error) error 
 		return fmt.Errorf("%s: timed out: %w", prefix, err)
 	}
 	return fmt.Errorf("%s: %w", prefix, err)
+}
+
+// ctxEnded reports whether ctx has ended, including a deadline that has
+// passed while its timer has not fired yet: an operation can fail on a
+// timer of its own a moment before the context notices.
+func ctxEnded(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		<-ctx.Done()
+		return true
+	}
+	return false
 }
 
 // LocalAddr is the local address of the TCP connection to the host.
