@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -217,5 +218,23 @@ host "repo" {
 	_, errOut, code = runCLI(t, "rules", "--inventory", inv, "--policy", pol)
 	if code != 1 || !strings.Contains(errOut, "broken.hcl line 1") || !strings.Contains(errOut, "nosuchrole") {
 		t.Errorf("broken policy: exit %d:\n%s", code, errOut)
+	}
+}
+
+func TestProgressJSONEvents(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, "json", "text")
+	p.HostStart("repo01", "apply")
+	p.HostDone("repo01", "apply", errors.New("nft refused it"))
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 events, got %q", lines)
+	}
+	var ev progressEvent
+	if err := json.Unmarshal([]byte(lines[1]), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Host != "repo01" || ev.Phase != "apply" || ev.Event != "failed" || ev.Error != "nft refused it" || ev.FormatVersion != "1" {
+		t.Errorf("event = %+v", ev)
 	}
 }

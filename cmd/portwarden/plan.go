@@ -27,7 +27,7 @@ type runFlags struct {
 func addRunFlags(fs *flag.FlagSet, r *runFlags) {
 	fs.IntVar(&r.parallel, "parallel", 32, "hosts to work on at once")
 	fs.BoolVar(&r.acceptNewHostKeys, "accept-new-host-keys", false, "record the SSH host key of hosts not yet in known_hosts (a changed key is always refused)")
-	fs.StringVar(&r.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines or none")
+	fs.StringVar(&r.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines, json (one event per line) or none")
 }
 
 func checkRunFlags(fs *flag.FlagSet, r *runFlags) int {
@@ -35,8 +35,8 @@ func checkRunFlags(fs *flag.FlagSet, r *runFlags) int {
 		fmt.Fprintf(fs.Output(), "portwarden %s: --parallel must be at least 1\n", fs.Name())
 		return 1
 	}
-	if !slices.Contains([]string{"auto", "bar", "lines", "none"}, r.progress) {
-		fmt.Fprintf(fs.Output(), "portwarden %s: --progress must be auto, bar, lines or none\n", fs.Name())
+	if !slices.Contains([]string{"auto", "bar", "lines", "json", "none"}, r.progress) {
+		fmt.Fprintf(fs.Output(), "portwarden %s: --progress must be auto, bar, lines, json or none\n", fs.Name())
 		return 1
 	}
 	return -1

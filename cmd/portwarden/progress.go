@@ -1,19 +1,21 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
 
 // progress implements orchestrator.Hooks: a bar on a terminal, a line per
-// host elsewhere (logs, CI), or nothing.
+// host elsewhere (logs, CI), a JSON event stream for machines, or nothing.
 type progress struct {
 	w    io.Writer
-	mode string // "bar", "lines", "none"
+	mode string // "bar", "lines", "json", "none"
 	mu   sync.Mutex
 	bar  *progressbar.ProgressBar
 }
@@ -53,7 +55,33 @@ func (p *progress) finish() {
 	}
 }
 
-func (p *progress) HostStart(host, phase string) {}
+// progressEvent is one line of --progress json: a stable, versioned wire
+// form, one JSON object per line.
+type progressEvent struct {
+	FormatVersion string `json:"format_version"`
+	Time          string `json:"time"`
+	Host          string `json:"host"`
+	Phase         string `json:"phase"`
+	Event         string `json:"event"` // "start", "done" or "failed"
+	Error         string `json:"error,omitempty"`
+}
+
+func (p *progress) event(host, phase, ev string, err error) {
+	e := progressEvent{FormatVersion: formatVersion, Time: time.Now().UTC().Format(time.RFC3339Nano), Host: host, Phase: phase, Event: ev}
+	if err != nil {
+		e.Error = err.Error()
+	}
+	b, _ := json.Marshal(e)
+	p.w.Write(append(b, '\n'))
+}
+
+func (p *progress) HostStart(host, phase string) {
+	if p.mode == "json" {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.event(host, phase, "start", nil)
+	}
+}
 
 func (p *progress) HostDone(host, phase string, err error) {
 	p.mu.Lock()
@@ -63,6 +91,12 @@ func (p *progress) HostDone(host, phase string, err error) {
 		if p.bar != nil {
 			_ = p.bar.Add(1)
 		}
+	case "json":
+		ev := "done"
+		if err != nil {
+			ev = "failed"
+		}
+		p.event(host, phase, ev, err)
 	case "lines":
 		if err != nil {
 			fmt.Fprintf(p.w, "%s: %s failed\n", host, phase)
