@@ -78,6 +78,10 @@ type Engine struct {
 	// ManagementSources are kept open on the management port in enforce
 	// mode, besides the controller's address as each host sees it.
 	ManagementSources []netip.Prefix
+	// Stop, when closed, asks for a graceful stop: hosts already being
+	// worked on finish, no new host is started. Canceling the context
+	// instead interrupts the hosts in flight.
+	Stop <-chan struct{}
 
 	mu    sync.Mutex
 	conns map[string]transport.Conn
@@ -141,8 +145,15 @@ func (e *Engine) each(ctx context.Context, plans []*HostPlan, fn func(ctx contex
 			case sem <- struct{}{}:
 			case <-ctx.Done():
 				return
+			case <-e.Stop:
+				return
 			}
 			defer func() { <-sem }()
+			select {
+			case <-e.Stop:
+				return // stopped while waiting for a slot
+			default:
+			}
 			fn(ctx, p)
 		}()
 	}
@@ -168,7 +179,7 @@ func (e *Engine) Plan(ctx context.Context, rules []*HostRules) []*HostPlan {
 	})
 	for _, p := range plans {
 		if p.Err == nil && p.Changes == nil && p.backend == nil {
-			p.Err = fmt.Errorf("not planned: %w", context.Cause(ctx))
+			p.Err = e.notStarted(ctx)
 		}
 	}
 	return plans
@@ -244,7 +255,7 @@ func (e *Engine) Apply(ctx context.Context, plans []*HostPlan) {
 	})
 	for _, p := range todo {
 		if !p.Applied && p.ApplyErr == nil {
-			p.ApplyErr = fmt.Errorf("not applied: %w", context.Cause(ctx))
+			p.ApplyErr = e.notStarted(ctx)
 		}
 	}
 }
@@ -292,6 +303,16 @@ func (e *Engine) Verify(ctx context.Context, rules []*HostRules) []*HostPlan {
 		p.Remaining = p.Changes
 	}
 	return plans
+}
+
+// ErrStopped is the error of hosts that a graceful stop kept from starting.
+var ErrStopped = errors.New("not started: stopped before this host's turn")
+
+func (e *Engine) notStarted(ctx context.Context) error {
+	if err := context.Cause(ctx); err != nil {
+		return fmt.Errorf("not started: %w", err)
+	}
+	return ErrStopped
 }
 
 func firstLines(b []byte) string {

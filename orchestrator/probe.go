@@ -178,7 +178,7 @@ func (e *Engine) RunProbes(ctx context.Context, inv *inventory.Inventory, probes
 	})
 	for _, p := range probes {
 		if p.Outcome == "" {
-			p.Outcome, p.Detail = Failed, "not run: "+fmt.Sprint(context.Cause(ctx))
+			p.Outcome, p.Detail = Failed, e.notStarted(ctx).Error()
 		}
 	}
 }

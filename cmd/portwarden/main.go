@@ -50,9 +50,23 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "\nRun \"portwarden <command> --help\" for a command's options.\n")
 }
 
+// stopRequested is closed on the first interrupt: hosts in flight finish,
+// no new host starts. A second interrupt cancels the hosts in flight.
+var stopRequested = make(chan struct{})
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		fmt.Fprintln(os.Stderr, "\nInterrupt: finishing the hosts in flight, starting no new one. Interrupt again to cancel them.")
+		close(stopRequested)
+		<-sig
+		fmt.Fprintln(os.Stderr, "\nCanceling the hosts in flight.")
+		cancel()
+	}()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -81,6 +81,7 @@ func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, b
 		Hooks:             s.prog,
 		Parallel:          r.parallel,
 		ManagementSources: inv.ManagementSources,
+		Stop:              stopRequested,
 	}
 	return s, true
 }
