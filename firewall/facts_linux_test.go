@@ -155,6 +155,10 @@ func checkState(t *testing.T, st State, d Desired) {
 	if len(d.Rules) == 0 && d.Mode != Enforce {
 		want = State{Backend: st.Backend}
 	}
+	if d.Mode == Enforce {
+		m := Rule{Protocol: "tcp", Ports: []PortRange{{d.ManagementPort, d.ManagementPort}}, Sources: d.ManagementSources}.Normalize()
+		want.Management = &m
+	}
 	got := st
 	got.Warnings, got.Drift = nil, nil
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {

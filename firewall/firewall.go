@@ -195,6 +195,9 @@ type State struct {
 	Installed bool
 	Mode      Mode
 	Rules     []Rule // normalized, sorted by Key
+	// Management is the enforce-mode rule that keeps the management port
+	// open from the controller (normalized), or nil when there is none.
+	Management *Rule
 	// Drift lists owned objects besides rules that differ from what Apply
 	// writes (a missing jump rule, a changed chain policy). Any entry
 	// makes the plan re-apply the host.

@@ -543,6 +543,7 @@ type iptContent struct {
 	// dropLast is true when the chain ends with portwarden's DROP.
 	dropLast bool
 	mgmt     []netip.Prefix
+	mgmtPort uint16
 	drift    []string
 }
 
@@ -573,6 +574,9 @@ func iptParseChain(c *iptChainInfo, fam iptFamily) (*iptContent, error) {
 					return nil, fmt.Errorf("%s chain %s, rule %d: %w", fam.name, iptChain, i+1, err)
 				}
 				out.mgmt = append(out.mgmt, r.Sources...)
+				if len(r.Ports) == 1 && r.Ports[0].Lo == r.Ports[0].Hi {
+					out.mgmtPort = r.Ports[0].Lo
+				}
 			}
 			continue
 		}
@@ -715,6 +719,7 @@ func (b *IPTables) State(f Facts) (State, error) {
 	st := State{Backend: b.Name()}
 	st.Warnings = append(st.Warnings, lf.managerWarnings()...)
 	var merged ruleMerger
+	var mgmt *Rule
 	var modes []Mode
 	installed := map[bool]bool{}
 	for _, fam := range fams {
@@ -773,8 +778,18 @@ func (b *IPTables) State(f Facts) (State, error) {
 		for _, r := range c.rules {
 			merged.add(r)
 		}
+		if len(c.mgmt) > 0 {
+			if mgmt == nil {
+				mgmt = &Rule{Protocol: "tcp", Ports: []PortRange{{c.mgmtPort, c.mgmtPort}}}
+			}
+			mgmt.Sources = append(mgmt.Sources, c.mgmt...)
+		}
 	}
 	st.Rules = merged.rules()
+	if mgmt != nil {
+		m := mgmt.Normalize()
+		st.Management = &m
+	}
 	if st.Installed {
 		for _, fam := range fams {
 			if !installed[fam.v6] {

@@ -681,6 +681,10 @@ func (b *NFTables) State(f Facts) (State, error) {
 				return State{}, err
 			}
 			st.Rules = own.rules.rules()
+			if len(own.mgmt) > 0 {
+				m := Rule{Protocol: "tcp", Ports: []PortRange{{own.port, own.port}}, Sources: own.mgmt}.Normalize()
+				st.Management = &m
+			}
 			if d := own.preambleDrift(st.Mode, nftFamily); d != "" {
 				st.Drift = append(st.Drift, "chain inet portwarden input: "+d)
 			} else if st.Mode == Enforce && len(own.mgmt) == 0 {

@@ -217,6 +217,11 @@ func (Windows) State(f Facts) (State, error) {
 		}
 		if isWindowsManagement(wr.Name) {
 			management = true
+			if m, why, err := windowsRuleToRule(wr); err == nil && why == "" {
+				m = m.Normalize()
+				m.Comment = ""
+				st.Management = &m
+			}
 			continue
 		}
 		r, why, err := windowsRuleToRule(wr)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/portwarden/portwarden/firewall"
 )
@@ -85,6 +86,17 @@ func Diff(hr *HostRules, want firewall.Desired, cur firewall.State) []Change {
 		out = append(out, Change{Action: Update, Kind: "mode", Key: "mode",
 			Detail: fmt.Sprintf("inbound policy: %s → %s", curMode, want.Mode)})
 	}
+	// In enforce mode the management rule is part of what portwarden owns:
+	// a controller that moved must not be locked out by a stale rule.
+	if want.Mode == firewall.Enforce && curMode == firewall.Enforce && cur.Management != nil {
+		wm := firewall.Rule{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: want.ManagementPort, Hi: want.ManagementPort}},
+			Sources: want.ManagementSources}.Normalize()
+		if wm.Key() != cur.Management.Key() || !slices.Equal(wm.Sources, cur.Management.Sources) {
+			out = append(out, Change{Action: Update, Kind: "mode", Key: "management",
+				Detail: fmt.Sprintf("management rule: %s from %s → %s from %s", cur.Management.Key(), prefixList(cur.Management.Sources),
+					wm.Key(), prefixList(wm.Sources))})
+		}
+	}
 	for _, d := range cur.Drift {
 		out = append(out, Change{Action: Update, Kind: "drift", Key: d, Detail: d})
 	}
@@ -160,4 +172,15 @@ func Summarize(plans []*HostPlan) Summary {
 		}
 	}
 	return s
+}
+
+func prefixList(ps []netip.Prefix) string {
+	if len(ps) == 0 {
+		return "nobody"
+	}
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = firewall.PrefixString(p)
+	}
+	return strings.Join(s, ", ")
 }

@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -132,5 +133,22 @@ func TestSamplePortsTakesRangeEnds(t *testing.T) {
 	got := samplePorts([]firewall.PortRange{{Lo: 22, Hi: 22}, {Lo: 2500, Hi: 3300}})
 	if diff := cmp.Diff([]uint16{22, 2500, 3300}, got); diff != "" {
 		t.Error(diff)
+	}
+}
+
+func TestDiffManagementRule(t *testing.T) {
+	a := rule("tcp", "22", "10.0.0.1/32")
+	mgmt := rule("tcp", "22", "198.18.0.1/32")
+	want := firewall.Desired{Mode: firewall.Enforce, Rules: []firewall.Rule{a}, ManagementPort: 22,
+		ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/32")}}
+	cur := firewall.State{Installed: true, Mode: firewall.Enforce, Rules: []firewall.Rule{a}, Management: &mgmt}
+	if cs := Diff(nil, want, cur); len(cs) != 0 {
+		t.Errorf("same management rule: %+v", cs)
+	}
+	moved := want
+	moved.ManagementSources = []netip.Prefix{netip.MustParsePrefix("198.18.0.2/32")}
+	cs := Diff(nil, moved, cur)
+	if len(cs) != 1 || cs[0].Key != "management" || !strings.Contains(cs[0].Detail, "198.18.0.2") {
+		t.Errorf("a moved controller must change the management rule: %+v", cs)
 	}
 }

@@ -330,6 +330,22 @@ func TestEnforceOnBareHost(t *testing.T) {
 	if doc, code := planDoc(t, inv); code != 0 {
 		t.Fatalf("plan after enforce: exit %d %+v", code, doc.Hosts)
 	}
+	// More management sources change the management rule, and only that.
+	inv2 := writeInventory(t, l, map[string]hostSpec{
+		"lnx01": {roles: []string{"backup_repository"}, mode: "enforce"},
+		"lnx02": {roles: []string{"guest_linux"}},
+	}, "settings {\n  management_sources = [\""+l.AdminsNetwork().String()+"\"]\n}\n")
+	doc, code := planDoc(t, inv2)
+	cs := hostOf(doc, "lnx01").Changes
+	if code != 2 || len(cs) != 1 || !strings.Contains(cs[0].Detail, l.AdminsNetwork().String()) {
+		t.Fatalf("new management source: exit %d, changes %+v", code, cs)
+	}
+	if _, code := applyJSON(t, inv2); code != 0 {
+		t.Fatal("apply of the management change failed")
+	}
+	if _, code := planDoc(t, inv2); code != 0 {
+		t.Fatal("management change not converged")
+	}
 }
 
 // TestFailingHostsDoNotStopOthers: an unreachable host, a host that refuses

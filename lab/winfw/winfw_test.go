@@ -122,6 +122,11 @@ func TestApplyRoundTrip(t *testing.T) {
 				want.Rules[i] = want.Rules[i].Normalize()
 			}
 			slices.SortFunc(want.Rules, func(a, b firewall.Rule) int { return strings.Compare(a.Key(), b.Key()) })
+			if mode == firewall.Enforce {
+				m := firewall.Rule{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: d.ManagementPort, Hi: d.ManagementPort}},
+					Sources: d.ManagementSources}.Normalize()
+				want.Management = &m
+			}
 			if diff := cmp.Diff(want, got, cmpPrefix); diff != "" {
 				t.Fatalf("state after apply (-want +got):\n%s", diff)
 			}
