@@ -219,7 +219,7 @@ func TestWindowsState(t *testing.T) {
 		{"facts-enforce.txt", State{
 			Backend: "windows", Installed: true, Mode: Enforce,
 			Management: &Rule{Protocol: "tcp", Ports: []PortRange{{5986, 5986}}, Sources: pfx("192.0.2.10")},
-			Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{2500, 3300}}, Sources: pfx("10.0.0.5"), Comment: "Veeam data movers"}},
+			Rules:      []Rule{{Protocol: "tcp", Ports: []PortRange{{2500, 3300}}, Sources: pfx("10.0.0.5"), Comment: "Veeam data movers"}},
 		}},
 		{"facts-enforce-overridden.txt", State{
 			Backend: "windows", Installed: true, Mode: Enforce,
