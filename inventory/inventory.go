@@ -758,6 +758,15 @@ func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.W
 	if c.Auth != "ntlm" && c.Auth != "basic" {
 		diags = append(diags, attrDiag(m["auth"], "Invalid winrm auth", fmt.Sprintf("auth %q is not supported: want \"ntlm\" or \"basic\".", c.Auth)))
 	}
+	if !c.HTTPS && c.AllowUnencrypted {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Unencrypted WinRM",
+			Detail: fmt.Sprintf("WinRM to %s uses plain HTTP: scripts and results cross the network in clear text, and the host must allow "+
+				"unencrypted traffic (winrm set winrm/config/service @{AllowUnencrypted=\"true\"}). Prefer HTTPS on 5986.", address),
+			Subject: rangeOf(m["https"]),
+		})
+	}
 	if !c.HTTPS && !c.AllowUnencrypted {
 		diags = append(diags, attrDiag(m["https"], "Unencrypted WinRM",
 			"https = false sends every script in clear text, and the WinRM library cannot seal NTLM messages: "+
@@ -924,4 +933,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+func rangeOf(v *value) *hcl.Range {
+	if v == nil {
+		return nil
+	}
+	return v.rng.Ptr()
 }

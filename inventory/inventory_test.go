@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/policies"
 )
@@ -186,5 +188,20 @@ func TestSecretsStayOutOfDiagnostics(t *testing.T) {
 		if strings.Contains(d.Summary+d.Detail, "hunter2") {
 			t.Errorf("diagnostic leaks the secret: %s: %s", d.Summary, d.Detail)
 		}
+	}
+}
+
+func TestUnencryptedWinRMWarns(t *testing.T) {
+	pol := builtin(t)
+	src := "host \"w\" {\n  address = \"10.0.0.1\"\n  os = \"windows\"\n  winrm {\n    https = false\n    allow_unencrypted = true\n  }\n}\n"
+	inv, diags := Parse([]byte(src), "test.hcl", pol)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if len(diags) != 1 || diags[0].Severity != hcl.DiagWarning || !strings.Contains(diags[0].Detail, "AllowUnencrypted") {
+		t.Fatalf("want one warning naming AllowUnencrypted, got %v", diags)
+	}
+	if w := inv.Host("w").WinRM; w.Port != 5985 || w.HTTPS {
+		t.Errorf("winrm = %+v", w)
 	}
 }
