@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -10,26 +11,20 @@ import (
 )
 
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var r runFlags
-	fs := newFlagSet("apply", "apply --inventory FILE [--host NAME ...] [--auto-approve] [--parallel N] [--probe]", stderr, &r.common)
-	addRunFlags(fs, &r)
-	auto := fs.Bool("auto-approve", false, "apply without asking for confirmation")
-	probe := fs.Bool("probe", false, "after applying, probe over real TCP from managed Linux peers that the ports pass")
-	if code := parseFlags(fs, args, &r.common); code >= 0 {
+	var auto, probe *bool
+	s, r, code := prepare(ctx, "apply", "apply --inventory FILE [--host NAME ...] [--auto-approve] [--parallel N] [--probe]", args, stderr,
+		func(fs *flag.FlagSet) {
+			auto = fs.Bool("auto-approve", false, "apply without asking for confirmation")
+			probe = fs.Bool("probe", false, "after applying, probe over real TCP from managed Linux peers that the ports pass")
+		})
+	if code >= 0 {
 		return code
 	}
-	if code := checkRunFlags(fs, &r); code >= 0 {
-		return code
-	}
+	defer s.engine.Close()
 	if r.format == "json" && !*auto {
 		fmt.Fprintln(stderr, "portwarden apply: --format json needs --auto-approve (there is no one to ask)")
 		return 1
 	}
-	s, ok := newSession(ctx, &r, stderr)
-	if !ok {
-		return 1
-	}
-	defer s.engine.Close()
 
 	s.prog.start("Planning", len(s.managed()))
 	plans := s.engine.Plan(ctx, s.rules)
@@ -49,13 +44,10 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	var probes []*orchestrator.Probe
 	if *probe {
-		probes = orchestrator.PlanProbes(plans, s.inv.Hosts, s.addrs)
-		s.prog.start("Probing", countSources(probes))
-		s.engine.RunProbes(ctx, s.inv, probes)
-		s.prog.finish()
+		probes = s.probe(ctx, plans)
 	}
 	if r.format == "json" {
-		return writeApplyJSON(stdout, stderr, plans, probes)
+		return writeResultJSON(stdout, stderr, plans, probes, true)
 	}
 	return writeApplyText(stdout, plans, probes, sum.Hosts > 0)
 }
@@ -93,31 +85,44 @@ func writeApplyText(w io.Writer, plans []*orchestrator.HostPlan, probes []*orche
 	return code
 }
 
-func writeApplyJSON(stdout, stderr io.Writer, plans []*orchestrator.HostPlan, probes []*orchestrator.Probe) int {
+// writeResultJSON writes the plan document with apply results (withApply)
+// or verification results, and probes; it returns the exit code.
+func writeResultJSON(stdout, stderr io.Writer, plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, withApply bool) int {
 	out := planJSON(plans)
 	code := 0
 	for i, p := range plans {
-		applied := p.Applied && p.ApplyErr == nil
-		out.Hosts[i].Applied = &applied
-		if p.ApplyErr != nil {
-			out.Hosts[i].Error = p.ApplyErr.Error()
+		if withApply {
+			applied := p.Applied && p.ApplyErr == nil
+			out.Hosts[i].Applied = &applied
+			if p.ApplyErr != nil {
+				out.Hosts[i].Error = p.ApplyErr.Error()
+			}
 		}
 		out.Hosts[i].Remaining = toJSONChanges(p.Remaining)
 		if p.Failed() {
 			code = 1
 		}
 	}
+	if probesFailed(probes) > 0 {
+		code = 1
+	}
 	v := struct {
 		jsonPlan
 		Probes []jsonProbe `json:"probes,omitempty"`
 	}{out, probesJSON(probes)}
-	for _, pr := range probes {
-		if !pr.Outcome.Passed() && pr.Outcome != orchestrator.NotProbed {
-			code = 1
-		}
-	}
 	if c := writeJSON(stdout, stderr, v); c != 0 {
 		return c
 	}
 	return code
+}
+
+// probesFailed counts the TCP probes that did not pass.
+func probesFailed(probes []*orchestrator.Probe) int {
+	n := 0
+	for _, pr := range probes {
+		if !pr.Outcome.Passed() && pr.Outcome != orchestrator.NotProbed {
+			n++
+		}
+	}
+	return n
 }

@@ -86,20 +86,45 @@ func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, b
 	return s, true
 }
 
-func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// prepare parses the flags of a command that connects to hosts (extra adds
+// its own) and opens its session. A non-negative code means: stop with it.
+func prepare(ctx context.Context, name, synopsis string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (*session, *runFlags, int) {
 	var r runFlags
-	fs := newFlagSet("plan", "plan --inventory FILE [--host NAME ...] [--format text|json] [--detailed-exitcode]", stderr, &r.common)
+	fs := newFlagSet(name, synopsis, stderr, &r.common)
 	addRunFlags(fs, &r)
-	detailed := fs.Bool("detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
+	if extra != nil {
+		extra(fs)
+	}
 	if code := parseFlags(fs, args, &r.common); code >= 0 {
-		return code
+		return nil, nil, code
 	}
 	if code := checkRunFlags(fs, &r); code >= 0 {
-		return code
+		return nil, nil, code
 	}
 	s, ok := newSession(ctx, &r, stderr)
 	if !ok {
-		return 1
+		return nil, nil, 1
+	}
+	return s, &r, -1
+}
+
+// probe tests the plans' rules over real TCP from managed Linux peers.
+func (s *session) probe(ctx context.Context, plans []*orchestrator.HostPlan) []*orchestrator.Probe {
+	probes := orchestrator.PlanProbes(plans, s.inv.Hosts, s.addrs)
+	s.prog.start("Probing", countSources(probes))
+	s.engine.RunProbes(ctx, s.inv, probes)
+	s.prog.finish()
+	return probes
+}
+
+func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var detailed *bool
+	s, r, code := prepare(ctx, "plan", "plan --inventory FILE [--host NAME ...] [--format text|json] [--detailed-exitcode]", args, stderr,
+		func(fs *flag.FlagSet) {
+			detailed = fs.Bool("detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
+		})
+	if code >= 0 {
+		return code
 	}
 	defer s.engine.Close()
 	s.prog.start("Planning", len(s.managed()))
@@ -112,17 +137,12 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		writePlanText(stdout, plans)
 	}
-	failed := 0
 	for _, p := range plans {
 		if p.Err != nil {
-			failed++
+			return 1
 		}
 	}
-	sum := orchestrator.Summarize(plans)
-	switch {
-	case failed > 0:
-		return 1
-	case *detailed && sum.Hosts > 0:
+	if *detailed && orchestrator.Summarize(plans).Hosts > 0 {
 		return 2
 	}
 	return 0

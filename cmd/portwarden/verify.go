@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -10,19 +11,13 @@ import (
 )
 
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var r runFlags
-	fs := newFlagSet("verify", "verify --inventory FILE [--host NAME ...] [--probe] [--format text|json]", stderr, &r.common)
-	addRunFlags(fs, &r)
-	probe := fs.Bool("probe", false, "also connect from each managed Linux source peer to each destination port over real TCP")
-	if code := parseFlags(fs, args, &r.common); code >= 0 {
+	var probe *bool
+	s, r, code := prepare(ctx, "verify", "verify --inventory FILE [--host NAME ...] [--probe] [--format text|json]", args, stderr,
+		func(fs *flag.FlagSet) {
+			probe = fs.Bool("probe", false, "also connect from each managed Linux source peer to each destination port over real TCP")
+		})
+	if code >= 0 {
 		return code
-	}
-	if code := checkRunFlags(fs, &r); code >= 0 {
-		return code
-	}
-	s, ok := newSession(ctx, &r, stderr)
-	if !ok {
-		return 1
 	}
 	defer s.engine.Close()
 	s.prog.start("Reading rules back", len(s.managed()))
@@ -30,35 +25,16 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	s.prog.finish()
 	var probes []*orchestrator.Probe
 	if *probe {
-		probes = orchestrator.PlanProbes(plans, s.inv.Hosts, s.addrs)
-		s.prog.start("Probing", countSources(probes))
-		s.engine.RunProbes(ctx, s.inv, probes)
-		s.prog.finish()
+		probes = s.probe(ctx, plans)
 	}
-	code := 0
+	if r.format == "json" {
+		return writeResultJSON(stdout, stderr, plans, probes, false)
+	}
+	code = 0
 	for _, p := range plans {
 		if p.Failed() {
 			code = 1
 		}
-	}
-	if r.format == "json" {
-		out := planJSON(plans)
-		for i, p := range plans {
-			out.Hosts[i].Remaining = toJSONChanges(p.Remaining)
-		}
-		v := struct {
-			jsonPlan
-			Probes []jsonProbe `json:"probes,omitempty"`
-		}{out, probesJSON(probes)}
-		for _, pr := range probes {
-			if !pr.Outcome.Passed() && pr.Outcome != orchestrator.NotProbed {
-				code = 1
-			}
-		}
-		if c := writeJSON(stdout, stderr, v); c != 0 {
-			return c
-		}
-		return code
 	}
 	for _, p := range plans {
 		switch {
