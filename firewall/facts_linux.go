@@ -53,16 +53,30 @@ func LinuxFactsScriptAt(root string) (Script, error) {
 }
 
 func linuxFactsBody(root string) string {
-	return linuxPrelude(root) + linuxFactsSections + "exit 0\n"
+	return linuxPrelude(root, false) + linuxFactsSections + "exit 0\n"
 }
 
 // linuxPrelude starts every Linux script: a PATH that has the sbin
 // directories (sudo and non-login shells may lack them), C locale for
-// parsable output, the persist root and paths derived from it, a scratch
-// directory removed on exit, and helpers. pw_run prints a section with a
-// command's standard output and records a failure in pw_errors instead of
-// stopping: the facts script never fails.
-func linuxPrelude(root string) string {
+// parsable output, the persist root and paths derived from it, helpers,
+// and with scratch a scratch directory removed on exit ($pw_tmp, empty if
+// it could not be made). pw_run prints a section with a command's standard
+// output and records a failure in pw_errors instead of stopping: the facts
+// script never fails.
+//
+// Every process a script starts costs a host several milliseconds, and a
+// run pays it on every host: the helpers use shell builtins where a tool
+// is not needed (pw_contains instead of grep, stderr kept in a variable
+// instead of a file), and only apply scripts make a scratch directory.
+func linuxPrelude(root string, scratch bool) string {
+	tmp := "pw_tmp=\n"
+	if scratch {
+		tmp = `pw_tmp=$(mktemp -d 2>/dev/null) || pw_tmp=
+if [ -n "$pw_tmp" ]; then
+	trap 'rm -rf "$pw_tmp"' EXIT
+fi
+`
+	}
 	return `# portwarden: Linux firewall script (POSIX sh, run as root).
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 export PATH
@@ -76,11 +90,7 @@ if [ ! -e "$pw_nftconf" ] && [ -e "$PW_ROOT/etc/sysconfig/nftables.conf" ]; then
 fi
 pw_rules4="$PW_ROOT` + iptPersistV4 + `"
 pw_rules6="$PW_ROOT` + iptPersistV6 + `"
-pw_tmp=$(mktemp -d 2>/dev/null) || pw_tmp=
-if [ -n "$pw_tmp" ]; then
-	trap 'rm -rf "$pw_tmp"' EXIT
-fi
-pw_errors=
+` + tmp + `pw_errors=
 pw_has() { command -v "$1" >/dev/null 2>&1; }
 pw_section() { printf '\n### portwarden:%s\n' "$1"; }
 pw_timeout() {
@@ -90,22 +100,20 @@ pw_run() {
 	pw_name=$1
 	shift
 	pw_section "$pw_name"
-	if [ -n "$pw_tmp" ]; then
-		"$@" 2>"$pw_tmp/stderr"
-		pw_rc=$?
-	else
-		"$@" 2>/dev/null
-		pw_rc=$?
-	fi
+	{ pw_msg=$("$@" 2>&1 >&3 3>&-); pw_rc=$?; } 3>&1
 	if [ "$pw_rc" -ne 0 ]; then
-		pw_msg=
-		if [ -n "$pw_tmp" ]; then
-			pw_msg=$(tr '\r\n' '  ' <"$pw_tmp/stderr" | cut -c1-300)
-		fi
+		pw_msg=$(printf '%s' "$pw_msg" | tr '\r\n' '  ' | cut -c1-300)
 		pw_errors="${pw_errors}${pw_name}: exit status ${pw_rc}: ${pw_msg}
 "
 	fi
 	return 0
+}
+pw_contains() {
+	[ -r "$1" ] || return 1
+	while IFS= read -r pw_l || [ -n "$pw_l" ]; do
+		case $pw_l in *"$2"*) return 0 ;; esac
+	done <"$1"
+	return 1
 }
 pw_yesno() {
 	pw_key=$1
@@ -121,7 +129,9 @@ pw_yesno() {
 // tables that already exist, so it never loads a kernel module.
 const linuxFactsSections = `pw_section os
 if [ -r /etc/os-release ]; then
-	grep -E '^(ID|ID_LIKE|VERSION_ID)=' /etc/os-release
+	while IFS= read -r pw_l || [ -n "$pw_l" ]; do
+		case $pw_l in ID=* | ID_LIKE=* | VERSION_ID=*) printf '%s\n' "$pw_l" ;; esac
+	done </etc/os-release
 fi
 
 pw_section tools
@@ -182,9 +192,9 @@ echo "nft_file=$pw_nftfile"
 pw_yesno nft_file_exists test -f "$pw_nftfile"
 echo "nft_conf=$pw_nftconf"
 pw_yesno nft_conf_exists test -f "$pw_nftconf"
-pw_yesno nft_conf_includes grep -qF "include \"$pw_nftfile\"" "$pw_nftconf"
-pw_yesno rules_v4_owned grep -q PORTWARDEN-INPUT "$pw_rules4"
-pw_yesno rules_v6_owned grep -q PORTWARDEN-INPUT "$pw_rules6"
+pw_yesno nft_conf_includes pw_contains "$pw_nftconf" "include \"$pw_nftfile\""
+pw_yesno rules_v4_owned pw_contains "$pw_rules4" PORTWARDEN-INPUT
+pw_yesno rules_v6_owned pw_contains "$pw_rules6" PORTWARDEN-INPUT
 pw_yesno rules_v4_exists test -f "$pw_rules4"
 pw_yesno rules_v6_exists test -f "$pw_rules6"
 

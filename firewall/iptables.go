@@ -464,7 +464,7 @@ func (b *IPTables) Apply(d Desired) (Script, error) {
 		}
 	}
 	stdin.WriteString(iptEndMarker + "\n")
-	body := linuxPrelude(root) + iptApplyBody(v4, v6) + linuxFactsSections + "exit \"$pw_status\"\n"
+	body := linuxPrelude(root, true) + iptApplyBody(v4, v6) + linuxFactsSections + "exit \"$pw_status\"\n"
 	return Script{Shell: "sh", Body: body, Stdin: []byte(stdin.String())}, nil
 }
 

@@ -630,11 +630,14 @@ const sshScriptTag = "portwarden-script"
 // has it, so the host itself stops a script that outlives the command
 // timeout even if the controller is gone (timeout runs the script in its
 // own process group and signals all of it: TERM, then KILL 2s later).
+// Whether timeout exists is asked of the shell (command -v, a builtin), not
+// by running it: a process more per script is a cost every host pays on
+// every run. Every Linux that Veeam supports ships GNU coreutils' timeout.
 func sshWrap(body string, timeout time.Duration) string {
 	secs := strconv.FormatFloat(timeout.Seconds(), 'f', 3, 64)
 	return "printf '" + sshPIDMarker + "%s\\n' \"$$\" >&2\n" +
 		"set -- sh -c " + ShellQuote(body) + " " + sshScriptTag + "\n" +
-		"if timeout --version >/dev/null 2>&1; then set -- timeout -s TERM -k 2 " + secs + " \"$@\"; fi\n" +
+		"if command -v timeout >/dev/null 2>&1; then set -- timeout -s TERM -k 2 " + secs + " \"$@\"; fi\n" +
 		"exec \"$@\"\n"
 }
 

@@ -25,22 +25,20 @@ pw_run() {
 	pw_name=$1
 	shift
 	pw_section "$pw_name"
-	if [ -n "$pw_tmp" ]; then
-		"$@" 2>"$pw_tmp/stderr"
-		pw_rc=$?
-	else
-		"$@" 2>/dev/null
-		pw_rc=$?
-	fi
+	{ pw_msg=$("$@" 2>&1 >&3 3>&-); pw_rc=$?; } 3>&1
 	if [ "$pw_rc" -ne 0 ]; then
-		pw_msg=
-		if [ -n "$pw_tmp" ]; then
-			pw_msg=$(tr '\r\n' '  ' <"$pw_tmp/stderr" | cut -c1-300)
-		fi
+		pw_msg=$(printf '%s' "$pw_msg" | tr '\r\n' '  ' | cut -c1-300)
 		pw_errors="${pw_errors}${pw_name}: exit status ${pw_rc}: ${pw_msg}
 "
 	fi
 	return 0
+}
+pw_contains() {
+	[ -r "$1" ] || return 1
+	while IFS= read -r pw_l || [ -n "$pw_l" ]; do
+		case $pw_l in *"$2"*) return 0 ;; esac
+	done <"$1"
+	return 1
 }
 pw_yesno() {
 	pw_key=$1
@@ -69,7 +67,9 @@ fi
 [ "$pw_status" = 0 ] && echo "nothing to change"
 pw_section os
 if [ -r /etc/os-release ]; then
-	grep -E '^(ID|ID_LIKE|VERSION_ID)=' /etc/os-release
+	while IFS= read -r pw_l || [ -n "$pw_l" ]; do
+		case $pw_l in ID=* | ID_LIKE=* | VERSION_ID=*) printf '%s\n' "$pw_l" ;; esac
+	done </etc/os-release
 fi
 
 pw_section tools
@@ -130,9 +130,9 @@ echo "nft_file=$pw_nftfile"
 pw_yesno nft_file_exists test -f "$pw_nftfile"
 echo "nft_conf=$pw_nftconf"
 pw_yesno nft_conf_exists test -f "$pw_nftconf"
-pw_yesno nft_conf_includes grep -qF "include \"$pw_nftfile\"" "$pw_nftconf"
-pw_yesno rules_v4_owned grep -q PORTWARDEN-INPUT "$pw_rules4"
-pw_yesno rules_v6_owned grep -q PORTWARDEN-INPUT "$pw_rules6"
+pw_yesno nft_conf_includes pw_contains "$pw_nftconf" "include \"$pw_nftfile\""
+pw_yesno rules_v4_owned pw_contains "$pw_rules4" PORTWARDEN-INPUT
+pw_yesno rules_v6_owned pw_contains "$pw_rules6" PORTWARDEN-INPUT
 pw_yesno rules_v4_exists test -f "$pw_rules4"
 pw_yesno rules_v6_exists test -f "$pw_rules6"
 
