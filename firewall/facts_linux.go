@@ -138,7 +138,7 @@ pw_section tools
 for pw_t in nft iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore \
 	iptables-legacy-save iptables-legacy-restore ip6tables-legacy-save ip6tables-legacy-restore \
 	firewall-cmd ufw systemctl netfilter-persistent; do
-	if pw_p=$(command -v "$pw_t" 2>/dev/null); then echo "$pw_t=$pw_p"; fi
+	command -v "$pw_t" 2>/dev/null || :
 done
 pw_variant=
 if pw_has iptables; then
@@ -235,6 +235,9 @@ func parseLinuxFacts(f Facts) (*linuxFacts, error) {
 		if !ok {
 			return nil, fmt.Errorf("facts output has no %q section", s.name)
 		}
+		if s.name == linuxSecTools {
+			text = linuxToolLines(text)
+		}
 		if *s.dst, err = linuxParseKV(text); err != nil {
 			return nil, fmt.Errorf("facts section %q: %w", s.name, err)
 		}
@@ -251,6 +254,22 @@ func parseLinuxFacts(f Facts) (*linuxFacts, error) {
 		lf.errors[name] = msg
 	}
 	return lf, nil
+}
+
+// linuxToolLines turns the tools section's bare paths (what "command -v"
+// prints, without a subshell per tool) into "name=path" lines; key=value
+// lines pass as they are.
+func linuxToolLines(s string) string {
+	var b strings.Builder
+	for line := range strings.Lines(s) {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "/") {
+			b.WriteString(path.Base(t) + "=" + t + "\n")
+			continue
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }
 
 // linuxParseKV parses lines "key=value"; values may be double-quoted as in

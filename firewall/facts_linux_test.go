@@ -77,8 +77,12 @@ func withoutLines(f Facts, section string, prefixes ...string) Facts {
 	var b strings.Builder
 	for line := range strings.Lines(f[section]) {
 		drop := false
+		key := line
+		if section == linuxSecTools {
+			key = linuxToolLines(line) // "/usr/sbin/nft" reads as "nft=/usr/sbin/nft"
+		}
 		for _, p := range prefixes {
-			if strings.HasPrefix(line, p) {
+			if strings.HasPrefix(key, p) {
 				drop = true
 			}
 		}

@@ -76,7 +76,7 @@ pw_section tools
 for pw_t in nft iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore \
 	iptables-legacy-save iptables-legacy-restore ip6tables-legacy-save ip6tables-legacy-restore \
 	firewall-cmd ufw systemctl netfilter-persistent; do
-	if pw_p=$(command -v "$pw_t" 2>/dev/null); then echo "$pw_t=$pw_p"; fi
+	command -v "$pw_t" 2>/dev/null || :
 done
 pw_variant=
 if pw_has iptables; then
