@@ -585,13 +585,13 @@ func (b *NFTables) Apply(d Desired) (Script, error) {
 
 func nftApplyBody(remove bool) string {
 	persist := `		pw_persist() {
-			mkdir -p "${pw_nftfile%/*}" &&
+			{ [ -d "${pw_nftfile%/*}" ] || mkdir -p "${pw_nftfile%/*}"; } &&
 				cp "$pw_tmp/boot" "$pw_nftfile.tmp" &&
 				mv -f "$pw_nftfile.tmp" "$pw_nftfile" || return 1
 			if [ ! -e "$pw_nftconf" ]; then
 				mkdir -p "${pw_nftconf%/*}" &&
 					printf '#!/usr/sbin/nft -f\n\n%s\n' "$pw_include" >"$pw_nftconf" || return 1
-			elif ! grep -qF "include \"$pw_nftfile\"" "$pw_nftconf"; then
+			elif ! pw_contains "$pw_nftconf" "include \"$pw_nftfile\""; then
 				printf '\n%s\n' "$pw_include" >>"$pw_nftconf" || return 1
 			fi
 		}
@@ -621,10 +621,23 @@ if [ -z "$pw_tmp" ]; then
 elif ! pw_has nft; then
 	pw_fail "nft is not installed; nothing was changed"
 else
-	cat >"$pw_tmp/in"
-	sed '/^` + nftPersistMarker + `$/,$d' "$pw_tmp/in" >"$pw_tmp/live"
-	sed '1,/^` + nftPersistMarker + `$/d' "$pw_tmp/in" >"$pw_tmp/boot"
-	if ! grep -qx '` + nftEndMarker + `' "$pw_tmp/boot"; then
+	# Split standard input at the persist marker: the live transaction
+	# before it, the boot file after it (a read loop: no process per step).
+	pw_part=live
+	pw_end=
+	while IFS= read -r pw_l || [ -n "$pw_l" ]; do
+		if [ "$pw_part" = live ]; then
+			if [ "$pw_l" = '` + nftPersistMarker + `' ]; then
+				pw_part=boot
+			else
+				printf '%s\n' "$pw_l" >&4
+			fi
+		else
+			[ "$pw_l" = '` + nftEndMarker + `' ] && pw_end=1
+			printf '%s\n' "$pw_l" >&5
+		fi
+	done 4>"$pw_tmp/live" 5>"$pw_tmp/boot"
+	if [ -z "$pw_end" ]; then
 		pw_fail "the ruleset on standard input is incomplete; nothing was changed"
 	elif nft -f "$pw_tmp/live" >"$pw_tmp/nft.out" 2>&1; then
 		echo "nft: transaction committed"

@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -671,4 +672,29 @@ func TestNFTablesKernelStaleFacts(t *testing.T) {
 	if err != nil || strings.Contains(string(file), "policy drop") {
 		t.Errorf("a refused apply persisted its rules: %v", err)
 	}
+}
+
+// TestNFTablesKernelTruncatedInput: a ruleset cut short on its way to the
+// host (a dropped connection) is refused whole; nothing changes.
+func TestNFTablesKernelTruncatedInput(t *testing.T) {
+	requireKernel(t, "nft")
+	h := newKernelHost(t, "nftables")
+	b := h.backend(h.facts())
+	s, err := b.Apply(lxDesired(Additive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := s.Stdin[:bytes.Index(s.Stdin, []byte(nftEndMarker))]
+	_, stderr, code := h.ns.run(s.Body, cut)
+	if code == 0 || !strings.Contains(stderr, "incomplete") {
+		t.Fatalf("truncated ruleset: exit %d, stderr %q", code, stderr)
+	}
+	if st := h.state(); st.Installed || len(st.Rules) > 0 {
+		t.Errorf("a truncated apply changed the host: %+v", st)
+	}
+	// The whole input applies.
+	if _, stderr, code := h.ns.run(s.Body, s.Stdin); code != 0 {
+		t.Fatalf("full ruleset: exit %d: %s", code, stderr)
+	}
+	checkState(t, h.state(), lxDesired(Additive))
 }
