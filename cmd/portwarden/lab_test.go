@@ -572,3 +572,49 @@ func newCAPEM(t *testing.T) []byte {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// TestProbeCatchesWhatReadBackCannot: rules that read back fine but are
+// shadowed by a foreign drop in front of them pass verify's read-back and
+// fail its probes, rule by rule.
+func TestProbeCatchesWhatReadBackCannot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := lab.UpForTest(t, lab.Options{Linux: 2, BaselineDrop: true})
+	inv := writeInventory(t, l, map[string]hostSpec{
+		"lnx01": {roles: []string{"backup_repository"}},
+		"lnx02": {roles: []string{"backup_repository"}},
+	}, "")
+	if _, code := applyJSON(t, inv); code != 0 {
+		t.Fatal("apply failed")
+	}
+	// Someone drops the upper end of the data mover range ahead of
+	// portwarden's jump, in the host's own table.
+	execOK(t, l, "lnx01", "nft", "insert rule inet baseline input tcp dport 3300 drop")
+	out, _, code := runCLI(t, "verify", "--inventory", inv, "--format", "json", "--probe")
+	if code != 1 {
+		t.Fatalf("verify --probe: exit %d, want 1\n%s", code, out)
+	}
+	var doc applyDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if rem := hostOf(doc.jsonPlan, "lnx01").Remaining; len(rem) != 0 {
+		t.Errorf("read-back should still match (portwarden's own rules are intact): %+v", rem)
+	}
+	var blocked, passed int
+	for _, p := range doc.Probes {
+		switch {
+		case p.To == "lnx01" && p.Port == 3300:
+			if p.Passed || p.Outcome != "blocked" {
+				t.Errorf("probe to the dropped port: %+v", p)
+			}
+			blocked++
+		case p.Passed:
+			passed++
+		}
+	}
+	if blocked == 0 || passed == 0 {
+		t.Errorf("want the dropped port blocked and the others passing: %d blocked, %d passed", blocked, passed)
+	}
+}
