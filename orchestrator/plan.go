@@ -83,8 +83,14 @@ func Diff(hr *HostRules, want firewall.Desired, cur firewall.State) []Change {
 		curMode = firewall.Additive
 	}
 	if curMode != want.Mode {
-		out = append(out, Change{Action: Update, Kind: "mode", Key: "mode",
-			Detail: fmt.Sprintf("inbound policy: %s → %s", curMode, want.Mode)})
+		detail := fmt.Sprintf("inbound policy: %s → %s", curMode, want.Mode)
+		if want.Mode == firewall.Enforce {
+			detail += fmt.Sprintf(" (drop what no rule allows; management tcp/%d stays open from %s)",
+				want.ManagementPort, prefixList(firewall.Rule{Sources: want.ManagementSources}.Normalize().Sources))
+		} else {
+			detail += " (portwarden's rules only; the host's own policy decides the rest)"
+		}
+		out = append(out, Change{Action: Update, Kind: "mode", Key: "mode", Detail: detail})
 	}
 	// In enforce mode the management rule is part of what portwarden owns:
 	// a controller that moved must not be locked out by a stale rule.
