@@ -105,8 +105,17 @@ func subnetInUse(p netip.Prefix) bool {
 	return false
 }
 
-// setupBridge gives the claimed bridge the controller address.
+// setupBridge gives the claimed bridge the controller address. Where the
+// kernel passes bridged traffic through the root namespace's iptables
+// (br_netfilter), the bridge opts out: the lab's traffic between hosts must
+// neither depend on nor touch the machine's own firewall. The option is
+// the bridge's own; no root-namespace rule or sysctl changes.
 func (l *Lab) setupBridge(ctx context.Context) error {
+	if _, err := os.Stat("/sys/class/net/" + l.Bridge + "/bridge/nf_call_iptables"); err == nil {
+		if err := ip(ctx, "link", "set", l.Bridge, "type", "bridge", "nf_call_iptables", "0", "nf_call_ip6tables", "0", "nf_call_arptables", "0"); err != nil {
+			return fmt.Errorf("keeping bridge %s out of the root namespace's firewall: %w", l.Bridge, err)
+		}
+	}
 	if err := ip(ctx, "addr", "add", netip.PrefixFrom(l.Controller, l.Subnet.Bits()).String(), "dev", l.Bridge); err != nil {
 		return fmt.Errorf("configuring bridge %s: %w", l.Bridge, err)
 	}
