@@ -261,3 +261,17 @@ func EffectiveRoles(h *inventory.Host, pol *policies.Policy) []string {
 	sort.Strings(out)
 	return slices.Compact(out)
 }
+
+// Destroy returns the rules that remove everything portwarden owns from
+// the given hosts: no rules, and additive mode, which hands the inbound
+// policy back to the host (on Windows, the profiles' former defaults).
+// The inventory's hosts are not modified.
+func Destroy(rules []*HostRules) []*HostRules {
+	out := make([]*HostRules, len(rules))
+	for i, hr := range rules {
+		h := *hr.Host
+		h.Mode = firewall.Additive
+		out[i] = &HostRules{Host: &h, Roles: hr.Roles}
+	}
+	return out
+}

@@ -618,3 +618,55 @@ func TestProbeCatchesWhatReadBackCannot(t *testing.T) {
 		t.Errorf("want the dropped port blocked and the others passing: %d blocked, %d passed", blocked, passed)
 	}
 }
+
+// TestDestroyRemovesOnlyWhatPortwardenOwns: apply --destroy takes a fleet
+// back to how it was, Linux and Windows, enforce included.
+func TestDestroyRemovesOnlyWhatPortwardenOwns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := lab.UpForTest(t, lab.Options{Linux: 2, Windows: 1, BaselineDrop: true})
+	inv := writeInventory(t, l, map[string]hostSpec{
+		"lnx01": {roles: []string{"backup_repository"}},
+		"lnx02": {roles: []string{"gateway_server"}, mode: "enforce"},
+		"win01": {roles: []string{"backup_server"}, mode: "enforce"},
+	}, "")
+	before := map[string]string{}
+	for _, h := range []string{"lnx01", "lnx02"} {
+		before[h] = execOK(t, l, h, "nft", "list", "ruleset")
+	}
+	w, _ := l.Host("win01")
+	winBefore, err := os.ReadFile(filepath.Join(w.Dir, "winfw.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, code := applyJSON(t, inv); code != 0 {
+		t.Fatal("apply failed")
+	}
+	doc, code := planDoc(t, inv, "--destroy")
+	if code != 2 || doc.Summary.Remove == 0 {
+		t.Fatalf("plan --destroy: exit %d %+v", code, doc.Summary)
+	}
+	if _, code := applyJSON(t, inv, "--destroy"); code != 0 {
+		t.Fatal("apply --destroy failed")
+	}
+	if _, code := planDoc(t, inv, "--destroy"); code != 0 {
+		t.Fatal("a second destroy still has changes")
+	}
+	for _, h := range []string{"lnx01", "lnx02"} {
+		if got := execOK(t, l, h, "nft", "list", "ruleset"); got != before[h] {
+			t.Errorf("%s after destroy:\n%s\nbefore:\n%s", h, got, before[h])
+		}
+	}
+	var a, b struct{ Profiles, Rules any }
+	winAfter, _ := os.ReadFile(filepath.Join(w.Dir, "winfw.json"))
+	if json.Unmarshal(winBefore, &a) != nil || json.Unmarshal(winAfter, &b) != nil {
+		t.Fatal("winfw.json is not JSON")
+	}
+	if a.Rules == nil || a.Profiles == nil {
+		t.Fatalf("winfw.json has no rules or profiles: %s", winBefore)
+	}
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Errorf("win01 after destroy differs from before:\n%v\n%v", b, a)
+	}
+}

@@ -22,12 +22,14 @@ type runFlags struct {
 	parallel          int
 	acceptNewHostKeys bool
 	progress          string
+	destroy           bool
 }
 
 func addRunFlags(fs *flag.FlagSet, r *runFlags) {
 	fs.IntVar(&r.parallel, "parallel", 32, "hosts to work on at once")
 	fs.BoolVar(&r.acceptNewHostKeys, "accept-new-host-keys", false, "record the SSH host key of hosts not yet in known_hosts (a changed key is always refused)")
 	fs.StringVar(&r.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines, json (one event per line) or none")
+	fs.BoolVar(&r.destroy, "destroy", false, "remove everything portwarden owns from the hosts (rules, chains, jump rules, enforce mode) instead of applying the policy")
 }
 
 func checkRunFlags(fs *flag.FlagSet, r *runFlags) int {
@@ -72,6 +74,9 @@ func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, b
 		if len(r.hosts) == 0 || slices.Contains(r.hosts, hr.Host.Name) {
 			rules = append(rules, hr)
 		}
+	}
+	if r.destroy {
+		rules = orchestrator.Destroy(rules)
 	}
 	s := &session{inv: inv, addrs: addrs, rules: rules}
 	s.prog = newProgress(stderr, r.progress, r.format)
