@@ -83,6 +83,9 @@ type Host struct {
 	OS        string     `json:"os"` // Linux or Windows
 	Namespace string     `json:"namespace"`
 	Address   netip.Addr `json:"address"`
+	// Address6 is the host's IPv6 address (ULA, in Subnet6): the lab is
+	// dual-stack, so rules and probes can be tested over both families.
+	Address6 netip.Addr `json:"address6"`
 	// Port is the management port: 22 (SSH) or 5986 (WinRM over HTTPS).
 	Port int `json:"port"`
 	// Veth is the root namespace's end of the host's veth pair.
@@ -107,7 +110,11 @@ type Lab struct {
 	Bridge     string       `json:"bridge"`
 	Subnet     netip.Prefix `json:"subnet"`
 	Controller netip.Addr   `json:"controller"` // the bridge's address
-	Hosts      []Host       `json:"hosts"`
+	// Subnet6 and Controller6 are the IPv6 side: fd70:7764:0:<ID>::/64
+	// (a unique local prefix), the bridge holding ::1.
+	Subnet6     netip.Prefix `json:"subnet6"`
+	Controller6 netip.Addr   `json:"controller6"`
+	Hosts       []Host       `json:"hosts"`
 
 	BaselineDrop bool `json:"baseline_drop"`
 	PasswordAuth bool `json:"password_auth"`

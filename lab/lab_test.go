@@ -192,8 +192,9 @@ func TestUpDown(t *testing.T) {
 		t.Errorf("known_hosts has %d lines, want 3:\n%s", n, kh)
 	}
 	for _, h := range l.Hosts {
-		if !strings.Contains(string(kh), h.Address.String()+" "+h.HostKey) {
-			t.Errorf("known_hosts lacks %s %s", h.Address, h.HostKey)
+		// One line per host key, naming both of the host's addresses.
+		if !strings.Contains(string(kh), h.Address.String()+","+h.Address6.String()+" "+h.HostKey) {
+			t.Errorf("known_hosts lacks %s,%s %s", h.Address, h.Address6, h.HostKey)
 		}
 	}
 	if fi, err := os.Stat(l.KeyPath()); err != nil || fi.Mode().Perm() != 0o600 {

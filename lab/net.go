@@ -85,6 +85,18 @@ func subnetFor(id int) netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(id), 0}), 24)
 }
 
+// subnet6For is the lab's IPv6 prefix: fd70:7764:0:<id>::/64, inside a
+// unique local /48 ("pw" in its bytes) that nothing routes.
+func subnet6For(id int) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfd, 0x70, 0x77, 0x64, 0, 0, 0, byte(id)}), 64)
+}
+
+func hostAddr6(id, i int) netip.Addr {
+	b := subnet6For(id).Addr().As16()
+	b[15] = byte(10 + i)
+	return netip.AddrFrom16(b)
+}
+
 func hostAddr(id, i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{198, 18, byte(id), byte(10 + i)})
 }
@@ -119,6 +131,11 @@ func (l *Lab) setupBridge(ctx context.Context) error {
 	if err := ip(ctx, "addr", "add", netip.PrefixFrom(l.Controller, l.Subnet.Bits()).String(), "dev", l.Bridge); err != nil {
 		return fmt.Errorf("configuring bridge %s: %w", l.Bridge, err)
 	}
+	if l.Controller6.IsValid() {
+		if err := ip(ctx, "addr", "add", netip.PrefixFrom(l.Controller6, l.Subnet6.Bits()).String(), "dev", l.Bridge, "nodad"); err != nil {
+			return fmt.Errorf("configuring bridge %s: %w", l.Bridge, err)
+		}
+	}
 	// The alias names the lab's directory, so that "ip -d link" or
 	// "portwarden-lab list" tell where a forgotten lab's state is.
 	if err := ip(ctx, "link", "set", "dev", l.Bridge, "alias", bridgeAlias(l.Dir)); err != nil {
@@ -140,6 +157,9 @@ func (l *Lab) setupHostNet(ctx context.Context, h Host) error {
 		{"-n", h.Namespace, "link", "set", "lo", "up"},
 		{"-n", h.Namespace, "addr", "add", pfx, "dev", "eth0"},
 		{"-n", h.Namespace, "link", "set", "eth0", "up"},
+	}
+	if h.Address6.IsValid() {
+		steps = append(steps, []string{"-n", h.Namespace, "addr", "add", netip.PrefixFrom(h.Address6, l.Subnet6.Bits()).String(), "dev", "eth0", "nodad"})
 	}
 	for _, s := range steps {
 		if err := ip(ctx, s...); err != nil {

@@ -73,7 +73,7 @@ func (l *Lab) writeSSHD(h Host) (ssh.PublicKey, error) {
 	cfg := fmt.Sprintf(`# portwarden lab host %s (namespace %s)
 Port %d
 ListenAddress %s
-AddressFamily inet
+%sAddressFamily any
 HostKey %s
 PidFile %s
 AuthorizedKeysFile %s
@@ -96,7 +96,7 @@ MaxSessions 64
 ClientAliveInterval 0
 LogLevel VERBOSE
 Subsystem sftp internal-sftp
-`, h.Name, h.Namespace, h.Port, h.Address, key, filepath.Join(h.Dir, "sshd.pid"), l.AuthorizedKeysPath(), pw)
+`, h.Name, h.Namespace, h.Port, h.Address, listen6(h), key, filepath.Join(h.Dir, "sshd.pid"), l.AuthorizedKeysPath(), pw)
 	if err := os.WriteFile(l.sshdConfigPath(h), []byte(cfg), 0o644); err != nil {
 		return nil, fmt.Errorf("writing sshd_config of %s: %w", h.Name, err)
 	}
@@ -247,3 +247,12 @@ func processCmdline(pid int) (string, error) {
 }
 
 var errNotOurs = errors.New("process is not the lab's")
+
+// listen6 is the sshd_config line that makes a host listen on its IPv6
+// address too, or "" for a lab without IPv6.
+func listen6(h Host) string {
+	if !h.Address6.IsValid() {
+		return ""
+	}
+	return "ListenAddress " + h.Address6.String() + "\n"
+}

@@ -68,6 +68,8 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 		Bridge:       bridgeName(id),
 		Subnet:       subnetFor(id),
 		Controller:   subnetFor(id).Addr().Next(),
+		Subnet6:      subnet6For(id),
+		Controller6:  subnet6For(id).Addr().Next(),
 		BaselineDrop: o.BaselineDrop,
 		PasswordAuth: o.PasswordAuth,
 		CreatedDir:   createdDir,
@@ -174,6 +176,9 @@ func planHosts(l *Lab, linux, windows int) []Host {
 		}
 		h.Namespace = nsName(l.ID, h.Name)
 		h.Address = hostAddr(l.ID, i)
+		if l.Subnet6.IsValid() {
+			h.Address6 = hostAddr6(l.ID, i)
+		}
 		h.Veth = vethName(l.ID, i)
 		h.Dir = filepath.Join(l.Dir, "hosts", h.Name)
 		if h.OS == Linux {
@@ -243,6 +248,7 @@ const BaselineRuleset = `table inet baseline {
 		ct state established,related accept
 		iif "lo" accept
 		tcp dport 22 accept
+		icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept
 	}
 }
 `
@@ -264,7 +270,11 @@ func (l *Lab) writeKnownHosts() error {
 		if err != nil {
 			return fmt.Errorf("writing known_hosts: host key of %s: %w", h.Name, err)
 		}
-		b.WriteString(knownhosts.Line([]string{knownhosts.Normalize(h.Address.String())}, pub))
+		names := []string{knownhosts.Normalize(h.Address.String())}
+		if h.Address6.IsValid() {
+			names = append(names, knownhosts.Normalize(h.Address6.String()))
+		}
+		b.WriteString(knownhosts.Line(names, pub))
 		b.WriteByte('\n')
 	}
 	if err := os.WriteFile(l.KnownHostsPath(), []byte(b.String()), 0o644); err != nil {

@@ -373,7 +373,7 @@ func TestFailingHostsDoNotStopOthers(t *testing.T) {
 	h3, _ := l.Host("lnx03")
 	var changed []string
 	for _, line := range strings.Split(strings.TrimSpace(string(kh)), "\n") {
-		if strings.HasPrefix(line, h3.Address.String()+" ") {
+		if strings.HasPrefix(line, h3.Address.String()+" ") || strings.HasPrefix(line, h3.Address.String()+",") {
 			f := strings.Fields(string(pub))
 			line = h3.Address.String() + " " + f[0] + " " + f[1]
 		}
@@ -668,5 +668,74 @@ func TestDestroyRemovesOnlyWhatPortwardenOwns(t *testing.T) {
 	}
 	if fmt.Sprint(a) != fmt.Sprint(b) {
 		t.Errorf("win01 after destroy differs from before:\n%v\n%v", b, a)
+	}
+}
+
+// TestIPv6Fleet: hosts addressed over IPv6 get ip6 rules, in both modes,
+// and probes and the management rule work over IPv6.
+func TestIPv6Fleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := lab.UpForTest(t, lab.Options{Linux: 3, BaselineDrop: true})
+	var b strings.Builder
+	fmt.Fprintf(&b, "defaults {\n  ssh {\n    private_key = %q\n    known_hosts = %q\n  }\n}\n", l.KeyPath(), l.KnownHostsPath())
+	fmt.Fprintf(&b, "host \"vbr\" {\n  address = %q\n  os = \"windows\"\n  roles = [\"backup_server\"]\n  managed = false\n}\n", l.Controller6)
+	for name, spec := range map[string]string{
+		"lnx01": "roles = [\"backup_repository\"]\n  mode = \"enforce\"",
+		"lnx02": "roles = [\"backup_repository\"]",
+		"lnx03": "roles = [\"guest_linux\"]",
+	} {
+		h, _ := l.Host(name)
+		fmt.Fprintf(&b, "host %q {\n  address = %q\n  os = \"linux\"\n  %s\n  persist_root = %q\n}\n", name, h.Address6, spec, h.PersistRoot)
+	}
+	inv := filepath.Join(t.TempDir(), "inv.hcl")
+	if err := os.WriteFile(inv, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ad, code := applyJSON(t, inv, "--probe")
+	if code != 0 {
+		for _, h := range ad.Hosts {
+			t.Logf("%s: %q", h.Name, h.Error)
+		}
+		t.Fatalf("apply exit %d", code)
+	}
+	v6probes := 0
+	for _, p := range ad.Probes {
+		if strings.Contains(p.Address, ":") && p.Passed {
+			v6probes++
+		}
+	}
+	if v6probes == 0 {
+		t.Errorf("no probe passed over IPv6: %+v", ad.Probes)
+	}
+	ruleset := execOK(t, l, "lnx01", "nft", "list", "table", "inet", "portwarden")
+	if !strings.Contains(ruleset, "ip6 saddr") || !strings.Contains(ruleset, "policy drop") {
+		t.Errorf("lnx01 has no ip6 rules in enforce mode:\n%s", ruleset)
+	}
+	h1, _ := l.Host("lnx01")
+	ln, err := l.Listen("lnx01", "tcp", "[::]:6162")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dial := func(from string, port int) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		defer cancel()
+		c, err := l.DialFrom(ctx, from, "tcp", net.JoinHostPort(h1.Address6.String(), fmt.Sprint(port)))
+		if err == nil {
+			c.Close()
+			return true
+		}
+		return strings.Contains(err.Error(), "refused")
+	}
+	if dial("lnx03", 6162) {
+		t.Error("enforce over IPv6: lnx03 reaches tcp/6162 without a rule")
+	}
+	if !dial("lnx02", 2600) {
+		t.Error("enforce over IPv6: repository lnx02 cannot reach the data mover range")
+	}
+	if _, code := planDoc(t, inv); code != 0 {
+		t.Fatal("not converged over IPv6 (or the controller lost SSH)")
 	}
 }
