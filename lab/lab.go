@@ -11,8 +11,11 @@
 // controller's address. Host i (Linux hosts first, then Windows hosts) is
 // named lnx01.., win01.., lives in the namespace "pw<ID>-<name>", reaches the
 // bridge through the veth pair "pw<ID>h<i>" (root side) / "eth0" (host side),
-// and has the address 198.18.<ID>.<10+i>/24. Nothing is routed or NATed out
-// of the lab and the root namespace's firewall is never touched.
+// and has the address 198.18.<ID>.<10+i>/24. The lab is dual-stack: the
+// bridge also holds fd70:7764:0:<ID hex>::1/64 (a unique local prefix) and
+// host i fd70:7764:0:<ID hex>::<10+i, hex>; Linux hosts' sshd listens on
+// both. Nothing is routed or NATed out of the lab, the bridge opts out of
+// br_netfilter, and the root namespace's firewall is never touched.
 //
 // Hosts share the controller's file system. A Linux host's sshd runs in a
 // private mount namespace where DIR/hosts/NAME/home is bind-mounted over
