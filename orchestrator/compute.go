@@ -177,7 +177,8 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 				}
 				if !toRole.Firewall {
 					// The destination cannot carry a host rule: tell each
-					// managed source what must be opened elsewhere.
+					// source host what must be opened elsewhere, and the
+					// destination itself (its rules view lists it).
 					for _, from := range f.From {
 						for _, s := range roles[from] {
 							if s.host == nil || s.host == dst.host {
