@@ -181,13 +181,17 @@ func cmdList(ctx context.Context, stdout io.Writer) error {
 
 func printHosts(w io.Writer, l *lab.Lab, state map[string]string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprint(tw, "HOST\tOS\tADDRESS\tNAMESPACE\tROLES")
+	fmt.Fprint(tw, "HOST\tOS\tADDRESS\tIPV6\tNAMESPACE\tROLES")
 	if state != nil {
 		fmt.Fprint(tw, "\tSTATE")
 	}
 	fmt.Fprintln(tw)
 	for _, h := range l.Hosts {
-		fmt.Fprintf(tw, "%s\t%s\t%s:%d\t%s\t%v", h.Name, h.OS, h.Address, h.Port, h.Namespace, h.Roles)
+		v6 := "-"
+		if h.Address6.IsValid() {
+			v6 = h.Address6.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s:%d\t%s\t%s\t%v", h.Name, h.OS, h.Address, h.Port, v6, h.Namespace, h.Roles)
 		if state != nil {
 			fmt.Fprintf(tw, "\t%s", state[h.Name])
 		}
