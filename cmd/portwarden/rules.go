@@ -7,7 +7,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/orchestrator"
@@ -106,6 +105,9 @@ func writeJSON(stdout, stderr io.Writer, v any) int {
 	return 0
 }
 
+// writeRulesText prints each host's rules like the plan prints changes: a
+// line per rule, then its reasons indented beneath, so that long
+// descriptions never widen a table.
 func writeRulesText(w io.Writer, hrs []*orchestrator.HostRules) {
 	for i, hr := range hrs {
 		if i > 0 {
@@ -120,23 +122,17 @@ func writeRulesText(w io.Writer, hrs []*orchestrator.HostRules) {
 		fmt.Fprintf(w, "  roles: %s\n", strings.Join(hr.Roles, ", "))
 		if len(hr.Rules) == 0 {
 			fmt.Fprintf(w, "  no inbound rules needed\n")
-		} else {
-			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-			fmt.Fprintf(tw, "  PROTO\tPORTS\tSOURCES\tWHY\n")
-			for _, r := range hr.Rules {
-				var srcs []string
-				for _, s := range r.Sources {
-					srcs = append(srcs, firewall.PrefixString(s))
-				}
-				for j, rs := range r.Reasons {
-					if j == 0 {
-						fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", r.Protocol, firewall.PortsString(r.Ports), strings.Join(srcs, ","), reasonText(rs))
-					} else {
-						fmt.Fprintf(tw, "  \t\t\t%s\n", reasonText(rs))
-					}
-				}
+		}
+		width := 0
+		for _, r := range hr.Rules {
+			width = max(width, len(r.Protocol)+1+len(firewall.PortsString(r.Ports)))
+		}
+		for _, r := range hr.Rules {
+			spec := r.Protocol + "/" + firewall.PortsString(r.Ports)
+			fmt.Fprintf(w, "  %-*s  from %s\n", width, spec, prefixes(r.Sources))
+			for _, rs := range r.Reasons {
+				fmt.Fprintf(w, "      %s\n", reasonText(rs))
 			}
-			tw.Flush()
 		}
 		for _, n := range hr.Notes {
 			fmt.Fprintf(w, "  note: %s\n", n)
