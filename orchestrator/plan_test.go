@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/inventory"
 )
 
 func rule(proto, ports string, srcs ...string) firewall.Rule {
@@ -150,5 +151,56 @@ func TestDiffManagementRule(t *testing.T) {
 	cs := Diff(nil, moved, cur)
 	if len(cs) != 1 || cs[0].Key != "management" || !strings.Contains(cs[0].Detail, "198.18.0.2") {
 		t.Errorf("a moved controller must change the management rule: %+v", cs)
+	}
+}
+
+func TestPlanProbes(t *testing.T) {
+	mk := func(name, addr string, managed bool, os string) *inventory.Host {
+		return &inventory.Host{Name: name, Address: addr, Addr: netip.MustParseAddr(addr), Managed: managed, OS: os}
+	}
+	repo := mk("repo", "10.0.0.10", true, "linux")
+	peer := mk("peer", "10.0.0.11", true, "linux")
+	other := mk("other", "10.0.0.12", true, "linux")
+	win := mk("win", "10.0.0.13", true, "windows")
+	vbr := mk("vbr", "10.0.0.1", false, "windows")
+	hosts := []*inventory.Host{repo, peer, other, win, vbr}
+	plan := func(mode firewall.Mode) *HostPlan {
+		return &HostPlan{Host: repo, Desired: firewall.Desired{Mode: mode, ManagementPort: 22,
+			ManagementSources: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")},
+			Rules: []firewall.Rule{
+				rule("tcp", "2500-3300", "10.0.0.11/32", "10.0.0.13/32", "10.0.0.1/32"),
+				rule("udp", "111", "10.0.0.11/32"),
+			}}}
+	}
+	type pv struct {
+		From    string
+		Port    uint16
+		Blocked bool
+		Outcome Outcome
+	}
+	view := func(ps []*Probe) []pv {
+		var out []pv
+		for _, p := range ps {
+			out = append(out, pv{p.From, p.Port, p.Blocked, p.Outcome})
+		}
+		return out
+	}
+	// Additive: only managed Linux sources probe, both range ends; UDP is
+	// listed as not probed; Windows and unmanaged sources cannot probe.
+	got := view(PlanProbes([]*HostPlan{plan(firewall.Additive)}, hosts, nil))
+	want := []pv{{"peer", 2500, false, ""}, {"peer", 3300, false, ""}, {"peer", 0, false, NotProbed}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("additive (-want +got):\n%s", diff)
+	}
+	// Enforce adds a negative probe from a managed Linux peer no rule names.
+	got = view(PlanProbes([]*HostPlan{plan(firewall.Enforce)}, hosts, nil))
+	want = append(want[:2:2], pv{"other", 2500, true, ""}, want[2])
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("enforce (-want +got):\n%s", diff)
+	}
+	neg := &Probe{Blocked: true, Outcome: Blocked}
+	pos := &Probe{Outcome: Refused}
+	if !neg.OK() || !pos.OK() || (&Probe{Blocked: true, Outcome: Open}).OK() || (&Probe{Outcome: Blocked}).OK() {
+		t.Error("OK: a negative probe wants a drop, a positive one a pass")
 	}
 }

@@ -38,6 +38,9 @@ func (o Outcome) Passed() bool { return o == Open || o == Refused }
 // Probe is one TCP connection attempt from a managed Linux peer to a port
 // a rule opened for it.
 type Probe struct {
+	// Blocked is set for a negative probe: on a host in enforce mode, a
+	// managed peer that no rule names must not get through.
+	Blocked bool
 	From    string // source host name
 	To      string // destination host name
 	Addr    netip.Addr
@@ -48,13 +51,26 @@ type Probe struct {
 	Detail  string
 }
 
+// OK reports whether the probe saw what the policy wants: the port passes
+// for a source, and is dropped for a peer that is no source. UDP and
+// probes that could not run are not OK.
+func (p *Probe) OK() bool {
+	if p.Blocked {
+		return p.Outcome == Blocked
+	}
+	return p.Outcome.Passed()
+}
+
 // ProbeTimeout is how long a probe waits for an answer before it counts
 // the port as dropped.
 var ProbeTimeout = 3 * time.Second
 
 // PlanProbes lists the probes that test plans' desired rules: from every
 // managed Linux host that a rule names as a source, to both ends of every
-// port range of the rule. It is pure.
+// port range of the rule. On hosts in enforce mode it adds, per TCP rule,
+// one negative probe from the first managed Linux peer that the rule does
+// not name (and that is not the controller-facing management port): it must
+// be dropped. It is pure.
 func PlanProbes(plans []*HostPlan, hosts []*inventory.Host, addrs Addresses) []*Probe {
 	var out []*Probe
 	for _, p := range plans {
@@ -81,9 +97,36 @@ func PlanProbes(plans []*HostPlan, hosts []*inventory.Host, addrs Addresses) []*
 					}
 				}
 			}
+			if p.Desired.Mode == firewall.Enforce && r.Protocol == "tcp" {
+				out = append(out, negativeProbe(p, r, hosts, addrs, dst)...)
+			}
 		}
 	}
 	return out
+}
+
+// negativeProbe picks a managed Linux peer that rule r does not name and
+// probes the rule's first port from it, expecting a drop.
+func negativeProbe(p *HostPlan, r firewall.Rule, hosts []*inventory.Host, addrs Addresses, dst []netip.Addr) []*Probe {
+	port := r.Ports[0].Lo
+	if port == p.Desired.ManagementPort {
+		return nil // kept open for the controller, whatever the rules say
+	}
+	for _, src := range hosts {
+		if !src.Managed || src.OS != "linux" || src == p.Host {
+			continue
+		}
+		sa := addrs.of(src)
+		if len(sa) == 0 || coversAny(r.Sources, sa) || coversAny(p.Desired.ManagementSources, sa) {
+			continue
+		}
+		var out []*Probe
+		for _, a := range dst {
+			out = append(out, &Probe{Blocked: true, From: src.Name, To: p.Host.Name, Addr: a, Proto: "tcp", Port: port, RuleKey: r.Key()})
+		}
+		return out
+	}
+	return nil
 }
 
 func coversAny(ps []netip.Prefix, as []netip.Addr) bool {

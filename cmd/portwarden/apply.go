@@ -120,7 +120,7 @@ func writeResultJSON(stdout, stderr io.Writer, plans []*orchestrator.HostPlan, p
 func probesFailed(probes []*orchestrator.Probe) int {
 	n := 0
 	for _, pr := range probes {
-		if !pr.Outcome.Passed() && pr.Outcome != orchestrator.NotProbed {
+		if !pr.OK() && pr.Outcome != orchestrator.NotProbed {
 			n++
 		}
 	}

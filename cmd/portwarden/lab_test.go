@@ -330,6 +330,25 @@ func TestEnforceOnBareHost(t *testing.T) {
 	if doc, code := planDoc(t, inv); code != 0 {
 		t.Fatalf("plan after enforce: exit %d %+v", code, doc.Hosts)
 	}
+	// verify --probe proves the least privilege too: lnx02, which no rule
+	// of lnx01 names, is dropped.
+	vout, _, vcode := runCLI(t, "verify", "--inventory", inv, "--probe", "--format", "json")
+	var vdoc applyDoc
+	if err := json.Unmarshal([]byte(vout), &vdoc); err != nil || vcode != 0 {
+		t.Fatalf("verify --probe: exit %d %v\n%s", vcode, err, vout)
+	}
+	negatives := 0
+	for _, p := range vdoc.Probes {
+		if p.Expect == "blocked" {
+			negatives++
+			if p.From != "lnx02" || p.To != "lnx01" || !p.OK || p.Outcome != "blocked" {
+				t.Errorf("negative probe: %+v", p)
+			}
+		}
+	}
+	if negatives == 0 {
+		t.Error("verify --probe made no negative probe on the enforce host")
+	}
 	// More management sources change the management rule, and only that.
 	inv2 := writeInventory(t, l, map[string]hostSpec{
 		"lnx01": {roles: []string{"backup_repository"}, mode: "enforce"},

@@ -84,7 +84,7 @@ func writeProbesText(w io.Writer, probes []*orchestrator.Probe) int {
 		case p.Outcome == orchestrator.NotProbed:
 			mark = "-"
 			skipped++
-		case p.Outcome.Passed():
+		case p.OK():
 			passed++
 		default:
 			mark = "✗"
@@ -94,10 +94,14 @@ func writeProbesText(w io.Writer, probes []*orchestrator.Probe) int {
 		if p.Proto == "udp" {
 			port = p.RuleKey
 		}
-		fmt.Fprintf(tw, "  %s\t%s → %s\t%s/%s\t%s\t%s\n", mark, p.From, p.To, p.Proto, port, p.Outcome, p.Detail)
+		want := "must pass"
+		if p.Blocked {
+			want = "must be dropped: no rule names this peer"
+		}
+		fmt.Fprintf(tw, "  %s\t%s → %s\t%s/%s\t%s\t%s\t%s\n", mark, p.From, p.To, p.Proto, port, p.Outcome, want, p.Detail)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "Probes: %d passed, %d failed, %d not probed.\n", passed, failed, skipped)
+	fmt.Fprintf(w, "Probes: %d as expected, %d failed, %d not probed.\n", passed, failed, skipped)
 	return failed
 }
 
@@ -109,7 +113,9 @@ type jsonProbe struct {
 	Port    uint16 `json:"port,omitempty"`
 	Rule    string `json:"rule"`
 	Outcome string `json:"outcome"`
-	Passed  bool   `json:"passed"`
+	Passed  bool   `json:"passed"` // the firewall let the SYN through
+	Expect  string `json:"expect"` // "pass" or "blocked"
+	OK      bool   `json:"ok"`     // the outcome is what the policy wants
 	Detail  string `json:"detail,omitempty"`
 }
 
@@ -117,7 +123,14 @@ func probesJSON(ps []*orchestrator.Probe) []jsonProbe {
 	var out []jsonProbe
 	for _, p := range ps {
 		out = append(out, jsonProbe{From: p.From, To: p.To, Address: p.Addr.String(), Proto: p.Proto, Port: p.Port,
-			Rule: p.RuleKey, Outcome: string(p.Outcome), Passed: p.Outcome.Passed(), Detail: p.Detail})
+			Rule: p.RuleKey, Outcome: string(p.Outcome), Passed: p.Outcome.Passed(), Expect: expect(p), OK: p.OK(), Detail: p.Detail})
 	}
 	return out
+}
+
+func expect(p *orchestrator.Probe) string {
+	if p.Blocked {
+		return "blocked"
+	}
+	return "pass"
 }
