@@ -17,8 +17,11 @@ fi
 "$PWLAB" down --dir "$LAB" >/dev/null 2>&1 || true
 trap 'step "Taking the lab down"; "$PWLAB" down --dir "$LAB"' EXIT
 
-step "Bringing up the lab: 4 hardened Linux hosts (default-drop nftables) and 2 simulated Windows hosts"
+step "Bringing up the lab: 4 hardened Linux hosts (default-drop nftables; lnx04 in enforce mode) and 2 simulated Windows hosts"
 "$PWLAB" up --dir "$LAB" --linux 4 --windows 2 --baseline drop || exit 1
+
+# One repository is run in enforce mode: portwarden owns its inbound policy.
+sed -i '/^host "lnx04"/,/^}/ s/mode *= "additive"/mode     = "enforce"/' "$INV"
 
 step "portwarden rules --host lnx01 (what one host needs, and why)"
 "$PW" rules --inventory "$INV" --host lnx01
