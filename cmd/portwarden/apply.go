@@ -12,16 +12,27 @@ import (
 
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var auto, probe *bool
-	s, r, code := prepare(ctx, "apply", "apply --inventory FILE [--host NAME ...] [--auto-approve] [--parallel N] [--probe]", args, stderr,
+	var planFile *string
+	s, r, code := prepare(ctx, "apply", "apply --inventory FILE [--host NAME ...] [--auto-approve | --plan FILE] [--parallel N] [--probe]", args, stderr,
 		func(fs *flag.FlagSet) {
 			auto = fs.Bool("auto-approve", false, "apply without asking for confirmation")
 			probe = fs.Bool("probe", false, "after applying, probe over real TCP from managed Linux peers that the ports pass")
+			planFile = fs.String("plan", "", "apply only if every host still needs exactly the changes that plan --out saved to `file` (the reviewed plan is the approval)")
 		})
 	if code >= 0 {
 		return code
 	}
 	defer s.engine.Close()
-	if r.format == "json" && !*auto {
+	var saved *jsonPlan
+	if *planFile != "" {
+		p, err := loadPlan(*planFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "Error: %s\n", err)
+			return 1
+		}
+		saved = p
+	}
+	if r.format == "json" && !*auto && saved == nil {
 		fmt.Fprintln(stderr, "portwarden apply: --format json needs --auto-approve (there is no one to ask)")
 		return 1
 	}
@@ -33,8 +44,18 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if r.format == "text" {
 		writePlanText(stdout, plans)
 	}
+	if saved != nil {
+		if diffs := comparePlans(*saved, planJSON(plans)); len(diffs) > 0 {
+			fmt.Fprintf(stderr, "Error: the hosts no longer match the saved plan %s, so nothing was applied:\n", *planFile)
+			for _, d := range diffs {
+				fmt.Fprintf(stderr, "  - %s\n", d)
+			}
+			fmt.Fprintln(stderr, "Run plan --out again and review the new plan.")
+			return 1
+		}
+	}
 	if sum.Hosts > 0 {
-		if !*auto && !confirm(stdin, stdout, sum.Hosts) {
+		if !*auto && saved == nil && !confirm(stdin, stdout, sum.Hosts) {
 			fmt.Fprintln(stdout, "\nApply cancelled. Nothing was changed.")
 			return 1
 		}

@@ -238,3 +238,56 @@ func TestProgressJSONEvents(t *testing.T) {
 		t.Errorf("event = %+v", ev)
 	}
 }
+
+func TestComparePlans(t *testing.T) {
+	ch := func(ports ...string) []jsonChange {
+		return []jsonChange{{Action: "create", Kind: "rule", Protocol: "tcp", Ports: ports, Sources: []string{"10.0.0.1"}}}
+	}
+	base := jsonPlan{FormatVersion: "1", Hosts: []jsonHostPlan{
+		{Name: "a", Changes: ch("22")}, {Name: "b", Changes: []jsonChange{}},
+	}}
+	tests := []struct {
+		name string
+		now  jsonPlan
+		want []string // substrings, one per difference
+	}{
+		{"same", base, nil},
+		{"a's change differs", jsonPlan{Hosts: []jsonHostPlan{{Name: "a", Changes: ch("23")}, {Name: "b", Changes: []jsonChange{}}}},
+			[]string{"a changed since"}},
+		{"b drifted since", jsonPlan{Hosts: []jsonHostPlan{{Name: "a", Changes: ch("22")}, {Name: "b", Changes: ch("22")}}},
+			[]string{"b changed since"}},
+		{"a is down now", jsonPlan{Hosts: []jsonHostPlan{{Name: "a", Error: "connecting: refused", Changes: []jsonChange{}}, {Name: "b", Changes: []jsonChange{}}}},
+			[]string{"a cannot be planned now"}},
+		{"a new host with changes", jsonPlan{Hosts: []jsonHostPlan{{Name: "a", Changes: ch("22")}, {Name: "b", Changes: []jsonChange{}}, {Name: "c", Changes: ch("1")}}},
+			[]string{"c has changes that the saved plan does not have"}},
+		{"a left out of this run", jsonPlan{Hosts: []jsonHostPlan{{Name: "b", Changes: []jsonChange{}}}},
+			[]string{"a has changes in the saved plan but is not part of this run"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := comparePlans(base, tt.now)
+			if len(got) != len(tt.want) {
+				t.Fatalf("got %q, want %d differences", got, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("difference %d = %q, want %q", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestSavedPlanFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	if err := os.WriteFile(bad, []byte("{\"format_version\": \"9\"}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadPlan(bad); err == nil || !strings.Contains(err.Error(), "format_version") {
+		t.Errorf("loadPlan(wrong version) = %v", err)
+	}
+	if _, err := loadPlan(filepath.Join(dir, "missing.json")); err == nil {
+		t.Error("loadPlan(missing file) succeeded")
+	}
+}

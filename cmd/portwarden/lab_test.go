@@ -758,3 +758,43 @@ func TestIPv6Fleet(t *testing.T) {
 		t.Fatal("not converged over IPv6 (or the controller lost SSH)")
 	}
 }
+
+// TestSavedPlan: apply --plan applies exactly a reviewed plan, and refuses,
+// changing nothing anywhere, when any host changed since it was saved.
+func TestSavedPlan(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := lab.UpForTest(t, lab.Options{Linux: 2})
+	inv := writeInventory(t, l, map[string]hostSpec{
+		"lnx01": {roles: []string{"backup_repository"}},
+		"lnx02": {roles: []string{"backup_repository"}},
+	}, "")
+	dir := t.TempDir()
+	p1 := filepath.Join(dir, "p1.json")
+	if out, _, code := runCLI(t, "plan", "--inventory", inv, "--out", p1); code != 0 || !strings.Contains(out, "Saved the plan") {
+		t.Fatalf("plan --out: exit %d\n%s", code, out)
+	}
+	if out, errOut, code := runCLI(t, "apply", "--inventory", inv, "--plan", p1); code != 0 {
+		t.Fatalf("apply --plan: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, code := planDoc(t, inv); code != 0 {
+		t.Fatal("not converged after apply --plan")
+	}
+	// Review a repair of lnx01, then lnx02 drifts before the apply.
+	execOK(t, l, "lnx01", "nft", "flush chain inet portwarden input")
+	p2 := filepath.Join(dir, "p2.json")
+	if _, _, code := runCLI(t, "plan", "--inventory", inv, "--out", p2, "--detailed-exitcode"); code != 2 {
+		t.Fatalf("plan --out after drift: exit %d", code)
+	}
+	execOK(t, l, "lnx02", "nft", "flush chain inet portwarden input")
+	out, errOut, code := runCLI(t, "apply", "--inventory", inv, "--plan", p2)
+	if code != 1 || !strings.Contains(errOut, "lnx02 changed since the plan was saved") || !strings.Contains(errOut, "nothing was applied") {
+		t.Fatalf("apply of a stale plan: exit %d\n%s%s", code, out, errOut)
+	}
+	// Nothing was applied: lnx01 still needs its repair.
+	doc, _ := planDoc(t, inv)
+	if len(hostOf(doc, "lnx01").Changes) == 0 || len(hostOf(doc, "lnx02").Changes) == 0 {
+		t.Errorf("a refused apply changed a host: %+v", doc.Hosts)
+	}
+}

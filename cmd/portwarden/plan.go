@@ -124,9 +124,11 @@ func (s *session) probe(ctx context.Context, plans []*orchestrator.HostPlan) []*
 
 func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var detailed *bool
-	s, r, code := prepare(ctx, "plan", "plan --inventory FILE [--host NAME ...] [--format text|json] [--detailed-exitcode]", args, stderr,
+	var out *string
+	s, r, code := prepare(ctx, "plan", "plan --inventory FILE [--host NAME ...] [--format text|json] [--detailed-exitcode] [--out FILE]", args, stderr,
 		func(fs *flag.FlagSet) {
 			detailed = fs.Bool("detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
+			out = fs.String("out", "", "also save the plan as JSON to `file`, for review and for apply --plan")
 		})
 	if code >= 0 {
 		return code
@@ -141,6 +143,15 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	} else {
 		writePlanText(stdout, plans)
+	}
+	if *out != "" {
+		if err := savePlan(*out, planJSON(plans)); err != nil {
+			fmt.Fprintf(stderr, "Error: %s\n", err)
+			return 1
+		}
+		if r.format == "text" {
+			fmt.Fprintf(stdout, "\nSaved the plan to %s. To apply exactly these changes: portwarden apply --plan %s ...\n", *out, *out)
+		}
 	}
 	for _, p := range plans {
 		if p.Err != nil {
