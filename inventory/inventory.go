@@ -144,15 +144,49 @@ type value struct {
 
 // Load parses and validates the inventory at path against pol.
 func Load(path string, pol *policies.Policy) (*Inventory, hcl.Diagnostics) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, hcl.Diagnostics{{
+	cannot := func(err error) hcl.Diagnostics {
+		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Cannot read inventory",
 			Detail:   fmt.Sprintf("Reading %s: %s.", path, err),
 		}}
 	}
-	return Parse(src, path, pol)
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, cannot(err)
+	}
+	if !fi.IsDir() {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return nil, cannot(err)
+		}
+		return Parse(src, path, pol)
+	}
+	// A directory is one inventory split over files (per site, per
+	// team): every *.hcl in it, in name order, like terraform's modules.
+	names, err := filepath.Glob(filepath.Join(path, "*.hcl"))
+	if err == nil && len(names) == 0 {
+		err = fmt.Errorf("no *.hcl file in the directory")
+	}
+	if err != nil {
+		return nil, cannot(err)
+	}
+	sort.Strings(names)
+	p := hclparse.NewParser()
+	var files []*hcl.File
+	var diags hcl.Diagnostics
+	for _, n := range names {
+		f, d := p.ParseHCLFile(n)
+		diags = append(diags, d...)
+		if f != nil {
+			files = append(files, f)
+		}
+	}
+	inv := &Inventory{Settings: map[string]cty.Value{}, Files: p.Files()}
+	if diags.HasErrors() {
+		return inv, diags
+	}
+	return inv, append(diags, decodeInto(inv, hcl.MergeFiles(files), path, pol)...)
 }
 
 // Parse parses and validates inventory source. filename is used in
@@ -164,16 +198,20 @@ func Parse(src []byte, filename string, pol *policies.Policy) (*Inventory, hcl.D
 	if diags.HasErrors() {
 		return inv, diags
 	}
+	return inv, append(diags, decodeInto(inv, f.Body, filepath.Dir(filename), pol)...)
+}
+
+// decodeInto decodes an inventory body; dir resolves relative paths.
+func decodeInto(inv *Inventory, body hcl.Body, dir string, pol *policies.Policy) hcl.Diagnostics {
 	d := &decoder{
-		inv: inv, pol: pol, dir: filepath.Dir(filename),
+		inv: inv, pol: pol, dir: dir,
 		groups: map[string]*groupDef{},
 	}
 	d.ctx = &hcl.EvalContext{Functions: map[string]function.Function{
 		"env":  envFunc,
 		"file": fileFunc(d.dir),
 	}}
-	diags = append(diags, d.decode(f.Body)...)
-	return inv, diags
+	return d.decode(body)
 }
 
 type groupDef struct {

@@ -205,3 +205,35 @@ func TestUnencryptedWinRMWarns(t *testing.T) {
 		t.Errorf("winrm = %+v", w)
 	}
 }
+
+// TestLoadDirectory: an inventory may be split over the *.hcl files of a
+// directory; names stay unique across files, and diagnostics name the file.
+func TestLoadDirectory(t *testing.T) {
+	pol := builtin(t)
+	dir := t.TempDir()
+	write := func(name, src string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("00-common.hcl", "defaults {\n  mode = \"enforce\"\n}\ngroup \"repos\" {\n  os = \"linux\"\n  roles = [\"backup_repository\"]\n}\n")
+	write("10-hq.hcl", "host \"repo01\" {\n  address = \"192.0.2.30\"\n  groups = [\"repos\"]\n}\n")
+	write("20-dr.hcl", "host \"repo02\" {\n  address = \"198.51.100.30\"\n  groups = [\"repos\"]\n}\n")
+	write("notes.txt", "not an inventory file")
+	inv, diags := Load(dir, pol)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if len(inv.Hosts) != 2 || inv.Host("repo02").Mode != firewall.Enforce || inv.Host("repo01").Roles[0] != "backup_repository" {
+		t.Fatalf("hosts: %+v", inv.Hosts)
+	}
+	write("30-dup.hcl", "host \"repo01\" {\n  address = \"192.0.2.31\"\n  groups = [\"repos\"]\n}\n")
+	_, diags = Load(dir, pol)
+	if !diags.HasErrors() || diags[0].Summary != "Duplicate host name" || diags[0].Subject.Filename != filepath.Join(dir, "30-dup.hcl") ||
+		!strings.Contains(diags[0].Detail, "10-hq.hcl") {
+		t.Errorf("duplicate across files: %v", diags)
+	}
+	if _, diags := Load(t.TempDir(), pol); !diags.HasErrors() || !strings.Contains(diags[0].Detail, "no *.hcl") {
+		t.Errorf("empty directory: %v", diags)
+	}
+}
