@@ -107,7 +107,7 @@ type common struct {
 func newFlagSet(name, synopsis string, stderr io.Writer, c *common) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.inventory, "inventory", "", "the inventory `file` (HCL)")
+	fs.StringVar(&c.inventory, "inventory", "", "the inventory: an HCL `file`, or a directory of *.hcl files")
 	fs.Var(&c.policy, "policy", "a `dir`ectory of extra policy files, loaded on top of the built-in Veeam policy (repeatable)")
 	fs.Var(&c.hosts, "host", "only this host `name` (repeatable)")
 	fs.StringVar(&c.format, "format", "text", "output format: text or json")
