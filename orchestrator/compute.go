@@ -141,9 +141,25 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 			r.Reasons = append(r.Reasons, rs)
 		}
 	}
-	note := func(hr *HostRules, s string) {
-		if !slices.Contains(hr.Notes, s) {
-			hr.Notes = append(hr.Notes, s)
+	// Notes with the same text from several flows (the seed repeats some
+	// tables, e.g. object storage and external repositories) become one
+	// note that cites every flow.
+	type noteRefs struct {
+		refs []string
+	}
+	notes := map[*HostRules]map[string]*noteRefs{}
+	note := func(hr *HostRules, text string, f flowRef) {
+		if notes[hr] == nil {
+			notes[hr] = map[string]*noteRefs{}
+		}
+		n := notes[hr][text]
+		if n == nil {
+			n = &noteRefs{}
+			notes[hr][text] = n
+		}
+		ref := f.Section + ", flow " + f.Name
+		if !slices.Contains(n.refs, ref) {
+			n.refs = append(n.refs, ref)
 		}
 	}
 
@@ -156,8 +172,8 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 			for _, from := range f.From {
 				for _, s := range roles[from] {
 					if s.host != nil {
-						note(byName[s.host.Name], fmt.Sprintf("outbound %s to %s must be allowed wherever egress is filtered: %s [%s, flow %s]",
-							spec, f.Endpoint, f.Description, f.Section, f.Name))
+						note(byName[s.host.Name], fmt.Sprintf("outbound %s to %s must be allowed wherever egress is filtered: %s",
+							spec, f.Endpoint, f.Description), ref(f))
 					}
 				}
 			}
@@ -171,8 +187,8 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 				}
 				hr := byName[dst.host.Name]
 				if f.Local {
-					note(hr, fmt.Sprintf("%s is used locally on this host (%s): no inbound rule needed [%s, flow %s]",
-						spec, f.Description, f.Section, f.Name))
+					note(hr, fmt.Sprintf("%s is used locally on this host (%s): no inbound rule needed",
+						spec, f.Description), ref(f))
 					continue
 				}
 				if !toRole.Firewall {
@@ -184,12 +200,12 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 							if s.host == nil || s.host == dst.host {
 								continue
 							}
-							note(byName[s.host.Name], fmt.Sprintf("open %s on %s (%s) from this host, outside portwarden: %s [%s, flow %s]",
-								spec, dst.host.Name, to, f.Description, f.Section, f.Name))
+							note(byName[s.host.Name], fmt.Sprintf("open %s on %s (%s) from this host, outside portwarden: %s",
+								spec, dst.host.Name, to, f.Description), ref(f))
 						}
 					}
-					note(hr, fmt.Sprintf("%s (%s) cannot carry a host firewall rule: %s must be opened on it by other means [%s, flow %s]",
-						dst.host.Name, to, spec, f.Section, f.Name))
+					note(hr, fmt.Sprintf("%s (%s) cannot carry a host firewall rule: %s must be opened on it by other means",
+						dst.host.Name, to, spec), ref(f))
 					continue
 				}
 				// Sources never include the destination itself: a host
@@ -221,10 +237,19 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 			hr.Rules = append(hr.Rules, *r)
 		}
 		slices.SortFunc(hr.Rules, func(a, b Rule) int { return compareRules(a.Rule, b.Rule) })
+		for text, n := range notes[hr] {
+			sort.Strings(n.refs)
+			hr.Notes = append(hr.Notes, text+" ["+strings.Join(n.refs, "; ")+"]")
+		}
 		sort.Strings(hr.Notes)
 	}
 	return out, nil
 }
+
+// flowRef is what a note cites of a flow.
+type flowRef struct{ Section, Name string }
+
+func ref(f policies.ConcreteFlow) flowRef { return flowRef{f.Section, f.Name} }
 
 // compareRules orders rules by protocol, then by their ports.
 func compareRules(a, b firewall.Rule) int {
