@@ -13,6 +13,9 @@ import (
 type TransportDialer struct {
 	// AcceptNewHostKeys records unknown SSH host keys (accept-new).
 	AcceptNewHostKeys bool
+	// Bastions, if set, shares one connection per bastion among the hosts
+	// that jump through it.
+	Bastions *transport.BastionPool
 }
 
 // Dial implements Dialer.
@@ -21,6 +24,7 @@ func (d TransportDialer) Dial(ctx context.Context, h *inventory.Host) (transport
 	case h.SSH != nil:
 		cfg := *h.SSH
 		cfg.AcceptNewHostKeys = cfg.AcceptNewHostKeys || d.AcceptNewHostKeys
+		cfg.Bastions = d.Bastions
 		return transport.DialSSH(ctx, cfg)
 	case h.WinRM != nil:
 		return transport.DialWinRM(ctx, *h.WinRM)

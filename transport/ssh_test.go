@@ -720,3 +720,52 @@ func TestSSHCutMarker(t *testing.T) {
 		}
 	}
 }
+
+// TestSSHBastionPool: hosts behind one bastion share one connection to it,
+// and it closes with the last of them.
+func TestSSHBastionPool(t *testing.T) {
+	t.Parallel()
+	l := lab.UpForTest(t, lab.Options{Linux: 3})
+	bastion := l.Hosts[0]
+	logins := func() int {
+		b, _ := os.ReadFile(filepath.Join(bastion.Dir, "sshd.log"))
+		return strings.Count(string(b), "Accepted publickey")
+	}
+	jump := labSSH(l, bastion.Name)
+	pool := &BastionPool{}
+	var conns []Conn
+	for _, h := range l.Hosts[1:] {
+		cfg := labSSH(l, h.Name)
+		cfg.ProxyJump = &jump
+		cfg.Bastions = pool
+		conns = append(conns, dialSSHTest(t, cfg))
+	}
+	if n := logins(); n != 1 {
+		t.Errorf("two hosts behind one bastion made %d bastion logins, want 1", n)
+	}
+	for _, c := range conns {
+		if res := runSSHTest(t, c, "echo \"$SSH_CONNECTION\"", nil); !strings.HasPrefix(string(res.Stdout), bastion.Address.String()+" ") {
+			t.Errorf("target saw %q, want the bastion", res.Stdout)
+		}
+	}
+	conns[0].Close()
+	if res := runSSHTest(t, conns[1], "echo ok", nil); string(res.Stdout) != "ok\n" {
+		t.Errorf("closing one host closed the shared bastion: %q", res.Stdout)
+	}
+	conns[1].Close()
+	pool.mu.Lock()
+	left := len(pool.m)
+	pool.mu.Unlock()
+	if left != 0 {
+		t.Errorf("the pool keeps %d bastion(s) after the last host closed", left)
+	}
+	// A new host after that dials the bastion afresh.
+	cfg := labSSH(l, l.Hosts[1].Name)
+	cfg.ProxyJump = &jump
+	cfg.Bastions = pool
+	c := dialSSHTest(t, cfg)
+	runSSHTest(t, c, "true", nil)
+	if n := logins(); n != 2 {
+		t.Errorf("bastion logins = %d, want 2", n)
+	}
+}

@@ -52,7 +52,11 @@ type SSHConfig struct {
 	Sudo         bool
 	SudoPassword string
 	// ProxyJump is a bastion to connect through, or nil.
-	ProxyJump      *SSHConfig
+	ProxyJump *SSHConfig
+	// Bastions, when set, shares one connection to each bastion among all
+	// the hosts of a run that jump through it; nil means one bastion
+	// connection per host.
+	Bastions       *BastionPool
 	ConnectTimeout time.Duration // default 10s
 	CommandTimeout time.Duration // default 60s
 }

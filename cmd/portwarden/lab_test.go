@@ -798,3 +798,43 @@ func TestSavedPlan(t *testing.T) {
 		t.Errorf("a refused apply changed a host: %+v", doc.Hosts)
 	}
 }
+
+// TestProxyJumpFleet: hosts that only a bastion may reach are planned and
+// applied through it (one shared bastion connection), and enforce mode
+// keeps SSH open from the bastion, the address those hosts see.
+func TestProxyJumpFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := lab.UpForTest(t, lab.Options{Linux: 3})
+	bastion, _ := l.Host("lnx01")
+	// lnx02 and lnx03 drop SSH from the controller, like hosts in a
+	// segment only the bastion reaches.
+	for _, h := range []string{"lnx02", "lnx03"} {
+		execOK(t, l, h, "nft", fmt.Sprintf("add table inet seg; add chain inet seg in { type filter hook input priority -10; policy accept; }; add rule inet seg in ip saddr %s tcp dport 22 drop", l.Controller))
+	}
+	jump := fmt.Sprintf("  ssh {\n    proxy_jump = \"root@%s\"\n  }\n", bastion.Address)
+	inv := writeInventory(t, l, map[string]hostSpec{
+		"lnx01": {roles: []string{"guest_linux"}},
+		"lnx02": {roles: []string{"backup_repository"}, mode: "enforce", extra: jump},
+		"lnx03": {roles: []string{"backup_repository"}, extra: jump},
+	}, "")
+	if ad, code := applyJSON(t, inv); code != 0 {
+		for _, h := range ad.Hosts {
+			t.Logf("%s: %q", h.Name, h.Error)
+		}
+		t.Fatalf("apply through the bastion: exit %d", code)
+	}
+	log, _ := os.ReadFile(filepath.Join(bastion.Dir, "sshd.log"))
+	// One login for lnx01 itself, one shared by the two hosts behind it.
+	if n := strings.Count(string(log), "Accepted publickey"); n != 2 {
+		t.Errorf("bastion saw %d logins, want 2 (its own and one shared jump connection)", n)
+	}
+	rs := execOK(t, l, "lnx02", "nft", "list", "table", "inet", "portwarden")
+	if !strings.Contains(rs, bastion.Address.String()) || !strings.Contains(rs, "policy drop") {
+		t.Errorf("enforce on lnx02 does not keep SSH open from the bastion:\n%s", rs)
+	}
+	if _, code := planDoc(t, inv); code != 0 {
+		t.Fatal("second plan through the bastion: not converged, or SSH lost")
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/orchestrator"
+	"github.com/portwarden/portwarden/transport"
 )
 
 // runFlags are the flags of commands that connect to hosts.
@@ -81,7 +82,7 @@ func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, b
 	s := &session{inv: inv, addrs: addrs, rules: rules}
 	s.prog = newProgress(stderr, r.progress, r.format)
 	s.engine = &orchestrator.Engine{
-		Dialer:            orchestrator.TransportDialer{AcceptNewHostKeys: r.acceptNewHostKeys},
+		Dialer:            orchestrator.TransportDialer{AcceptNewHostKeys: r.acceptNewHostKeys, Bastions: &transport.BastionPool{}},
 		Platform:          orchestrator.HostPlatform{},
 		Hooks:             s.prog,
 		Parallel:          r.parallel,
