@@ -571,3 +571,24 @@ func (m *ruleMerger) rules() []Rule {
 	}
 	return out
 }
+
+// linuxNFTReadback is what an nftables apply prints back: the facts without
+// the iptables listings and the iptables variant, which the nftables
+// backend's State does not read, and which would cost every host a few
+// more processes per apply. The sections stay, empty, so the output still
+// parses as facts.
+var linuxNFTReadback = func() string {
+	s := linuxFactsSections
+	cut := func(from, to, with string) {
+		i := strings.Index(s, from)
+		j := strings.Index(s[i+1:], to)
+		if i < 0 || j < 0 {
+			panic("linuxNFTReadback: facts script changed: " + from)
+		}
+		s = s[:i] + with + s[i+1+j:]
+	}
+	cut("if pw_has iptables; then\n", "\npw_section services", "")
+	cut("if pw_has iptables-save;", "\npw_section persist",
+		"pw_section "+linuxSecIPT+"\npw_section "+linuxSecIP6T+"\npw_section "+linuxSecIPTLegacy+"\npw_section "+linuxSecIP6Legacy+"\n")
+	return s
+}()

@@ -579,7 +579,7 @@ func (b *NFTables) Apply(d Desired) (Script, error) {
 		return Script{}, err
 	}
 	stdin := live + nftPersistMarker + "\n" + boot + nftEndMarker + "\n"
-	body := linuxPrelude(root, true) + nftApplyBody(dd.remove) + linuxFactsSections + "exit \"$pw_status\"\n"
+	body := linuxPrelude(root, true) + nftApplyBody(dd.remove) + linuxNFTReadback + "exit \"$pw_status\"\n"
 	return Script{Shell: "sh", Body: body, Stdin: []byte(stdin)}, nil
 }
 

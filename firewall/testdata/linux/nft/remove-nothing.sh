@@ -108,13 +108,6 @@ for pw_t in nft iptables iptables-save iptables-restore ip6tables ip6tables-save
 	command -v "$pw_t" 2>/dev/null || :
 done
 pw_variant=
-if pw_has iptables; then
-	case $(iptables -V 2>/dev/null) in
-	*nf_tables*) pw_variant=nf_tables ;;
-	*) pw_variant=legacy ;;
-	esac
-	echo "iptables_variant=$pw_variant"
-fi
 
 pw_section services
 if [ -d /run/systemd/system ] && pw_has systemctl; then
@@ -134,24 +127,10 @@ if pw_has ufw; then
 fi
 
 if pw_has nft; then pw_run nft_ruleset nft -j list ruleset; else pw_section nft_ruleset; fi
-if pw_has iptables-save; then pw_run iptables iptables-save; else pw_section iptables; fi
-if pw_has ip6tables-save; then pw_run ip6tables ip6tables-save; else pw_section ip6tables; fi
-# Legacy tables exist only where the kernel lists them for this network
-# namespace: reading the list is a shell builtin, running the tool is not.
-pw_legacy4=
-pw_legacy6=
-{ read -r pw_legacy4 </proc/net/ip_tables_names; } 2>/dev/null
-{ read -r pw_legacy6 </proc/net/ip6_tables_names; } 2>/dev/null
-if [ "$pw_variant" = nf_tables ] && [ -n "$pw_legacy4" ] && pw_has iptables-legacy-save; then
-	pw_run iptables_legacy iptables-legacy-save
-else
-	pw_section iptables_legacy
-fi
-if [ "$pw_variant" = nf_tables ] && [ -n "$pw_legacy6" ] && pw_has ip6tables-legacy-save; then
-	pw_run ip6tables_legacy ip6tables-legacy-save
-else
-	pw_section ip6tables_legacy
-fi
+pw_section iptables
+pw_section ip6tables
+pw_section iptables_legacy
+pw_section ip6tables_legacy
 
 pw_section persist
 echo "root=${PW_ROOT:-/}"
