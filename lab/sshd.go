@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -245,8 +244,6 @@ func processCmdline(pid int) (string, error) {
 	}
 	return strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " "), nil
 }
-
-var errNotOurs = errors.New("process is not the lab's")
 
 // listen6 is the sshd_config line that makes a host listen on its IPv6
 // address too, or "" for a lab without IPv6.

@@ -91,11 +91,10 @@ type ifStmt struct {
 }
 
 type foreachStmt struct {
-	pos   position
-	v     string
-	coll  *pipelineStmt
-	body  []stmt
-	label string
+	pos  position
+	v    string
+	coll *pipelineStmt
+	body []stmt
 }
 
 type catchClause struct {
@@ -178,14 +177,13 @@ type castExpr struct {
 }
 
 type memberExpr struct {
-	pos     position
-	obj     expr
-	name    string
-	nameX   expr // dynamic member: $obj.$name
-	static  bool
-	call    bool
-	args    []expr
-	hasArgs bool
+	pos    position
+	obj    expr
+	name   string
+	nameX  expr // dynamic member: $obj.$name
+	static bool
+	call   bool
+	args   []expr
 }
 
 type indexExpr struct {

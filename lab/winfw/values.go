@@ -530,7 +530,7 @@ func decodeJSONValue(dec *json.Decoder) (any, error) {
 			return out, nil
 		}
 	case json.Number:
-		if n, err := t.Int64(); err == nil && n >= math.MinInt32 && n <= math.MaxInt64 {
+		if n, err := t.Int64(); err == nil && n >= math.MinInt32 {
 			return n, nil
 		}
 		return t.String(), nil

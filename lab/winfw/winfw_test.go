@@ -231,7 +231,6 @@ func TestApplyEmptiesGroup(t *testing.T) {
 func TestApplyRollsBackWhenACreationFails(t *testing.T) {
 	fw := newFirewall(t)
 	apply(t, fw, desired(firewall.Additive))
-	before := snapshot(t, fw)
 
 	// A rule outside portwarden's group holds the temporary name of the
 	// last rule the next apply creates, so that creation fails.
@@ -251,7 +250,7 @@ func TestApplyRollsBackWhenACreationFails(t *testing.T) {
 		t.Fatal("no pending name found in the script")
 	}
 	run(t, fw, "New-NetFirewallRule -Name '"+pending+"' -DisplayName squatter -Group other | Out-Null")
-	before = snapshot(t, fw)
+	before := snapshot(t, fw)
 
 	out, errOut, code := fw.Run(context.Background(), s.Body)
 	if code == 0 {

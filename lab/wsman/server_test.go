@@ -76,11 +76,10 @@ type testServer struct {
 }
 
 type pki struct {
-	dir          string
-	caPEM        []byte
-	cert, key    string // server certificate and key files
-	otherCAPEM   []byte // a CA that did not sign the server certificate
-	serverDNSIPs []net.IP
+	dir        string
+	caPEM      []byte
+	cert, key  string // server certificate and key files
+	otherCAPEM []byte // a CA that did not sign the server certificate
 }
 
 // newPKI makes a CA and a server certificate for 127.0.0.1, and an
