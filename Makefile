@@ -5,7 +5,7 @@ LABDIR    ?= $(CURDIR)/.lab/demo
 DEPS      := openssh-server openssh-client nftables iptables iproute2 sudo
 GOFLAGS   ?=
 
-.PHONY: all build deps test test-short lint bench demo demo-down clean
+.PHONY: all build deps test test-short lint staticcheck bench demo demo-down clean
 
 all: build
 
@@ -25,6 +25,11 @@ deps:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# staticcheck is the deeper lint (unused code, suspicious constructs); it
+# is fetched through the module proxy, so it is not part of make test.
+staticcheck:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 test: deps lint
 	$(GO) test -count=1 -timeout 20m ./...
