@@ -189,7 +189,7 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 	h := p.Host
 	c, err := e.conn(ctx, h)
 	if err != nil {
-		return fmt.Errorf("connecting: %w", err)
+		return err // the transport says what it was connecting to
 	}
 	fs, err := e.Platform.FactsScript(h)
 	if err != nil {
@@ -266,7 +266,7 @@ func (e *Engine) applyHost(ctx context.Context, p *HostPlan) error {
 	}
 	c, err := e.conn(ctx, p.Host)
 	if err != nil {
-		return fmt.Errorf("connecting: %w", err)
+		return err // the transport says what it was connecting to
 	}
 	s, err := p.backend.Apply(p.Desired)
 	if err != nil {
