@@ -39,6 +39,8 @@ type Inventory struct {
 	Networks          []*Network
 	// Files holds the parsed source, for rendering diagnostics.
 	Files map[string]*hcl.File
+
+	groupNames []string
 }
 
 // Host is one machine.
@@ -48,6 +50,7 @@ type Host struct {
 	Addr    netip.Addr // the address, when Address is an IP literal
 	OS      string     // "linux" or "windows"
 	Roles   []string   // as assigned (sorted, unique), without derived roles
+	Groups  []string   // the groups the host names, in its order
 	Managed bool
 	// Firewall is the backend: "auto", "nftables", "iptables" (Linux) or
 	// "windows".
@@ -69,6 +72,9 @@ type Network struct {
 	Roles     []string
 	DeclRange hcl.Range
 }
+
+// GroupNames returns the names of the declared groups, sorted.
+func (inv *Inventory) GroupNames() []string { return slices.Clone(inv.groupNames) }
 
 // Host returns the host with that name, or nil.
 func (inv *Inventory) Host(name string) *Host {
@@ -211,7 +217,9 @@ func decodeInto(inv *Inventory, body hcl.Body, dir string, pol *policies.Policy)
 		"env":  envFunc,
 		"file": fileFunc(d.dir),
 	}}
-	return d.decode(body)
+	diags := d.decode(body)
+	inv.groupNames = sortedKeys(d.groups)
+	return diags
 }
 
 type groupDef struct {
@@ -509,6 +517,7 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 	if v := l.attrs["groups"]; v != nil {
 		names, ds := toStrings(v, "groups")
 		diags = append(diags, ds...)
+		h.Groups = names
 		for _, n := range names {
 			g := d.groups[n]
 			if g == nil {

@@ -291,3 +291,27 @@ func TestSavedPlanFileErrors(t *testing.T) {
 		t.Error("loadPlan(missing file) succeeded")
 	}
 }
+
+func TestGroupFilter(t *testing.T) {
+	t.Setenv("PW_WINRM_PASSWORD", "x")
+	t.Setenv("PW_SUDO_PASSWORD", "x")
+	out, errOut, code := runCLI(t, "rules", "--inventory", "../../examples/site.hcl", "--group", "hyperv", "--host", "repo01", "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var doc jsonRules
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, h := range doc.Hosts {
+		names = append(names, h.Name)
+	}
+	if strings.Join(names, ",") != "hv01,hv02,repo01" {
+		t.Errorf("--group hyperv --host repo01 selected %v", names)
+	}
+	_, errOut, code = runCLI(t, "rules", "--inventory", "../../examples/site.hcl", "--group", "hyper")
+	if code != 1 || !strings.Contains(errOut, `Did you mean "hyperv"?`) {
+		t.Errorf("unknown group: exit %d: %s", code, errOut)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -101,6 +102,7 @@ type common struct {
 	inventory string
 	policy    stringList
 	hosts     stringList
+	groups    stringList
 	format    string
 }
 
@@ -110,6 +112,7 @@ func newFlagSet(name, synopsis string, stderr io.Writer, c *common) *flag.FlagSe
 	fs.StringVar(&c.inventory, "inventory", "", "the inventory: an HCL `file`, or a directory of *.hcl files")
 	fs.Var(&c.policy, "policy", "a `dir`ectory of extra policy files, loaded on top of the built-in Veeam policy (repeatable)")
 	fs.Var(&c.hosts, "host", "only this host `name` (repeatable)")
+	fs.Var(&c.groups, "group", "only the hosts of this inventory group `name` (repeatable; with --host, either selects)")
 	fs.StringVar(&c.format, "format", "text", "output format: text or json")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: portwarden %s\n\nOptions:\n", synopsis)
@@ -158,6 +161,7 @@ func load(c *common, stderr io.Writer) (*policies.Policy, *inventory.Inventory) 
 	diags = append(diags, idiags...)
 	if !diags.HasErrors() {
 		diags = append(diags, checkHostFilter(inv, c.hosts)...)
+		diags = append(diags, checkGroupFilter(inv, c.groups)...)
 	}
 	if diags.HasErrors() {
 		writeDiags(stderr, c.format, files, diags)
@@ -183,4 +187,35 @@ func checkHostFilter(inv *inventory.Inventory, hosts []string) hcl.Diagnostics {
 		}
 	}
 	return diags
+}
+
+func checkGroupFilter(inv *inventory.Inventory, groups []string) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, g := range groups {
+		if !slices.Contains(inv.GroupNames(), g) {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Unknown group",
+				Detail:   fmt.Sprintf("--group %q names no group of the inventory.%s", g, policies.Suggest(g, inv.GroupNames())),
+			})
+		}
+	}
+	return diags
+}
+
+// selected reports whether the --host and --group filters pick h; no
+// filter picks every host.
+func (c *common) selected(h *inventory.Host) bool {
+	if len(c.hosts) == 0 && len(c.groups) == 0 {
+		return true
+	}
+	if slices.Contains(c.hosts, h.Name) {
+		return true
+	}
+	for _, g := range h.Groups {
+		if slices.Contains(c.groups, g) {
+			return true
+		}
+	}
+	return false
 }

@@ -72,7 +72,7 @@ func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, b
 	}
 	var rules []*orchestrator.HostRules
 	for _, hr := range all {
-		if len(r.hosts) == 0 || slices.Contains(r.hosts, hr.Host.Name) {
+		if r.selected(hr.Host) {
 			rules = append(rules, hr)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/portwarden/portwarden/firewall"
@@ -34,7 +33,7 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	var hrs []*orchestrator.HostRules
 	for _, hr := range all {
-		if len(c.hosts) == 0 || slices.Contains(c.hosts, hr.Host.Name) {
+		if c.selected(hr.Host) {
 			hrs = append(hrs, hr)
 		}
 	}
