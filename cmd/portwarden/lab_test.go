@@ -838,3 +838,45 @@ func TestProxyJumpFleet(t *testing.T) {
 		t.Fatal("second plan through the bastion: not converged, or SSH lost")
 	}
 }
+
+// TestWindowsIneffectiveRulesAreReported: a disabled profile and Group
+// Policy that ignores local rules show as warnings on the Windows host.
+func TestWindowsIneffectiveRulesAreReported(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := lab.UpForTest(t, lab.Options{Windows: 1})
+	inv := writeInventory(t, l, map[string]hostSpec{"win01": {roles: []string{"hyperv_host"}}}, "")
+	w, _ := l.Host("win01")
+	path := filepath.Join(w.Dir, "winfw.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(raw, &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range st["Profiles"].([]any) {
+		prof := p.(map[string]any)
+		switch prof["Name"] {
+		case "Public":
+			prof["Enabled"] = "False"
+		case "Domain":
+			prof["GroupPolicy"] = map[string]any{"AllowLocalFirewallRules": "False"}
+		}
+	}
+	raw, _ = json.Marshal(st)
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := planDoc(t, inv)
+	warn := strings.Join(hostOf(doc, "win01").Warnings, "\n")
+	if !strings.Contains(warn, "profile Public is disabled") || !strings.Contains(warn, "Domain does not merge local rules") {
+		t.Errorf("warnings = %q", warn)
+	}
+	out, _, _ := runCLI(t, "plan", "--inventory", inv)
+	if !strings.Contains(out, "! warning: Windows Firewall profile Public is disabled") {
+		t.Errorf("the text plan does not show the warning:\n%s", out)
+	}
+}
