@@ -47,6 +47,9 @@ type HostPlan struct {
 	Desired firewall.Desired
 	Current firewall.State
 	Changes []Change
+	// Controller is the controller's address as the host sees the
+	// connection (invalid through a bastion that hides it).
+	Controller netip.Addr
 	// Err is set when the host could not be planned (unreachable, host
 	// key refused, unknown firewall, unreadable state). Such a host is
 	// never applied.
@@ -217,6 +220,9 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 	p.Desired.ManagementPort = managementPort(h)
 	if a := c.LocalAddr(); a.IsValid() && !a.IsUnspecified() {
 		a = a.Unmap()
+		if h.SSH == nil || h.SSH.ProxyJump == nil {
+			p.Controller = a
+		}
 		p.Desired.ManagementSources = append(p.Desired.ManagementSources, netip.PrefixFrom(a, a.BitLen()))
 	}
 	p.Desired.ManagementSources = append(p.Desired.ManagementSources, e.ManagementSources...)

@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -166,5 +167,36 @@ func TestEngineStopFinishesInFlightAndStartsNoMore(t *testing.T) {
 		if !errors.Is(p.Err, ErrStopped) {
 			t.Errorf("%s: err %v, want ErrStopped", p.Host.Name, p.Err)
 		}
+	}
+}
+
+func TestProbeLocally(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	open := uint16(ln.Addr().(*net.TCPAddr).Port)
+	// A port nobody listens on: bind one and close it.
+	l2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := uint16(l2.Addr().(*net.TCPAddr).Port)
+	l2.Close()
+	lo := netip.MustParseAddr("127.0.0.1")
+	ps := []*Probe{{Addr: lo, Port: open}, {Addr: lo, Port: closed}}
+	probeLocally(context.Background(), ps)
+	if ps[0].Outcome != Open || ps[1].Outcome != Refused {
+		t.Errorf("outcomes = %s, %s; want open, refused", ps[0].Outcome, ps[1].Outcome)
 	}
 }

@@ -198,6 +198,14 @@ func TestPlanProbes(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("enforce (-want +got):\n%s", diff)
 	}
+	// A rule that names the controller is probed from it too.
+	withCtl := plan(firewall.Additive)
+	withCtl.Controller = netip.MustParseAddr("10.0.0.1")
+	got = view(PlanProbes([]*HostPlan{withCtl}, hosts, nil))
+	want = []pv{{"peer", 2500, false, ""}, {"peer", 3300, false, ""}, {"", 2500, false, ""}, {"", 3300, false, ""}, {"peer", 0, false, NotProbed}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("controller probes (-want +got):\n%s", diff)
+	}
 	neg := &Probe{Blocked: true, Outcome: Blocked}
 	pos := &Probe{Outcome: Refused}
 	if !neg.OK() || !pos.OK() || (&Probe{Blocked: true, Outcome: Open}).OK() || (&Probe{Outcome: Blocked}).OK() {

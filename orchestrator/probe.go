@@ -3,11 +3,15 @@ package orchestrator
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/portwarden/portwarden/firewall"
@@ -41,7 +45,7 @@ type Probe struct {
 	// Blocked is set for a negative probe: on a host in enforce mode, a
 	// managed peer that no rule names must not get through.
 	Blocked bool
-	From    string // source host name
+	From    string // source host name; "" for the controller itself
 	To      string // destination host name
 	Addr    netip.Addr
 	Proto   string
@@ -94,6 +98,15 @@ func PlanProbes(plans []*HostPlan, hosts []*inventory.Host, addrs Addresses) []*
 					}
 					for _, port := range samplePorts(r.Ports) {
 						out = append(out, &Probe{From: src.Name, To: p.Host.Name, Addr: a, Proto: "tcp", Port: port, RuleKey: r.Key()})
+					}
+				}
+			}
+			// The controller is a peer too when a rule names it (the
+			// admins' network, a backup server running portwarden).
+			if r.Protocol == "tcp" && p.Controller.IsValid() && coversAny(r.Sources, []netip.Addr{p.Controller}) {
+				for _, a := range dst {
+					for _, port := range samplePorts(r.Ports) {
+						out = append(out, &Probe{From: "", To: p.Host.Name, Addr: a, Proto: "tcp", Port: port, RuleKey: r.Key()})
 					}
 				}
 			}
@@ -202,9 +215,17 @@ func (e *Engine) RunProbes(ctx context.Context, inv *inventory.Inventory, probes
 		}
 		bySource[p.From] = append(bySource[p.From], p)
 	}
+	// The controller's own probes are plain dials from this process.
+	if local := bySource[""]; len(local) > 0 {
+		e.hooks().HostStart("controller", "probe")
+		probeLocally(ctx, local)
+		e.hooks().HostDone("controller", "probe", nil)
+	}
 	var plans []*HostPlan
 	for _, name := range order {
-		plans = append(plans, &HostPlan{Host: inv.Host(name)})
+		if name != "" {
+			plans = append(plans, &HostPlan{Host: inv.Host(name)})
+		}
 	}
 	e.each(ctx, plans, func(ctx context.Context, hp *HostPlan) {
 		ps := bySource[hp.Host.Name]
@@ -267,4 +288,34 @@ func parseProbeOutput(out string, ps []*Probe) error {
 		ps[id-1].Outcome, ps[id-1].Detail = o, detail
 	}
 	return sc.Err()
+}
+
+// probeLocally dials each probe from the controller, all at once, and
+// classifies the answer like the peers' probe script does.
+func probeLocally(ctx context.Context, ps []*Probe) {
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+			defer cancel()
+			var d net.Dialer
+			c, err := d.DialContext(dctx, "tcp", net.JoinHostPort(p.Addr.String(), strconv.Itoa(int(p.Port))))
+			switch {
+			case err == nil:
+				c.Close()
+				p.Outcome = Open
+			case errors.Is(err, syscall.ECONNREFUSED):
+				p.Outcome = Refused
+			case ctx.Err() != nil:
+				p.Outcome, p.Detail = Failed, "not run: "+ctx.Err().Error()
+			case dctx.Err() != nil:
+				p.Outcome, p.Detail = Blocked, fmt.Sprintf("no answer in %s", ProbeTimeout)
+			default:
+				p.Outcome, p.Detail = Blocked, err.Error()
+			}
+		}()
+	}
+	wg.Wait()
 }

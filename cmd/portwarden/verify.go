@@ -75,7 +75,7 @@ func countSources(ps []*orchestrator.Probe) int {
 
 // writeProbesText prints probes rule by rule and returns how many failed.
 func writeProbesText(w io.Writer, probes []*orchestrator.Probe) int {
-	fmt.Fprintf(w, "\nProbes (real TCP from managed Linux peers; open or refused = the firewall passed it):\n")
+	fmt.Fprintf(w, "\nProbes (real TCP from managed Linux peers and the controller; open or refused = the firewall passed it):\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	failed, passed, skipped := 0, 0, 0
 	for _, p := range probes {
@@ -98,7 +98,11 @@ func writeProbesText(w io.Writer, probes []*orchestrator.Probe) int {
 		if p.Blocked {
 			want = "must be dropped: no rule names this peer"
 		}
-		fmt.Fprintf(tw, "  %s\t%s → %s\t%s/%s\t%s\t%s\t%s\n", mark, p.From, p.To, p.Proto, port, p.Outcome, want, p.Detail)
+		from := p.From
+		if from == "" {
+			from = "(controller)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s → %s\t%s/%s\t%s\t%s\t%s\n", mark, from, p.To, p.Proto, port, p.Outcome, want, p.Detail)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "Probes: %d as expected, %d failed, %d not probed.\n", passed, failed, skipped)
@@ -122,7 +126,11 @@ type jsonProbe struct {
 func probesJSON(ps []*orchestrator.Probe) []jsonProbe {
 	var out []jsonProbe
 	for _, p := range ps {
-		out = append(out, jsonProbe{From: p.From, To: p.To, Address: p.Addr.String(), Proto: p.Proto, Port: p.Port,
+		from := p.From
+		if from == "" {
+			from = "(controller)"
+		}
+		out = append(out, jsonProbe{From: from, To: p.To, Address: p.Addr.String(), Proto: p.Proto, Port: p.Port,
 			Rule: p.RuleKey, Outcome: string(p.Outcome), Passed: p.Outcome.Passed(), Expect: expect(p), OK: p.OK(), Detail: p.Detail})
 	}
 	return out
