@@ -56,25 +56,9 @@ type session struct {
 }
 
 func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, bool) {
-	pol, inv := load(&r.common, stderr)
-	if inv == nil {
+	inv, addrs, rules, ok := computeRules(ctx, &r.common, stderr)
+	if !ok {
 		return nil, false
-	}
-	addrs, err := orchestrator.ResolveAddresses(ctx, inv, nil)
-	if err != nil {
-		fmt.Fprintf(stderr, "Error: %s\nNothing was changed on any host.\n", err)
-		return nil, false
-	}
-	all, err := orchestrator.Compute(inv, pol, addrs)
-	if err != nil {
-		fmt.Fprintf(stderr, "Error: %s\nNothing was changed on any host.\n", err)
-		return nil, false
-	}
-	var rules []*orchestrator.HostRules
-	for _, hr := range all {
-		if r.selected(hr.Host) {
-			rules = append(rules, hr)
-		}
 	}
 	if r.destroy {
 		rules = orchestrator.Destroy(rules)
@@ -271,7 +255,7 @@ func countHosts(n int) string {
 	return fmt.Sprintf("%d hosts", n)
 }
 
-func prefixes(ps []netipPrefix) string {
+func prefixes(ps []netip.Prefix) string {
 	s := make([]string, len(ps))
 	for i, p := range ps {
 		s[i] = firewall.PrefixString(p)
@@ -348,7 +332,7 @@ func toJSONChanges(cs []orchestrator.Change) []jsonChange {
 	return out
 }
 
-func prefixStrings(ps []netipPrefix) []string {
+func prefixStrings(ps []netip.Prefix) []string {
 	out := make([]string, len(ps))
 	for i, p := range ps {
 		out[i] = firewall.PrefixString(p)
@@ -392,5 +376,3 @@ func confirm(stdin io.Reader, w io.Writer, n int) bool {
 }
 
 var stdin io.Reader = os.Stdin
-
-type netipPrefix = netip.Prefix

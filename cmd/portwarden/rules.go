@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/orchestrator"
 )
 
@@ -17,25 +18,9 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if code := parseFlags(fs, args, &c); code >= 0 {
 		return code
 	}
-	pol, inv := load(&c, stderr)
-	if inv == nil {
+	_, _, hrs, ok := computeRules(ctx, &c, stderr)
+	if !ok {
 		return 1
-	}
-	addrs, err := orchestrator.ResolveAddresses(ctx, inv, nil)
-	if err != nil {
-		fmt.Fprintf(stderr, "Error: %s\n", err)
-		return 1
-	}
-	all, err := orchestrator.Compute(inv, pol, addrs)
-	if err != nil {
-		fmt.Fprintf(stderr, "Error: %s\n", err)
-		return 1
-	}
-	var hrs []*orchestrator.HostRules
-	for _, hr := range all {
-		if c.selected(hr.Host) {
-			hrs = append(hrs, hr)
-		}
 	}
 	if c.format == "json" {
 		return writeJSON(stdout, stderr, rulesJSON(hrs))
@@ -141,4 +126,30 @@ func writeRulesText(w io.Writer, hrs []*orchestrator.HostRules) {
 
 func reasonText(r orchestrator.Reason) string {
 	return fmt.Sprintf("%s → %s: %s [%s]", r.FromRole, r.ToRole, r.Description, r.Section)
+}
+
+// computeRules loads the policy and inventory, resolves host names and
+// computes every host's rules, keeping the hosts --host and --group
+// select. On any error it says so on stderr and returns ok false: nothing
+// may touch a host then.
+func computeRules(ctx context.Context, c *common, stderr io.Writer) (*inventory.Inventory, orchestrator.Addresses, []*orchestrator.HostRules, bool) {
+	pol, inv := load(c, stderr)
+	if inv == nil {
+		return nil, nil, nil, false
+	}
+	addrs, err := orchestrator.ResolveAddresses(ctx, inv, nil)
+	if err == nil {
+		var all []*orchestrator.HostRules
+		if all, err = orchestrator.Compute(inv, pol, addrs); err == nil {
+			var hrs []*orchestrator.HostRules
+			for _, hr := range all {
+				if c.selected(hr.Host) {
+					hrs = append(hrs, hr)
+				}
+			}
+			return inv, addrs, hrs, true
+		}
+	}
+	fmt.Fprintf(stderr, "Error: %s\nNothing was changed on any host.\n", err)
+	return nil, nil, nil, false
 }
