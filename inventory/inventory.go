@@ -8,6 +8,7 @@ package inventory
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -218,7 +219,7 @@ func decodeInto(inv *Inventory, body hcl.Body, dir string, pol *policies.Policy)
 		"file": fileFunc(d.dir),
 	}}
 	diags := d.decode(body)
-	inv.groupNames = sortedKeys(d.groups)
+	inv.groupNames = slices.Sorted(maps.Keys(d.groups))
 	return diags
 }
 
@@ -522,7 +523,7 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 			g := d.groups[n]
 			if g == nil {
 				diags = append(diags, attrDiag(v, "Unknown group",
-					fmt.Sprintf("Host %q names group %q, which is not declared.%s", h.Name, n, policies.Suggest(n, sortedKeys(d.groups)))))
+					fmt.Sprintf("Host %q names group %q, which is not declared.%s", h.Name, n, policies.Suggest(n, slices.Sorted(maps.Keys(d.groups))))))
 				continue
 			}
 			layers = append(layers, g.layer)
@@ -971,15 +972,6 @@ func validName(s string) bool {
 		}
 	}
 	return true
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func rangeOf(v *value) *hcl.Range {

@@ -60,7 +60,6 @@ func Diff(hr *HostRules, want firewall.Desired, cur firewall.State) []Change {
 	}
 	wantKeys := map[string]bool{}
 	for _, w := range want.Rules {
-		w := w
 		k := w.Key()
 		wantKeys[k] = true
 		h, ok := have[k]
@@ -68,12 +67,10 @@ func Diff(hr *HostRules, want firewall.Desired, cur firewall.State) []Change {
 		case !ok:
 			out = append(out, Change{Action: Create, Kind: "rule", Key: k, After: &w, Reasons: reasons[k]})
 		case !slices.Equal(h.Sources, w.Sources):
-			h := h
 			out = append(out, Change{Action: Update, Kind: "rule", Key: k, Before: &h, After: &w, Reasons: reasons[k]})
 		}
 	}
 	for _, h := range cur.Rules {
-		h := h
 		if !wantKeys[h.Key()] {
 			out = append(out, Change{Action: Delete, Kind: "rule", Key: h.Key(), Before: &h})
 		}

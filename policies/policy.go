@@ -9,6 +9,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -489,7 +490,7 @@ func (pol *Policy) evalContext(settings map[string]cty.Value) (*hcl.EvalContext,
 	// is known or a pass makes no progress (a cycle or a missing name).
 	locals := map[string]cty.Value{}
 	pending := make([]*Local, 0, len(pol.Locals))
-	for _, n := range sortedKeys(pol.Locals) {
+	for _, n := range slices.Sorted(maps.Keys(pol.Locals)) {
 		pending = append(pending, pol.Locals[n])
 	}
 	var diags hcl.Diagnostics
@@ -530,15 +531,6 @@ func (pol *Policy) evalContext(settings map[string]cty.Value) (*hcl.EvalContext,
 	}
 	ctx.Variables["local"] = cty.ObjectVal(locals)
 	return ctx, diags
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func exprError(e hcl.Expression, summary, detail string) *hcl.Diagnostic {
