@@ -114,6 +114,11 @@ func (e *Engine) conn(ctx context.Context, h *inventory.Host) (transport.Conn, e
 	if e.conns == nil {
 		e.conns = map[string]transport.Conn{}
 	}
+	if won := e.conns[h.Name]; won != nil {
+		// Another caller connected meanwhile: keep one connection per host.
+		c.Close()
+		return won, nil
+	}
 	e.conns[h.Name] = c
 	return c, nil
 }

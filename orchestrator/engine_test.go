@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
@@ -198,5 +199,62 @@ func TestProbeLocally(t *testing.T) {
 	probeLocally(context.Background(), ps)
 	if ps[0].Outcome != Open || ps[1].Outcome != Refused {
 		t.Errorf("outcomes = %s, %s; want open, refused", ps[0].Outcome, ps[1].Outcome)
+	}
+}
+
+// countingDialer counts dials and closes, to check one connection per host.
+type countingDialer struct {
+	memFleet
+	mu            sync.Mutex
+	dials, closes int
+}
+
+type countedConn struct {
+	transport.Conn
+	d *countingDialer
+}
+
+func (c countedConn) Close() error {
+	c.d.mu.Lock()
+	c.d.closes++
+	c.d.mu.Unlock()
+	return nil
+}
+
+func (d *countingDialer) Dial(ctx context.Context, h *inventory.Host) (transport.Conn, error) {
+	d.mu.Lock()
+	d.dials++
+	d.mu.Unlock()
+	time.Sleep(10 * time.Millisecond) // a handshake: concurrent callers overlap
+	c, err := d.memFleet.Dial(ctx, h)
+	return countedConn{c, d}, err
+}
+
+func TestEngineKeepsOneConnectionPerHost(t *testing.T) {
+	d := &countingDialer{memFleet: memFleet{"a": {name: "a"}}}
+	e := &Engine{Dialer: d, Platform: d.memFleet}
+	h := memRules("a")[0].Host
+	var wg sync.WaitGroup
+	conns := make([]transport.Conn, 8)
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := e.conn(context.Background(), h)
+			if err != nil {
+				t.Error(err)
+			}
+			conns[i] = c
+		}()
+	}
+	wg.Wait()
+	for _, c := range conns[1:] {
+		if c != conns[0] {
+			t.Fatal("concurrent callers got different connections to one host")
+		}
+	}
+	e.Close()
+	if d.closes != d.dials {
+		t.Errorf("%d dials, %d closes: a connection leaked", d.dials, d.closes)
 	}
 }
