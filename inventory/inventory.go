@@ -36,8 +36,11 @@ type Inventory struct {
 	// ManagementSources are extra addresses enforce mode keeps the
 	// management port open from, besides the controller's own address.
 	ManagementSources []netip.Prefix
-	Hosts             []*Host
-	Networks          []*Network
+	// AllowAnySource is the settings' allow_any_source: a network or
+	// management source may be 0.0.0.0/0 or ::/0.
+	AllowAnySource bool
+	Hosts          []*Host
+	Networks       []*Network
 	// Files holds the parsed source, for rendering diagnostics.
 	Files map[string]*hcl.File
 
@@ -338,6 +341,7 @@ func (d *decoder) eval(a *hcl.Attribute) (*value, hcl.Diagnostics) {
 func (d *decoder) decodeSettings(b *hcl.Block) hcl.Diagnostics {
 	attrs, diags := b.Body.JustAttributes()
 	names := sortedAttrNames(attrs)
+	var mgmt *value
 	for _, name := range names {
 		a := attrs[name]
 		v, ds := d.eval(a)
@@ -349,6 +353,13 @@ func (d *decoder) decodeSettings(b *hcl.Block) hcl.Diagnostics {
 			ps, ds := toPrefixes(v, "management_sources")
 			diags = append(diags, ds...)
 			d.inv.ManagementSources = ps
+			mgmt = v
+			continue
+		}
+		if name == AllowAnySourceSetting {
+			b, ds := toBool(v, name)
+			diags = append(diags, ds...)
+			d.inv.AllowAnySource = b
 			continue
 		}
 		decl := d.pol.Variables[name]
@@ -356,7 +367,7 @@ func (d *decoder) decodeSettings(b *hcl.Block) hcl.Diagnostics {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Unknown setting",
-				Detail: fmt.Sprintf("The policy has no variable %q.%s Settings are: management_sources, %s.",
+				Detail: fmt.Sprintf("The policy has no variable %q.%s Settings are: management_sources, allow_any_source, %s.",
 					name, policies.Suggest(name, d.pol.VariableNames()), strings.Join(d.pol.VariableNames(), ", ")),
 				Subject: a.NameRange.Ptr(),
 			})
@@ -376,6 +387,9 @@ func (d *decoder) decodeSettings(b *hcl.Block) hcl.Diagnostics {
 			v.v = cv
 		}
 		d.inv.Settings[name] = v.v
+	}
+	if mgmt != nil {
+		diags = append(diags, d.checkAnySource(mgmt, d.inv.ManagementSources, "management_sources")...)
 	}
 	if !diags.HasErrors() {
 		// A setting of the wrong kind for the policy (a port variable set
@@ -685,6 +699,7 @@ func (d *decoder) decodeNetwork(b *hcl.Block) (*Network, hcl.Diagnostics) {
 		if len(ps) == 0 && !ds.HasErrors() {
 			diags = append(diags, attrDiag(cv, "Empty network", fmt.Sprintf("Network %q has no cidrs.", n.Name)))
 		}
+		diags = append(diags, d.checkAnySource(cv, ps, fmt.Sprintf("network %q cidrs", n.Name))...)
 	}
 	rv, ds := d.eval(c.Attributes["roles"])
 	diags = append(diags, ds...)

@@ -64,6 +64,14 @@ func TestDiagnostics(t *testing.T) {
 		{"bad duration", "defaults {\n  ssh {\n    connect_timeout = \"soon\"\n  }\n}\nhost \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n}\n",
 			"Invalid duration", "connect_timeout", "3:23"},
 		{"missing os", "host \"a\" {\n  address = \"10.0.0.1\"\n}\n", "Missing os", "linux", "1:1"},
+		{"network of any IPv4 address", "network \"n\" {\n  cidrs = [\"10.0.0.0/8\", \"0.0.0.0/0\"]\n  roles = [\"console\"]\n}\n",
+			"Source is the whole internet", "allow_any_source = true", "2:11"},
+		{"network of any IPv6 address", "network \"n\" {\n  cidrs = [\"::/0\"]\n  roles = [\"rest_client\"]\n}\n",
+			"Source is the whole internet", "::/0 matches every address", "2:11"},
+		{"management source of any address", "settings {\n  management_sources = [\"0.0.0.0/0\"]\n}\n",
+			"Source is the whole internet", "management_sources", "2:24"},
+		{"allow_any_source must be a bool", "settings {\n  allow_any_source = \"yes\"\n}\n",
+			"Invalid value", "allow_any_source", "2:22"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -235,5 +243,23 @@ func TestLoadDirectory(t *testing.T) {
 	}
 	if _, diags := Load(t.TempDir(), pol); !diags.HasErrors() || !strings.Contains(diags[0].Detail, "no *.hcl") {
 		t.Errorf("empty directory: %v", diags)
+	}
+}
+
+// TestAnySourceOptIn checks that "any" is accepted only with the loudly
+// named opt-in, and then kept as written.
+func TestAnySourceOptIn(t *testing.T) {
+	pol := builtin(t)
+	src := "settings {\n  allow_any_source = true\n  management_sources = [\"::/0\"]\n}\n" +
+		"network \"n\" {\n  cidrs = [\"0.0.0.0/0\"]\n  roles = [\"console\"]\n}\n"
+	inv, diags := Parse([]byte(src), "test.hcl", pol)
+	if diags.HasErrors() {
+		t.Fatalf("with allow_any_source = true: %s", diags)
+	}
+	if !inv.AllowAnySource || inv.Networks[0].CIDRs[0].String() != "0.0.0.0/0" || inv.ManagementSources[0].String() != "::/0" {
+		t.Errorf("opt-in inventory = %v, %v, %v", inv.AllowAnySource, inv.Networks[0].CIDRs, inv.ManagementSources)
+	}
+	if _, diags := Parse([]byte(strings.Replace(src, "true", "false", 1)), "test.hcl", pol); !diags.HasErrors() {
+		t.Error("allow_any_source = false accepted 0.0.0.0/0")
 	}
 }

@@ -212,12 +212,18 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 				// that plays both ends talks to itself over loopback.
 				for _, from := range f.From {
 					var srcs []netip.Prefix
+					self := false
 					for _, s := range roles[from] {
 						if s.host != dst.host {
 							srcs = append(srcs, s.prefixes...)
+						} else {
+							self = true
 						}
 					}
 					if len(srcs) == 0 {
+						if self {
+							note(hr, selfNote(spec, from, to), ref(f))
+						}
 						continue
 					}
 					rs := Reason{Flow: f.Name, FromRole: from, ToRole: to, Description: f.Description, Section: f.Section}
@@ -244,6 +250,12 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 		sort.Strings(hr.Notes)
 	}
 	return out, nil
+}
+
+// selfNote says that a flow runs between two roles of one host: it stays on
+// the machine, so no inbound rule is needed, but the host still depends on it.
+func selfNote(spec, from, to string) string {
+	return fmt.Sprintf("%s from %s to %s stays on this host, which plays both roles: no inbound rule needed", spec, from, to)
 }
 
 // flowRef is what a note cites of a flow.

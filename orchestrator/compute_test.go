@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -243,5 +244,50 @@ func TestPolicyEvaluateRejectsBadSettings(t *testing.T) {
 	_, diags := pol.Evaluate(map[string]cty.Value{"extra_port": cty.StringVal("abc")})
 	if !diags.HasErrors() {
 		t.Fatal("a non-numeric port setting evaluated without error")
+	}
+}
+
+// TestComputeNotesFlowsBetweenRolesOfOneHost checks that a flow whose only
+// source is the destination host itself (it plays both roles) becomes a
+// note instead of vanishing.
+func TestComputeNotesFlowsBetweenRolesOfOneHost(t *testing.T) {
+	pol := testPolicy(t)
+	inv := parseInv(t, pol, `
+host "aio" {
+  address = "10.0.0.1"
+  os = "windows"
+  roles = ["server", "repo"]
+}
+host "repo2" {
+  address = "10.0.0.2"
+  os = "linux"
+  roles = ["repo"]
+}
+`)
+	hrs, err := Compute(inv, pol, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aio, repo2 := hrs[0], hrs[1]
+	var self []string
+	for _, n := range aio.Notes {
+		if strings.Contains(n, "stays on this host") {
+			self = append(self, n)
+		}
+	}
+	want := []string{
+		"tcp/2500-3300,6162 from server to repo stays on this host, which plays both roles: no inbound rule needed [Repo, flow movers-from-server]",
+	}
+	if diff := cmp.Diff(want, self); diff != "" {
+		t.Errorf("self notes (-want +got):\n%s\nall notes: %q", diff, aio.Notes)
+	}
+	// repo-to-repo has another source (repo2): a rule, no note.
+	if got := viewRules(aio); !slices.ContainsFunc(got, func(r ruleView) bool { return r.Ports == "6164" && r.Sources == "10.0.0.2" }) {
+		t.Errorf("aio rules = %v, want tcp/6164 from repo2", got)
+	}
+	for _, n := range repo2.Notes {
+		if strings.Contains(n, "stays on this host") {
+			t.Errorf("repo2 plays one role, yet has a self note: %q", n)
+		}
 	}
 }

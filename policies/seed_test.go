@@ -350,7 +350,7 @@ func TestKeyReadings(t *testing.T) {
 		{name: "135 is optional: closed by default", from: "backup_server", to: "hyperv_host", proto: "tcp", lo: 135, hi: 135, want: false},
 		{name: "135 is optional: opened on request", settings: map[string]cty.Value{"optional_port_135": cty.True}, from: "backup_server", to: "hyperv_host", proto: "tcp", lo: 135, hi: 135, want: true},
 		{name: "135 to domain controllers is not optional", from: "backup_server", to: "domain_controller", proto: "tcp", lo: 135, hi: 135, want: true},
-		{name: "Windows servers get the dynamic RPC range", from: "backup_server", to: "windows_server", proto: "tcp", lo: 49152, hi: 65535, want: true},
+		{name: "Windows infrastructure servers get the dynamic RPC range", from: "backup_server", to: "windows_infrastructure", proto: "tcp", lo: 49152, hi: 65535, want: true},
 		{name: "Hyper-V integration service", from: "backup_server", to: "hyperv_host", proto: "tcp", lo: 6163, hi: 6163, want: true},
 		{name: "SMB3 server gets only 6160 and 6162 of the Windows table", from: "backup_server", to: "smb3_server", proto: "tcp", lo: 445, hi: 445, want: false},
 		{name: "SMB3 server sends CBT data to the proxy", from: "smb3_server", to: "offhost_proxy", proto: "tcp", lo: 2500, hi: 3300, want: true},

@@ -61,3 +61,8 @@ local "data_mover_ports" {
 local "dynamic_rpc_ports" {
   value = "49152-65535"
 }
+
+variable "s3_compatible_port" {
+  description = "Port of the IBM Cloud Object Storage or S3-compatible object storage that object storage repositories use. The seed gives no number (\"TCP/HTTPS, customizable, depends on the device settings\"); set it (443 for most devices) to get the outbound note on the gateway servers. null (default): no note."
+  default     = null
+}

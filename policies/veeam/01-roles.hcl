@@ -217,6 +217,15 @@ role "windows_server" {
   ]
 }
 
+role "windows_infrastructure" {
+  description = "Microsoft Windows server that is a backup infrastructure component or acts as a file share: windows_server without the machines that are only processed with application-aware processing (they get the dynamic RPC range only with guest_dynamic_rpc)"
+  os          = ["windows"]
+  implied_by = [
+    "hyperv_host", "offhost_proxy", "backup_repository", "gateway_server", "mount_server",
+    "wan_accelerator", "tape_server", "guest_interaction_proxy", "nfs_file_server", "smb_file_server",
+  ]
+}
+
 role "linux_server" {
   description = "Linux server that is a backup infrastructure component, is processed with application-aware processing, or acts as an NFS file share (the seed's generic \"Linux server\" table)"
   os          = ["linux"]

@@ -52,13 +52,29 @@ flow "windows-data-transfer" {
   description = "Default range of ports used as data transmission channels and for collecting log files; one port of the range is assigned to every TCP connection a job uses."
 }
 
+# The dynamic RPC range of this table goes to every Windows backup
+# infrastructure component (windows_infrastructure). On a machine that is
+# only processed with application-aware processing (guest_windows) it is the
+# runtime process's range of the "VM Guest OS" table, whose footnote makes it
+# unnecessary with default Windows Firewall settings: there it follows
+# var.guest_dynamic_rpc like the guest OS and domain controller flows do.
 flow "windows-dynamic-rpc" {
   section     = "Microsoft Windows Server"
   from        = ["backup_server"]
-  to          = ["windows_server"]
+  to          = ["windows_infrastructure"]
   protocol    = "tcp"
   ports       = [local.dynamic_rpc_ports]
   description = "Dynamic RPC port range (Microsoft Windows 2008 and later)."
+}
+
+flow "windows-guest-dynamic-rpc" {
+  section     = "Microsoft Windows Server"
+  from        = ["backup_server"]
+  to          = ["guest_windows"]
+  protocol    = "tcp"
+  ports       = [local.dynamic_rpc_ports]
+  when        = var.guest_dynamic_rpc
+  description = "Dynamic RPC port range (Microsoft Windows 2008 and later) on a machine processed with application-aware processing; not needed with default Windows Firewall settings, where Veeam creates a rule for the runtime process (see guest_dynamic_rpc)."
 }
 
 flow "smb3-installer" {

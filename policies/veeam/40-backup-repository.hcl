@@ -8,10 +8,10 @@
 flow "repository-from-proxy" {
   section     = "Microsoft Windows/Linux Backup Repository"
   from        = ["hyperv_host", "offhost_proxy"]
-  to          = ["backup_repository"]
+  to          = ["backup_repository", "gateway_server"]
   protocol    = "tcp"
   ports       = [local.data_mover_ports]
-  description = "Default range of ports used as transmission channels from the backup proxy to the backup repository; one port of the range is assigned to every TCP connection a job uses."
+  description = "Default range of ports used as transmission channels from the backup proxy to the backup repository, or to the gateway server that is the data mover of an SMB, NFS, deduplicating or object storage repository; one port of the range is assigned to every TCP connection a job uses."
 }
 
 flow "repository-backup-copy" {

@@ -3,7 +3,8 @@
 # on the sources). The gateway server is the source; when no gateway server is
 # selected the backup server acts as one: assign gateway_server to it then.
 # IBM Cloud Object Storage and S3-compatible object storage have no fixed port
-# ("customizable, depends on the device settings"): see docs/policy.md.
+# ("customizable, depends on the device settings"): their flows take the port
+# from var.s3_compatible_port and apply only when it is set (docs/policy.md).
 
 flow "object-storage-s3" {
   section     = "Object Storage Repository"
@@ -111,6 +112,16 @@ flow "external-repository-google-certificate" {
   protocol    = "tcp"
   ports       = [80]
   description = "Google Cloud Storage: HTTP to the certificate verification endpoints (CRL URLs and OCSP servers) to check certificate status; they may change, the actual list is in the certificate."
+}
+
+flow "object-storage-s3-compatible" {
+  section     = "Object Storage Repository"
+  from        = ["gateway_server"]
+  endpoint    = "IBM Cloud Object Storage or S3-compatible object storage (the address of the device)"
+  protocol    = "tcp"
+  ports       = [var.s3_compatible_port]
+  when        = var.s3_compatible_port != null
+  description = "IBM Cloud Object Storage and S3-compatible object storage: TCP/HTTPS on the port the device is configured with (customizable, depends on the device settings)."
 }
 
 # --- Archive tier: proxy appliances that Veeam deploys in the cloud ---

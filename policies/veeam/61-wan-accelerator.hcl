@@ -32,10 +32,10 @@ flow "wan-rpc" {
 flow "wan-to-repository" {
   section     = "WAN Accelerator"
   from        = ["wan_accelerator"]
-  to          = ["backup_repository"]
+  to          = ["backup_repository", "gateway_server"]
   protocol    = "tcp"
   ports       = [local.data_mover_ports]
-  description = "Default range of ports used as data transmission channels from the WAN accelerator to the backup repository (source and target); one port of the range is assigned to every TCP connection a job uses."
+  description = "Default range of ports used as data transmission channels from the WAN accelerator to the backup repository (source and target), or to the gateway server that is the data mover of a repository without its own; one port of the range is assigned to every TCP connection a job uses."
 }
 
 flow "wan-peer-rpc" {
