@@ -356,6 +356,10 @@ func (d *decoder) decodeSettings(b *hcl.Block) hcl.Diagnostics {
 			mgmt = v
 			continue
 		}
+		if ok, ds := d.packSetting(name, v); ok {
+			diags = append(diags, ds...)
+			continue
+		}
 		if name == AllowAnySourceSetting {
 			b, ds := toBool(v, name)
 			diags = append(diags, ds...)
@@ -367,7 +371,7 @@ func (d *decoder) decodeSettings(b *hcl.Block) hcl.Diagnostics {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Unknown setting",
-				Detail: fmt.Sprintf("The policy has no variable %q.%s Settings are: management_sources, allow_any_source, %s.",
+				Detail: fmt.Sprintf("The policy has no variable %q.%s Settings are: veeam_version, management_sources, allow_any_source, %s.",
 					name, policies.Suggest(name, d.pol.VariableNames()), strings.Join(d.pol.VariableNames(), ", ")),
 				Subject: a.NameRange.Ptr(),
 			})
@@ -672,6 +676,9 @@ func (d *decoder) checkRole(r, os, who string, rng hcl.Range, network bool) hcl.
 			Detail:   fmt.Sprintf("Role %q (%s) is played by hosts, not by networks: declare a host for it.", r, who),
 			Subject:  rng.Ptr(),
 		}}
+	}
+	if ds := d.checkPlatform(role, who, rng); ds.HasErrors() {
+		return ds
 	}
 	if os != "" && !role.AllowsOS(os) {
 		return hcl.Diagnostics{{

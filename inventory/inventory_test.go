@@ -70,6 +70,12 @@ func TestDiagnostics(t *testing.T) {
 			"Source is the whole internet", "::/0 matches every address", "2:11"},
 		{"management source of any address", "settings {\n  management_sources = [\"0.0.0.0/0\"]\n}\n",
 			"Source is the whole internet", "management_sources", "2:24"},
+		{"unknown veeam version", "settings {\n  veeam_version = 11\n}\n", "Invalid setting", "veeam_version 11 has no policy pack", "2:19"},
+		{"veeam version of another pack", "settings {\n  veeam_version = 13\n}\n", "Wrong policy pack", "veeam-v12", "2:19"},
+		{"unknown platform", "settings {\n  platforms = [\"vshpere\"]\n}\n", "Invalid setting", `Did you mean "vsphere"?`, "2:15"},
+		{"no platform", "settings {\n  platforms = []\n}\n", "Invalid setting", "platforms is empty", "2:15"},
+		{"role of a platform not selected", "settings {\n  platforms = [\"vsphere\"]\n}\nhost \"a\" {\n  address = \"10.0.0.1\"\n  os = \"windows\"\n  roles = [\"hyperv_host\"]\n}\n",
+			"Role of another platform", `add "hyperv" to settings { platforms }`, "7:11"},
 		{"allow_any_source must be a bool", "settings {\n  allow_any_source = \"yes\"\n}\n",
 			"Invalid value", "allow_any_source", "2:22"},
 	}
@@ -261,5 +267,31 @@ func TestAnySourceOptIn(t *testing.T) {
 	}
 	if _, diags := Parse([]byte(strings.Replace(src, "true", "false", 1)), "test.hcl", pol); !diags.HasErrors() {
 		t.Error("allow_any_source = false accepted 0.0.0.0/0")
+	}
+}
+
+// TestReadPack checks that the pack is read from the settings block of a
+// file or of any file of a directory, before the inventory is decoded.
+func TestReadPack(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, src string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	hosts := write("a-hosts.hcl", "host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n}\n")
+	if pk, _, diags := ReadPack(hosts); diags.HasErrors() || pk.Version != policies.DefaultVersion {
+		t.Errorf("no settings: %+v, %s", pk, diags)
+	}
+	write("b-settings.hcl", "settings {\n  veeam_version = 13\n}\n")
+	if pk, _, diags := ReadPack(dir); diags.HasErrors() || pk.Version != 13 {
+		t.Errorf("directory with veeam_version = 13: %+v, %s", pk, diags)
+	}
+	bad := write("bad.hcl", "settings {\n  veeam_version = \"thirteen\"\n}\n")
+	_, _, diags := ReadPack(bad)
+	if !diags.HasErrors() || diags[0].Subject == nil || diags[0].Subject.Start.Line != 2 {
+		t.Errorf("veeam_version = \"thirteen\": %s, want an error at line 2", diags)
 	}
 }

@@ -19,6 +19,9 @@ import (
 // Reason says why a rule exists: one flow of the policy, from one source
 // role to one destination role.
 type Reason struct {
+	// Pack is the policy pack and version the flow comes from
+	// ("veeam-v13"), or "dir:" and a --policy directory.
+	Pack        string `json:"pack"`
 	Flow        string `json:"flow"`
 	FromRole    string `json:"from_role"`
 	ToRole      string `json:"to_role"`
@@ -226,7 +229,7 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 						}
 						continue
 					}
-					rs := Reason{Flow: f.Name, FromRole: from, ToRole: to, Description: f.Description, Section: f.Section}
+					rs := Reason{Pack: f.Pack, Flow: f.Name, FromRole: from, ToRole: to, Description: f.Description, Section: f.Section}
 					for _, p := range f.Protocols {
 						addRule(hr, p, f.Ports, srcs, rs)
 					}

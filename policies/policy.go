@@ -1,5 +1,6 @@
 // Package policies holds portwarden's policy language and the built-in
-// Veeam Backup & Replication policy (veeam/*.hcl, embedded in the binary).
+// Veeam Backup & Replication policy packs (veeam/v12/*.hcl, veeam/v13/*.hcl,
+// embedded in the binary; see pack.go).
 //
 // A policy names roles and the flows between them. It knows nothing of
 // hosts: orchestrator.Compute joins a policy with an inventory.
@@ -20,15 +21,22 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
 
 	"github.com/portwarden/portwarden/firewall"
 )
 
-//go:embed veeam/*.hcl
+//go:embed veeam
 var builtin embed.FS
 
 // Policy is a loaded, validated policy.
 type Policy struct {
+	// Pack names the built-in pack the policy starts from ("veeam-v12"),
+	// Version its Veeam Backup & Replication version; "" and 0 when the
+	// policy has no built-in pack.
+	Pack       string
+	Version    int
 	Variables  map[string]*Variable
 	Locals     map[string]*Local
 	Roles      map[string]*Role
@@ -61,7 +69,10 @@ type Role struct {
 	Firewall    bool     // false: cannot carry a host firewall rule
 	Network     bool     // may be played by a network block
 	ImpliedBy   []string // non-empty: derived, never assigned by hand
-	DeclRange   hcl.Range
+	// Platforms lists the platforms the role exists on (var.platforms must
+	// name one for a host to play it); empty: every platform.
+	Platforms []string
+	DeclRange hcl.Range
 }
 
 // Derived reports whether portwarden assigns the role itself.
@@ -74,7 +85,10 @@ func (r *Role) AllowsOS(os string) bool {
 
 // Flow is traffic from hosts that play From to hosts that play To.
 type Flow struct {
-	Name        string
+	Name string
+	// Pack is where the flow comes from: a built-in pack ("veeam-v13") or
+	// "dir:" and the --policy directory.
+	Pack        string
 	Section     string
 	Description string
 	From        []string
@@ -105,30 +119,57 @@ var rootSchema = &hcl.BodySchema{
 	},
 }
 
-// LoadBuiltin loads the embedded Veeam policy.
+// LoadBuiltin loads the default built-in pack (Veeam Backup & Replication
+// 12).
 func LoadBuiltin() (*Policy, hcl.Diagnostics) {
-	return Load(nil)
+	return LoadPack(DefaultVersion, nil)
 }
 
-// Load loads the built-in policy and then every *.hcl file of each
+// Load loads the default built-in pack and then every *.hcl file of each
 // directory in extra, as one policy.
 func Load(extra []string) (*Policy, hcl.Diagnostics) {
-	return LoadDirs(extra, true)
+	return LoadPack(DefaultVersion, extra)
+}
+
+// LoadPack loads the built-in pack of a Veeam Backup & Replication version
+// and then every *.hcl file of each directory in extra, as one policy.
+func LoadPack(version int, extra []string) (*Policy, hcl.Diagnostics) {
+	if !slices.Contains(Versions, version) {
+		return &Policy{Files: map[string]*hcl.File{}}, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Unknown Veeam version",
+			Detail:   fmt.Sprintf("No built-in policy pack for Veeam Backup & Replication %d; packs: %s.", version, versionList()),
+		}}
+	}
+	return loadDirs(version, extra)
 }
 
 // LoadDirs loads every *.hcl file of each directory in dirs, on top of the
-// built-in policy when withBuiltin is set.
+// default built-in pack when withBuiltin is set.
 func LoadDirs(dirs []string, withBuiltin bool) (*Policy, hcl.Diagnostics) {
-	p := hclparse.NewParser()
-	var files []*hcl.File
-	var diags hcl.Diagnostics
-	names, err := fs.Glob(builtin, "veeam/*.hcl")
-	if err != nil {
-		panic(err) // the pattern is constant
+	if withBuiltin {
+		return loadDirs(DefaultVersion, dirs)
 	}
-	sort.Strings(names)
-	if !withBuiltin {
-		names = nil
+	return loadDirs(0, dirs)
+}
+
+// loadDirs loads the pack of version (none for 0), then dirs.
+func loadDirs(version int, dirs []string) (*Policy, hcl.Diagnostics) {
+	p := hclparse.NewParser()
+	type packFile struct {
+		f    *hcl.File
+		pack string
+	}
+	var files []packFile
+	var diags hcl.Diagnostics
+	var names []string
+	if version != 0 {
+		var err error
+		names, err = fs.Glob(builtin, packDir(version)+"/*.hcl")
+		if err != nil {
+			panic(err) // the pattern is constant
+		}
+		sort.Strings(names)
 	}
 	for _, n := range names {
 		src, err := builtin.ReadFile(n)
@@ -138,7 +179,7 @@ func LoadDirs(dirs []string, withBuiltin bool) (*Policy, hcl.Diagnostics) {
 		f, d := p.ParseHCL(src, "builtin/"+n)
 		diags = append(diags, d...)
 		if f != nil {
-			files = append(files, f)
+			files = append(files, packFile{f, PackName(version)})
 		}
 	}
 	for _, dir := range dirs {
@@ -161,7 +202,7 @@ func LoadDirs(dirs []string, withBuiltin bool) (*Policy, hcl.Diagnostics) {
 			f, d := p.ParseHCLFile(m)
 			diags = append(diags, d...)
 			if f != nil {
-				files = append(files, f)
+				files = append(files, packFile{f, "dir:" + dir})
 			}
 		}
 	}
@@ -171,11 +212,14 @@ func LoadDirs(dirs []string, withBuiltin bool) (*Policy, hcl.Diagnostics) {
 		Roles:     map[string]*Role{},
 		Files:     p.Files(),
 	}
+	if version != 0 {
+		pol.Pack, pol.Version = PackName(version), version
+	}
 	if diags.HasErrors() {
 		return pol, diags
 	}
-	for _, f := range files {
-		diags = append(diags, pol.decodeFile(f)...)
+	for _, pf := range files {
+		diags = append(diags, pol.decodeFile(pf.f, pf.pack)...)
 	}
 	if !diags.HasErrors() {
 		diags = append(diags, pol.validate()...)
@@ -183,7 +227,7 @@ func LoadDirs(dirs []string, withBuiltin bool) (*Policy, hcl.Diagnostics) {
 	return pol, diags
 }
 
-func (pol *Policy) decodeFile(f *hcl.File) hcl.Diagnostics {
+func (pol *Policy) decodeFile(f *hcl.File, pack string) hcl.Diagnostics {
 	content, diags := f.Body.Content(rootSchema)
 	for _, b := range content.Blocks {
 		name := b.Labels[0]
@@ -204,7 +248,7 @@ func (pol *Policy) decodeFile(f *hcl.File) hcl.Diagnostics {
 		case "role":
 			diags = append(diags, pol.decodeRole(b)...)
 		case "flow":
-			diags = append(diags, pol.decodeFlow(b)...)
+			diags = append(diags, pol.decodeFlow(b, pack)...)
 		case "not_encoded":
 			diags = append(diags, pol.decodeNotEncoded(b)...)
 		}
@@ -272,6 +316,7 @@ func (pol *Policy) decodeLocal(b *hcl.Block) hcl.Diagnostics {
 func (pol *Policy) decodeRole(b *hcl.Block) hcl.Diagnostics {
 	c, diags := b.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "description"}, {Name: "os"}, {Name: "firewall"}, {Name: "network"}, {Name: "implied_by"},
+		{Name: "platforms"},
 	}})
 	r := &Role{Name: b.Labels[0], Firewall: true, DeclRange: b.DefRange}
 	diags = append(diags, literalString(c.Attributes["description"], &r.Description)...)
@@ -279,6 +324,10 @@ func (pol *Policy) decodeRole(b *hcl.Block) hcl.Diagnostics {
 	diags = append(diags, literalBool(c.Attributes["firewall"], &r.Firewall)...)
 	diags = append(diags, literalBool(c.Attributes["network"], &r.Network)...)
 	diags = append(diags, literalStrings(c.Attributes["implied_by"], &r.ImpliedBy)...)
+	diags = append(diags, literalStrings(c.Attributes["platforms"], &r.Platforms)...)
+	if msg := CheckPlatforms(r.Platforms); msg != "" && c.Attributes["platforms"] != nil {
+		diags = append(diags, exprError(c.Attributes["platforms"].Expr, "Invalid platforms", fmt.Sprintf("Role %q: %s", r.Name, msg)))
+	}
 	for _, os := range r.OS {
 		if os != "linux" && os != "windows" {
 			diags = append(diags, &hcl.Diagnostic{
@@ -296,7 +345,7 @@ func (pol *Policy) decodeRole(b *hcl.Block) hcl.Diagnostics {
 	return diags
 }
 
-func (pol *Policy) decodeFlow(b *hcl.Block) hcl.Diagnostics {
+func (pol *Policy) decodeFlow(b *hcl.Block, pack string) hcl.Diagnostics {
 	c, diags := b.Body.Content(&hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "section", Required: true}, {Name: "description", Required: true},
 		{Name: "from", Required: true}, {Name: "to"}, {Name: "endpoint"}, {Name: "local"},
@@ -305,7 +354,7 @@ func (pol *Policy) decodeFlow(b *hcl.Block) hcl.Diagnostics {
 	if diags.HasErrors() {
 		return diags
 	}
-	f := &Flow{Name: b.Labels[0], DeclRange: b.DefRange,
+	f := &Flow{Name: b.Labels[0], Pack: pack, DeclRange: b.DefRange,
 		Protocol: c.Attributes["protocol"].Expr, Ports: c.Attributes["ports"].Expr}
 	if a := c.Attributes["when"]; a != nil {
 		f.When = a.Expr
@@ -485,6 +534,8 @@ func (pol *Policy) evalContext(settings map[string]cty.Value) (*hcl.EvalContext,
 	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{
 		"var":   cty.ObjectVal(vars),
 		"local": cty.EmptyObjectVal,
+	}, Functions: map[string]function.Function{
+		"contains": stdlib.ContainsFunc,
 	}}
 	// Locals may refer to each other: evaluate in passes until every local
 	// is known or a pass makes no progress (a cycle or a missing name).
@@ -602,7 +653,8 @@ func evalPorts(e hcl.Expression, ctx *hcl.EvalContext, flow string, active bool)
 }
 
 // MentionedPorts maps every port number the policy could use, under any
-// setting of its boolean variables (and every number variable set to its
+// setting of its boolean variables, with every platform selected (and
+// every number variable set to its
 // default or, when it has none, considered unset), and every not_encoded
 // port, to the flows or blocks that mention it. Range ends count; ports
 // inside a range do not.
@@ -626,6 +678,9 @@ func (pol *Policy) MentionedPorts() map[int][]string {
 		settings := map[string]cty.Value{}
 		for i, n := range bools {
 			settings[n] = cty.BoolVal(mask&(1<<i) != 0)
+		}
+		if pol.Variables[PlatformsVariable] != nil {
+			settings[PlatformsVariable] = PlatformsValue(Platforms)
 		}
 		flows, diags := pol.Evaluate(settings)
 		if diags.HasErrors() {

@@ -148,8 +148,13 @@ func parseFlags(fs *flag.FlagSet, args []string, c *common) int {
 // load reads the policy and the inventory. On any error it renders the
 // diagnostics and returns nil: nothing else may run.
 func load(c *common, stderr io.Writer) (*policies.Policy, *inventory.Inventory) {
-	pol, diags := policies.Load(c.policy)
-	files := maps.Clone(pol.Files)
+	pack, files, diags := inventory.ReadPack(c.inventory)
+	if diags.HasErrors() {
+		writeDiags(stderr, c.format, files, diags)
+		return nil, nil
+	}
+	pol, diags := policies.LoadPack(pack.Version, c.policy)
+	maps.Copy(files, pol.Files)
 	if diags.HasErrors() {
 		writeDiags(stderr, c.format, files, diags)
 		return nil, nil

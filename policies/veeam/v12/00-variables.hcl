@@ -66,3 +66,8 @@ variable "s3_compatible_port" {
   description = "Port of the IBM Cloud Object Storage or S3-compatible object storage that object storage repositories use. The seed gives no number (\"TCP/HTTPS, customizable, depends on the device settings\"); set it (443 for most devices) to get the outbound note on the gateway servers. null (default): no note."
   default     = null
 }
+
+variable "platforms" {
+  description = "Virtualization platforms the site protects: \"hyperv\" (Microsoft Hyper-V, the seed) and/or \"vsphere\" (VMware vSphere). Roles of a platform not listed cannot be assigned."
+  default     = ["hyperv"]
+}

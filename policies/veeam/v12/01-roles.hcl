@@ -53,16 +53,19 @@ role "smtp_server" {
 role "hyperv_host" {
   description = "Microsoft Hyper-V server; also the on-host backup proxy"
   os          = ["windows"]
+  platforms   = ["hyperv"]
 }
 
 role "scvmm" {
   description = "Microsoft System Center Virtual Machine Manager (VMM) server"
   os          = ["windows"]
+  platforms   = ["hyperv"]
 }
 
 role "smb3_server" {
   description = "Microsoft SMB3 server hosting Hyper-V VM disks"
   os          = ["windows"]
+  platforms   = ["hyperv"]
 }
 
 # --- Backup infrastructure components ----------------------------------
@@ -70,6 +73,7 @@ role "smb3_server" {
 role "offhost_proxy" {
   description = "Off-host backup proxy (Microsoft Windows Server with Hyper-V); also the off-host file proxy of SMB file share backup"
   os          = ["windows"]
+  platforms   = ["hyperv"]
 }
 
 role "backup_repository" {
