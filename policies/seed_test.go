@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -185,14 +186,25 @@ func stripFootnote(lo, tok string, notes map[string]string) int {
 
 func loadSeed(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(seedPath)
-	if os.IsNotExist(err) {
-		t.Skipf("seed %s is absent (it lives in the shared/ reference tree beside the checkout); nothing to check the policy against", seedPath)
+	return loadReference(t, seedPath)
+}
+
+// loadReference reads a page of the shared/ reference tree: at rel from
+// the package directory (a checkout with shared/ beside it), or, for a git
+// worktree one level deeper, one directory further up.
+func loadReference(t *testing.T, rel string) string {
+	t.Helper()
+	for _, p := range []string{rel, filepath.Join("..", rel)} {
+		b, err := os.ReadFile(p)
+		if err == nil {
+			return string(b)
+		}
+		if !os.IsNotExist(err) {
+			t.Fatalf("reading %s: %v", p, err)
+		}
 	}
-	if err != nil {
-		t.Fatalf("reading seed: %v", err)
-	}
-	return string(b)
+	t.Skipf("%s is absent (it lives in the shared/ reference tree beside the checkout); nothing to check the policy against", rel)
+	return ""
 }
 
 func loadBuiltin(t *testing.T) *Policy {
