@@ -68,6 +68,32 @@ role "smb3_server" {
   platforms   = ["hyperv"]
 }
 
+# --- VMware vSphere (derived from the v13 page's vSphere rows, docs/policy.md) ---
+
+role "vmware_proxy" {
+  description = "VMware backup proxy (Microsoft Windows or Linux)"
+  os          = ["linux", "windows"]
+  platforms   = ["vsphere"]
+}
+
+role "esxi_host" {
+  description = "VMware ESXi host: an appliance portwarden cannot manage (flows to it are notes on the sources)"
+  firewall    = false
+  platforms   = ["vsphere"]
+}
+
+role "vcenter_server" {
+  description = "VMware vCenter Server appliance: portwarden cannot manage it (flows to it are notes on the sources)"
+  firewall    = false
+  platforms   = ["vsphere"]
+}
+
+role "cdp_proxy" {
+  description = "CDP proxy of VMware CDP (Microsoft Windows or Linux)"
+  os          = ["linux", "windows"]
+  platforms   = ["vsphere"]
+}
+
 # --- Backup infrastructure components ----------------------------------
 
 role "offhost_proxy" {
@@ -215,7 +241,7 @@ role "windows_server" {
   description = "Microsoft Windows server that is a backup infrastructure component, is processed with application-aware processing, or acts as a file share (the seed's generic \"Microsoft Windows Server\" table)"
   os          = ["windows"]
   implied_by = [
-    "hyperv_host", "offhost_proxy", "backup_repository", "gateway_server", "mount_server",
+    "hyperv_host", "offhost_proxy", "vmware_proxy", "cdp_proxy", "backup_repository", "gateway_server", "mount_server",
     "wan_accelerator", "tape_server", "guest_interaction_proxy", "guest_windows",
     "nfs_file_server", "smb_file_server",
   ]
@@ -225,7 +251,7 @@ role "windows_infrastructure" {
   description = "Microsoft Windows server that is a backup infrastructure component or acts as a file share: windows_server without the machines that are only processed with application-aware processing (they get the dynamic RPC range only with guest_dynamic_rpc)"
   os          = ["windows"]
   implied_by = [
-    "hyperv_host", "offhost_proxy", "backup_repository", "gateway_server", "mount_server",
+    "hyperv_host", "offhost_proxy", "vmware_proxy", "cdp_proxy", "backup_repository", "gateway_server", "mount_server",
     "wan_accelerator", "tape_server", "guest_interaction_proxy", "nfs_file_server", "smb_file_server",
   ]
 }
@@ -233,7 +259,7 @@ role "windows_infrastructure" {
 role "linux_server" {
   description = "Linux server that is a backup infrastructure component, is processed with application-aware processing, or acts as an NFS file share (the seed's generic \"Linux server\" table)"
   os          = ["linux"]
-  implied_by  = ["backup_repository", "gateway_server", "guest_linux", "nfs_file_server", "helper_host"]
+  implied_by  = ["backup_repository", "gateway_server", "vmware_proxy", "cdp_proxy", "guest_linux", "nfs_file_server", "helper_host"]
 }
 
 role "windows_repository" {

@@ -37,7 +37,7 @@ flow "proxy-file-vss" {
 
 flow "proxy-windows-repository-rpc" {
   section     = "Backup Proxy"
-  from        = ["hyperv_host", "offhost_proxy"]
+  from        = ["hyperv_host", "offhost_proxy", "vmware_proxy"]
   to          = ["windows_repository"]
   protocol    = "tcp"
   ports       = [local.dynamic_rpc_ports]
@@ -46,7 +46,7 @@ flow "proxy-windows-repository-rpc" {
 
 flow "proxy-smb-share" {
   section     = "Backup Proxy"
-  from        = ["hyperv_host", "offhost_proxy"]
+  from        = ["hyperv_host", "offhost_proxy", "vmware_proxy"]
   to          = ["smb_share", "smb_file_server"]
   protocol    = "tcp"
   ports       = [445]
@@ -55,7 +55,7 @@ flow "proxy-smb-share" {
 
 flow "proxy-smb-share-rpc" {
   section     = "Backup Proxy"
-  from        = ["hyperv_host", "offhost_proxy"]
+  from        = ["hyperv_host", "offhost_proxy", "vmware_proxy"]
   to          = ["smb_share", "smb_file_server"]
   protocol    = "tcp"
   ports       = [135]
@@ -65,7 +65,7 @@ flow "proxy-smb-share-rpc" {
 
 flow "proxy-nfs-share" {
   section     = "Backup Proxy"
-  from        = ["hyperv_host", "offhost_proxy"]
+  from        = ["hyperv_host", "offhost_proxy", "vmware_proxy"]
   to          = ["nfs_share", "nfs_file_server"]
   protocol    = ["tcp", "udp"]
   ports       = [111, 2049]
@@ -74,7 +74,7 @@ flow "proxy-nfs-share" {
 
 flow "proxy-windows-gateway-rpc" {
   section     = "Backup Proxy"
-  from        = ["hyperv_host", "offhost_proxy"]
+  from        = ["hyperv_host", "offhost_proxy", "vmware_proxy"]
   to          = ["windows_gateway"]
   protocol    = ["tcp", "udp"]
   ports       = [local.dynamic_rpc_ports]

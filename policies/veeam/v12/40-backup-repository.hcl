@@ -7,7 +7,7 @@
 
 flow "repository-from-proxy" {
   section     = "Microsoft Windows/Linux Backup Repository"
-  from        = ["hyperv_host", "offhost_proxy"]
+  from        = ["hyperv_host", "offhost_proxy", "vmware_proxy"]
   to          = ["backup_repository", "gateway_server"]
   protocol    = "tcp"
   ports       = [local.data_mover_ports]

@@ -64,7 +64,7 @@ flow "nfs-repository-lockd-udp" {
 
 flow "nfs-repository-transmission" {
   section     = "NFS Backup Repository"
-  from        = ["gateway_server", "hyperv_host", "offhost_proxy"]
+  from        = ["gateway_server", "hyperv_host", "offhost_proxy", "vmware_proxy"]
   to          = ["nfs_share", "nfs_file_server"]
   protocol    = ["tcp", "udp"]
   ports       = [111, 2049]

@@ -22,7 +22,7 @@ flow "tape-data-transfer" {
 flow "tape-to-repository" {
   section     = "Tape Server"
   from        = ["tape_server"]
-  to          = ["backup_repository", "gateway_server", "hyperv_host", "offhost_proxy"]
+  to          = ["backup_repository", "gateway_server", "hyperv_host", "offhost_proxy", "vmware_proxy"]
   protocol    = "tcp"
   ports       = [local.data_mover_ports]
   description = "Data transmission channels from the tape server to the backup repository, gateway server or proxy server, on-host (Hyper-V server) or off-host (the seed refers to the Microsoft Windows Server ports; the data mover range is the part of them this direction uses)."
