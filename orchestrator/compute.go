@@ -198,17 +198,24 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 					// The destination cannot carry a host rule: tell each
 					// source host what must be opened elsewhere, and the
 					// destination itself (its rules view lists it).
+					sourced := false
 					for _, from := range f.From {
 						for _, s := range roles[from] {
-							if s.host == nil || s.host == dst.host {
+							if s.host == dst.host {
+								continue
+							}
+							sourced = true
+							if s.host == nil {
 								continue
 							}
 							note(byName[s.host.Name], fmt.Sprintf("open %s on %s (%s) from this host, outside portwarden: %s",
 								spec, dst.host.Name, to, f.Description), ref(f))
 						}
 					}
-					note(hr, fmt.Sprintf("%s (%s) cannot carry a host firewall rule: %s must be opened on it by other means",
-						dst.host.Name, to, spec), ref(f))
+					if sourced { // nothing to open when no source exists
+						note(hr, fmt.Sprintf("%s (%s) cannot carry a host firewall rule: %s must be opened on it by other means",
+							dst.host.Name, to, spec), ref(f))
+					}
 					continue
 				}
 				// Sources never include the destination itself: a host

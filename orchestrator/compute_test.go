@@ -291,3 +291,33 @@ host "repo2" {
 		}
 	}
 }
+
+// TestComputeUnmanagedDestinationWithoutSources checks that a destination
+// that cannot carry a rule gets a note only when some source plays the
+// flow's from role: with no proxy, the NAS has nothing to open.
+func TestComputeUnmanagedDestinationWithoutSources(t *testing.T) {
+	pol := testPolicy(t)
+	src := `
+host "nas1" {
+  address = "10.0.0.30"
+  os = "linux"
+  roles = ["nas"]
+  managed = false
+}
+`
+	hrs, err := Compute(parseInv(t, pol, src), pol, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hrs[0].Notes) != 0 {
+		t.Errorf("nas1 without proxies has notes %q", hrs[0].Notes)
+	}
+	src += "host \"px\" {\n  address = \"10.0.0.20\"\n  os = \"windows\"\n  roles = [\"proxy\"]\n}\n"
+	hrs, err = Compute(parseInv(t, pol, src), pol, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hrs[0].Notes) != 1 || !strings.Contains(hrs[0].Notes[0], "cannot carry a host firewall rule: tcp+udp/111,2049") {
+		t.Errorf("nas1 with a proxy: notes %q", hrs[0].Notes)
+	}
+}

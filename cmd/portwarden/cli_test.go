@@ -49,7 +49,7 @@ func golden(t *testing.T, name, got string) {
 func TestRulesGolden(t *testing.T) {
 	t.Setenv("PW_WINRM_PASSWORD", "not-used")
 	t.Setenv("PW_SUDO_PASSWORD", "not-used")
-	for _, ex := range []string{"lab", "site"} {
+	for _, ex := range []string{"lab", "site", "vsphere-v13"} {
 		t.Run(ex, func(t *testing.T) {
 			inv := filepath.Join("..", "..", "examples", ex+".hcl")
 			out, errOut, code := runCLI(t, "rules", "--inventory", inv, "--format", "json")

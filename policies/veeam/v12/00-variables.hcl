@@ -54,6 +54,11 @@ variable "guest_dynamic_rpc" {
   default     = true
 }
 
+variable "cdp" {
+  description = "The site uses VMware CDP (continuous data protection): opens the CDP rows between the backup server, vCenter and ESXi hosts that do not involve a CDP proxy (flows to and from cdp_proxy hosts need no setting)."
+  default     = false
+}
+
 local "data_mover_ports" {
   value = var.upgraded_from_pre_v10 ? "2500-5000" : "2500-3300"
 }

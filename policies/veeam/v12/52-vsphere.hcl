@@ -48,7 +48,8 @@ flow "vpower-nfs-service" {
   to          = ["mount_server"]
   protocol    = "tcp"
   ports       = [6161]
-  description = "Veeam vPower NFS Service."
+  when        = contains(var.platforms, "vsphere")
+  description = "Veeam vPower NFS Service (VMware vSphere only: Instant Recovery and SureBackup of VMware VMs)."
 }
 
 flow "vpower-nfs-from-esxi" {
@@ -102,6 +103,7 @@ flow "cdp-backup-server-esxi" {
   to          = ["esxi_host"]
   protocol    = "tcp"
   ports       = [443, 33035]
+  when        = var.cdp
   description = "Control channel (443) and I/O filter installation (33035)."
 }
 
@@ -111,6 +113,7 @@ flow "cdp-coordinator" {
   to          = ["backup_server"]
   protocol    = "tcp"
   ports       = [33034]
+  when        = var.cdp
   description = "Veeam CDP Coordinator Service."
 }
 
@@ -120,5 +123,6 @@ flow "cdp-io-filter" {
   to          = ["backup_server"]
   protocol    = "tcp"
   ports       = [33035]
+  when        = var.cdp
   description = "I/O filter installation on vCenter servers and ESXi hosts."
 }

@@ -53,6 +53,11 @@ variable "nfs_lockd_port" {
   default     = null
 }
 
+variable "cdp" {
+  description = "The site uses VMware CDP (continuous data protection): opens the CDP rows between the backup server, vCenter and ESXi hosts that do not involve a CDP proxy (flows to and from cdp_proxy hosts need no setting)."
+  default     = false
+}
+
 local "data_mover_ports" {
   value = "2500-3300"
 }

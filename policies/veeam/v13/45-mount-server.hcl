@@ -42,7 +42,8 @@ flow "vpower-nfs-service" {
   to          = ["mount_server"]
   protocol    = "tcp"
   ports       = [6161]
-  description = "Veeam vPower NFS Service."
+  when        = contains(var.platforms, "vsphere")
+  description = "Veeam vPower NFS Service (VMware vSphere only: Instant Recovery and SureBackup of VMware VMs)."
 }
 
 flow "vpower-nfs-from-esxi" {

@@ -44,6 +44,7 @@ flow "cdp-vcenter" {
   to          = ["vcenter_server"]
   protocol    = "tcp"
   ports       = [443]
+  when        = var.cdp
   description = "Web service (initial synchronization and restore) and control channel."
 }
 
@@ -53,6 +54,7 @@ flow "cdp-esxi-local" {
   to          = ["esxi_host"]
   protocol    = "tcp"
   ports       = [33036]
+  when        = var.cdp
   description = "CDP components on the ESXi host over HTTPS without HTTP Reverse Proxy."
 }
 
@@ -71,6 +73,7 @@ flow "cdp-backup-server-esxi" {
   to          = ["esxi_host"]
   protocol    = "tcp"
   ports       = [443, 33035]
+  when        = var.cdp
   description = "Control channel (443) and I/O filter installation (33035)."
 }
 
@@ -89,6 +92,7 @@ flow "cdp-coordinator" {
   to          = ["backup_server"]
   protocol    = "tcp"
   ports       = [33034]
+  when        = var.cdp
   description = "Veeam CDP Coordinator Service."
 }
 
@@ -98,5 +102,6 @@ flow "cdp-io-filter" {
   to          = ["backup_server"]
   protocol    = "tcp"
   ports       = [33035]
+  when        = var.cdp
   description = "I/O filter installation on vCenter servers and ESXi hosts."
 }
