@@ -75,22 +75,29 @@ func TestRulesGolden(t *testing.T) {
 func TestRulesInvariants(t *testing.T) {
 	t.Setenv("PW_WINRM_PASSWORD", "x")
 	t.Setenv("PW_SUDO_PASSWORD", "x")
-	out, errOut, code := runCLI(t, "rules", "--inventory", "../../examples/site.hcl", "--format", "json")
-	if code != 0 {
-		t.Fatal(errOut)
-	}
-	var doc jsonRules
-	if err := json.Unmarshal([]byte(out), &doc); err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range doc.Hosts {
-		for _, r := range h.Rules {
-			if len(r.Sources) == 0 || len(r.Reasons) == 0 || len(r.Ports) == 0 {
-				t.Errorf("%s: rule %v has no sources, ports or reasons", h.Name, r)
-			}
-			for _, s := range r.Sources {
-				if s == h.Address || s == "0.0.0.0/0" || s == "::/0" {
-					t.Errorf("%s: rule %s/%v allows %s", h.Name, r.Protocol, r.Ports, s)
+	for ex, pack := range map[string]string{"site": "veeam-v12", "vsphere-v13": "veeam-v13"} {
+		out, errOut, code := runCLI(t, "rules", "--inventory", "../../examples/"+ex+".hcl", "--format", "json")
+		if code != 0 {
+			t.Fatal(errOut)
+		}
+		var doc jsonRules
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range doc.Hosts {
+			for _, r := range h.Rules {
+				if len(r.Sources) == 0 || len(r.Reasons) == 0 || len(r.Ports) == 0 {
+					t.Errorf("%s %s: rule %v has no sources, ports or reasons", ex, h.Name, r)
+				}
+				for _, s := range r.Sources {
+					if s == h.Address || s == "0.0.0.0/0" || s == "::/0" {
+						t.Errorf("%s %s: rule %s/%v allows %s", ex, h.Name, r.Protocol, r.Ports, s)
+					}
+				}
+				for _, rs := range r.Reasons {
+					if rs.Pack != pack {
+						t.Errorf("%s %s: reason %s comes from pack %q, want %q", ex, h.Name, rs.Flow, rs.Pack, pack)
+					}
 				}
 			}
 		}
@@ -103,12 +110,27 @@ func TestCLIErrors(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  roles = [\"backup_repo\"]\n}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	badVersion := filepath.Join(dir, "version.hcl")
+	if err := os.WriteFile(badVersion, []byte("settings {\n  veeam_version = 14\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v12Role := filepath.Join(dir, "v12role.hcl")
+	if err := os.WriteFile(v12Role, []byte("host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  roles = [\"backup_server\"]\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	v13Role := filepath.Join(dir, "v13role.hcl")
+	if err := os.WriteFile(v13Role, []byte("settings {\n  veeam_version = 13\n}\nhost \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  roles = [\"backup_server\"]\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
 		code int
 		want string // in stdout+stderr
 	}{
+		{"veeam_version without a pack", []string{"rules", "--inventory", badVersion}, 1, "on " + badVersion + " line 2"},
+		{"Linux backup server is v13 only", []string{"rules", "--inventory", v12Role}, 1, "runs on windows, not on linux"},
+		{"Linux backup server with veeam_version = 13", []string{"rules", "--inventory", v13Role}, 0, "flow update-repository]"},
 		{"no command", nil, 1, "Usage: portwarden"},
 		{"unknown command", []string{"frobnicate"}, 1, `unknown command "frobnicate"`},
 		{"help", []string{"rules", "--help"}, 0, "--inventory"},
