@@ -86,7 +86,7 @@ func (d *decoder) packSetting(name string, v *value) (bool, hcl.Diagnostics) {
 		}
 		if d.pol.Version != 0 && ver != d.pol.Version {
 			return true, hcl.Diagnostics{attrDiag(v, "Wrong policy pack",
-				fmt.Sprintf("The inventory asks for Veeam Backup & Replication %d, but the policy loaded is %s; load the pack with policies.LoadPack(inventory.ReadPack(...)).",
+				fmt.Sprintf("The inventory asks for Veeam Backup & Replication %d, but it is being checked against the %s pack (a caller that loads the policy must read the pack with inventory.ReadPack first).",
 					ver, d.pol.Pack))}
 		}
 		return true, nil
