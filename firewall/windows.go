@@ -264,4 +264,3 @@ func psList(vals []string) string {
 	}
 	return strings.Join(q, ",")
 }
-

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 )
+
 // windowsReadGroup loads the rules of portwarden's group into $VAR.
 // Get-NetFirewallRule reports an empty group as an ObjectNotFound error,
 // which with ErrorActionPreference=Stop would end the script; the error is
@@ -477,4 +478,3 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	}
 	return out
 }
-
