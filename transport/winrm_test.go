@@ -319,6 +319,39 @@ func TestWinRMConfigErrors(t *testing.T) {
 	if got, _ := winrmDefaults(base); got.HTTPS || got.Port != 5985 {
 		t.Errorf("AllowUnencrypted without HTTPS: %+v", got)
 	}
+	// Basic over plain HTTP sends the password in clear: refused unless
+	// the inventory names that risk.
+	base.Auth = "basic"
+	if _, err := winrmDefaults(base); err == nil || !strings.Contains(err.Error(), "refusing Basic authentication over plain HTTP") || !strings.Contains(err.Error(), "allow_basic_over_http_cleartext_password") {
+		t.Errorf("Basic over HTTP: err = %v", err)
+	}
+	base.AllowBasicOverHTTPCleartextPassword = true
+	if _, err := winrmDefaults(base); err != nil {
+		t.Errorf("Basic over HTTP with the risk accepted: %v", err)
+	}
+	base.AllowUnencrypted, base.AllowBasicOverHTTPCleartextPassword = false, false
+	if _, err := winrmDefaults(base); err != nil {
+		t.Errorf("Basic over HTTPS: %v", err)
+	}
+}
+
+func TestWinRMOutputCap(t *testing.T) {
+	big := strings.Repeat("x", 1<<20) + "\r\n"
+	h := startWinHost(t, wsman.Config{Interpreter: wsman.InterpreterFunc(func(ctx context.Context, script string) (string, string, int) {
+		if strings.Contains(script, "small") {
+			return "small\r\n### portwarden:end\r\n", "", 0
+		}
+		return strings.Repeat(big, 17), "", 0
+	})}, newWinPKI(t))
+	c := dial(t, h.config())
+	_, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: "anything"})
+	if !errors.Is(err, ErrOutputTooLarge) || !strings.Contains(err.Error(), "16 MiB") {
+		t.Fatalf("err = %v, want ErrOutputTooLarge", err)
+	}
+	// The connection is still usable for the next script.
+	if res := runPS(t, c, "small"); !strings.Contains(string(res.Stdout), "small") {
+		t.Errorf("after the capped run: %q", res.Stdout)
+	}
 }
 
 func TestWinRMStagesLongScripts(t *testing.T) {
