@@ -390,3 +390,55 @@ func TestWindowsStateBadOutput(t *testing.T) {
 		})
 	}
 }
+
+// TestWindowsParsesMicrosoftDocsOutput reads real Windows PowerShell 5.1
+// ConvertTo-Json output from Microsoft's documentation (see
+// testdata/windows/README.md), as printed and with the CRLF line ends a
+// WinRM shell delivers.
+func TestWindowsParsesMicrosoftDocsOutput(t *testing.T) {
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("testdata", "windows", "msdocs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	type calendar struct {
+		MinSupportedDateTime string
+		AlgorithmType        int
+		Eras                 []int
+		TwoDigitYearMax      int
+		IsReadOnly           bool
+	}
+	for _, text := range []string{read("convertto-json-example1.txt"), strings.ReplaceAll(read("convertto-json-example1.txt"), "\n", "\r\n")} {
+		got, err := unmarshalPSList[calendar](text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []calendar{{MinSupportedDateTime: "/Date(-62135568000000)/", AlgorithmType: 1, Eras: []int{1}, TwoDigitYearMax: 2029}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("example 1 (-want +got):\n%s", diff)
+		}
+	}
+	got, err := unmarshalPSList[map[string]string](read("convertto-json-example2.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]map[string]string{{"Admin": "True", "Account": "User01", "Domain": "Domain01"}}, got); diff != "" {
+		t.Errorf("example 2 (-want +got):\n%s", diff)
+	}
+}
+
+// TestWindowsRulesSectionWrapped reads a rules section that Windows
+// PowerShell 5.1 wrapped as {"value":[...],"Count":n}.
+func TestWindowsRulesSectionWrapped(t *testing.T) {
+	rule := `{"Name":"portwarden-tcp-22-aaaaaaaa","DisplayName":"portwarden (tcp 22)","Description":null,"Enabled":"True","Direction":"Inbound","Action":"Allow","Profile":"Any","Protocol":"TCP","LocalPort":"22","RemoteAddress":"10.0.0.1"}`
+	out := "### portwarden:windows-rules\r\n{\"value\":[" + rule + "],\"Count\":1}\r\n### portwarden:windows-profiles\r\n" + defaultProfiles + "\r\n"
+	st, err := Windows{}.State(ParseFacts(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Rules) != 1 || st.Rules[0].Key() != "tcp/22" {
+		t.Errorf("rules = %+v", st.Rules)
+	}
+}
