@@ -45,9 +45,10 @@ const windowsUnlock = "}finally{$mx.ReleaseMutex();$mx.Dispose()}\n"
 //  3. Create every desired rule under "<name>-pending-<change id>", the
 //     change id random per run. If one fails, remove the ones created and
 //     rethrow: the host is unchanged.
-//  4. Commit: in enforce mode set DefaultInboundAction Block on all
-//     profiles (the management rule exists by now); when leaving enforce
-//     mode restore the values recorded in the management rule. Then
+//  4. Commit: in enforce mode set DefaultInboundAction Block on the
+//     profiles that have Allow (the management rule exists by now); when
+//     leaving enforce mode restore the values recorded in the management
+//     rule. Then
 //     remove the old rules and rename the new ones to their final names.
 //     A failure here leaves old and new rules side by side (never less
 //     open than either) and the next apply cleans up.
@@ -64,8 +65,10 @@ const windowsUnlock = "}finally{$mx.ReleaseMutex();$mx.Dispose()}\n"
 // that cmdlet removes every rule of the store.
 //
 // NotConfigured is never written to the PersistentStore (Windows takes it
-// only in a GPO store): a recorded NotConfigured is left as the Block that
-// enforce mode set, which is what NotConfigured means on a local store.
+// only in a GPO store). Enforce mode leaves a NotConfigured profile as it
+// is, since that already means Block there, so nothing recorded as
+// NotConfigured ever needs writing back. Profile names in the script are
+// literals: -Profile and -Name take wildcards too.
 func (Windows) Apply(d Desired) (Script, error) {
 	mode, err := ParseMode(string(d.Mode))
 	if err != nil {
@@ -123,7 +126,10 @@ func (Windows) Apply(d Desired) (Script, error) {
 	}
 	b.WriteString("}catch{\nforeach($x in $new){try{Remove-NetFirewallRule -InputObject $x -ErrorAction Stop}catch{}}\nthrow\n}\n")
 	if mode == Enforce {
-		b.WriteString("Set-NetFirewallProfile -Profile Domain,Private,Public -DefaultInboundAction Block -PolicyStore PersistentStore -ErrorAction Stop\n")
+		// Only Allow needs changing: NotConfigured already means Block
+		// in the PersistentStore, and staying NotConfigured lets leaving
+		// enforce mode restore the host exactly.
+		b.WriteString("foreach($n in 'Domain','Private','Public'){if([string](Get-NetFirewallProfile -Name $n -PolicyStore PersistentStore).DefaultInboundAction -eq 'Allow'){Set-NetFirewallProfile -Profile $n -DefaultInboundAction Block -PolicyStore PersistentStore -ErrorAction Stop}}\n")
 	} else {
 		b.WriteString("if($prev){foreach($n in 'Domain','Private','Public'){$v=[string]$prev.$n;if($v -eq 'Allow' -or $v -eq 'Block'){Set-NetFirewallProfile -Profile $n -DefaultInboundAction $v -PolicyStore PersistentStore -ErrorAction Stop}}}\n")
 	}

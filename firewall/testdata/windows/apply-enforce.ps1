@@ -25,7 +25,7 @@ $new+=New-NetFirewallRule @c -ErrorAction Stop -Name 'portwarden-udp-111-d0add7f
 foreach($x in $new){try{Remove-NetFirewallRule -InputObject $x -ErrorAction Stop}catch{}}
 throw
 }
-Set-NetFirewallProfile -Profile Domain,Private,Public -DefaultInboundAction Block -PolicyStore PersistentStore -ErrorAction Stop
+foreach($n in 'Domain','Private','Public'){if([string](Get-NetFirewallProfile -Name $n -PolicyStore PersistentStore).DefaultInboundAction -eq 'Allow'){Set-NetFirewallProfile -Profile $n -DefaultInboundAction Block -PolicyStore PersistentStore -ErrorAction Stop}}
 foreach($x in $old){Remove-NetFirewallRule -InputObject $x -ErrorAction Stop}
 foreach($x in $new){Rename-NetFirewallRule -InputObject $x -NewName ($x.Name -replace '-pending-c0ffee000000$','') -ErrorAction Stop}
 $r=@(Get-NetFirewallRule -Group $g -PolicyStore PersistentStore -ErrorAction SilentlyContinue -ErrorVariable e)
