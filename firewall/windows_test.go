@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -90,6 +91,7 @@ func TestWindowsScriptsGolden(t *testing.T) {
 	if WindowsFactsScript.Shell != "powershell" {
 		t.Errorf("facts script shell = %q", WindowsFactsScript.Shell)
 	}
+	fixedChangeID(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := Windows{}.Apply(tt.d)
@@ -100,9 +102,94 @@ func TestWindowsScriptsGolden(t *testing.T) {
 				t.Errorf("script shell %q, stdin %d bytes", s.Shell, len(s.Stdin))
 			}
 			checkGolden(t, tt.name, s.Body)
-			again, _ := Windows{}.Apply(tt.d)
-			if again.Body != s.Body {
-				t.Error("Apply is not deterministic")
+		})
+	}
+}
+
+// fixedChangeID makes the change id stable for golden files.
+func fixedChangeID(t *testing.T) {
+	t.Helper()
+	orig := windowsChangeID
+	windowsChangeID = func() (string, error) { return "c0ffee000000", nil }
+	t.Cleanup(func() { windowsChangeID = orig })
+}
+
+func TestWindowsChangeIDIsRandomPerRun(t *testing.T) {
+	d := veeamDesired(Additive)
+	a, err := Windows{}.Apply(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Windows{}.Apply(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Body == b.Body {
+		t.Fatal("two applies of the same change use the same pending names")
+	}
+}
+
+// TestWindowsScriptSafety checks properties of every emitted script line
+// by line, for each mode: the rules from issue 9 that golden files alone
+// would not keep from regressing.
+func TestWindowsScriptSafety(t *testing.T) {
+	// A name read from the host: a property of an object ($x.Name, $_.Name).
+	hostName := regexp.MustCompile(`-(Name|Profile) \(?\$[A-Za-z_]+\.`)
+	mutating := []string{"New-NetFirewallRule", "Remove-NetFirewallRule", "Rename-NetFirewallRule", "Set-NetFirewallProfile"}
+	for _, d := range []Desired{veeamDesired(Additive), veeamDesired(Enforce), {Mode: Additive}} {
+		t.Run(string(d.Mode), func(t *testing.T) {
+			s, err := Windows{}.Apply(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := s.Body
+			if !strings.HasPrefix(body, "$global:ErrorActionPreference='Stop'\n") {
+				t.Error("the script does not set the global $ErrorActionPreference first")
+			}
+			lastNew, firstOldRemove, lock, clash := -1, -1, -1, -1
+			for i, line := range strings.Split(body, "\n") {
+				for _, cmd := range mutating {
+					for _, seg := range strings.Split(line, cmd)[1:] {
+						end := strings.IndexAny(seg, "}\n;")
+						if end < 0 {
+							end = len(seg)
+						}
+						if !strings.Contains(seg[:end], "-ErrorAction Stop") {
+							t.Errorf("line %d: %s without -ErrorAction Stop: %s", i+1, cmd, line)
+						}
+					}
+				}
+				if strings.Contains(line, "NotConfigured") && strings.Contains(line, "Set-NetFirewall") {
+					t.Errorf("line %d may write NotConfigured: %s", i+1, line)
+				}
+				if hostName.MatchString(line) {
+					t.Errorf("line %d passes a host-supplied name to -Name: %s", i+1, line)
+				}
+				if strings.Contains(line, "|Remove-NetFirewallRule") || strings.Contains(line, "| Remove-NetFirewallRule") {
+					t.Errorf("line %d pipes into Remove-NetFirewallRule: %s", i+1, line)
+				}
+				switch {
+				case strings.Contains(line, "New-NetFirewallRule"):
+					lastNew = i
+				case strings.Contains(line, "foreach($x in $old){Remove-NetFirewallRule") && firstOldRemove < 0:
+					firstOldRemove = i
+				case strings.Contains(line, ".WaitOne(") && lock < 0:
+					lock = i
+				case strings.Contains(line, "$clash=@(") && clash < 0:
+					clash = i
+				}
+			}
+			if read := strings.Index(body, "Get-NetFirewall"); lock < 0 || read < strings.Index(body, ".WaitOne(") {
+				t.Errorf("the host-wide lock is taken on line %d, not before anything is read", lock+1)
+			}
+			if len(d.Rules) > 0 && (clash < 0 || (lastNew >= 0 && clash > lastNew)) {
+				t.Errorf("collision check on line %d, want one before the first creation", clash+1)
+			}
+			if firstOldRemove < lastNew {
+				t.Errorf("old rules are removed on line %d, before the last new rule exists (line %d)", firstOldRemove+1, lastNew+1)
+			}
+			if !strings.HasSuffix(body, windowsUnlock) {
+				t.Error("the script does not end by releasing the lock")
 			}
 		})
 	}
@@ -200,7 +287,7 @@ func TestParseWindowsAddress(t *testing.T) {
 	}
 }
 
-const defaultProfiles = `[{"Name":"Domain","Enabled":"True","DefaultInboundAction":"NotConfigured","AllowLocalFirewallRules":"NotConfigured"},{"Name":"Private","Enabled":"True","DefaultInboundAction":"NotConfigured","AllowLocalFirewallRules":"NotConfigured"},{"Name":"Public","Enabled":"True","DefaultInboundAction":"NotConfigured","AllowLocalFirewallRules":"NotConfigured"}]`
+const defaultProfiles = `[{"Name":"Domain","Enabled":"True","DefaultInboundAction":"NotConfigured","AllowInboundRules":"NotConfigured","AllowLocalFirewallRules":"NotConfigured"},{"Name":"Private","Enabled":"True","DefaultInboundAction":"NotConfigured","AllowInboundRules":"NotConfigured","AllowLocalFirewallRules":"NotConfigured"},{"Name":"Public","Enabled":"True","DefaultInboundAction":"NotConfigured","AllowInboundRules":"NotConfigured","AllowLocalFirewallRules":"NotConfigured"}]`
 
 func TestWindowsState(t *testing.T) {
 	tests := []struct {
@@ -245,6 +332,7 @@ func TestWindowsState(t *testing.T) {
 			},
 			Warnings: []string{
 				"Windows Firewall profile Domain is disabled: rules have no effect",
+				`Windows Firewall profile Private ignores every inbound allow rule (AllowInboundRules is False, "Block all incoming connections"): portwarden's rules have no effect`,
 				"Windows Firewall profile Public does not merge local rules (AllowLocalFirewallRules is False, set by Group Policy): portwarden's rules have no effect",
 			},
 		}},
@@ -286,7 +374,10 @@ func TestWindowsStateBadOutput(t *testing.T) {
 		{"empty profiles", rules + "[]\r\n" + profiles + "[]\r\n", "none listed"},
 		{"unknown profile", rules + "[]\r\n" + profiles + `[{"Name":"Work","Enabled":"True","DefaultInboundAction":"Block","AllowLocalFirewallRules":"True"}]`, "unknown profile"},
 		{"enum as number", rules + "[]\r\n" + profiles + `[{"Name":"Domain","Enabled":1,"DefaultInboundAction":"Block","AllowLocalFirewallRules":"True"}]`, "reading Windows firewall profiles"},
-		{"unknown action", rules + "[]\r\n" + profiles + `[{"Name":"Domain","Enabled":"True","DefaultInboundAction":"Maybe","AllowLocalFirewallRules":"True"}]`, "unknown DefaultInboundAction"},
+		{"unknown action", rules + "[]\r\n" + profiles + `[{"Name":"Domain","Enabled":"True","DefaultInboundAction":"Maybe","AllowInboundRules":"True","AllowLocalFirewallRules":"True"}]`, "unknown DefaultInboundAction"},
+		{"no AllowInboundRules", rules + "[]\r\n" + profiles + `[{"Name":"Domain","Enabled":"True","DefaultInboundAction":"Block","AllowLocalFirewallRules":"True"}]`, "AllowInboundRules"},
+		{"wrapper count mismatch", rules + "[]\r\n" + profiles + `{"value":` + defaultProfiles + `,"Count":2}`, "Count 2 but holds 3"},
+		{"wrapper without array", rules + "[]\r\n" + profiles + `{"value":{"Name":"Domain"},"Count":1}`, "reading Windows firewall profile"},
 		{"bad port", rules + rule(`["70000"]`, `["10.0.0.1"]`) + profiles + defaultProfiles, "port"},
 		{"no port", rules + rule(`[]`, `["10.0.0.1"]`) + profiles + defaultProfiles, "no local port"},
 		{"bad address", rules + rule(`["22"]`, `["10.0.0.999"]`) + profiles + defaultProfiles, "bad address"},
@@ -300,5 +391,57 @@ func TestWindowsStateBadOutput(t *testing.T) {
 				t.Fatalf("State error = %v, want one containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestWindowsParsesMicrosoftDocsOutput reads real Windows PowerShell 5.1
+// ConvertTo-Json output from Microsoft's documentation (see
+// testdata/windows/README.md), as printed and with the CRLF line ends a
+// WinRM shell delivers.
+func TestWindowsParsesMicrosoftDocsOutput(t *testing.T) {
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("testdata", "windows", "msdocs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	type calendar struct {
+		MinSupportedDateTime string
+		AlgorithmType        int
+		Eras                 []int
+		TwoDigitYearMax      int
+		IsReadOnly           bool
+	}
+	for _, text := range []string{read("convertto-json-example1.txt"), strings.ReplaceAll(read("convertto-json-example1.txt"), "\n", "\r\n")} {
+		got, err := unmarshalPSList[calendar](text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []calendar{{MinSupportedDateTime: "/Date(-62135568000000)/", AlgorithmType: 1, Eras: []int{1}, TwoDigitYearMax: 2029}}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("example 1 (-want +got):\n%s", diff)
+		}
+	}
+	got, err := unmarshalPSList[map[string]string](read("convertto-json-example2.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]map[string]string{{"Admin": "True", "Account": "User01", "Domain": "Domain01"}}, got); diff != "" {
+		t.Errorf("example 2 (-want +got):\n%s", diff)
+	}
+}
+
+// TestWindowsRulesSectionWrapped reads a rules section that Windows
+// PowerShell 5.1 wrapped as {"value":[...],"Count":n}.
+func TestWindowsRulesSectionWrapped(t *testing.T) {
+	rule := `{"Name":"portwarden-tcp-22-aaaaaaaa","DisplayName":"portwarden (tcp 22)","Description":null,"Enabled":"True","Direction":"Inbound","Action":"Allow","Profile":"Any","Protocol":"TCP","LocalPort":"22","RemoteAddress":"10.0.0.1"}`
+	out := "### portwarden:windows-rules\r\n{\"value\":[" + rule + "],\"Count\":1}\r\n### portwarden:windows-profiles\r\n" + defaultProfiles + "\r\n"
+	st, err := Windows{}.State(ParseFacts(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Rules) != 1 || st.Rules[0].Key() != "tcp/22" {
+		t.Errorf("rules = %+v", st.Rules)
 	}
 }

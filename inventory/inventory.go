@@ -129,7 +129,7 @@ var (
 		"known_hosts", "accept_new_host_keys", "insecure_ignore_host_key", "sudo",
 		"sudo_password", "proxy_jump", "connect_timeout", "command_timeout"}
 	winrmAttrs = []string{"user", "password", "https", "port", "ca_cert", "insecure", "auth",
-		"allow_unencrypted", "connect_timeout", "command_timeout"}
+		"allow_unencrypted", "allow_basic_over_http_cleartext_password", "connect_timeout", "command_timeout"}
 )
 
 func attrSchema(names []string) *hcl.BodySchema {
@@ -817,6 +817,7 @@ func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.W
 	r.bool("insecure", &c.Insecure)
 	r.str("auth", &c.Auth)
 	r.bool("allow_unencrypted", &c.AllowUnencrypted)
+	r.bool("allow_basic_over_http_cleartext_password", &c.AllowBasicOverHTTPCleartextPassword)
 	r.duration("connect_timeout", &c.ConnectTimeout)
 	r.duration("command_timeout", &c.CommandTimeout)
 	if c.Port == 0 {
@@ -835,6 +836,28 @@ func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.W
 			Detail: fmt.Sprintf("WinRM to %s uses plain HTTP: scripts and results cross the network in clear text, and the host must allow "+
 				"unencrypted traffic (winrm set winrm/config/service @{AllowUnencrypted=\"true\"}). Prefer HTTPS on 5986.", address),
 			Subject: rangeOf(m["https"]),
+		})
+	}
+	if c.Auth == "basic" && !c.HTTPS && c.AllowUnencrypted && !c.AllowBasicOverHTTPCleartextPassword {
+		diags = append(diags, attrDiag(m["auth"], "Basic authentication over plain HTTP",
+			"auth = \"basic\" with https = false sends the password in clear text with every request. "+
+				"Use HTTPS or NTLM, or set allow_basic_over_http_cleartext_password = true to accept that risk."))
+	}
+	if c.Auth == "basic" && !c.HTTPS && c.AllowBasicOverHTTPCleartextPassword {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Cleartext WinRM password",
+			Detail:   fmt.Sprintf("WinRM to %s sends the password in clear text with every request (Basic over plain HTTP), as allow_basic_over_http_cleartext_password allows.", address),
+			Subject:  rangeOf(m["allow_basic_over_http_cleartext_password"]),
+		})
+	}
+	if c.Insecure && c.HTTPS {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Unverified WinRM certificate",
+			Detail: fmt.Sprintf("insecure = true skips verifying the TLS certificate of %s: anyone on the path can impersonate the host and read what is sent, "+
+				"the password included with auth = \"basic\". Prefer ca_cert.", address),
+			Subject: rangeOf(m["insecure"]),
 		})
 	}
 	if !c.HTTPS && !c.AllowUnencrypted {

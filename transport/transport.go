@@ -75,6 +75,10 @@ type WinRMConfig struct {
 	CACertPath       string // PEM bundle to verify the server certificate
 	Insecure         bool   // skip certificate verification; explicit opt-in
 	Auth             string // "ntlm" (default) or "basic"
-	ConnectTimeout   time.Duration
-	CommandTimeout   time.Duration
+	// AllowBasicOverHTTPCleartextPassword must be set for Basic
+	// authentication over plain HTTP, which sends the password in clear
+	// text with every request.
+	AllowBasicOverHTTPCleartextPassword bool
+	ConnectTimeout                      time.Duration
+	CommandTimeout                      time.Duration
 }

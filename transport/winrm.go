@@ -3,31 +3,21 @@ package transport
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
-	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf16"
 
-	"github.com/Azure/go-ntlmssp"
 	"github.com/masterzen/winrm"
-	"github.com/masterzen/winrm/soap"
 
 	"github.com/portwarden/portwarden/firewall"
 )
@@ -41,6 +31,10 @@ const (
 	// script whose encoded command line would be longer is staged
 	// (see Run).
 	MaxWinRMCommandLine = 8191
+	// winrmCommandLineBudget is what portwarden's own command lines
+	// stay within: a margin under cmd.exe's limit for what WinRS adds
+	// around the command, so that no line sits at the very edge.
+	winrmCommandLineBudget = 8000
 	// WinRMEndMarker is the line every PowerShell script run over WinRM
 	// prints last. Run checks for it and removes it: a run that exits 0
 	// without it was cut short.
@@ -167,6 +161,10 @@ func winrmDefaults(cfg WinRMConfig) (WinRMConfig, error) {
 	default:
 		return cfg, fmt.Errorf("winrm to %s: unknown authentication %q (want \"ntlm\" or \"basic\")", cfg.Address, cfg.Auth)
 	}
+	if cfg.Auth == "basic" && !cfg.HTTPS && !cfg.AllowBasicOverHTTPCleartextPassword {
+		return cfg, fmt.Errorf("winrm to %s: refusing Basic authentication over plain HTTP: it sends the password in clear text with every request "+
+			"(use HTTPS, or NTLM, or set allow_basic_over_http_cleartext_password = true to accept that risk)", cfg.Address)
+	}
 	if cfg.User == "" {
 		return cfg, fmt.Errorf("winrm to %s: no user", cfg.Address)
 	}
@@ -182,253 +180,6 @@ func winrmDefaults(cfg WinRMConfig) (WinRMConfig, error) {
 	return cfg, nil
 }
 
-// winrmTransport is the HTTP layer handed to the winrm library. Every
-// request carries the context of the operation under way (setContext),
-// since the library's calls take none.
-type winrmTransport struct {
-	url            string
-	user, password string
-	ntlm           bool
-	connectTimeout time.Duration
-	base           *http.Transport
-	client         *http.Client
-	op             atomic.Pointer[context.Context]
-	local          atomic.Pointer[netip.Addr]
-}
-
-func newWinRMTransport(cfg WinRMConfig) (*winrmTransport, error) {
-	scheme := "http"
-	if cfg.HTTPS {
-		scheme = "https"
-	}
-	t := &winrmTransport{
-		url:            scheme + "://" + net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port)) + "/wsman",
-		user:           cfg.User,
-		password:       cfg.Password,
-		ntlm:           cfg.Auth == "ntlm",
-		connectTimeout: cfg.ConnectTimeout,
-	}
-	var tc *tls.Config
-	if cfg.HTTPS {
-		tc = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.Insecure, ServerName: cfg.Address}
-		if cfg.CACertPath != "" && !cfg.Insecure {
-			pem, err := os.ReadFile(cfg.CACertPath)
-			if err != nil {
-				return nil, fmt.Errorf("winrm to %s: reading the CA certificates: %w", cfg.Address, err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("winrm to %s: no PEM certificate in %s", cfg.Address, cfg.CACertPath)
-			}
-			tc.RootCAs = pool
-		}
-	}
-	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
-	// dial connects (and for HTTPS does the TLS handshake) within
-	// ConnectTimeout; connecting has no effect on the host, so the
-	// operation's context may always abort it.
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if op, ok := ctx.Value(abortDialKey{}).(context.Context); ok {
-			var cancel context.CancelCauseFunc
-			ctx, cancel = context.WithCancelCause(ctx)
-			stop := context.AfterFunc(op, func() { cancel(context.Cause(op)) })
-			defer stop()
-			defer cancel(nil)
-		}
-		ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
-		defer cancel()
-		conn, err := dialer.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		if a := tcpAddr(conn.LocalAddr()); a.IsValid() {
-			t.local.Store(&a)
-		}
-		if tc == nil {
-			return conn, nil
-		}
-		tconn := tls.Client(conn, tc)
-		if err := tconn.HandshakeContext(ctx); err != nil {
-			conn.Close()
-			return nil, err
-		}
-		return tconn, nil
-	}
-	t.base = &http.Transport{
-		// Management traffic goes straight to the host: a proxy from the
-		// environment would also hide the controller's address.
-		Proxy:               nil,
-		MaxIdleConnsPerHost: 2,
-		IdleConnTimeout:     90 * time.Second,
-		// WinRM speaks HTTP/1.1; NTLM authenticates a connection.
-		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
-	}
-	if tc != nil {
-		t.base.DialTLSContext = dial
-	} else {
-		t.base.DialContext = dial
-	}
-	var rt http.RoundTripper = t.base
-	if t.ntlm {
-		rt = ntlmssp.Negotiator{RoundTripper: noBasicAuth{t.base}}
-	}
-	t.client = &http.Client{
-		Transport:     rt,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	return t, nil
-}
-
-func tcpAddr(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		if ip, ok := netip.AddrFromSlice(ta.IP); ok {
-			return ip.Unmap()
-		}
-	}
-	return netip.Addr{}
-}
-
-// errBasicRefused stops the NTLM negotiator from sending the password in
-// a Basic header when the host offers only Basic.
-var errBasicRefused = errors.New("the host offers only Basic authentication; not sending the password that way with auth \"ntlm\" (set auth to \"basic\" to allow it)")
-
-// noBasicAuth refuses requests that carry Basic credentials.
-type noBasicAuth struct{ rt http.RoundTripper }
-
-func (n noBasicAuth) RoundTrip(req *http.Request) (*http.Response, error) {
-	if strings.HasPrefix(req.Header.Get("Authorization"), "Basic ") {
-		if req.Body != nil {
-			req.Body.Close()
-		}
-		return nil, errBasicRefused
-	}
-	return n.rt.RoundTrip(req)
-}
-
-// setContext sets the context of the operation under way.
-func (t *winrmTransport) setContext(ctx context.Context) { t.op.Store(&ctx) }
-
-func (t *winrmTransport) operation() context.Context {
-	if p := t.op.Load(); p != nil {
-		return *p
-	}
-	return context.Background()
-}
-
-type abortDialKey struct{}
-
-var soapAction = regexp.MustCompile(`<[A-Za-z0-9]*:?Action[^>]*>([^<]+)<`)
-
-// requestContext is the context of one request. Receive and Send end with
-// the operation. Create and Command change the host: once sent they are
-// let finish (within ConnectTimeout) so that the client learns the ID of
-// the shell or command it has to close; only connecting for them ends
-// with the operation. Signal and Delete tidy up and run even after the
-// operation ended, within winrmCleanupTimeout.
-func (t *winrmTransport) requestContext(body string) (context.Context, context.CancelFunc) {
-	op := t.operation()
-	action := ""
-	if m := soapAction.FindStringSubmatch(body); m != nil {
-		action = m[1][strings.LastIndexByte(m[1], '/')+1:]
-	}
-	switch action {
-	case "Create", "Command":
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(op), 2*t.connectTimeout)
-		return context.WithValue(ctx, abortDialKey{}, op), cancel
-	case "Signal", "Delete":
-		return context.WithTimeout(context.WithoutCancel(op), winrmCleanupTimeout)
-	}
-	return context.WithCancel(op)
-}
-
-func (t *winrmTransport) closeIdle() { t.base.CloseIdleConnections() }
-
-// Transport implements winrm.Transporter; the transport is configured
-// when it is made.
-func (t *winrmTransport) Transport(*winrm.Endpoint) error { return nil }
-
-// errUnauthorized is an HTTP 401 answer: bad credentials, an account
-// without WinRM rights, or a host that refuses unencrypted traffic.
-var errUnauthorized = errors.New("the host answered 401 Unauthorized")
-
-// winrmFault is a WS-Management fault or another HTTP error.
-type winrmFault struct {
-	status  int
-	subcode string
-	reason  string
-}
-
-func (f *winrmFault) Error() string {
-	msg := fmt.Sprintf("WS-Management fault (HTTP %d)", f.status)
-	if f.subcode != "" {
-		msg += " " + f.subcode
-	}
-	if f.reason != "" {
-		msg += ": " + f.reason
-	}
-	// The library polls again on an error that says OperationTimeout.
-	if f.subcode == "w:TimedOut" && !strings.Contains(msg, "OperationTimeout") {
-		msg += " (OperationTimeout)"
-	}
-	return msg
-}
-
-// Post implements winrm.Transporter: one SOAP request with the current
-// operation's context.
-func (t *winrmTransport) Post(_ *winrm.Client, msg *soap.SoapMessage) (string, error) {
-	body := msg.String()
-	ctx, cancel := t.requestContext(body)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
-	// Both schemes start from a Basic header: sent as is for "basic",
-	// turned into an NTLM handshake by the negotiator for "ntlm".
-	req.SetBasicAuth(t.user, t.password)
-	resp, err := t.client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return "", err
-	}
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
-		return "", errUnauthorized
-	case resp.StatusCode == http.StatusOK && strings.Contains(resp.Header.Get("Content-Type"), "application/soap+xml"):
-		return string(answer), nil
-	case resp.StatusCode == http.StatusOK:
-		return "", fmt.Errorf("the host answered with %q instead of a SOAP message", resp.Header.Get("Content-Type"))
-	}
-	return "", parseFault(resp.StatusCode, answer)
-}
-
-func parseFault(status int, body []byte) error {
-	var env struct {
-		Subcode string `xml:"Body>Fault>Code>Subcode>Value"`
-		Reason  string `xml:"Body>Fault>Reason>Text"`
-		Message string `xml:"Body>Fault>Detail>WSManFault>Message"`
-	}
-	f := &winrmFault{status: status}
-	if err := xml.Unmarshal(body, &env); err == nil {
-		f.subcode = strings.TrimSpace(env.Subcode)
-		f.reason = strings.TrimSpace(env.Reason)
-		if msg := strings.TrimSpace(env.Message); msg != "" && msg != f.reason {
-			f.reason = strings.TrimSpace(f.reason + " " + msg)
-		}
-	}
-	if f.subcode == "" && f.reason == "" {
-		f.reason = http.StatusText(status)
-	}
-	return f
-}
-
-// opError turns what went wrong during an operation into a clear error
-// naming the host.
 func (c *winrmConn) opError(ctx context.Context, doing string, err error) error {
 	prefix := fmt.Sprintf("winrm to %s: %s", c.name, doing)
 	var (
@@ -591,7 +342,11 @@ func (c *winrmConn) exec(ctx context.Context, line string) (Result, error) {
 	if n := len(utf16.Encode([]rune(line))); n > MaxWinRMCommandLine {
 		return Result{}, fmt.Errorf("the command line is too long (%d characters, cmd.exe takes %d)", n, MaxWinRMCommandLine)
 	}
-	c.tr.setContext(ctx)
+	// The output budget cancels the requests of this command when the
+	// host sends too much; see outputBudget.
+	ectx, ecancel := context.WithCancelCause(ctx)
+	defer ecancel(nil)
+	c.tr.setContext(ectx)
 	cmd, err := c.shell.Execute(line)
 	var fault *winrmFault
 	if errors.As(err, &fault) && fault.subcode == "w:InvalidSelectors" {
@@ -610,15 +365,20 @@ func (c *winrmConn) exec(ctx context.Context, line string) (Result, error) {
 	}
 	// If ctx ends from here on, the library's first Receive fails at once
 	// and the command is terminated below.
+	budget := newOutputBudget(MaxWinRMOutput, ecancel)
 	var stdout, stderr bytes.Buffer
 	var outErr, errErr error
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); _, outErr = io.Copy(&stdout, cmd.Stdout) }()
-	go func() { defer wg.Done(); _, errErr = io.Copy(&stderr, cmd.Stderr) }()
+	go func() { defer wg.Done(); _, outErr = io.Copy(budget.writer(&stdout), cmd.Stdout) }()
+	go func() { defer wg.Done(); _, errErr = io.Copy(budget.writer(&stderr), cmd.Stderr) }()
 	cmd.Wait()
 	wg.Wait()
 	res := Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: cmd.ExitCode()}
+	if budget.exceeded() {
+		_ = cmd.Close()
+		return Result{}, fmt.Errorf("%w (%d MiB): stopped reading and terminated the command", ErrOutputTooLarge, MaxWinRMOutput>>20)
+	}
 
 	// Terminate the command on the host: a formality once it has ended,
 	// and what stops it after a cancellation or a lost Receive. Signal
@@ -640,183 +400,4 @@ func (c *winrmConn) removeStaged(file string) {
 	defer cancel()
 	script := "$ProgressPreference='SilentlyContinue';Remove-Item -LiteralPath (Join-Path $env:TEMP '" + file + "') -Force -ErrorAction SilentlyContinue"
 	_, _ = c.exec(ctx, encodeCommand(script))
-}
-
-// winrmScript is the body with $PortwardenStdin in front and the end
-// marker behind.
-func winrmScript(s firewall.Script) string {
-	var b strings.Builder
-	if len(s.Stdin) > 0 {
-		b.WriteString("$PortwardenStdin=[Convert]::FromBase64String('" + base64.StdEncoding.EncodeToString(s.Stdin) + "')\n")
-	}
-	b.WriteString(s.Body)
-	if !strings.HasSuffix(s.Body, "\n") {
-		b.WriteString("\n")
-	}
-	b.WriteString("'" + WinRMEndMarker + "'\n")
-	return b.String()
-}
-
-// encodeCommand makes the command line that runs script.
-func encodeCommand(script string) string {
-	u := utf16.Encode([]rune(script))
-	b := make([]byte, 2*len(u))
-	for i, c := range u {
-		b[2*i] = byte(c)
-		b[2*i+1] = byte(c >> 8)
-	}
-	return powershellPrefix + base64.StdEncoding.EncodeToString(b)
-}
-
-// winrmCommandLines returns the command lines that run script: just one
-// if it fits, else the staging commands and the one that runs the staged
-// script, with the name of the staging file.
-func winrmCommandLines(script string) ([]string, string, error) {
-	if line := encodeCommand(script); len(line) <= MaxWinRMCommandLine {
-		return []string{line}, "", nil
-	}
-	rnd := make([]byte, 8)
-	if _, err := rand.Read(rnd); err != nil {
-		return nil, "", err
-	}
-	file := "portwarden-" + hex.EncodeToString(rnd) + ".b64"
-	payload := base64.StdEncoding.EncodeToString([]byte(script))
-	chunkCmd := func(first bool, chunk string) string {
-		verb := "Add-Content"
-		if first {
-			verb = "Set-Content"
-		}
-		return "$ProgressPreference='SilentlyContinue';" + verb + " -LiteralPath (Join-Path $env:TEMP '" + file + "') -Value '" + chunk + "'"
-	}
-	// The largest chunk whose command fits: every script character costs
-	// 8/3 command-line characters.
-	room := (MaxWinRMCommandLine-len(powershellPrefix))*3/8 - len(chunkCmd(true, ""))
-	room -= room % 4
-	var lines []string
-	for i := 0; i < len(payload); i += room {
-		line := encodeCommand(chunkCmd(i == 0, payload[i:min(len(payload), i+room)]))
-		if len(line) > MaxWinRMCommandLine {
-			return nil, "", fmt.Errorf("staging command of %d characters exceeds cmd.exe's limit", len(line))
-		}
-		lines = append(lines, line)
-	}
-	run := "$ErrorActionPreference='Stop';$ProgressPreference='SilentlyContinue';$f=Join-Path $env:TEMP '" + file + "';" +
-		"try{$b=[Convert]::FromBase64String((Get-Content -LiteralPath $f -Raw))}finally{Remove-Item -LiteralPath $f -Force -ErrorAction SilentlyContinue};" +
-		"if($b.Length -ne " + strconv.Itoa(len(script)) + "){throw 'portwarden: the staged script arrived incomplete'};" +
-		"& ([scriptblock]::Create([Text.Encoding]::UTF8.GetString($b)))"
-	lines = append(lines, encodeCommand(run))
-	return lines, file, nil
-}
-
-// cutEndMarker removes the end marker line, which must be the last line
-// of stdout.
-func cutEndMarker(stdout []byte) ([]byte, bool) {
-	trimmed := bytes.TrimRight(stdout, "\r\n \t")
-	if !bytes.HasSuffix(trimmed, []byte(WinRMEndMarker)) {
-		return stdout, false
-	}
-	start := len(trimmed) - len(WinRMEndMarker)
-	if start > 0 && trimmed[start-1] != '\n' {
-		return stdout, false
-	}
-	return stdout[:start], true
-}
-
-const clixmlMarker = "#< CLIXML"
-
-var clixmlEscape = regexp.MustCompile(`_x([0-9A-Fa-f]{4})_`)
-
-// cleanCLIXML turns the CLIXML that powershell.exe writes to a
-// redirected stderr into text: progress records are dropped (they are no
-// errors), error records become their message, warnings, verbose and
-// debug records their message with a prefix. Anything that is not CLIXML
-// is kept, and CLIXML that does not parse is kept as it is.
-func cleanCLIXML(stderr []byte) []byte {
-	if !bytes.Contains(stderr, []byte(clixmlMarker)) {
-		return stderr
-	}
-	var out bytes.Buffer
-	rest := stderr
-	for {
-		i := bytes.Index(rest, []byte(clixmlMarker))
-		if i < 0 {
-			out.Write(rest)
-			return out.Bytes()
-		}
-		out.Write(rest[:i])
-		rest = bytes.TrimLeft(rest[i+len(clixmlMarker):], "\r\n")
-		end := bytes.Index(rest, []byte("</Objs>"))
-		if end < 0 {
-			out.Write([]byte(clixmlMarker + "\r\n"))
-			out.Write(rest)
-			return out.Bytes()
-		}
-		doc := rest[:end+len("</Objs>")]
-		rest = bytes.TrimLeft(rest[end+len("</Objs>"):], "\r\n")
-		text, ok := clixmlText(doc)
-		if !ok {
-			out.Write([]byte(clixmlMarker + "\r\n"))
-			out.Write(doc)
-			continue
-		}
-		out.WriteString(text)
-	}
-}
-
-func clixmlText(doc []byte) (string, bool) {
-	var objs struct {
-		S []struct {
-			Kind string `xml:"S,attr"`
-			Text string `xml:",chardata"`
-		} `xml:"S"`
-	}
-	if err := xml.Unmarshal(doc, &objs); err != nil {
-		return "", false
-	}
-	var b strings.Builder
-	for _, s := range objs.S {
-		text := decodeCLIXMLString(s.Text)
-		switch s.Kind {
-		case "Error":
-			b.WriteString(text)
-		case "Warning":
-			b.WriteString("WARNING: " + text)
-		case "Verbose":
-			b.WriteString("VERBOSE: " + text)
-		case "Debug":
-			b.WriteString("DEBUG: " + text)
-		case "Information":
-			b.WriteString(text)
-		}
-	}
-	return b.String(), true
-}
-
-// decodeCLIXMLString undoes CLIXML's _xHHHH_ escapes (line breaks and
-// other control characters, UTF-16 surrogates).
-func decodeCLIXMLString(s string) string {
-	if !strings.Contains(s, "_x") {
-		return s
-	}
-	var units []uint16
-	var b strings.Builder
-	flush := func() {
-		if len(units) > 0 {
-			b.WriteString(string(utf16.Decode(units)))
-			units = units[:0]
-		}
-	}
-	last := 0
-	for _, m := range clixmlEscape.FindAllStringSubmatchIndex(s, -1) {
-		if m[0] > last {
-			flush()
-			b.WriteString(s[last:m[0]])
-		}
-		v, _ := strconv.ParseUint(s[m[2]:m[3]], 16, 16)
-		units = append(units, uint16(v))
-		last = m[1]
-	}
-	flush()
-	b.WriteString(s[last:])
-	return b.String()
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf16"
@@ -318,6 +319,39 @@ func TestWinRMConfigErrors(t *testing.T) {
 	base.AllowUnencrypted = true
 	if got, _ := winrmDefaults(base); got.HTTPS || got.Port != 5985 {
 		t.Errorf("AllowUnencrypted without HTTPS: %+v", got)
+	}
+	// Basic over plain HTTP sends the password in clear: refused unless
+	// the inventory names that risk.
+	base.Auth = "basic"
+	if _, err := winrmDefaults(base); err == nil || !strings.Contains(err.Error(), "refusing Basic authentication over plain HTTP") || !strings.Contains(err.Error(), "allow_basic_over_http_cleartext_password") {
+		t.Errorf("Basic over HTTP: err = %v", err)
+	}
+	base.AllowBasicOverHTTPCleartextPassword = true
+	if _, err := winrmDefaults(base); err != nil {
+		t.Errorf("Basic over HTTP with the risk accepted: %v", err)
+	}
+	base.AllowUnencrypted, base.AllowBasicOverHTTPCleartextPassword = false, false
+	if _, err := winrmDefaults(base); err != nil {
+		t.Errorf("Basic over HTTPS: %v", err)
+	}
+}
+
+func TestWinRMOutputCap(t *testing.T) {
+	big := strings.Repeat("x", 1<<20) + "\r\n"
+	h := startWinHost(t, wsman.Config{Interpreter: wsman.InterpreterFunc(func(ctx context.Context, script string) (string, string, int) {
+		if strings.Contains(script, "small") {
+			return "small\r\n### portwarden:end\r\n", "", 0
+		}
+		return strings.Repeat(big, 17), "", 0
+	})}, newWinPKI(t))
+	c := dial(t, h.config())
+	_, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: "anything"})
+	if !errors.Is(err, ErrOutputTooLarge) || !strings.Contains(err.Error(), "16 MiB") {
+		t.Fatalf("err = %v, want ErrOutputTooLarge", err)
+	}
+	// The connection is still usable for the next script.
+	if res := runPS(t, c, "small"); !strings.Contains(string(res.Stdout), "small") {
+		t.Errorf("after the capped run: %q", res.Stdout)
 	}
 }
 
@@ -659,5 +693,64 @@ func TestWinRMCommandLineTooLong(t *testing.T) {
 	_, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: "'x'\n# " + strings.Repeat("y", 1500)})
 	if err == nil || !strings.Contains(err.Error(), "too long") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestWinRMConcurrentAppliesOneHost runs two applies at once over two
+// WinRM connections to one simulated host: the host-wide lock serializes
+// them, and an apply that cannot get the lock in time fails the host with
+// the lock message and changes nothing.
+func TestWinRMConcurrentAppliesOneHost(t *testing.T) {
+	fw, err := winfw.New(winfw.Options{StateDir: t.TempDir(), ManagementPort: 5986, MaxMutexWait: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startWinHost(t, wsman.Config{Interpreter: fw}, newWinPKI(t))
+	d := firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2500, Hi: 3300}},
+		Sources: []netip.Prefix{netip.MustParsePrefix("10.0.0.5/32")}}}}
+	conns := []Conn{dial(t, h.config()), dial(t, h.config())}
+	var wg sync.WaitGroup
+	errs := make([]error, len(conns))
+	for i, c := range conns {
+		s, err := firewall.Windows{}.Apply(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := c.Run(context.Background(), s)
+			if err == nil && res.ExitCode != 0 {
+				err = fmt.Errorf("exit %d: %s", res.ExitCode, res.Stderr)
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("apply %d: %v", i, err)
+		}
+	}
+
+	release := fw.HoldMutex(`Global\portwarden`)
+	defer release()
+	s, err := firewall.Windows{}.Apply(firewall.Desired{Mode: firewall.Additive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := conns[0].Run(context.Background(), s)
+	if err != nil || res.ExitCode == 0 || !strings.Contains(string(res.Stderr), firewall.WindowsLockHeld+"WINHOST") {
+		t.Fatalf("apply while the lock is held: err %v, exit %d, stderr %s", err, res.ExitCode, res.Stderr)
+	}
+	st, _ := fw.Snapshot()
+	n := 0
+	for _, r := range st.Rules {
+		if r.Group == firewall.Tag {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d rules in the group after the locked-out apply, want the 1 from before", n)
 	}
 }

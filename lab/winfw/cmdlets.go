@@ -104,12 +104,19 @@ func (c *cmdCall) strs(name string) []string {
 func (c *cmdCall) emit(v any) { c.out = append(c.out, v) }
 
 // errorAction is the effective ErrorAction: the common parameter, or
-// $ErrorActionPreference.
+// $ErrorActionPreference. The NetSecurity cmdlets are CDXML functions of
+// a module: a module function sees the global scope's preference, never
+// one set in its caller's local scope (a script block run with &, a
+// function), so for them only the global value counts, as on Windows.
 func (c *cmdCall) errorAction() (string, error) {
 	if c.has("ErrorAction") {
 		return c.str("ErrorAction"), nil
 	}
-	v, ok := c.sc.get("erroractionpreference")
+	sc := c.sc
+	if c.def.netSecurity {
+		sc = sc.global()
+	}
+	v, ok := sc.get("erroractionpreference")
 	if !ok || v == nil {
 		return "Continue", nil
 	}

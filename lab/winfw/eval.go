@@ -54,6 +54,15 @@ func (s *scope) get(name string) (any, bool) {
 
 func (s *scope) set(name string, v any) { s.vars[name] = v }
 
+// global is the outermost scope: the top level of a -Command or
+// -EncodedCommand script. A script block run with & gets a child scope.
+func (s *scope) global() *scope {
+	for s.parent != nil {
+		s = s.parent
+	}
+	return s
+}
+
 const maxCallDepth = 50
 
 // interp runs one powershell.exe invocation against the firewall model.
@@ -299,13 +308,19 @@ func (in *interp) assign(s *assignStmt, sc *scope) error {
 	switch t := s.target.(type) {
 	case *varExpr:
 		switch t.name {
-		case "true", "false", "null", "?", "_":
+		case "null":
+			// $null = ... discards the value, as in PowerShell.
+			return nil
+		case "true", "false", "?", "_":
 			if t.name != "_" {
 				return in.runtimeError(t.pos, "Cannot overwrite variable "+t.name+" because it is read-only or constant.", "WriteError", "SessionStateUnauthorizedAccessException", "VariableNotWritable")
 			}
 		}
 		if strings.HasPrefix(t.name, "env:") {
 			return unsupportedAt(t.pos, "Setting environment variables")
+		}
+		if t.global {
+			sc = sc.global()
 		}
 		sc.set(t.name, v)
 		return nil
@@ -413,6 +428,9 @@ func (in *interp) add(l, r any, pos position) (any, error) {
 func (in *interp) evalExpr(e expr, sc *scope) (any, error) {
 	switch e := e.(type) {
 	case *varExpr:
+		if e.global {
+			sc = sc.global()
+		}
 		return in.lookupVar(sc, e.name, e.pos)
 	case *strLit:
 		return e.v, nil
@@ -812,6 +830,8 @@ func (in *interp) callMethod(obj any, name string, args []any, pos position) (an
 		return toString(obj), nil
 	}
 	switch o := obj.(type) {
+	case *psMutex:
+		return in.mutexMethod(o, name, args, pos)
 	case nil:
 		return nil, in.runtimeError(pos, "You cannot call a method on a null-valued expression.", "InvalidOperation", "RuntimeException", "InvokeMethodOnNull")
 	case string:
@@ -913,6 +933,8 @@ func (in *interp) staticMember(t *typeLit, name string, call bool, args []any, p
 			return nil, in.runtimeError(pos, "Exception calling \"Create\" with \"1\" argument(s): \""+parseErrorText(err)+"\"", "NotSpecified", "MethodInvocationException", "ParseException")
 		}
 		return &scriptBlock{body: body, text: text}, nil
+	case typ == "threading.mutex" && call && lname == "new":
+		return in.newMutex(args, pos)
 	case typ == "string" && call && lname == "isnullorempty" && len(args) == 1:
 		return toString(args[0]) == "", nil
 	}
@@ -983,7 +1005,19 @@ func (in *interp) invoke(c *commandExpr, sc *scope, input []any, piped bool) ([]
 		return nil, call.fail(&errorRecord{message: "The input object cannot be bound to any parameters for the command either because the command does not take pipeline input or the input and its properties do not match any of the parameters that take pipeline input.",
 			category: "InvalidArgument", reason: "ParameterBindingException", fqid: "InputObjectNotBound," + def.name})
 	}
-	err := def.run(call)
+	var err error
+	if def.netSecurity {
+		// A NetSecurity cmdlet works on the store as it is now, and its
+		// changes take effect at once, whatever other scripts do.
+		err = in.fw.withState(func(st *State) (bool, error) {
+			in.st, in.dirty = st, false
+			defer func() { in.st = nil }()
+			rerr := def.run(call)
+			return in.dirty, rerr
+		})
+	} else {
+		err = def.run(call)
+	}
 	call.finishErrorVariable()
 	return call.out, err
 }

@@ -330,16 +330,18 @@ func addressFilterObject(r *Rule) *psObject {
 func profileObject(p *Profile, active bool) *psObject {
 	o := newObject(profileType)
 	enabled, inbound, allowLocal := p.Enabled, p.DefaultInboundAction, p.AllowLocalFirewallRules
+	allowInbound := effective("NotConfigured", p.AllowInboundRules)
 	if active {
 		enabled = effective(enabled, p.GroupPolicy.Enabled)
 		inbound = effective(inbound, p.GroupPolicy.DefaultInboundAction)
 		allowLocal = effective(allowLocal, p.GroupPolicy.AllowLocalFirewallRules)
+		allowInbound = effective(allowInbound, p.GroupPolicy.AllowInboundRules)
 	}
 	o.set("Name", p.Name)
 	o.set("Enabled", enumOf("GpoBoolean", gpoBoolValues, enabled))
 	o.set("DefaultInboundAction", enumOf("Action", actionValues, inbound))
 	o.set("DefaultOutboundAction", enumOf("Action", actionValues, p.DefaultOutboundAction))
-	o.set("AllowInboundRules", enumOf("GpoBoolean", gpoBoolValues, "NotConfigured"))
+	o.set("AllowInboundRules", enumOf("GpoBoolean", gpoBoolValues, allowInbound))
 	o.set("AllowLocalFirewallRules", enumOf("GpoBoolean", gpoBoolValues, allowLocal))
 	o.set("AllowLocalIPsecRules", enumOf("GpoBoolean", gpoBoolValues, "NotConfigured"))
 	o.set("InstanceID", "MSFT|FW|FirewallProfile|"+p.Name)
@@ -441,10 +443,27 @@ func (c *cmdCall) selectRules(store string) (sel []*Rule, all bool, err error) {
 	return sel, true, nil
 }
 
-// pipedRules resolves rule objects that came down the pipeline.
+// byObject reports whether the rules come as objects: down the pipeline
+// or with -InputObject.
+func (c *cmdCall) byObject() bool { return c.piped || c.has("InputObject") }
+
+// pipedRules resolves rule objects that came down the pipeline or with
+// -InputObject. A null -InputObject is a binding error, as on Windows,
+// never "no selector" (which would select every rule).
 func (c *cmdCall) pipedRules() ([]*Rule, error) {
 	var out []*Rule
-	for _, item := range c.input {
+	input := c.input
+	if c.has("InputObject") {
+		if c.piped {
+			return nil, c.fail(&errorRecord{message: "The input object cannot be bound because it did not contain the information required to bind all mandatory parameters.", category: "InvalidArgument", reason: "ParameterBindingException", fqid: "InputObjectNotBound," + c.def.name})
+		}
+		v := c.bound["InputObject"]
+		if v == nil {
+			return nil, c.fail(&errorRecord{message: "Cannot validate argument on parameter 'InputObject'. The argument is null. Provide a valid value for the argument, and then try running the command again.", category: "InvalidData", reason: "ParameterBindingValidationException", fqid: "ParameterArgumentValidationErrorNullNotAllowed," + c.def.name})
+		}
+		input = unroll(v)
+	}
+	for _, item := range input {
 		o, ok := item.(*psObject)
 		if !ok || o.typeName != ruleType {
 			return nil, c.fail(&errorRecord{message: fmt.Sprintf("Cannot bind argument to parameter 'InputObject' because it is a %s, not a firewall rule.", typeName(item)),
@@ -510,7 +529,7 @@ func init() {
 				return err
 			}
 			var rules []*Rule
-			if c.piped {
+			if c.byObject() {
 				rules, err = c.pipedRules()
 			} else {
 				// Without -Name, -DisplayName or -Group this removes every
@@ -545,7 +564,7 @@ func init() {
 				return err
 			}
 			var rules []*Rule
-			if c.piped {
+			if c.byObject() {
 				rules, err = c.pipedRules()
 			} else {
 				if !c.has("Name") {
@@ -616,6 +635,7 @@ func init() {
 			enumParam("Enabled", nsEnum+"GpoBoolean", pEnum, "False", "True", "NotConfigured"),
 			enumParam("DefaultInboundAction", nsEnum+"Action", pEnum, "NotConfigured", "Allow", "Block"),
 			enumParam("DefaultOutboundAction", nsEnum+"Action", pEnum, "NotConfigured", "Allow", "Block"),
+			enumParam("AllowInboundRules", nsEnum+"GpoBoolean", pEnum, "False", "True", "NotConfigured"),
 			enumParam("AllowLocalFirewallRules", nsEnum+"GpoBoolean", pEnum, "False", "True", "NotConfigured"),
 			store,
 		},
@@ -625,6 +645,16 @@ func init() {
 			}
 			if !c.has("Name") && !c.has("All") {
 				return unsupportedAt(c.pos, "Set-NetFirewallProfile without -Profile or -All")
+			}
+			// NotConfigured means "not set by this GPO": a GPO store
+			// takes it, the local PersistentStore does not. The
+			// simulation refuses it for every profile setting it models,
+			// before changing anything.
+			for _, field := range []string{"Enabled", "DefaultInboundAction", "DefaultOutboundAction", "AllowInboundRules", "AllowLocalFirewallRules"} {
+				if c.has(field) && c.str(field) == "NotConfigured" {
+					return c.writeError(&errorRecord{message: "The value NotConfigured is valid only in a Group Policy store; the PersistentStore takes " + notConfiguredAlternatives(field) + " for " + field + ".",
+						category: "InvalidArgument", reason: "CimException", targetName: "MSFT_NetFirewallProfile", targetType: "root/standardcimv2/MSFT_NetFirewallProfile", fqid: "Windows System Error 87," + c.def.name})
+				}
 			}
 			profiles, err := c.selectProfiles()
 			for _, p := range profiles {
@@ -640,10 +670,20 @@ func init() {
 				if c.has("AllowLocalFirewallRules") {
 					p.AllowLocalFirewallRules = c.str("AllowLocalFirewallRules")
 				}
+				if c.has("AllowInboundRules") {
+					p.AllowInboundRules = c.str("AllowInboundRules")
+				}
 				c.in.dirty = true
 			}
 			return err
 		}})
+}
+
+func notConfiguredAlternatives(field string) string {
+	if strings.HasSuffix(field, "Action") {
+		return "Allow or Block"
+	}
+	return "True or False"
 }
 
 func (c *cmdCall) selectProfiles() ([]*Profile, error) {

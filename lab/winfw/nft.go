@@ -29,14 +29,17 @@ func Ruleset(st *State) string {
 	enabled := effective(p.Enabled, p.GroupPolicy.Enabled) != "False"
 	inbound := effective(p.DefaultInboundAction, p.GroupPolicy.DefaultInboundAction)
 	allowLocal := effective(p.AllowLocalFirewallRules, p.GroupPolicy.AllowLocalFirewallRules) != "False"
+	// AllowInboundRules False ("Block all incoming connections") makes
+	// Windows ignore every inbound allow rule, local or from a GPO.
+	allowInbound := effective(p.AllowInboundRules, p.GroupPolicy.AllowInboundRules) != "False"
 	policy := "drop"
 	if !enabled || inbound == "Allow" {
 		policy = "accept"
 	}
 	b.WriteString("table inet winfw\ndelete table inet winfw\ntable inet winfw {\n\tchain input {\n")
 	fmt.Fprintf(&b, "\t\ttype filter hook input priority filter; policy %s;\n", policy)
-	fmt.Fprintf(&b, "\t\t# simulated Windows Defender Firewall, active profile %s (enabled %t, inbound %s, local rules %t)\n",
-		p.Name, enabled, inbound, allowLocal)
+	fmt.Fprintf(&b, "\t\t# simulated Windows Defender Firewall, active profile %s (enabled %t, inbound %s, inbound rules %t, local rules %t)\n",
+		p.Name, enabled, inbound, allowInbound, allowLocal)
 	if !enabled {
 		b.WriteString("\t}\n}\n")
 		return b.String()
@@ -45,7 +48,7 @@ func Ruleset(st *State) string {
 		b.WriteString("\t\tct state established,related accept\n\t\tiif \"lo\" accept\n")
 	}
 	for _, action := range []string{"Block", "Allow"} {
-		if action == "Allow" && policy == "accept" {
+		if action == "Allow" && (policy == "accept" || !allowInbound) {
 			break
 		}
 		verdict := "accept"

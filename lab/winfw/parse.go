@@ -131,6 +131,9 @@ func (s *exitStmt) stmtPos() position     { return s.pos }
 type varExpr struct {
 	pos  position
 	name string // lower-case; "env:temp" for $env:TEMP
+	// global is set for $global:name, which reads and writes the global
+	// scope whatever scope the statement runs in.
+	global bool
 }
 
 type strLit struct {
@@ -1202,11 +1205,13 @@ func (p *parser) variable() expr {
 			default:
 				p.unsupported("The '" + name + ":' variable scope or drive")
 			}
+			global := name == "global"
 			if name == "env" {
 				name = "env:" + strings.ToLower(p.s[start2:p.pos])
 			} else {
 				name = strings.ToLower(p.s[start2:p.pos])
 			}
+			return &varExpr{pos: pos, name: name, global: global}
 		}
 		return &varExpr{pos: pos, name: name}
 	}

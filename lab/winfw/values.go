@@ -220,6 +220,8 @@ func typeName(v any) string {
 		return "System.Management.Automation.ScriptBlock"
 	case encoding:
 		return "System.Text.UTF8Encoding"
+	case *psMutex:
+		return "System.Threading.Mutex"
 	}
 	return fmt.Sprintf("%T", v)
 }

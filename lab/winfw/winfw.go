@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Options configures a simulated firewall.
@@ -45,6 +46,11 @@ type Options struct {
 	ManagementPort int
 	// Logf, if set, receives one line per enforcement change.
 	Logf func(format string, args ...any)
+	// MaxMutexWait, if set, shortens every Mutex.WaitOne timeout to at
+	// most this, so that tests of a held lock need not wait the 30 s a
+	// script asks for. It changes only how long a wait lasts, never its
+	// outcome.
+	MaxMutexWait time.Duration
 }
 
 // State is the simulated firewall: what winfw.json holds.
@@ -58,14 +64,20 @@ type State struct {
 }
 
 // Profile is one firewall profile. Values are the PersistentStore's, as
-// strings PowerShell prints: Enabled and AllowLocalFirewallRules are
-// "True", "False" or "NotConfigured"; DefaultInboundAction is "Allow",
-// "Block" or "NotConfigured" (which Windows treats as Block).
+// strings PowerShell prints: Enabled, AllowInboundRules and
+// AllowLocalFirewallRules are "True", "False" or "NotConfigured";
+// DefaultInboundAction is "Allow", "Block" or "NotConfigured" (which
+// Windows treats as Block). A fresh host has NotConfigured everywhere,
+// but scripts cannot write NotConfigured to the PersistentStore (see
+// Set-NetFirewallProfile in netsec.go). AllowInboundRules False is
+// "Block all incoming connections, including those in the list of
+// allowed apps": every inbound allow rule is ignored.
 type Profile struct {
 	Name                    string
 	Enabled                 string
 	DefaultInboundAction    string
 	DefaultOutboundAction   string
+	AllowInboundRules       string `json:",omitempty"` // "" reads as NotConfigured
 	AllowLocalFirewallRules string
 	// GroupPolicy holds what Group Policy sets; it wins in the
 	// ActiveStore. Empty fields are not set by policy.
@@ -76,6 +88,7 @@ type Profile struct {
 type ProfilePolicy struct {
 	Enabled                 string `json:",omitempty"`
 	DefaultInboundAction    string `json:",omitempty"`
+	AllowInboundRules       string `json:",omitempty"`
 	AllowLocalFirewallRules string `json:",omitempty"`
 }
 
@@ -101,14 +114,19 @@ type Rule struct {
 }
 
 // Firewall is one simulated host's firewall. It is safe for concurrent
-// use; scripts run one at a time, like cmdlets on one host.
+// use. As on Windows, scripts run concurrently and nothing orders their
+// cmdlets: each NetSecurity cmdlet reads and changes the store on its
+// own, so two scripts interleave unless they take a named mutex
+// (mutex.go).
 type Firewall struct {
 	opts      Options
 	statePath string
 	tempDir   string
 
-	mu       sync.Mutex
-	enforced string // the nftables ruleset last loaded
+	mu       sync.Mutex // the rule store, for one cmdlet at a time
+	enforced string     // the nftables ruleset last loaded
+
+	mutexes mutexTable
 }
 
 // New opens (or creates, with Windows' default rules) the firewall kept
@@ -159,14 +177,37 @@ func DefaultState(managementPort int) State {
 			Profile: profile, Protocol: proto, LocalPort: ports, RemoteAddress: addrs, Store: "PersistentStore"}
 	}
 	anyAddr := []string{"Any"}
+	on, off := "True", "False"
+	core, fps, rdp, winrm := "@FirewallAPI.dll,-25000", "@FirewallAPI.dll,-28502", "@FirewallAPI.dll,-28752", "@FirewallAPI.dll,-30267"
+	// A representative part of the inbound rules of a fresh Windows
+	// Server (names, groups, protocols and ports as Windows ships them):
+	// Core Networking enabled; File and Printer Sharing and Remote Desktop
+	// disabled until a role or an admin turns them on; Windows Remote
+	// Management over HTTP enabled, as Windows Server enables WinRM, the
+	// Public-profile rule only for the local subnet.
 	st.Rules = []Rule{
-		builtin("CoreNet-DHCP-In", "Core Networking - Dynamic Host Configuration Protocol (DHCP-In)", "@FirewallAPI.dll,-25000", "True", "Any", "UDP", []string{"68"}, anyAddr),
-		builtin("CoreNet-ICMP6-NDS-In", "Core Networking - Neighbor Discovery Solicitation (ICMPv6-In)", "@FirewallAPI.dll,-25000", "True", "Any", "ICMPv6", anyAddr, anyAddr),
-		builtin("CoreNet-ICMP6-NDA-In", "Core Networking - Neighbor Discovery Advertisement (ICMPv6-In)", "@FirewallAPI.dll,-25000", "True", "Any", "ICMPv6", anyAddr, anyAddr),
-		builtin("FPS-ICMP4-ERQ-In", "File and Printer Sharing (Echo Request - ICMPv4-In)", "@FirewallAPI.dll,-28502", "False", "Any", "ICMPv4", anyAddr, anyAddr),
-		builtin("RemoteDesktop-UserMode-In-TCP", "Remote Desktop - User Mode (TCP-In)", "@FirewallAPI.dll,-28752", "False", "Any", "TCP", []string{"3389"}, anyAddr),
-		builtin("WINRM-HTTP-In-TCP", "Windows Remote Management (HTTP-In)", "@FirewallAPI.dll,-30267", "True", "Domain, Private", "TCP", []string{"5985"}, anyAddr),
-		builtin("WINRM-HTTP-In-TCP-PUBLIC", "Windows Remote Management (HTTP-In)", "@FirewallAPI.dll,-30267", "True", "Public", "TCP", []string{"5985"}, []string{"LocalSubnet"}),
+		builtin("CoreNet-DHCP-In", "Core Networking - Dynamic Host Configuration Protocol (DHCP-In)", core, on, "Any", "UDP", []string{"68"}, anyAddr),
+		builtin("CoreNet-DHCPV6-In", "Core Networking - Dynamic Host Configuration Protocol for IPv6(DHCPV6-In)", core, on, "Any", "UDP", []string{"546"}, anyAddr),
+		builtin("CoreNet-IGMP-In", "Core Networking - Internet Group Management Protocol (IGMP-In)", core, on, "Any", "2", anyAddr, anyAddr),
+		builtin("CoreNet-IPv6-In", "Core Networking - IPv6 (IPv6-In)", core, on, "Any", "41", anyAddr, anyAddr),
+		builtin("CoreNet-ICMP4-DUFRAG-In", "Core Networking - Destination Unreachable Fragmentation Needed (ICMPv4-In)", core, on, "Any", "ICMPv4", anyAddr, anyAddr),
+		builtin("CoreNet-ICMP6-DU-In", "Core Networking - Destination Unreachable (ICMPv6-In)", core, on, "Any", "ICMPv6", anyAddr, anyAddr),
+		builtin("CoreNet-ICMP6-PTB-In", "Core Networking - Packet Too Big (ICMPv6-In)", core, on, "Any", "ICMPv6", anyAddr, anyAddr),
+		builtin("CoreNet-ICMP6-NDS-In", "Core Networking - Neighbor Discovery Solicitation (ICMPv6-In)", core, on, "Any", "ICMPv6", anyAddr, anyAddr),
+		builtin("CoreNet-ICMP6-NDA-In", "Core Networking - Neighbor Discovery Advertisement (ICMPv6-In)", core, on, "Any", "ICMPv6", anyAddr, anyAddr),
+		builtin("CoreNet-ICMP6-RA-In", "Core Networking - Router Advertisement (ICMPv6-In)", core, on, "Any", "ICMPv6", anyAddr, []string{"fe80::/64"}),
+		builtin("CoreNet-Teredo-In", "Core Networking - Teredo (UDP-In)", core, on, "Any", "UDP", []string{"Teredo"}, anyAddr),
+		builtin("CoreNet-IPHTTPS-In", "Core Networking - IPHTTPS (TCP-In)", core, on, "Any", "TCP", []string{"IPHTTPSIn"}, anyAddr),
+		builtin("FPS-SMB-In-TCP", "File and Printer Sharing (SMB-In)", fps, off, "Any", "TCP", []string{"445"}, anyAddr),
+		builtin("FPS-NB_Session-In-TCP", "File and Printer Sharing (NB-Session-In)", fps, off, "Any", "TCP", []string{"139"}, anyAddr),
+		builtin("FPS-NB_Name-In-UDP", "File and Printer Sharing (NB-Name-In)", fps, off, "Any", "UDP", []string{"137"}, anyAddr),
+		builtin("FPS-NB_Datagram-In-UDP", "File and Printer Sharing (NB-Datagram-In)", fps, off, "Any", "UDP", []string{"138"}, anyAddr),
+		builtin("FPS-ICMP4-ERQ-In", "File and Printer Sharing (Echo Request - ICMPv4-In)", fps, off, "Any", "ICMPv4", anyAddr, anyAddr),
+		builtin("FPS-ICMP6-ERQ-In", "File and Printer Sharing (Echo Request - ICMPv6-In)", fps, off, "Any", "ICMPv6", anyAddr, anyAddr),
+		builtin("RemoteDesktop-UserMode-In-TCP", "Remote Desktop - User Mode (TCP-In)", rdp, off, "Any", "TCP", []string{"3389"}, anyAddr),
+		builtin("RemoteDesktop-UserMode-In-UDP", "Remote Desktop - User Mode (UDP-In)", rdp, off, "Any", "UDP", []string{"3389"}, anyAddr),
+		builtin("WINRM-HTTP-In-TCP", "Windows Remote Management (HTTP-In)", winrm, on, "Domain, Private", "TCP", []string{"5985"}, anyAddr),
+		builtin("WINRM-HTTP-In-TCP-PUBLIC", "Windows Remote Management (HTTP-In)", winrm, on, "Public", "TCP", []string{"5985"}, []string{"LocalSubnet"}),
 	}
 	if managementPort > 0 && managementPort != 5985 {
 		st.Rules = append(st.Rules, builtin("WINRM-HTTPS-In-TCP", "Windows Remote Management (HTTPS-In)", "Windows Remote Management", "True", "Any", "TCP",
@@ -237,11 +278,11 @@ func (st *State) validate() error {
 		gpoBool := []string{"True", "False", "NotConfigured"}
 		action := []string{"Allow", "Block", "NotConfigured"}
 		switch {
-		case !oneOf(p.Enabled, gpoBool...), !oneOf(p.AllowLocalFirewallRules, gpoBool...):
-			return fmt.Errorf("profile %s: Enabled and AllowLocalFirewallRules must be True, False or NotConfigured", p.Name)
+		case !oneOf(p.Enabled, gpoBool...), !oneOf(p.AllowLocalFirewallRules, gpoBool...), !oneOf(p.AllowInboundRules, append(gpoBool, "")...):
+			return fmt.Errorf("profile %s: Enabled, AllowInboundRules and AllowLocalFirewallRules must be True, False or NotConfigured", p.Name)
 		case !oneOf(p.DefaultInboundAction, action...), !oneOf(p.DefaultOutboundAction, action...):
 			return fmt.Errorf("profile %s: default actions must be Allow, Block or NotConfigured", p.Name)
-		case !oneOf(p.GroupPolicy.Enabled, append(gpoBool, "")...), !oneOf(p.GroupPolicy.AllowLocalFirewallRules, append(gpoBool, "")...),
+		case !oneOf(p.GroupPolicy.Enabled, append(gpoBool, "")...), !oneOf(p.GroupPolicy.AllowLocalFirewallRules, append(gpoBool, "")...), !oneOf(p.GroupPolicy.AllowInboundRules, append(gpoBool, "")...),
 			!oneOf(p.GroupPolicy.DefaultInboundAction, append(action, "")...):
 			return fmt.Errorf("profile %s: bad GroupPolicy value", p.Name)
 		}
@@ -324,14 +365,10 @@ func (f *Firewall) Modify(fn func(*State) error) error {
 // Run runs a PowerShell script against the firewall, as powershell.exe
 // -EncodedCommand would: it returns the output, the error stream as the
 // console would show it, and the exit code. It implements
-// lab/wsman.Interpreter.
+// lab/wsman.Interpreter. Scripts may run concurrently (see Firewall);
+// mutexes a script still holds when it ends are abandoned, as when a
+// process exits without releasing them.
 func (f *Firewall) Run(ctx context.Context, script string) (stdout, stderr string, exitCode int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	st, err := f.load()
-	if err != nil {
-		return "", err.Error() + "\r\n", 1
-	}
 	stmts, err := parseScript(script)
 	if err != nil {
 		var pe *parseError
@@ -340,7 +377,14 @@ func (f *Firewall) Run(ctx context.Context, script string) (stdout, stderr strin
 		}
 		return "", err.Error() + "\r\n", 1
 	}
-	in := &interp{ctx: ctx, fw: f, st: &st}
+	in := &interp{ctx: ctx, fw: f}
+	defer f.mutexes.abandonAll(in)
+	// Enforce before the script even when no cmdlet changes anything, so
+	// that edits of winfw.json take effect at the next script (a no-op
+	// when the ruleset is unchanged).
+	if err := f.withState(func(*State) (bool, error) { return false, nil }); err != nil {
+		return "", err.Error() + "\r\n", 1
+	}
 	out, err := in.execBlock(stmts, newScope(nil))
 	code := 0
 	var (
@@ -365,20 +409,28 @@ func (f *Firewall) Run(ctx context.Context, script string) (stdout, stderr strin
 		in.errOut.WriteString(err.Error() + "\r\n")
 		code = 1
 	}
-	if in.dirty {
-		// Windows applies each cmdlet at once; there is no rollback of
-		// what ran before an error.
-		if err := f.save(&st); err != nil {
-			in.errOut.WriteString(err.Error() + "\r\n")
-			code = max(code, 1)
+	return formatOutput(out), in.errOut.String(), code
+}
+
+// withState runs one cmdlet's work on the rule store: loaded fresh, so
+// that it sees what other scripts did, and saved and enforced at once
+// when fn reports a change (Windows applies each cmdlet at once; there
+// is no rollback of what ran before an error).
+func (f *Firewall) withState(fn func(*State) (changed bool, err error)) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st, err := f.load()
+	if err != nil {
+		return err
+	}
+	changed, err := fn(&st)
+	if changed {
+		if serr := f.save(&st); serr != nil {
+			return errors.Join(err, serr)
 		}
 	}
-	// Enforce even when no cmdlet changed anything, so that edits of
-	// winfw.json take effect at the next script (a no-op when the
-	// ruleset is unchanged).
-	if err := f.enforce(&st); err != nil {
-		in.errOut.WriteString(err.Error() + "\r\n")
-		code = max(code, 1)
+	if eerr := f.enforce(&st); eerr != nil {
+		return errors.Join(err, eerr)
 	}
-	return formatOutput(out), in.errOut.String(), code
+	return err
 }

@@ -140,10 +140,9 @@ func TestApplyRoundTrip(t *testing.T) {
 			if diff := cmp.Diff(foreignRules(before), foreignRules(after)); diff != "" {
 				t.Errorf("foreign rules changed (-before +after):\n%s", diff)
 			}
+			// A fresh host's NotConfigured already means Block, so enforce
+			// mode leaves it (and never writes NotConfigured back).
 			wantProfile := "NotConfigured"
-			if mode == firewall.Enforce {
-				wantProfile = "Block"
-			}
 			for _, p := range after.Profiles {
 				if p.DefaultInboundAction != wantProfile {
 					t.Errorf("profile %s DefaultInboundAction = %s, want %s", p.Name, p.DefaultInboundAction, wantProfile)
@@ -175,6 +174,9 @@ func TestModeSwitchRestoresDefaults(t *testing.T) {
 	if st := apply(t, fw, d); st.Mode != firewall.Enforce || len(st.Drift) != 0 {
 		t.Fatalf("after enforce: mode %s, drift %v", st.Mode, st.Drift)
 	}
+	if snap := snapshot(t, fw); snap.profile("Private").DefaultInboundAction != "Block" {
+		t.Fatalf("enforce mode left Private at %s", snap.profile("Private").DefaultInboundAction)
+	}
 	// Re-applying enforce keeps the record of the original defaults.
 	apply(t, fw, d)
 	d.Mode = firewall.Additive
@@ -186,6 +188,8 @@ func TestModeSwitchRestoresDefaults(t *testing.T) {
 	for _, p := range snapshot(t, fw).Profiles {
 		got[p.Name] = p.DefaultInboundAction
 	}
+	// Enforce mode left the NotConfigured profiles alone (NotConfigured
+	// is Block there), so nothing has to be written back to them.
 	want := map[string]string{"Domain": "NotConfigured", "Private": "Allow", "Public": "NotConfigured"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults after leaving enforce mode (-want +got):\n%s", diff)
@@ -273,7 +277,9 @@ func TestApplyCleansUpAnInterruptedRun(t *testing.T) {
 	}
 	// Run only up to the creation of the new rules, as if the connection
 	// had dropped there: both pending rules and nothing else exist.
-	body := s.Body[:strings.Index(s.Body, "}catch{")] + "}catch{throw}\n"
+	// The run ends without releasing the host-wide lock, which the next
+	// run finds abandoned.
+	body := s.Body[:strings.Index(s.Body, "}catch{\nforeach")] + "}catch{throw}\n}finally{}\n"
 	run(t, fw, body)
 	out, _ := run(t, fw, firewall.WindowsFactsScript.Body)
 	if st := state(t, out); len(st.Drift) == 0 {
