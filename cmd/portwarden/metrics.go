@@ -74,6 +74,7 @@ type hostOutcome struct {
 	State     string `json:"state"`
 	Up        bool   `json:"up"`
 	Drift     bool   `json:"drift"`    // the round's plan found changes
+	Changes   int    `json:"changes"`  // how many
 	Pending   int    `json:"pending"`  // changes still needed after the round
 	Repaired  bool   `json:"repaired"` // the round applied and verified them
 	ErrorKind string `json:"error_kind,omitempty"`
@@ -89,7 +90,7 @@ func outcomeOf(p *orchestrator.HostPlan) hostOutcome {
 		o.State = stateFailed
 		return o
 	}
-	o.Drift = len(p.Changes) > 0
+	o.Drift, o.Changes = len(p.Changes) > 0, len(p.Changes)
 	o.Pending = len(p.Changes)
 	switch {
 	case p.ApplyErr != nil:
