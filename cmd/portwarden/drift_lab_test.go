@@ -40,6 +40,17 @@ func stopSSHD(t *testing.T, l *lab.Lab, name string) {
 	t.Fatalf("sshd of %s still accepts connections", name)
 }
 
+// twoReposAndAGateway is the inventory of the drift tests: lnx01 and
+// lnx02 repositories (they reach each other), lnx03 a gateway server.
+func twoReposAndAGateway(t *testing.T, l *lab.Lab) string {
+	t.Helper()
+	return writeInventory(t, l, map[string]hostSpec{
+		"lnx01": {roles: []string{"backup_repository"}},
+		"lnx02": {roles: []string{"backup_repository"}},
+		"lnx03": {roles: []string{"gateway_server"}},
+	}, "")
+}
+
 // readAudit reads the audit log back, one entry per line.
 func readAudit(t *testing.T, path string) []auditEntry {
 	t.Helper()
@@ -106,11 +117,7 @@ func TestExitCodeTable(t *testing.T) {
 	}
 
 	l := lab.UpForTest(t, lab.Options{Linux: 3})
-	inv := writeInventory(t, l, map[string]hostSpec{
-		"lnx01": {roles: []string{"backup_repository"}},
-		"lnx02": {roles: []string{"backup_repository"}},
-		"lnx03": {roles: []string{"gateway_server"}},
-	}, "")
+	inv := twoReposAndAGateway(t, l)
 	dir := t.TempDir()
 	audit := filepath.Join(dir, "audit.log")
 	metrics := filepath.Join(dir, "portwarden.prom")

@@ -112,11 +112,7 @@ func TestWatch(t *testing.T) {
 	l := lab.UpForTest(t, lab.Options{Linux: 3})
 	bin := buildPortwarden(t)
 	hosts := []string{"lnx01", "lnx02", "lnx03"}
-	inv := writeInventory(t, l, map[string]hostSpec{
-		"lnx01": {roles: []string{"backup_repository"}},
-		"lnx02": {roles: []string{"backup_repository"}},
-		"lnx03": {roles: []string{"gateway_server"}},
-	}, "")
+	inv := twoReposAndAGateway(t, l)
 	stateDir := t.TempDir()
 
 	cmd := exec.Command(bin, "watch", "--inventory", inv, "--every", "2s", "--remediate", "--listen", "127.0.0.1:0",
