@@ -25,12 +25,14 @@ type runFlags struct {
 	acceptNewHostKeys bool
 	progress          string
 	destroy           bool
+	local             bool
 }
 
 func addRunFlags(fs *flag.FlagSet, r *runFlags) {
 	fs.IntVar(&r.parallel, "parallel", 32, "hosts to work on at once")
 	fs.BoolVar(&r.acceptNewHostKeys, "accept-new-host-keys", false, "record the SSH host key of hosts not yet in known_hosts (a changed key is always refused)")
 	fs.StringVar(&r.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines, json (one event per line) or none")
+	fs.BoolVar(&r.local, "local", false, "run on this machine, the one --host, without SSH (as root; refused when the host's addresses are not this machine's)")
 	fs.BoolVar(&r.destroy, "destroy", false, "remove everything portwarden owns from the hosts (rules, chains, jump rules, enforce mode) instead of applying the policy")
 }
 
@@ -73,6 +75,12 @@ func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, b
 		Parallel:          r.parallel,
 		ManagementSources: inv.ManagementSources,
 		Stop:              stopRequested,
+	}
+	if r.local {
+		if err := s.useLocal(); err != nil {
+			fmt.Fprintf(stderr, "Error: %s\nNothing was changed.\n", err)
+			return nil, false
+		}
 	}
 	return s, true
 }

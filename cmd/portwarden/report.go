@@ -73,7 +73,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	var err error
 	switch format {
 	case "html":
-		body, err = renderHTML(ctx, rep)
+		body, err = renderHTML(rep)
 	case "markdown":
 		body = renderMarkdown(rep)
 	case "json":

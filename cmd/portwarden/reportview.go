@@ -2,88 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"slices"
 	"strings"
-
-	"github.com/goccy/go-graphviz"
 )
-
-// flowDot is the diagram in Graphviz's language: hosts grouped by role
-// (one cluster per role), edges labelled with protocol/ports. Graphviz
-// (compiled to WebAssembly, bundled in the binary) lays it out.
-func flowDot(rep *report) string {
-	var b strings.Builder
-	b.WriteString("digraph portwarden {\n  rankdir=LR; compound=true; nodesep=0.3; ranksep=1.1;\n")
-	b.WriteString("  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica,Arial,sans-serif\", fontsize=11];\n")
-	b.WriteString("  edge [fontname=\"Helvetica,Arial,sans-serif\", fontsize=9, color=\"#555555\"];\n")
-	groups := map[string][]reportNode{}
-	for _, n := range rep.Nodes {
-		groups[n.Group] = append(groups[n.Group], n)
-	}
-	names := make([]string, 0, len(groups))
-	for g := range groups {
-		names = append(names, g)
-	}
-	slices.Sort(names)
-	for i, g := range names {
-		fmt.Fprintf(&b, "  subgraph cluster_%d {\n    label=%s; style=\"rounded,dashed\"; color=\"#999999\"; fontname=\"Helvetica,Arial,sans-serif\";\n", i, dotQuote(g))
-		for _, n := range groups[g] {
-			fmt.Fprintf(&b, "    %s [label=%s, fillcolor=%s, class=%s];\n", dotQuote(n.ID), dotQuote(n.Label), dotQuote(stateColor(n)), dotQuote("pw-"+n.Kind))
-		}
-		b.WriteString("  }\n")
-	}
-	for _, f := range rep.Flows {
-		fmt.Fprintf(&b, "  %s -> %s [label=%s];\n", dotQuote(f.From), dotQuote(f.To), dotQuote(strings.Join(f.Ports, "\n")))
-	}
-	b.WriteString("}\n")
-	return b.String()
-}
-
-func dotQuote(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-	return `"` + r.Replace(s) + `"`
-}
-
-func stateColor(n reportNode) string {
-	switch {
-	case n.Kind != "host":
-		return "#e8eef7"
-	case n.State == reportInSync:
-		return "#d5f0d5"
-	case n.State == reportDrift:
-		return "#ffe2b3"
-	case n.State == reportUnreachable:
-		return "#f7c6c6"
-	}
-	return "#eeeeee"
-}
-
-// flowSVG lays the diagram out and returns the bare <svg> element.
-func flowSVG(ctx context.Context, rep *report) (string, error) {
-	g, err := graphviz.New(ctx)
-	if err != nil {
-		return "", fmt.Errorf("starting graphviz: %w", err)
-	}
-	defer g.Close()
-	graph, err := graphviz.ParseBytes([]byte(flowDot(rep)))
-	if err != nil {
-		return "", fmt.Errorf("laying out the flow diagram: %w", err)
-	}
-	defer graph.Close()
-	var buf bytes.Buffer
-	if err := g.Render(ctx, graph, graphviz.SVG, &buf); err != nil {
-		return "", fmt.Errorf("rendering the flow diagram: %w", err)
-	}
-	svg := buf.String()
-	if i := strings.Index(svg, "<svg"); i >= 0 {
-		svg = svg[i:] // drop the XML prolog and DOCTYPE: inline in HTML
-	}
-	return svg, nil
-}
 
 var reportHTML = template.Must(template.New("report").Funcs(template.FuncMap{
 	"join":  strings.Join,
@@ -116,13 +39,10 @@ th{background:#f3f3f3}.state{padding:1px 6px;border-radius:3px}
 {{end}}</body></html>
 `))
 
-func renderHTML(ctx context.Context, rep *report) ([]byte, error) {
-	svg, err := flowSVG(ctx, rep)
-	if err != nil {
-		return nil, err
-	}
+func renderHTML(rep *report) ([]byte, error) {
+	svg := flowSVG(layoutFlows(rep.Nodes, rep.Flows))
 	var buf bytes.Buffer
-	// The SVG is Graphviz's output from labels it escapes itself.
+	// flowSVG escapes every text it writes.
 	if err := reportHTML.Execute(&buf, struct {
 		Rep *report
 		SVG template.HTML
