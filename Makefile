@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       := bin
 LABDIR    ?= $(CURDIR)/.lab/demo
-DEPS      := openssh-server openssh-client nftables iptables iproute2 sudo
+DEPS      := openssh-server openssh-client nftables iptables iproute2 sudo chromium
 GOFLAGS   ?=
 
 .PHONY: all build deps test test-short lint staticcheck bench demo demo-down clean

@@ -6,15 +6,20 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/portwarden/portwarden/orchestrator"
 )
 
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var auto, probe *bool
-	var planFile *string
-	s, r, code := prepare(ctx, "apply", "apply --inventory FILE [--host NAME ...] [--auto-approve | --plan FILE] [--parallel N] [--probe]", args, stderr,
+	var auto, probe, detailed *bool
+	var planFile, auditPath *string
+	var one oneShot
+	s, r, code := prepare(ctx, "apply", "apply --inventory FILE [--host NAME ...] [--auto-approve | --plan FILE] [--parallel N] [--probe] [--detailed-exitcode] [--max-failed N|P%] [--audit-log FILE] [--metrics-file FILE]", args, stderr,
 		func(fs *flag.FlagSet) {
+			detailed = fs.Bool("detailed-exitcode", false, "exit 2 when changes were made (see the exit codes in docs/drift.md: 0 nothing to do, 1 invalid input or no host done, 3 some hosts failed)")
+			auditPath = fs.String("audit-log", "", "append one JSON line per host change to `file` (created 0600; never rewritten)")
+			addOneShotFlags(fs, &one)
 			auto = fs.Bool("auto-approve", false, "apply without asking for confirmation")
 			probe = fs.Bool("probe", false, "after applying, probe over real TCP from managed Linux peers that the ports pass")
 			planFile = fs.String("plan", "", "apply only if every host still needs exactly the changes that plan --out saved to `file` (the reviewed plan is the approval)")
@@ -23,6 +28,8 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	defer s.engine.Close()
+	s.gate(one.maxFailed, stderr)
+	began := time.Now()
 	var saved *jsonPlan
 	if *planFile != "" {
 		p, err := loadPlan(*planFile)
@@ -62,18 +69,29 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		s.prog.start("Applying", sum.Hosts)
 		s.engine.Apply(ctx, plans)
 		s.prog.finish()
+		if err := (auditLog{*auditPath}).append(auditEntries("apply", plans, inventoryDigest(s.inv), time.Now())); err != nil {
+			fmt.Fprintf(stderr, "Error: %s\n", err)
+			return exitInvalid
+		}
 	}
 	var probes []*orchestrator.Probe
 	if *probe {
 		probes = s.probe(ctx, plans)
 	}
 	if r.format == "json" {
-		return writeResultJSON(stdout, stderr, plans, probes, true)
+		if c := writeJSON(stdout, stderr, resultDoc(plans, probes, true)); c != 0 {
+			return c
+		}
+	} else {
+		writeApplyText(stdout, plans, probes, sum.Hosts > 0)
 	}
-	return writeApplyText(stdout, plans, probes, sum.Hosts > 0)
+	if code := one.writeMetrics(plans, began, stderr); code >= 0 {
+		return code
+	}
+	return outcomeCode(plans, probesFailed(probes), applied(plans), *detailed)
 }
 
-func writeApplyText(w io.Writer, plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, changed bool) int {
+func writeApplyText(w io.Writer, plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, changed bool) {
 	var applied, failed []string
 	for _, p := range plans {
 		switch {
@@ -89,28 +107,40 @@ func writeApplyText(w io.Writer, plans []*orchestrator.HostPlan, probes []*orche
 			applied = append(applied, p.Host.Name)
 		}
 	}
-	code := 0
 	if changed {
 		fmt.Fprintf(w, "\nApply complete: %s changed and verified by read-back, %d unchanged, %d failed.\n",
 			countHosts(len(applied)), len(plans)-len(applied)-len(failed), len(failed))
 	}
 	if len(failed) > 0 {
 		fmt.Fprintf(w, "Failed: %s. Each failed host was left as it was; the others are done.\n", strings.Join(failed, ", "))
-		code = 1
 	}
 	if probes != nil {
-		if writeProbesText(w, probes) > 0 {
-			code = 1
-		}
+		writeProbesText(w, probes)
 	}
-	return code
 }
 
 // writeResultJSON writes the plan document with apply results (withApply)
 // or verification results, and probes; it returns the exit code.
 func writeResultJSON(stdout, stderr io.Writer, plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, withApply bool) int {
-	out := planJSON(plans)
 	code := 0
+	for _, p := range plans {
+		if p.Failed() {
+			code = 1
+		}
+	}
+	if probesFailed(probes) > 0 {
+		code = 1
+	}
+	if c := writeJSON(stdout, stderr, resultDoc(plans, probes, withApply)); c != 0 {
+		return c
+	}
+	return code
+}
+
+// resultDoc is the plan document with apply results (withApply) or
+// verification results, and probes.
+func resultDoc(plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, withApply bool) any {
+	out := planJSON(plans)
 	for i, p := range plans {
 		if withApply {
 			applied := p.Applied && p.ApplyErr == nil
@@ -120,21 +150,11 @@ func writeResultJSON(stdout, stderr io.Writer, plans []*orchestrator.HostPlan, p
 			}
 		}
 		out.Hosts[i].Remaining = toJSONChanges(p.Remaining)
-		if p.Failed() {
-			code = 1
-		}
 	}
-	if probesFailed(probes) > 0 {
-		code = 1
-	}
-	v := struct {
+	return struct {
 		jsonPlan
 		Probes []jsonProbe `json:"probes,omitempty"`
 	}{out, probesJSON(probes)}
-	if c := writeJSON(stdout, stderr, v); c != 0 {
-		return c
-	}
-	return code
 }
 
 // probesFailed counts the TCP probes that did not pass.

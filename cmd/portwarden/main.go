@@ -37,6 +37,8 @@ var commands = []command{
 	{"plan", "Show what apply would change on each host", runPlan},
 	{"apply", "Apply the required rules to every host", runApply},
 	{"verify", "Read rules back from hosts and probe that ports pass", runVerify},
+	{"report", "Write a report for people: rules, state, probes, a flow diagram", runReport},
+	{"watch", "Plan (and repair) the fleet every interval; metrics, status, audit log", runWatch},
 	{"version", "Print the version", func(context.Context, []string, io.Writer, io.Writer) int {
 		fmt.Println("portwarden", version)
 		return 0
