@@ -379,8 +379,8 @@ func TestWinRMStagesLongScripts(t *testing.T) {
 
 	// A real apply script with many sources round-trips through staging.
 	var many []netip.Prefix
-	for i := range 400 {
-		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 20, byte(i / 250), byte(i % 250)}), 32))
+	for i := range 400 { // odd addresses only: no two aggregate into one prefix
+		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 20, byte(i / 125), byte(i%125*2 + 1)}), 32))
 	}
 	d := firewall.Desired{Mode: firewall.Enforce, ManagementPort: 5986, ManagementSources: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 		Rules: []firewall.Rule{{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2500, Hi: 3300}}, Sources: many}}}
