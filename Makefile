@@ -5,13 +5,24 @@ LABDIR    ?= $(CURDIR)/.lab/demo
 DEPS      := openssh-server openssh-client nftables iptables iproute2 sudo chromium
 GOFLAGS   ?=
 
-.PHONY: all build deps test test-short lint staticcheck bench demo demo-down clean
+.PHONY: all build cross deps test test-short lint staticcheck bench demo demo-down clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/portwarden ./cmd/portwarden
 	$(GO) build -o $(BIN)/portwarden-lab ./cmd/portwarden-lab
+
+# cross builds the controller for every OS an admin may run it on (a Veeam
+# backup server is usually Windows). The lab (cmd/portwarden-lab, lab/) is
+# Linux-only and not part of it.
+CROSS_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+cross:
+	@out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
+	for t in $(CROSS_TARGETS); do \
+		echo "build $$t"; \
+		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -o "$$out/portwarden-$${t%/*}-$${t#*/}" ./cmd/portwarden || exit 1; \
+	done
 
 # deps installs what the lab and the tests need on a fresh Debian machine.
 deps:

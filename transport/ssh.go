@@ -19,9 +19,9 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
-	"golang.org/x/sys/unix"
 
 	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/internal/filelock"
 )
 
 // Defaults of SSHConfig.
@@ -587,10 +587,10 @@ func (v *knownHostsVerifier) record(hostname string, remote net.Addr, key ssh.Pu
 		return fmt.Errorf("recording the host key of %s: %w", hostname, err)
 	}
 	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+	if err := filelock.Lock(f); err != nil {
 		return fmt.Errorf("recording the host key of %s: locking %s: %w", hostname, v.path, err)
 	}
-	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	defer filelock.Unlock(f)
 
 	cb, err := v.load()
 	if err != nil {
