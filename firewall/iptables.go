@@ -949,3 +949,9 @@ func iptLegacyDropWarnings(lf *linuxFacts) ([]string, error) {
 	}
 	return w, nil
 }
+
+// Confirm implements Confirmer.
+func (b *IPTables) Confirm(id string) (Script, error) { return linuxConfirmer{b.Root}.Confirm(id) }
+
+// RevertNow implements Confirmer.
+func (b *IPTables) RevertNow(id string) (Script, error) { return linuxConfirmer{b.Root}.RevertNow(id) }

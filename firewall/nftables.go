@@ -1121,3 +1121,9 @@ func nftParsePorts(raw json.RawMessage) ([]PortRange, error) {
 	}
 	return out, nil
 }
+
+// Confirm implements Confirmer.
+func (b *NFTables) Confirm(id string) (Script, error) { return linuxConfirmer{b.Root}.Confirm(id) }
+
+// RevertNow implements Confirmer.
+func (b *NFTables) RevertNow(id string) (Script, error) { return linuxConfirmer{b.Root}.RevertNow(id) }

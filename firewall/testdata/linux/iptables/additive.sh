@@ -245,6 +245,9 @@ if [ "$pw_go" = 1 ]; then
 	fi
 fi
 pw_guard_end
+pw_section session
+printf 'ssh_connection=%s\n' "${SSH_CONNECTION-}"
+
 pw_section os
 if [ -r /etc/os-release ]; then
 	while IFS= read -r pw_l || [ -n "$pw_l" ]; do

@@ -212,6 +212,9 @@ else
 fi
 [ "$pw_status" = 0 ] && echo "nothing to change"
 echo "outcome=unchanged"
+pw_section session
+printf 'ssh_connection=%s\n' "${SSH_CONNECTION-}"
+
 pw_section os
 if [ -r /etc/os-release ]; then
 	while IFS= read -r pw_l || [ -n "$pw_l" ]; do
