@@ -9,14 +9,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 )
 
 type timeoutErr struct{}
@@ -84,12 +82,7 @@ func dropFirst(t *testing.T, drops int32, auth bool) (cfg SSHConfig, accepted *a
 		}
 		return nil, nil
 	}}
-	scfg.AddHostKey(hostSigner)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln, port, kh := loopbackServer(t, scfg, hostSigner)
 	accepted = &atomic.Int32{}
 	go func() {
 		for {
@@ -115,9 +108,6 @@ func dropFirst(t *testing.T, drops int32, auth bool) (cfg SSHConfig, accepted *a
 			}()
 		}
 	}()
-	port := ln.Addr().(*net.TCPAddr).Port
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	os.WriteFile(kh, []byte(knownhosts.Line([]string{fmt.Sprintf("[127.0.0.1]:%d", port)}, hostSigner.PublicKey())+"\n"), 0o600)
 	return SSHConfig{Address: "127.0.0.1", Port: port, User: "admin", Password: "pw", KnownHostsPath: kh, ConnectTimeout: 5 * time.Second}, accepted
 }
 

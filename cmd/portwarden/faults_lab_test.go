@@ -143,6 +143,28 @@ func waitOwned(t *testing.T, l *lab.Lab, host, want string, within time.Duration
 	return time.Since(start)
 }
 
+// waitArmed waits until host's apply script has armed its revert (it is
+// about to change the host) and returns false if that did not happen
+// within a few seconds.
+func waitArmed(l *lab.Lab, host string) bool {
+	h, _ := l.Host(host)
+	for start := time.Now(); time.Since(start) < 10*time.Second; {
+		if m, _ := filepath.Glob(filepath.Join(h.PersistRoot, "run/portwarden/apply.*/armed")); len(m) > 0 {
+			return true
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return false
+}
+
+// reverted reports whether the host's own armed revert ran (it leaves its
+// log as apply.ID.reverted).
+func reverted(l *lab.Lab, host string) bool {
+	h, _ := l.Host(host)
+	m, _ := filepath.Glob(filepath.Join(h.PersistRoot, "run/portwarden/apply.*.reverted"))
+	return len(m) > 0
+}
+
 // converge reruns apply, checks that plan then has nothing to do, and
 // returns the new owned state of each host.
 func converge(t *testing.T, l *lab.Lab, inv string, hosts ...string) map[string]string {
@@ -279,8 +301,15 @@ func TestFaultPacketsDroppedMidApply(t *testing.T) {
 	inv := writeInventory(t, l, specs, "")
 	const timeout = 10 * time.Second
 	p := startCLI(t, bin, "apply", "--inventory", inv, "--auto-approve", "--format", "json", "--progress", "json", "--confirm-timeout", timeout.String())
+	// New connections are dropped from the start of the apply (so no
+	// confirm can get through), every packet once lnx01's script armed
+	// its revert, just before it changes the host.
 	p.waitEvent(t, "lnx01's apply", func(e progressEvent) bool { return e.Host == "lnx01" && e.Phase == "apply" && e.Event == "start" })
-	remove := fault(t, l, "lnx01", fmt.Sprintf("ip saddr %s drop", l.Controller))
+	removeNew := fault(t, l, "lnx01", fmt.Sprintf("ip saddr %s tcp dport 22 ct state new drop", l.Controller))
+	if !waitArmed(l, "lnx01") {
+		t.Fatal("lnx01's apply never armed its revert")
+	}
+	execOK(t, l, "lnx01", "nft", fmt.Sprintf("insert rule inet pwfault in ip saddr %s drop", l.Controller))
 	start := time.Now()
 	code := p.wait(t)
 	var doc applyDoc
@@ -295,8 +324,11 @@ func TestFaultPacketsDroppedMidApply(t *testing.T) {
 		t.Errorf("lnx02, without a fault, did not apply: %q %q", h2.Error, h2.Left)
 	}
 	gaveUp := time.Since(start)
-	remove()
+	removeNew()
 	took := waitOwned(t, l, "lnx01", "", timeout+15*time.Second)
+	if !reverted(l, "lnx01") {
+		t.Error("lnx01's own revert did not run: the fault did not land after the change")
+	}
 	t.Logf("packets dropped: the controller gave up on lnx01 after %s (left %q: %s); lnx01 in its old state %s after that",
 		gaveUp.Round(100*time.Millisecond), h1.Left, h1.Error, took.Round(100*time.Millisecond))
 	converge(t, l, inv, "lnx01", "lnx02")
@@ -359,6 +391,9 @@ func TestFaultSSHDKilledMidApply(t *testing.T) {
 	h1, _ := l.Host("lnx01")
 	p := startCLI(t, bin, "apply", "--inventory", inv, "--auto-approve", "--format", "json", "--progress", "json", "--confirm-timeout", timeout.String())
 	p.waitEvent(t, "lnx01's apply", func(e progressEvent) bool { return e.Host == "lnx01" && e.Phase == "apply" && e.Event == "start" })
+	if !waitArmed(l, "lnx01") {
+		t.Fatal("lnx01's apply never armed its revert")
+	}
 	killed := sshdSessions(t, h1.PID)
 	if len(killed) == 0 {
 		t.Fatal("no sshd session process under lnx01's listener")
@@ -375,6 +410,9 @@ func TestFaultSSHDKilledMidApply(t *testing.T) {
 	}
 	h := hostOf(doc.jsonPlan, "lnx01")
 	waitOwned(t, l, "lnx01", "", timeout+15*time.Second)
+	if !reverted(l, "lnx01") {
+		t.Error("lnx01's own revert did not run: the kill did not land after the change")
+	}
 	t.Logf("sshd killed (%d processes): lnx01 (left %q: %s) in its old state %s after the kill",
 		len(killed), h.Left, h.Error, time.Since(start).Round(100*time.Millisecond))
 	converge(t, l, inv, "lnx01", "lnx02")
