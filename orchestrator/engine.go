@@ -328,11 +328,15 @@ func (e *Engine) applyHost(ctx context.Context, p *HostPlan) error {
 	if res.ExitCode != 0 {
 		return e.applyFailed(p, guarded, rep, res)
 	}
-	if guarded && rep.Outcome != firewall.OutcomeApplied {
+	switch {
+	case !guarded || rep.Outcome == firewall.OutcomeApplied:
+		p.Left = LeftApplied
+	case rep.Outcome == firewall.OutcomeUnchanged:
+		p.Left = LeftUnchanged // nothing needed changing on the host
+	default:
 		p.Left = LeftUnknown
 		return fmt.Errorf("applying: the %s script exited 0 but did not report its outcome", p.backend.Name())
 	}
-	p.Left = LeftApplied
 	after, err := p.backend.State(facts)
 	if err == nil {
 		p.After = &after

@@ -172,6 +172,17 @@ pw_guard_end() {
 			echo "outcome=rollback-failed"
 			echo "portwarden: rolling back failed too, the host holds rules nobody planned: $(tr '\n' ' ' <"$pw_tmp/restore.out")" >&2
 		fi
+	elif [ -n "$pw_watcher" ] && [ ! -e "$pw_state/armed" ]; then
+		# The revert fired while this script still ran (a host slower than
+		# the confirm timeout): put the saved state back again, since the
+		# change may have committed after the revert restored.
+		if sh "$pw_state/restore.sh" "$pw_state" >"$pw_tmp/restore.out" 2>&1; then
+			echo "outcome=rolled-back"
+		else
+			echo "outcome=rollback-failed"
+		fi
+		pw_status=1
+		echo "portwarden: the confirm timeout ended before the apply finished: rolled back (raise --confirm-timeout)" >&2
 	elif [ -n "$pw_watcher" ]; then
 		echo "outcome=applied"
 		echo "confirm=${pw_state##*/}"
