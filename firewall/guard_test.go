@@ -95,13 +95,7 @@ func (h *kernelHost) owned(backend string) string {
 
 func (h *kernelHost) stateDirs() []string {
 	m, _ := filepath.Glob(filepath.Join(h.root, guardDir, "apply.*"))
-	var dirs []string
-	for _, d := range m {
-		if !strings.HasSuffix(d, ".reverted") { // the log a revert leaves
-			dirs = append(dirs, d)
-		}
-	}
-	return dirs
+	return m
 }
 
 // TestGuardRollsBackWhenPersistingFails: the live change commits, the
@@ -306,5 +300,40 @@ func TestSessionClient(t *testing.T) {
 	}
 	if _, ok := SessionClient(Facts{}); ok {
 		t.Error("no session section: ok")
+	}
+}
+
+// TestGuardRevertDuringSlowApply: on a host slower than the confirm
+// timeout the revert fires while the apply still runs (here the change is
+// delayed by a sleep put into the rendered script); the apply then puts
+// the saved state back itself and reports a rollback, instead of leaving
+// a change that committed after the revert.
+func TestGuardRevertDuringSlowApply(t *testing.T) {
+	requireKernel(t, "nft", "flock", "setsid")
+	h := newKernelHost(t, "nftables")
+	h.ns.sh(nftLoad(baselineDrop))
+	h.apply(lxDesired(Additive))
+	before := h.owned("nftables")
+	d := lxDesired(Enforce)
+	d.Guard = Guard{ConfirmTimeout: time.Second, LockWait: time.Second}
+	s, err := h.backend(h.facts()).Apply(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const change = `elif nft -f "$pw_tmp/live"`
+	if !strings.Contains(s.Body, change) {
+		t.Fatal("the rendered script changed: the test cannot delay its change")
+	}
+	s.Body = strings.Replace(s.Body, change, `elif sleep 2 && nft -f "$pw_tmp/live"`, 1)
+	out, errOut, code := h.ns.run(s.Body, s.Stdin)
+	rep := ParseApplyReport(ParseFacts(out))
+	if code == 0 || rep.Outcome != OutcomeRolledBack || rep.ConfirmID != "" {
+		t.Fatalf("exit %d, report %+v; stderr %s", code, rep, errOut)
+	}
+	if !strings.Contains(errOut, "confirm timeout ended before the apply finished") {
+		t.Errorf("stderr does not say why: %s", errOut)
+	}
+	if after := h.owned("nftables"); after != before {
+		t.Errorf("the host is not as it was:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }

@@ -158,10 +158,10 @@ func waitArmed(l *lab.Lab, host string) bool {
 }
 
 // reverted reports whether the host's own armed revert ran (it leaves its
-// log as apply.ID.reverted).
+// log in the run's state directory until the next run).
 func reverted(l *lab.Lab, host string) bool {
 	h, _ := l.Host(host)
-	m, _ := filepath.Glob(filepath.Join(h.PersistRoot, "run/portwarden/apply.*.reverted"))
+	m, _ := filepath.Glob(filepath.Join(h.PersistRoot, "run/portwarden/apply.*/revert.log"))
 	return len(m) > 0
 }
 

@@ -74,6 +74,14 @@ pw_guard_begin() {
 		pw_fail "another portwarden run holds the lock on this host (waited 10s); nothing was changed"
 		return 1
 	fi
+	# Under the lock no revert is pending (an armed revert holds the lock
+	# until it is confirmed or has run): state directories left are stale.
+	# The log of the last revert that ran is kept.
+	for pw_d in "$PW_ROOT/run/portwarden"/apply.*; do
+		[ -d "$pw_d" ] || continue
+		if [ -f "$pw_d/revert.log" ]; then cp "$pw_d/revert.log" "$PW_ROOT/run/portwarden/last-revert.log"; fi
+		rm -rf "$pw_d"
+	done
 	if ! pw_state=$(mktemp -d "$PW_ROOT/run/portwarden/apply.XXXXXXXX"); then
 		pw_state=
 		pw_fail "cannot create a state directory under $PW_ROOT/run/portwarden; nothing was changed"
@@ -138,7 +146,7 @@ PW_RESTORE
 		: >"$pw_state/armed" || return 1
 		# The revert writes its own pid: setsid forks when it starts as a
 		# process group leader, and then $! would name the wrong process.
-		setsid sh -c 'echo "$$" >"$2/pid.new" && mv "$2/pid.new" "$2/pid"; sleep "$1" && mv "$2/armed" "$2/firing" 2>/dev/null && { sh "$2/restore.sh" "$2" >"$2/revert.log" 2>&1; echo "exit $?" >>"$2/revert.log"; mv -f "$2/revert.log" "$2.reverted"; rm -rf "$2"; }' portwarden-revert "$pw_confirm" "$pw_state" </dev/null >/dev/null 2>&1 &
+		setsid sh -c 'echo "$$" >"$2/pid.new" && mv "$2/pid.new" "$2/pid"; sleep "$1" && mv "$2/armed" "$2/firing" 2>/dev/null && { sh "$2/restore.sh" "$2" >"$2/revert.log" 2>&1; echo "exit $?" >>"$2/revert.log"; }' portwarden-revert "$pw_confirm" "$pw_state" </dev/null >/dev/null 2>&1 &
 		pw_i=0
 		while [ ! -s "$pw_state/pid" ] && [ "$pw_i" -lt 500 ]; do
 			sleep 0.01
@@ -187,13 +195,14 @@ pw_guard_end() {
 		# The revert fired while this script still ran (a host slower than
 		# the confirm timeout): put the saved state back again, since the
 		# change may have committed after the revert restored.
+		pw_status=1
 		if sh "$pw_state/restore.sh" "$pw_state" >"$pw_tmp/restore.out" 2>&1; then
 			echo "outcome=rolled-back"
+			echo "portwarden: the confirm timeout ended before the apply finished: rolled back (raise --confirm-timeout)" >&2
 		else
 			echo "outcome=rollback-failed"
+			echo "portwarden: the confirm timeout ended before the apply finished, and rolling back failed: $(tr '\n' ' ' <"$pw_tmp/restore.out")" >&2
 		fi
-		pw_status=1
-		echo "portwarden: the confirm timeout ended before the apply finished: rolled back (raise --confirm-timeout)" >&2
 	elif [ -n "$pw_watcher" ]; then
 		echo "outcome=applied"
 		echo "confirm=${pw_state##*/}"
