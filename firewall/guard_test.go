@@ -1,10 +1,13 @@
 package firewall
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -55,6 +58,25 @@ type guardCase struct {
 var guardCases = []guardCase{
 	{"nftables", nftLoad(baselineDrop), "etc/nftables.conf"},
 	{"iptables", iptablesDrop, "etc/iptables"},
+}
+
+// reapWatchers ends, when the test ends, any armed revert a failed test
+// left behind under the test host's root: it would otherwise sleep on
+// past the test and then restore into a deleted namespace.
+func reapWatchers(t *testing.T, root string) {
+	t.Cleanup(func() {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			if err == nil && bytes.Contains(b, []byte(guardRevertTg)) && bytes.Contains(b, []byte(root+"/")) {
+				syscall.Kill(-pid, syscall.SIGKILL)
+			}
+		}
+	})
 }
 
 // runApply renders d with guard g from fresh facts and runs it; it
@@ -203,6 +225,7 @@ func TestGuardCommitConfirmed(t *testing.T) {
 		t.Run(tc.backend, func(t *testing.T) {
 			t.Parallel()
 			h := newKernelHost(t, tc.backend)
+			reapWatchers(t, h.root)
 			h.ns.sh(tc.harden)
 			h.apply(lxDesired(Additive))
 			before := h.owned(tc.backend)
@@ -311,6 +334,7 @@ func TestSessionClient(t *testing.T) {
 func TestGuardRevertDuringSlowApply(t *testing.T) {
 	requireKernel(t, "nft", "flock", "setsid")
 	h := newKernelHost(t, "nftables")
+	reapWatchers(t, h.root)
 	h.ns.sh(nftLoad(baselineDrop))
 	h.apply(lxDesired(Additive))
 	before := h.owned("nftables")
