@@ -209,6 +209,9 @@ type Desired struct {
 	// enforce mode they are always kept open, whatever the policy says.
 	ManagementPort    uint16
 	ManagementSources []netip.Prefix
+	// Guard says how the apply script protects the host: the lock, the
+	// armed revert (see Guard). It is not part of the state.
+	Guard Guard
 }
 
 // State is what portwarden owns on a host, as read back from it.

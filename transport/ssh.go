@@ -159,8 +159,11 @@ type sshConn struct {
 // handshake together; ctx can end them too. With ProxyJump the bastion is
 // reached first (itself possibly through its own ProxyJump) and the host
 // through a direct-tcpip channel of the bastion's connection.
+//
+// A connection attempt that failed for a transient reason (see
+// transientDialError) is retried with jittered backoff, a few times.
 func DialSSH(ctx context.Context, cfg SSHConfig) (Conn, error) {
-	c, err := dialSSH(ctx, cfg)
+	c, err := dialRetry(ctx, func() (*sshConn, error) { return dialSSH(ctx, cfg) })
 	if err != nil {
 		return nil, err
 	}
@@ -628,7 +631,10 @@ const sshPIDMarker = "portwarden: pid "
 // the process's command line before killing anything.
 const sshScriptTag = "portwarden-script"
 
-// sshWrap returns the shell program that runs body on the host: it prints the
+// sshWrap returns the shell program that runs body on the host. It keeps
+// $SSH_CONNECTION, which sudo's env_reset drops, from its first argument
+// (command passes it), so that the facts script can report the host's own
+// view of the session (see firewall.SessionClient). It prints the
 // pid marker and execs the body's shell, under GNU timeout when the host
 // has it, so the host itself stops a script that outlives the command
 // timeout even if the controller is gone (timeout runs the script in its
@@ -638,7 +644,8 @@ const sshScriptTag = "portwarden-script"
 // every run. Every Linux that Veeam supports ships GNU coreutils' timeout.
 func sshWrap(body string, timeout time.Duration) string {
 	secs := strconv.FormatFloat(timeout.Seconds(), 'f', 3, 64)
-	return "printf '" + sshPIDMarker + "%s\\n' \"$$\" >&2\n" +
+	return "[ -n \"${SSH_CONNECTION-}\" ] || SSH_CONNECTION=${1-}\nexport SSH_CONNECTION\n" +
+		"printf '" + sshPIDMarker + "%s\\n' \"$$\" >&2\n" +
 		"set -- sh -c " + ShellQuote(body) + " " + sshScriptTag + "\n" +
 		"if command -v timeout >/dev/null 2>&1; then set -- timeout -s TERM -k 2 " + secs + " \"$@\"; fi\n" +
 		"exec \"$@\"\n"
@@ -666,14 +673,14 @@ func (c *sshConn) command(body string, data []byte) (cmd string, stdin []byte, e
 	case !c.cfg.Sudo:
 		cmd, stdin = "sh -c "+ShellQuote(body), data
 	case c.cfg.SudoPassword == "":
-		cmd, stdin = "sudo -n -- sh -c "+ShellQuote(body), data
+		cmd, stdin = "sudo -n -- sh -c "+ShellQuote(body)+" portwarden \"$SSH_CONNECTION\"", data
 	default:
-		inner := "exec <\"$1\" || exit 125\nrm -f -- \"$1\"\n" + body
+		inner := "exec <\"$1\" || exit 125\nrm -f -- \"$1\"\nshift\n" + body
 		outer := "IFS= read -r pw || exit 125\n" +
 			"t=$(mktemp) || exit 125\n" +
 			"trap 'rm -f -- \"$t\"' EXIT\n" +
 			"cat >\"$t\" || exit 125\n" +
-			"printf '%s\\n' \"$pw\" | sudo -S -p '' -- sh -c " + ShellQuote(inner) + " portwarden \"$t\"\n"
+			"printf '%s\\n' \"$pw\" | sudo -S -p '' -- sh -c " + ShellQuote(inner) + " portwarden \"$t\" \"$SSH_CONNECTION\"\n"
 		cmd = "sh -c " + ShellQuote(outer)
 		stdin = make([]byte, 0, len(c.cfg.SudoPassword)+1+len(data))
 		stdin = append(append(append(stdin, c.cfg.SudoPassword...), '\n'), data...)

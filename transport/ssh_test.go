@@ -436,6 +436,12 @@ func TestSSHPasswordAndSudo(t *testing.T) {
 		if res.ExitCode != 3 {
 			t.Errorf("exit %d, want 3", res.ExitCode)
 		}
+		// The host's view of the session survives sudo's env_reset: the
+		// facts script reads the management source from it.
+		res = runSSHTest(t, c, `echo "$SSH_CONNECTION"`, nil)
+		if f := strings.Fields(string(res.Stdout)); len(f) != 4 || f[0] != l.Controller.String() {
+			t.Errorf("SSH_CONNECTION under sudo = %q, want it to start with the controller %s", res.Stdout, l.Controller)
+		}
 		// Empty stdin, and no temporary file left behind.
 		res = runSSHTest(t, c, "cat; echo empty", nil)
 		if string(res.Stdout) != "empty\n" {
@@ -516,17 +522,8 @@ func TestSSHKeyboardInteractive(t *testing.T) {
 			return nil, nil
 		},
 	}
-	scfg.AddHostKey(hostSigner)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln, port, kh := loopbackServer(t, scfg, hostSigner)
 	go serveKbdExec(ln, scfg)
-
-	port := ln.Addr().(*net.TCPAddr).Port
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	os.WriteFile(kh, []byte(knownhosts.Line([]string{fmt.Sprintf("[127.0.0.1]:%d", port)}, hostSigner.PublicKey())+"\n"), 0o600)
 	cfg := SSHConfig{Address: "127.0.0.1", Port: port, User: "admin", Password: password, KnownHostsPath: kh, ConnectTimeout: 5 * time.Second}
 	res := runSSHTest(t, dialSSHTest(t, cfg), "anything", nil)
 	if string(res.Stdout) != "kbd-ok\n" {
@@ -537,6 +534,25 @@ func TestSSHKeyboardInteractive(t *testing.T) {
 	if _, err := DialSSH(context.Background(), cfg); !errors.As(err, &ae) {
 		t.Errorf("wrong password: got %v, want an *AuthError", err)
 	}
+}
+
+// loopbackServer listens on 127.0.0.1 for a test SSH server with host key
+// signer and writes a known_hosts that trusts it.
+func loopbackServer(t *testing.T, scfg *ssh.ServerConfig, signer ssh.Signer) (ln net.Listener, port int, knownHosts string) {
+	t.Helper()
+	scfg.AddHostKey(signer)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	port = ln.Addr().(*net.TCPAddr).Port
+	knownHosts = filepath.Join(t.TempDir(), "known_hosts")
+	line := knownhosts.Line([]string{fmt.Sprintf("[127.0.0.1]:%d", port)}, signer.PublicKey())
+	if err := os.WriteFile(knownHosts, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return ln, port, knownHosts
 }
 
 // serveExec answers every exec request with "kbd-ok" and exit status 0.

@@ -8,18 +8,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/orchestrator"
 )
 
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var auto, probe, detailed *bool
+	var auto, probe, detailed, noConfirm *bool
 	var planFile, auditPath *string
+	var confirmTimeout, lockWait *time.Duration
 	var one oneShot
-	s, r, code := prepare(ctx, "apply", "apply --inventory FILE [--host NAME ...] [--auto-approve | --plan FILE] [--parallel N] [--probe] [--detailed-exitcode] [--max-failed N|P%] [--audit-log FILE] [--metrics-file FILE]", args, stderr,
+	s, r, code := prepare(ctx, "apply", "apply --inventory FILE [--host NAME ...] [--auto-approve | --plan FILE] [--parallel N] [--probe] [--confirm-timeout D | --no-confirm] [--detailed-exitcode] [--max-failed N|P%] [--audit-log FILE] [--metrics-file FILE]", args, stderr,
 		func(fs *flag.FlagSet) {
 			detailed = fs.Bool("detailed-exitcode", false, "exit 2 when changes were made (see the exit codes in docs/drift.md: 0 nothing to do, 1 invalid input or no host done, 3 some hosts failed)")
 			auditPath = fs.String("audit-log", "", "append one JSON line per host change to `file` (created 0600; never rewritten)")
 			addOneShotFlags(fs, &one)
+			confirmTimeout = fs.Duration("confirm-timeout", firewall.DefaultConfirmTimeout, "each Linux host restores its previous rules by itself this long after the apply unless the controller confirms over a new connection (whole seconds)")
+			noConfirm = fs.Bool("no-confirm", false, "apply without commit-confirmed: no revert is armed on the hosts")
+			lockWait = fs.Duration("lock-wait", firewall.DefaultLockWait, "how long to wait for another portwarden run's lock on a host before failing that host")
 			auto = fs.Bool("auto-approve", false, "apply without asking for confirmation")
 			probe = fs.Bool("probe", false, "after applying, probe over real TCP from managed Linux peers that the ports pass")
 			planFile = fs.String("plan", "", "apply only if every host still needs exactly the changes that plan --out saved to `file` (the reviewed plan is the approval)")
@@ -28,6 +33,18 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	defer s.engine.Close()
+	if !*noConfirm && *confirmTimeout < 5*time.Second {
+		fmt.Fprintln(stderr, "portwarden apply: --confirm-timeout must be at least 5s (or use --no-confirm)")
+		return 1
+	}
+	if *lockWait < time.Second {
+		fmt.Fprintln(stderr, "portwarden apply: --lock-wait must be at least 1s")
+		return 1
+	}
+	s.engine.Guard = firewall.Guard{ConfirmTimeout: *confirmTimeout, LockWait: *lockWait}
+	if *noConfirm {
+		s.engine.Guard.ConfirmTimeout = 0
+	}
 	s.gate(one.maxFailed, stderr)
 	began := time.Now()
 	var saved *jsonPlan
@@ -112,11 +129,52 @@ func writeApplyText(w io.Writer, plans []*orchestrator.HostPlan, probes []*orche
 			countHosts(len(applied)), len(plans)-len(applied)-len(failed), len(failed))
 	}
 	if len(failed) > 0 {
-		fmt.Fprintf(w, "Failed: %s. Each failed host was left as it was; the others are done.\n", strings.Join(failed, ", "))
+		fmt.Fprintf(w, "Failed: %s.\n", strings.Join(failed, ", "))
+		for _, l := range leftLines(plans) {
+			fmt.Fprintln(w, l)
+		}
 	}
 	if probes != nil {
 		writeProbesText(w, probes)
 	}
+}
+
+// leftLines say, for the failed hosts, what each is left with: as it was
+// (nothing changed, or changed and rolled back), rolling back by itself,
+// or unknown.
+func leftLines(plans []*orchestrator.HostPlan) []string {
+	var asWas, rolled, reverting, unknown []string
+	for _, p := range plans {
+		if !p.Failed() {
+			continue
+		}
+		switch {
+		case p.Err != nil || p.Left.AsItWas() || p.Left == "" && p.ApplyErr != nil:
+			asWas = append(asWas, p.Host.Name)
+			if p.Left == orchestrator.LeftRolledBack {
+				rolled = append(rolled, p.Host.Name)
+			}
+		case p.Left == orchestrator.LeftReverting:
+			reverting = append(reverting, p.Host.Name)
+		default:
+			unknown = append(unknown, p.Host.Name)
+		}
+	}
+	var out []string
+	if len(asWas) > 0 {
+		l := "Left as they were: " + strings.Join(asWas, ", ")
+		if len(rolled) > 0 {
+			l += " (rolled back: " + strings.Join(rolled, ", ") + ")"
+		}
+		out = append(out, l+".")
+	}
+	if len(reverting) > 0 {
+		out = append(out, "Rolling back by themselves when the confirm timeout ends: "+strings.Join(reverting, ", ")+".")
+	}
+	if len(unknown) > 0 {
+		out = append(out, "State not known (run plan to see it): "+strings.Join(unknown, ", ")+".")
+	}
+	return append(out, "The other hosts are done.")
 }
 
 // writeResultJSON writes the plan document with apply results (withApply)
@@ -148,6 +206,7 @@ func resultDoc(plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, wit
 			if p.ApplyErr != nil {
 				out.Hosts[i].Error = p.ApplyErr.Error()
 			}
+			out.Hosts[i].Left = string(p.Left)
 		}
 		out.Hosts[i].Remaining = toJSONChanges(p.Remaining)
 	}

@@ -302,7 +302,10 @@ type jsonHostPlan struct {
 	Warnings []string     `json:"warnings"`
 	Notes    []string     `json:"notes"`
 	// Apply and verify results.
-	Applied   *bool        `json:"applied,omitempty"`
+	Applied *bool `json:"applied,omitempty"`
+	// Left is what apply left the host with: "unchanged", "applied",
+	// "rolled back", "reverting by itself" or "unknown".
+	Left      string       `json:"left,omitempty"`
 	Remaining []jsonChange `json:"remaining,omitempty"`
 }
 

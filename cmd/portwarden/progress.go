@@ -88,7 +88,7 @@ func (p *progress) HostDone(host, phase string, err error) {
 	defer p.mu.Unlock()
 	switch p.mode {
 	case "bar":
-		if p.bar != nil {
+		if p.bar != nil && phase != "confirm" { // part of the host's apply
 			_ = p.bar.Add(1)
 		}
 	case "json":

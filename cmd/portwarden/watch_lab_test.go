@@ -23,15 +23,6 @@ import (
 )
 
 // buildPortwarden builds this command into the test's temporary directory.
-func buildPortwarden(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "portwarden")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // logLines collects a process's JSON log lines.
 type logLines struct {
 	mu    sync.Mutex
