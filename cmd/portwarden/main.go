@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -23,9 +22,6 @@ import (
 
 const formatVersion = "1"
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 type command struct {
 	name    string
 	summary string
@@ -37,17 +33,15 @@ var commands = []command{
 	{"plan", "Show what apply would change on each host", runPlan},
 	{"apply", "Apply the required rules to every host", runApply},
 	{"verify", "Read rules back from hosts and probe that ports pass", runVerify},
-	{"version", "Print the version", func(context.Context, []string, io.Writer, io.Writer) int {
-		fmt.Println("portwarden", version)
-		return 0
-	}},
+	{"version", "Print the version, the commit and the Go version", runVersion},
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: portwarden <command> [options]\n\nCommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintf(w, "\nGlobal options:\n  --help     Show this help\n  --version  Print the version, the commit and the Go version\n")
 	fmt.Fprintf(w, "\nRun \"portwarden <command> --help\" for a command's options.\n")
 }
 
@@ -77,19 +71,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	switch args[0] {
-	case "-h", "--help", "help":
+	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return 0
+	case "-version", "--version":
+		fmt.Fprint(stdout, currentBuild())
+		return 0
 	}
-	for _, c := range commands {
+	for _, c := range append(slices.Clone(commands), hiddenCommands...) {
 		if c.name == args[0] {
+			// Asked for, help is the output: stdout, exit 0.
+			if fs := flagsOf(c); fs != nil && helpRequested(fs, args[1:]) {
+				fs.SetOutput(stdout)
+				fs.Usage()
+				return 0
+			}
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "portwarden: unknown command %q\n\n", args[0])
+	var names []string
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	if strings.HasPrefix(args[0], "-") {
+		fmt.Fprintf(stderr, "portwarden: unknown option %q; options go after the command.\n\n", args[0])
+	} else {
+		fmt.Fprintf(stderr, "portwarden: unknown command %q.%s\n\n", args[0], policies.Suggest(args[0], names))
+	}
 	usage(stderr)
 	return 1
 }
+
+// hiddenCommands run but are not listed: tools for the project itself.
+var hiddenCommands = []command{}
 
 // stringList is a repeatable flag.
 type stringList []string
@@ -107,28 +121,20 @@ type common struct {
 }
 
 func newFlagSet(name, synopsis string, stderr io.Writer, c *common) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newPlainFlagSet(name, synopsis, stderr)
 	fs.StringVar(&c.inventory, "inventory", "", "the inventory: an HCL `file`, or a directory of *.hcl files")
 	fs.Var(&c.policy, "policy", "a `dir`ectory of extra policy files, loaded on top of the built-in Veeam policy (repeatable)")
 	fs.Var(&c.hosts, "host", "only this host `name` (repeatable)")
 	fs.Var(&c.groups, "group", "only the hosts of this inventory group `name` (repeatable; with --host, either selects)")
 	fs.StringVar(&c.format, "format", "text", "output format: text or json")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: portwarden %s\n\nOptions:\n", synopsis)
-		fs.PrintDefaults()
-	}
 	return fs
 }
 
 // parseFlags parses args; it returns a non-negative exit code when the
 // command must stop (help asked: 0; bad flags: 1).
 func parseFlags(fs *flag.FlagSet, args []string, c *common) int {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 1
+	if code := parsePlain(fs, args); code >= 0 {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(fs.Output(), "portwarden %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
