@@ -1,7 +1,9 @@
 package inventory
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,24 +13,30 @@ import (
 )
 
 // envFunc is env("NAME"): the value of an environment variable. A missing
-// variable is an error, never an empty secret.
-var envFunc = function.New(&function.Spec{
-	Params: []function.Parameter{{Name: "name", Type: cty.String}},
-	Type:   function.StaticReturnType(cty.String),
-	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-		name := args[0].AsString()
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			return cty.NilVal, fmt.Errorf("environment variable %s is not set", name)
-		}
-		return cty.StringVal(v), nil
-	},
-})
+// variable is an error, never an empty secret; with unknownOK it is an
+// unknown value (Options.UnknownSecrets).
+func envFunc(unknownOK bool) function.Function {
+	return function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "name", Type: cty.String}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			name := args[0].AsString()
+			v, ok := os.LookupEnv(name)
+			switch {
+			case !ok && unknownOK:
+				return cty.UnknownVal(cty.String), nil
+			case !ok:
+				return cty.NilVal, fmt.Errorf("environment variable %s is not set", name)
+			}
+			return cty.StringVal(v), nil
+		},
+	})
+}
 
 // fileFunc is file("path"): a file's content without its trailing newline,
 // with the path relative to the inventory's directory. The content is not
 // quoted in errors: it is usually a secret.
-func fileFunc(dir string) function.Function {
+func fileFunc(dir string, unknownOK bool) function.Function {
 	return function.New(&function.Spec{
 		Params: []function.Parameter{{Name: "path", Type: cty.String}},
 		Type:   function.StaticReturnType(cty.String),
@@ -43,6 +51,9 @@ func fileFunc(dir string) function.Function {
 				p = filepath.Join(dir, p)
 			}
 			b, err := os.ReadFile(p)
+			if err != nil && unknownOK && errors.Is(err, fs.ErrNotExist) {
+				return cty.UnknownVal(cty.String), nil
+			}
 			if err != nil {
 				return cty.NilVal, fmt.Errorf("reading %s: %w", p, unwrapPathErr(err))
 			}

@@ -66,6 +66,9 @@ type Host struct {
 	SSH         *transport.SSHConfig   // Linux hosts
 	WinRM       *transport.WinRMConfig // Windows hosts
 	DeclRange   hcl.Range
+	// AddressRange is where the address is written, for diagnostics
+	// about it (a DNS name that does not resolve).
+	AddressRange hcl.Range
 }
 
 // Network is a set of source addresses that are not hosts: admin PCs,
@@ -152,8 +155,22 @@ type value struct {
 	rng hcl.Range
 }
 
+// Options change how an inventory is read.
+type Options struct {
+	// UnknownSecrets reads an env() whose variable is unset and a file()
+	// that does not exist as an unknown value instead of an error, so that
+	// commands that connect to no host (validate, rules) need no secrets.
+	// Such an inventory must not be used to connect.
+	UnknownSecrets bool
+}
+
 // Load parses and validates the inventory at path against pol.
 func Load(path string, pol *policies.Policy) (*Inventory, hcl.Diagnostics) {
+	return LoadWith(path, pol, Options{})
+}
+
+// LoadWith is Load with options.
+func LoadWith(path string, pol *policies.Policy, opts Options) (*Inventory, hcl.Diagnostics) {
 	cannot := func(err error) hcl.Diagnostics {
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,
@@ -170,7 +187,7 @@ func Load(path string, pol *policies.Policy) (*Inventory, hcl.Diagnostics) {
 		if err != nil {
 			return nil, cannot(err)
 		}
-		return Parse(src, path, pol)
+		return parse(src, path, pol, opts)
 	}
 	// A directory is one inventory split over files (per site, per
 	// team): every *.hcl in it, in name order, like terraform's modules.
@@ -196,30 +213,34 @@ func Load(path string, pol *policies.Policy) (*Inventory, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return inv, diags
 	}
-	return inv, append(diags, decodeInto(inv, hcl.MergeFiles(files), path, pol)...)
+	return inv, append(diags, decodeInto(inv, hcl.MergeFiles(files), path, pol, opts)...)
 }
 
 // Parse parses and validates inventory source. filename is used in
 // diagnostics and to resolve relative paths.
 func Parse(src []byte, filename string, pol *policies.Policy) (*Inventory, hcl.Diagnostics) {
+	return parse(src, filename, pol, Options{})
+}
+
+func parse(src []byte, filename string, pol *policies.Policy, opts Options) (*Inventory, hcl.Diagnostics) {
 	p := hclparse.NewParser()
 	f, diags := p.ParseHCL(src, filename)
 	inv := &Inventory{Settings: map[string]cty.Value{}, Files: p.Files()}
 	if diags.HasErrors() {
 		return inv, diags
 	}
-	return inv, append(diags, decodeInto(inv, f.Body, filepath.Dir(filename), pol)...)
+	return inv, append(diags, decodeInto(inv, f.Body, filepath.Dir(filename), pol, opts)...)
 }
 
 // decodeInto decodes an inventory body; dir resolves relative paths.
-func decodeInto(inv *Inventory, body hcl.Body, dir string, pol *policies.Policy) hcl.Diagnostics {
+func decodeInto(inv *Inventory, body hcl.Body, dir string, pol *policies.Policy, opts Options) hcl.Diagnostics {
 	d := &decoder{
 		inv: inv, pol: pol, dir: dir,
 		groups: map[string]*groupDef{},
 	}
 	d.ctx = &hcl.EvalContext{Functions: map[string]function.Function{
-		"env":  envFunc,
-		"file": fileFunc(d.dir),
+		"env":  envFunc(opts.UnknownSecrets),
+		"file": fileFunc(d.dir, opts.UnknownSecrets),
 	}}
 	diags := d.decode(body)
 	inv.groupNames = slices.Sorted(maps.Keys(d.groups))
@@ -520,6 +541,7 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 		s, ds := toString(v, "address")
 		diags = append(diags, ds...)
 		h.Address = s
+		h.AddressRange = v.rng
 		if a, err := netip.ParseAddr(s); err == nil {
 			if a.Zone() != "" {
 				diags = append(diags, attrDiag(v, "Invalid address", fmt.Sprintf("Address %q has a zone; use an address without one.", s)))
@@ -900,7 +922,7 @@ func (r reader) bool(name string, dst *bool) {
 
 func (r reader) port(name string, dst *int) {
 	v := r.m[name]
-	if v == nil {
+	if v == nil || !v.v.IsWhollyKnown() {
 		return
 	}
 	n, err := convert.Convert(v.v, cty.Number)
@@ -936,6 +958,9 @@ func attrDiag(v *value, summary, detail string) *hcl.Diagnostic {
 }
 
 func toString(v *value, name string) (string, hcl.Diagnostics) {
+	if !v.v.IsWhollyKnown() {
+		return "", nil // a secret read with UnknownSecrets
+	}
 	s, err := convert.Convert(v.v, cty.String)
 	if err != nil || s.IsNull() {
 		return "", hcl.Diagnostics{attrDiag(v, "Invalid value", fmt.Sprintf("%s must be a string.", name))}
@@ -944,6 +969,9 @@ func toString(v *value, name string) (string, hcl.Diagnostics) {
 }
 
 func toBool(v *value, name string) (bool, hcl.Diagnostics) {
+	if !v.v.IsWhollyKnown() {
+		return false, nil
+	}
 	b, err := convert.Convert(v.v, cty.Bool)
 	if err != nil || b.IsNull() {
 		return false, hcl.Diagnostics{attrDiag(v, "Invalid value", fmt.Sprintf("%s must be true or false.", name))}
@@ -952,6 +980,9 @@ func toBool(v *value, name string) (bool, hcl.Diagnostics) {
 }
 
 func toStrings(v *value, name string) ([]string, hcl.Diagnostics) {
+	if !v.v.IsWhollyKnown() {
+		return nil, nil
+	}
 	l, err := convert.Convert(v.v, cty.List(cty.String))
 	if err != nil || l.IsNull() {
 		return nil, hcl.Diagnostics{attrDiag(v, "Invalid value", fmt.Sprintf("%s must be a list of strings.", name))}

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/orchestrator"
 	"github.com/portwarden/portwarden/policies"
 )
 
@@ -118,6 +119,12 @@ type common struct {
 	hosts     stringList
 	groups    stringList
 	format    string
+	// offline reads the inventory without its secrets (env() and file()
+	// values may be missing), for the commands that connect to no host.
+	offline bool
+	// skipped are the selected hosts that cannot be worked on (a DNS name
+	// that did not resolve) while the others go on: failed plans.
+	skipped []*orchestrator.HostPlan
 }
 
 func newFlagSet(name, synopsis string, stderr io.Writer, c *common) *flag.FlagSet {
@@ -165,7 +172,7 @@ func load(c *common, stderr io.Writer) (*policies.Policy, *inventory.Inventory) 
 		writeDiags(stderr, c.format, files, diags)
 		return nil, nil
 	}
-	inv, idiags := inventory.Load(c.inventory, pol)
+	inv, idiags := inventory.LoadWith(c.inventory, pol, inventory.Options{UnknownSecrets: c.offline})
 	if inv != nil {
 		maps.Copy(files, inv.Files)
 	}
