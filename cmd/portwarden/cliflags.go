@@ -141,3 +141,23 @@ func flagDefault(f *flag.Flag) string {
 	}
 	return f.DefValue
 }
+
+// parseArgs parses flags anywhere among the arguments ("show plan.json
+// --format json" as well as "show --format json plan.json") and returns
+// the other arguments; a non-negative code is the exit code to stop with.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, int) {
+	var rest []string
+	for {
+		if code := parsePlain(fs, args); code >= 0 {
+			return nil, code
+		}
+		if fs.NArg() == 0 {
+			return rest, -1
+		}
+		args = fs.Args()
+		if args[0] == "--" {
+			return append(rest, args[1:]...), -1
+		}
+		rest, args = append(rest, args[0]), args[1:]
+	}
+}

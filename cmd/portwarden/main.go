@@ -34,6 +34,9 @@ var commands = []command{
 	{"plan", "Show what apply would change on each host", runPlan},
 	{"apply", "Apply the required rules to every host", runApply},
 	{"verify", "Read rules back from hosts and probe that ports pass", runVerify},
+	{"validate", "Check the inventory and policy offline: no secret, no DNS, no connection", runValidate},
+	{"fmt", "Rewrite inventory and policy files in the canonical HCL style", runFmt},
+	{"show", "Render a plan saved with plan --out", runShow},
 	{"version", "Print the version, the commit and the Go version", runVersion},
 }
 
@@ -161,16 +164,25 @@ func parseFlags(fs *flag.FlagSet, args []string, c *common) int {
 // load reads the policy and the inventory. On any error it renders the
 // diagnostics and returns nil: nothing else may run.
 func load(c *common, stderr io.Writer) (*policies.Policy, *inventory.Inventory) {
+	pol, inv, files, diags := loadDiags(c)
+	writeDiags(stderr, c.format, files, diags) // errors, or warnings
+	if diags.HasErrors() {
+		return nil, nil
+	}
+	return pol, inv
+}
+
+// loadDiags reads the policy and the inventory and checks the --host and
+// --group filters; files are the sources, for rendering diagnostics.
+func loadDiags(c *common) (*policies.Policy, *inventory.Inventory, map[string]*hcl.File, hcl.Diagnostics) {
 	pack, files, diags := inventory.ReadPack(c.inventory)
 	if diags.HasErrors() {
-		writeDiags(stderr, c.format, files, diags)
-		return nil, nil
+		return nil, nil, files, diags
 	}
 	pol, diags := policies.LoadPack(pack.Version, c.policy)
 	maps.Copy(files, pol.Files)
 	if diags.HasErrors() {
-		writeDiags(stderr, c.format, files, diags)
-		return nil, nil
+		return nil, nil, files, diags
 	}
 	inv, idiags := inventory.LoadWith(c.inventory, pol, inventory.Options{UnknownSecrets: c.offline})
 	if inv != nil {
@@ -181,12 +193,7 @@ func load(c *common, stderr io.Writer) (*policies.Policy, *inventory.Inventory) 
 		diags = append(diags, checkHostFilter(inv, c.hosts)...)
 		diags = append(diags, checkGroupFilter(inv, c.groups)...)
 	}
-	if diags.HasErrors() {
-		writeDiags(stderr, c.format, files, diags)
-		return nil, nil
-	}
-	writeDiags(stderr, c.format, files, diags) // warnings
-	return pol, inv
+	return pol, inv, files, diags
 }
 
 func checkHostFilter(inv *inventory.Inventory, hosts []string) hcl.Diagnostics {
