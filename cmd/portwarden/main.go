@@ -128,14 +128,16 @@ type common struct {
 	// skipped are the selected hosts that cannot be worked on (a DNS name
 	// that did not resolve) while the others go on: failed plans.
 	skipped []*orchestrator.HostPlan
+	// selection is the host names --host and --group pick; nil: all.
+	selection map[string]bool
 }
 
 func newFlagSet(name, synopsis string, stderr io.Writer, c *common) *flag.FlagSet {
 	fs := newPlainFlagSet(name, synopsis, stderr)
 	fs.StringVar(&c.inventory, "inventory", "", "the inventory: an HCL `file`, or a directory of *.hcl files")
 	fs.Var(&c.policy, "policy", "a `dir`ectory of extra policy files, loaded on top of the built-in Veeam policy (repeatable)")
-	fs.Var(&c.hosts, "host", "only this host `name` (repeatable)")
-	fs.Var(&c.groups, "group", "only the hosts of this inventory group `name` (repeatable; with --host, either selects)")
+	fs.Var(&c.hosts, "host", "only the hosts whose name matches this `pattern` (a glob: web*, repo0?; !pattern excludes; repeatable)")
+	fs.Var(&c.groups, "group", "only the hosts of the groups matching this `pattern` (a glob; !pattern excludes their hosts; repeatable; with --host, either selects)")
 	fs.StringVar(&c.format, "format", "text", "output format: text or json")
 	return fs
 }
@@ -190,57 +192,10 @@ func loadDiags(c *common) (*policies.Policy, *inventory.Inventory, map[string]*h
 	}
 	diags = append(diags, idiags...)
 	if !diags.HasErrors() {
-		diags = append(diags, checkHostFilter(inv, c.hosts)...)
-		diags = append(diags, checkGroupFilter(inv, c.groups)...)
+		var ds hcl.Diagnostics
+		c.selection, ds = selectHosts(inv, c.hosts, c.groups)
+		diags = append(diags, ds...)
 	}
 	return pol, inv, files, diags
 }
 
-func checkHostFilter(inv *inventory.Inventory, hosts []string) hcl.Diagnostics {
-	var diags hcl.Diagnostics
-	var names []string
-	for _, h := range inv.Hosts {
-		names = append(names, h.Name)
-	}
-	for _, n := range hosts {
-		if inv.Host(n) == nil {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Unknown host",
-				Detail:   fmt.Sprintf("--host %q names no host of the inventory.%s", n, policies.Suggest(n, names)),
-			})
-		}
-	}
-	return diags
-}
-
-func checkGroupFilter(inv *inventory.Inventory, groups []string) hcl.Diagnostics {
-	var diags hcl.Diagnostics
-	for _, g := range groups {
-		if !slices.Contains(inv.GroupNames(), g) {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Unknown group",
-				Detail:   fmt.Sprintf("--group %q names no group of the inventory.%s", g, policies.Suggest(g, inv.GroupNames())),
-			})
-		}
-	}
-	return diags
-}
-
-// selected reports whether the --host and --group filters pick h; no
-// filter picks every host.
-func (c *common) selected(h *inventory.Host) bool {
-	if len(c.hosts) == 0 && len(c.groups) == 0 {
-		return true
-	}
-	if slices.Contains(c.hosts, h.Name) {
-		return true
-	}
-	for _, g := range h.Groups {
-		if slices.Contains(c.groups, g) {
-			return true
-		}
-	}
-	return false
-}
