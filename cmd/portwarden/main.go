@@ -198,4 +198,3 @@ func loadDiags(c *common) (*policies.Policy, *inventory.Inventory, map[string]*h
 	}
 	return pol, inv, files, diags
 }
-
