@@ -18,7 +18,10 @@ import (
 // flagCapture is a stderr that records the FlagSet a command builds: the
 // completion scripts and docs/cli.md ask each command for its flags by
 // running it with -h against a flagCapture, which prints nothing.
-type flagCapture struct{ fs *flag.FlagSet }
+type flagCapture struct {
+	fs       *flag.FlagSet
+	synopsis string
+}
 
 func (*flagCapture) Write(p []byte) (int, error) { return len(p), nil }
 
@@ -34,7 +37,7 @@ func newPlainFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 		}
 	}
 	if fc, ok := stderr.(*flagCapture); ok {
-		fc.fs = fs
+		fc.fs, fc.synopsis = fs, synopsis
 	}
 	return fs
 }
@@ -82,8 +85,14 @@ func flagHint(fs *flag.FlagSet, err error) string {
 // that builds none.
 func flagsOf(c command) *flag.FlagSet {
 	fc := &flagCapture{}
-	c.run(context.Background(), []string{"-h"}, io.Discard, fc)
+	runForFlags(c, fc)
 	return fc.fs
+}
+
+// runForFlags runs c with -h: a command returns right after parsing its
+// flags, and with fc as its stderr prints nothing.
+func runForFlags(c command, fc *flagCapture) {
+	c.run(context.Background(), []string{"-h"}, io.Discard, fc)
 }
 
 // helpRequested reports whether parsing args with fs reaches -h, -help
@@ -116,13 +125,13 @@ func helpRequested(fs *flag.FlagSet, args []string) bool {
 // like flag.PrintDefaults otherwise.
 func writeFlags(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
-		arg, help := flag.UnquoteUsage(f)
-		line := "  --" + f.Name
-		if arg != "" {
-			line += " " + arg
+		s := toFlagSpec(f)
+		line, help := "  --"+s.name, s.usage
+		if s.arg != "" {
+			line += " " + s.arg
 		}
-		if def := flagDefault(f); def != "" {
-			help += fmt.Sprintf(" (default %s)", def)
+		if s.def != "" {
+			help += fmt.Sprintf(" (default %s)", s.def)
 		}
 		fmt.Fprintf(w, "%s\n      %s\n", line, help)
 	})

@@ -37,6 +37,7 @@ var commands = []command{
 	{"validate", "Check the inventory and policy offline: no secret, no DNS, no connection", runValidate},
 	{"fmt", "Rewrite inventory and policy files in the canonical HCL style", runFmt},
 	{"show", "Render a plan saved with plan --out", runShow},
+	{"completion", "Print a shell completion script: bash, zsh or fish", runCompletion},
 	{"version", "Print the version, the commit and the Go version", runVersion},
 }
 
@@ -107,7 +108,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // hiddenCommands run but are not listed: tools for the project itself.
-var hiddenCommands = []command{}
+var hiddenCommands = []command{
+	{"docs", "Write docs/cli.md from the flag definitions", runDocs},
+}
 
 // stringList is a repeatable flag.
 type stringList []string
@@ -138,7 +141,7 @@ func newFlagSet(name, synopsis string, stderr io.Writer, c *common) *flag.FlagSe
 	fs.Var(&c.policy, "policy", "a `dir`ectory of extra policy files, loaded on top of the built-in Veeam policy (repeatable)")
 	fs.Var(&c.hosts, "host", "only the hosts whose name matches this `pattern` (a glob: web*, repo0?; !pattern excludes; repeatable)")
 	fs.Var(&c.groups, "group", "only the hosts of the groups matching this `pattern` (a glob; !pattern excludes their hosts; repeatable; with --host, either selects)")
-	fs.StringVar(&c.format, "format", "text", "output format: text or json")
+	fs.Var(newChoice(&c.format, "text", "text", "json"), "format", "output format: text or json")
 	return fs
 }
 

@@ -17,7 +17,8 @@ import (
 // runShow renders a plan saved with plan --out, as plan shows it.
 func runShow(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newPlainFlagSet("show", "show [--format text|json|markdown] PLAN.json", stderr)
-	format := fs.String("format", "text", "output format: text (the plan view), json (the plan document) or markdown (for a pull request)")
+	format := new(string)
+	fs.Var(newChoice(format, "text", "text", "json", "markdown"), "format", "output format: text (the plan view), json (the plan document) or markdown (for a pull request)")
 	paths, code := parseArgs(fs, args)
 	if code >= 0 {
 		return code
@@ -34,10 +35,6 @@ func runShow(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	switch *format {
 	case "json":
 		return writeJSON(stdout, stderr, p)
-	case "text", "markdown":
-	default:
-		fmt.Fprintf(stderr, "portwarden show: --format must be text, json or markdown, not %q\n", *format)
-		return 1
 	}
 	plans, err := plansFromJSON(p)
 	if err != nil {
