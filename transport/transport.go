@@ -37,7 +37,17 @@ type SSHConfig struct {
 	Port           int    // default 22
 	User           string // default "root"
 	PrivateKeyPath string
-	Passphrase     string // for an encrypted private key
+	// CertificatePath is an OpenSSH user certificate for the private key
+	// ("id_ed25519-cert.pub"), offered instead of the bare key.
+	CertificatePath string
+	Passphrase      string // for an encrypted private key
+	// IdentityFiles are keys tried after PrivateKeyPath and the agent, as
+	// ssh tries ~/.ssh/id_* and ssh_config's IdentityFile: a missing or
+	// encrypted one is skipped, not an error.
+	IdentityFiles []string
+	// AgentIfAvailable uses the agent when SSH_AUTH_SOCK is set (Agent
+	// requires it).
+	AgentIfAvailable bool
 	Password       string // password and keyboard-interactive auth
 	Agent          bool   // use $SSH_AUTH_SOCK
 	KnownHostsPath string // default ~/.ssh/known_hosts
