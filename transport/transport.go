@@ -48,9 +48,9 @@ type SSHConfig struct {
 	// AgentIfAvailable uses the agent when SSH_AUTH_SOCK is set (Agent
 	// requires it).
 	AgentIfAvailable bool
-	Password       string // password and keyboard-interactive auth
-	Agent          bool   // use $SSH_AUTH_SOCK
-	KnownHostsPath string // default ~/.ssh/known_hosts
+	Password         string // password and keyboard-interactive auth
+	Agent            bool   // use $SSH_AUTH_SOCK
+	KnownHostsPath   string // default ~/.ssh/known_hosts
 	// AcceptNewHostKeys records the key of a host not yet in known_hosts
 	// (OpenSSH's accept-new). A changed key is always refused.
 	AcceptNewHostKeys bool
