@@ -128,7 +128,7 @@ var (
 	networkSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "cidrs", Required: true}, {Name: "roles", Required: true},
 	}}
-	sshAttrs = []string{"user", "port", "private_key", "passphrase", "password", "agent",
+	sshAttrs = []string{"user", "port", "private_key", "certificate", "ssh_config", "passphrase", "password", "agent",
 		"known_hosts", "accept_new_host_keys", "insecure_ignore_host_key", "sudo",
 		"sudo_password", "proxy_jump", "connect_timeout", "command_timeout"}
 	winrmAttrs = []string{"user", "password", "https", "port", "ca_cert", "insecure", "auth",
@@ -261,6 +261,8 @@ type decoder struct {
 	ctx      *hcl.EvalContext
 	defaults layer
 	groups   map[string]*groupDef
+	// sshConfigs caches the OpenSSH client configs read, by path.
+	sshConfigs map[string]*openSSH
 }
 
 func (d *decoder) decode(body hcl.Body) hcl.Diagnostics {
@@ -767,6 +769,7 @@ func (d *decoder) sshConfig(m map[string]*value, address string) (*transport.SSH
 	r.str("user", &c.User)
 	r.port("port", &c.Port)
 	r.path(d, "private_key", &c.PrivateKeyPath)
+	r.path(d, "certificate", &c.CertificatePath)
 	r.str("passphrase", &c.Passphrase)
 	r.str("password", &c.Password)
 	r.bool("agent", &c.Agent)
@@ -783,47 +786,47 @@ func (d *decoder) sshConfig(m map[string]*value, address string) (*transport.SSH
 	var jump string
 	r.str("proxy_jump", &jump)
 	if jump != "" {
-		j, err := parseJump(jump, c)
+		j, err := parseJumps(jump, c)
 		if err != nil {
 			diags = append(diags, attrDiag(m["proxy_jump"], "Invalid proxy_jump", err.Error()))
 		}
 		c.ProxyJump = j
 	}
+	// OpenSSH's client config fills what the inventory leaves unset.
+	oc, ds := d.openSSHConfig(m["ssh_config"])
+	diags = append(diags, ds...)
+	if oc != nil {
+		if err := applyOpenSSH(c, oc, address, func(name string) bool { return m[name] != nil }, d); err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid ssh_config",
+				Detail: fmt.Sprintf("Host %s in %s: %s.", address, oc.path, err), Subject: rangeOf(m["ssh_config"])})
+		}
+	}
+	// Without a key, as ssh: the agent, then ~/.ssh/id_*.
+	if c.PrivateKeyPath == "" && len(c.IdentityFiles) == 0 {
+		c.IdentityFiles = defaultIdentityFiles(d)
+		c.AgentIfAvailable = m["agent"] == nil
+	}
+	for j := c.ProxyJump; j != nil; j = j.ProxyJump {
+		if j.PrivateKeyPath == "" && len(j.IdentityFiles) == 0 {
+			j.IdentityFiles, j.AgentIfAvailable = defaultIdentityFiles(d), m["agent"] == nil
+		}
+	}
 	return c, diags
 }
 
-// parseJump reads "[user@]host[:port]"; the bastion uses the host's keys
-// and known_hosts.
-func parseJump(s string, base *transport.SSHConfig) (*transport.SSHConfig, error) {
-	j := *base
-	j.ProxyJump = nil
-	if u, rest, ok := strings.Cut(s, "@"); ok {
-		j.User, s = u, rest
-	}
-	host, port := s, ""
-	if strings.HasPrefix(s, "[") {
-		if i := strings.Index(s, "]"); i > 0 {
-			host, port = s[1:i], strings.TrimPrefix(s[i+1:], ":")
+// parseJumps reads proxy_jump: "[user@]host[:port]", or several
+// separated by commas, the first reached first (OpenSSH's -J).
+func parseJumps(s string, base *transport.SSHConfig) (*transport.SSHConfig, error) {
+	var prev *transport.SSHConfig
+	for _, hop := range strings.Split(s, ",") {
+		j, err := parseJump(strings.TrimSpace(hop), base)
+		if err != nil {
+			return nil, err
 		}
-	} else if h, p, ok := strings.Cut(s, ":"); ok && !strings.Contains(p, ":") {
-		host, port = h, p
+		j.ProxyJump = prev
+		prev = j
 	}
-	if _, err := netip.ParseAddr(host); err != nil && !validHostname(host) {
-		return nil, fmt.Errorf("proxy_jump %q: %q is not an address or host name", s, host)
-	}
-	j.Address = host
-	j.Port = 22
-	if port != "" {
-		var n int
-		if _, err := fmt.Sscanf(port, "%d", &n); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("proxy_jump %q: bad port %q", s, port)
-		}
-		j.Port = n
-	}
-	if j.User == "" {
-		return nil, fmt.Errorf("proxy_jump %q: empty user", s)
-	}
-	return &j, nil
+	return prev, nil
 }
 
 func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.WinRMConfig, hcl.Diagnostics) {

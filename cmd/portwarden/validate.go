@@ -116,4 +116,5 @@ func keyFileDiags(inv *inventory.Inventory) hcl.Diagnostics {
 // checkSSHFiles calls f for each key file an SSH configuration names.
 func checkSSHFiles(s *transport.SSHConfig, f func(what, path string)) {
 	f("private_key", s.PrivateKeyPath)
+	f("certificate", s.CertificatePath)
 }
