@@ -148,6 +148,7 @@ func defaultIdentityFiles(d *decoder) []string {
 	}
 	return out
 }
+
 // parseJump reads "[user@]host[:port]"; the bastion uses the host's keys
 // and known_hosts.
 func parseJump(s string, base *transport.SSHConfig) (*transport.SSHConfig, error) {
