@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -67,4 +68,15 @@ func unwrapPathErr(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// validCertPin reports whether s is a SHA-256 fingerprint in hex, with or
+// without colons.
+func validCertPin(s string) bool {
+	h := strings.ReplaceAll(s, ":", "")
+	if len(h) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil
 }

@@ -131,7 +131,7 @@ var (
 	sshAttrs = []string{"user", "port", "private_key", "certificate", "ssh_config", "passphrase", "password", "agent",
 		"known_hosts", "accept_new_host_keys", "insecure_ignore_host_key", "sudo",
 		"sudo_password", "proxy_jump", "connect_timeout", "command_timeout"}
-	winrmAttrs = []string{"user", "password", "https", "port", "ca_cert", "insecure", "auth",
+	winrmAttrs = []string{"user", "password", "https", "port", "ca_cert", "tls_server_name", "cert_sha256", "insecure", "auth",
 		"allow_unencrypted", "allow_basic_over_http_cleartext_password", "connect_timeout", "command_timeout"}
 )
 
@@ -839,6 +839,8 @@ func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.W
 	r.bool("https", &c.HTTPS)
 	r.port("port", &c.Port)
 	r.path(d, "ca_cert", &c.CACertPath)
+	r.str("tls_server_name", &c.TLSServerName)
+	r.str("cert_sha256", &c.CertSHA256)
 	r.bool("insecure", &c.Insecure)
 	r.str("auth", &c.Auth)
 	r.bool("allow_unencrypted", &c.AllowUnencrypted)
@@ -850,6 +852,13 @@ func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.W
 		if !c.HTTPS {
 			c.Port = 5985
 		}
+	}
+	if c.TLSServerName != "" && !validHostname(c.TLSServerName) {
+		diags = append(diags, attrDiag(m["tls_server_name"], "Invalid tls_server_name", fmt.Sprintf("%q is not a DNS name.", c.TLSServerName)))
+	}
+	if c.CertSHA256 != "" && !validCertPin(c.CertSHA256) {
+		diags = append(diags, attrDiag(m["cert_sha256"], "Invalid cert_sha256",
+			"cert_sha256 must be the certificate's SHA-256 fingerprint: 64 hex digits, colons allowed (openssl x509 -noout -fingerprint -sha256)."))
 	}
 	if c.Auth != "ntlm" && c.Auth != "basic" {
 		diags = append(diags, attrDiag(m["auth"], "Invalid winrm auth", fmt.Sprintf("auth %q is not supported: want \"ntlm\" or \"basic\".", c.Auth)))

@@ -84,7 +84,13 @@ type WinRMConfig struct {
 	AllowUnencrypted bool
 	CACertPath       string // PEM bundle to verify the server certificate
 	Insecure         bool   // skip certificate verification; explicit opt-in
-	Auth             string // "ntlm" (default) or "basic"
+	// TLSServerName is the name the certificate must carry when it is not
+	// Address (a host addressed by IP whose certificate names its DNS name).
+	TLSServerName string
+	// CertSHA256 pins the host's certificate: the SHA-256 of its DER, in
+	// hex (colons allowed). A pinned certificate needs no CA and no name.
+	CertSHA256 string
+	Auth       string // "ntlm" (default) or "basic"
 	// AllowBasicOverHTTPCleartextPassword must be set for Basic
 	// authentication over plain HTTP, which sends the password in clear
 	// text with every request.
