@@ -135,7 +135,7 @@ func TestCLIErrors(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, 1, `unknown command "frobnicate"`},
 		{"help", []string{"rules", "--help"}, 0, "--inventory"},
 		{"missing inventory flag", []string{"rules"}, 1, "--inventory is required"},
-		{"bad format", []string{"rules", "--inventory", bad, "--format", "yaml"}, 1, `format: must be text or json, not "yaml"`},
+		{"bad format", []string{"rules", "--inventory", bad, "--format", "yaml"}, 1, "--format must be text or json"},
 		{"missing file", []string{"rules", "--inventory", filepath.Join(dir, "nope.hcl")}, 1, "Cannot read inventory"},
 		{"diagnostic with source", []string{"rules", "--inventory", bad}, 1, "on " + bad + " line 4"},
 		{"diagnostic suggests", []string{"rules", "--inventory", bad}, 1, `Did you mean "backup_repository"?`},

@@ -35,6 +35,10 @@ func runShow(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	switch *format {
 	case "json":
 		return writeJSON(stdout, stderr, p)
+	case "text", "markdown":
+	default:
+		fmt.Fprintf(stderr, "portwarden show: --format must be text, json or markdown, not %q\n", *format)
+		return 1
 	}
 	plans, err := plansFromJSON(p)
 	if err != nil {
