@@ -32,7 +32,6 @@ func (c *choice) Set(v string) error {
 
 func (c *choice) Get() any { return *c.dst }
 
-
 // cmdSpec is what completion and docs know of a command: all of it read
 // from the command's own FlagSet.
 type cmdSpec struct {
