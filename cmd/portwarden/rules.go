@@ -149,6 +149,11 @@ func computeRules(ctx context.Context, c *common, stderr io.Writer) (*inventory.
 		return nil, nil, nil, false
 	}
 	addrs, missing, diags := resolveHosts(ctx, inv, false)
+	for _, d := range diags { // a host not selected only warns
+		if h := hostAt(inv, d.Subject); h != nil && !c.selected(h) {
+			d.Severity = hcl.DiagWarning
+		}
+	}
 	all, err := orchestrator.Compute(inv, pol, addrs)
 	if err != nil {
 		writeDiags(stderr, c.format, inv.Files, diags)
@@ -176,8 +181,20 @@ func computeRules(ctx context.Context, c *common, stderr io.Writer) (*inventory.
 			hrs = append(hrs, hr)
 		}
 	}
-	writeDiags(stderr, c.format, inv.Files, diags)
+	if writeDiagList(stderr, c.format, inv.Files, diags) && c.format != "json" {
+		fmt.Fprintf(stderr, "%s left out; the other hosts go on.\n", countHosts(len(c.skipped)))
+	}
 	return inv, withoutPlaceholders(addrs), hrs, true
+}
+
+// hostAt is the host whose address is at rng, or nil.
+func hostAt(inv *inventory.Inventory, rng *hcl.Range) *inventory.Host {
+	for _, h := range inv.Hosts {
+		if rng != nil && h.AddressRange == *rng {
+			return h
+		}
+	}
+	return nil
 }
 
 // skip records a host that cannot be worked on while the others go on.
