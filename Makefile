@@ -4,13 +4,16 @@ BIN       := bin
 LABDIR    ?= $(CURDIR)/.lab/demo
 DEPS      := openssh-server openssh-client nftables iptables iproute2 sudo chromium
 GOFLAGS   ?=
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 .PHONY: all build cross deps test test-short lint staticcheck bench demo demo-down clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/portwarden ./cmd/portwarden
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/portwarden ./cmd/portwarden
 	$(GO) build -o $(BIN)/portwarden-lab ./cmd/portwarden-lab
 
 # cross builds the controller for every OS an admin may run it on (a Veeam

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/portwarden/portwarden/firewall"
@@ -109,11 +108,18 @@ type AuthError struct {
 	// Methods are the methods portwarden offered ("publickey", "password",
 	// "keyboard-interactive").
 	Methods []string
+	// Offered are the public keys offered, as ssh -v names them: "key
+	// file PATH TYPE SHA256:...", "agent key COMMENT TYPE SHA256:...".
+	Offered []string
 	Err     error
 }
 
 func (e *AuthError) Error() string {
-	return fmt.Sprintf("authenticating as %s to %s (offered %s): %v", e.User, e.Host, strings.Join(e.Methods, ", "), e.Err)
+	keys := ""
+	if len(e.Offered) > 0 {
+		keys = "; keys offered: " + strings.Join(e.Offered, ", ")
+	}
+	return fmt.Sprintf("authenticating as %s to %s (offered %s%s): %v", e.User, e.Host, strings.Join(e.Methods, ", "), keys, e.Err)
 }
 
 func (e *AuthError) Unwrap() error { return e.Err }
@@ -210,7 +216,7 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*sshConn, error) {
 	addr := net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port))
 	c := &sshConn{cfg: cfg, name: cfg.User + "@" + addr}
 
-	auth, methods, cleanup, err := sshAuth(cfg)
+	auth, methods, offered, cleanup, err := sshAuth(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", c.name, err)
 	}
@@ -271,7 +277,7 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*sshConn, error) {
 			return nil, fmt.Errorf("connecting to %s: %w", c.name, hke)
 		}
 		if sshAuthFailure(err) {
-			return nil, &AuthError{User: cfg.User, Host: addr, Methods: methods, Err: err}
+			return nil, &AuthError{User: cfg.User, Host: addr, Methods: methods, Offered: offered(), Err: err}
 		}
 		return nil, fmt.Errorf("connecting to %s: %w", c.name, err)
 	}
@@ -357,44 +363,19 @@ func (c *sshConn) Close() error {
 	return c.closeErr
 }
 
-// sshAuth builds the auth methods: public keys (the key file, then the
-// agent's), then password and keyboard-interactive with the password.
-// cleanup closes the agent connection once the handshake is over.
-func sshAuth(cfg SSHConfig) (auth []ssh.AuthMethod, methods []string, cleanup func(), err error) {
-	cleanup = func() {}
-	var signers []ssh.Signer
-	if cfg.PrivateKeyPath != "" {
-		s, err := loadPrivateKey(cfg.PrivateKeyPath, cfg.Passphrase)
-		if err != nil {
-			return nil, nil, cleanup, err
-		}
-		signers = append(signers, s)
+// sshAuth builds the auth methods: public keys (the key file with its
+// certificate, the agent's keys, then the identity files), then password
+// and keyboard-interactive with the password. offered describes each key,
+// for the error when the host refuses them all. cleanup closes the agent
+// connection once the handshake is over.
+func sshAuth(cfg SSHConfig) (auth []ssh.AuthMethod, methods []string, offered func() []string, cleanup func(), err error) {
+	keys, cleanup, err := sshKeys(cfg)
+	if err != nil {
+		return nil, nil, nil, cleanup, err
 	}
-	var agentSigners func() ([]ssh.Signer, error)
-	if cfg.Agent {
-		sock := os.Getenv("SSH_AUTH_SOCK")
-		if sock == "" {
-			return nil, nil, cleanup, errors.New("agent authentication asked for, but SSH_AUTH_SOCK is not set")
-		}
-		ac, err := net.Dial("unix", sock)
-		if err != nil {
-			return nil, nil, cleanup, fmt.Errorf("connecting to the ssh agent: %w", err)
-		}
-		cleanup = func() { ac.Close() }
-		agentSigners = agent.NewClient(ac).Signers
-	}
-	if len(signers) > 0 || agentSigners != nil {
-		auth = append(auth, ssh.PublicKeysCallback(func() ([]ssh.Signer, error) {
-			out := signers
-			if agentSigners != nil {
-				as, err := agentSigners()
-				if err != nil {
-					return nil, fmt.Errorf("listing the agent's keys: %w", err)
-				}
-				out = append(append([]ssh.Signer(nil), signers...), as...)
-			}
-			return out, nil
-		}))
+	offered = keys.describe
+	if keys.any() {
+		auth = append(auth, ssh.PublicKeysCallback(keys.signers))
 		methods = append(methods, "publickey")
 	}
 	if cfg.Password != "" {
@@ -403,9 +384,9 @@ func sshAuth(cfg SSHConfig) (auth []ssh.AuthMethod, methods []string, cleanup fu
 		methods = append(methods, "password", "keyboard-interactive")
 	}
 	if len(auth) == 0 {
-		return nil, nil, cleanup, errors.New("no authentication method: set a private key, the agent or a password")
+		return nil, nil, nil, cleanup, errors.New("no authentication method: set a private key, the agent or a password")
 	}
-	return auth, methods, cleanup, nil
+	return auth, methods, offered, cleanup, nil
 }
 
 // passwordChallenge answers keyboard-interactive prompts that do not echo
@@ -466,10 +447,13 @@ func hostKeyCheck(cfg SSHConfig, addr string) (ssh.HostKeyCallback, []string, er
 	if err != nil {
 		return nil, nil, err
 	}
-	return v.check, knownAlgorithms(cb, addr), nil
+	return v.check, knownAlgorithms(cb, addr, caLines(cfg.KnownHostsPath)), nil
 }
 
-func knownAlgorithms(cb ssh.HostKeyCallback, addr string) []string {
+// knownAlgorithms lists the host key algorithms to ask for: host
+// certificates first when an @cert-authority line covers the host, then
+// the types of the plain keys known_hosts has for it.
+func knownAlgorithms(cb ssh.HostKeyCallback, addr string, cas map[string]bool) []string {
 	pub, _, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		return nil
@@ -491,6 +475,14 @@ func knownAlgorithms(cb ssh.HostKeyCallback, addr string) []string {
 		}
 	}
 	for _, k := range ke.Want {
+		if cas[caKey(k.Filename, k.Line)] {
+			add(hostCertAlgorithms...)
+		}
+	}
+	for _, k := range ke.Want {
+		if cas[caKey(k.Filename, k.Line)] {
+			continue
+		}
 		switch t := k.Key.Type(); t {
 		case ssh.KeyAlgoRSA:
 			add(ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA)
@@ -556,10 +548,28 @@ func (v *knownHostsVerifier) classify(hostname string, key ssh.PublicKey, err er
 	}
 	var ke *knownhosts.KeyError
 	var re *knownhosts.RevokedError
+	cas := caLines(v.path)
+	if errors.As(err, &ke) {
+		// @cert-authority lines vouch for certificates only: a plain key
+		// they do not match is unknown, not changed.
+		plain := ke.Want[:0:0]
+		for _, k := range ke.Want {
+			if !cas[caKey(k.Filename, k.Line)] {
+				plain = append(plain, k)
+			}
+		}
+		ke = &knownhosts.KeyError{Want: plain}
+	}
+	if c, ok := key.(*ssh.Certificate); ok {
+		e.KeyType, e.Fingerprint = c.Type(), ssh.FingerprintSHA256(c.Key)
+		if err := hostCertErr(c, err, v.path); err != nil {
+			return err
+		}
+	}
 	switch {
-	case errors.As(err, &ke) && len(ke.Want) == 0:
+	case errors.As(err, new(*knownhosts.KeyError)) && len(ke.Want) == 0:
 		e.Kind = HostKeyUnknown
-	case errors.As(err, &ke):
+	case errors.As(err, new(*knownhosts.KeyError)):
 		e.Kind = HostKeyChanged
 		for _, k := range ke.Want {
 			e.Known = append(e.Known, fmt.Sprintf("%s:%d %s %s", k.Filename, k.Line, k.Key.Type(), ssh.FingerprintSHA256(k.Key)))

@@ -42,6 +42,12 @@ type winPKI struct {
 
 func newWinPKI(t *testing.T) *winPKI {
 	t.Helper()
+	return newWinPKIFor(t, []net.IP{net.IPv4(127, 0, 0, 1)}, []string{"winhost"})
+}
+
+// newWinPKIFor is newWinPKI with a host certificate for these names.
+func newWinPKIFor(t *testing.T, ips []net.IP, names []string) *winPKI {
+	t.Helper()
 	dir := t.TempDir()
 	write := func(name string, typ string, der []byte) string {
 		p := filepath.Join(dir, name)
@@ -74,7 +80,7 @@ func newWinPKI(t *testing.T) *winPKI {
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "winhost"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"winhost"}}
+		IPAddresses: ips, DNSNames: names}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
 		t.Fatal(err)

@@ -62,7 +62,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 
 	s.prog.start("Planning", len(s.managed()))
-	plans := s.engine.Plan(ctx, s.rules)
+	plans := append(s.engine.Plan(ctx, s.rules), s.skipped...)
 	s.prog.finish()
 	sum := orchestrator.Summarize(plans)
 	if r.format == "text" {

@@ -56,6 +56,9 @@ type session struct {
 	rules  []*orchestrator.HostRules
 	engine *orchestrator.Engine
 	prog   *progress
+	// skipped are failed plans for the hosts left out before any
+	// connection (see computeRules).
+	skipped []*orchestrator.HostPlan
 }
 
 func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, bool) {
@@ -66,7 +69,7 @@ func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, b
 	if r.destroy {
 		rules = orchestrator.Destroy(rules)
 	}
-	s := &session{inv: inv, addrs: addrs, rules: rules}
+	s := &session{inv: inv, addrs: addrs, rules: rules, skipped: r.skipped}
 	s.prog = newProgress(stderr, r.progress, r.format)
 	s.engine = &orchestrator.Engine{
 		Dialer:            orchestrator.TransportDialer{AcceptNewHostKeys: r.acceptNewHostKeys, Bastions: &transport.BastionPool{}},
@@ -133,7 +136,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	s.gate(one.maxFailed, stderr)
 	began := time.Now()
 	s.prog.start("Planning", len(s.managed()))
-	plans := s.engine.Plan(ctx, s.rules)
+	plans := append(s.engine.Plan(ctx, s.rules), s.skipped...)
 	s.prog.finish()
 	if r.format == "json" {
 		if code := writeJSON(stdout, stderr, planJSON(plans)); code != 0 {
