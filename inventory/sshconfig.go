@@ -39,7 +39,10 @@ func (d *decoder) openSSHConfig(v *value) (*openSSH, hcl.Diagnostics) {
 	f, err := os.Open(path)
 	if err != nil {
 		d.sshConfigs[path] = nil
-		if !explicit && os.IsNotExist(err) {
+		// The default ~/.ssh/config is optional: missing, or unreadable
+		// for this user (a timer's user under root's HOME), it is skipped.
+		// One the inventory names must be readable.
+		if !explicit && (os.IsNotExist(err) || os.IsPermission(err)) {
 			return nil, nil
 		}
 		return nil, hcl.Diagnostics{attrDiag(v, "Cannot read ssh_config", fmt.Sprintf("Reading %s: %s.", path, unwrapPathErr(err)))}

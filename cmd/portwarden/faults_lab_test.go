@@ -317,7 +317,7 @@ func TestFaultPacketsDroppedMidApply(t *testing.T) {
 		t.Fatalf("apply output: %v\n%s", err, p.stdout.String())
 	}
 	h1 := hostOf(doc.jsonPlan, "lnx01")
-	if code != 1 || h1.Error == "" || h1.Left == "applied" {
+	if code != 3 || h1.Error == "" || h1.Left == "applied" {
 		t.Fatalf("exit %d, lnx01 %q left %q", code, h1.Error, h1.Left)
 	}
 	if h2 := hostOf(doc.jsonPlan, "lnx02"); h2.Error != "" || h2.Left != "applied" {
@@ -405,7 +405,7 @@ func TestFaultSSHDKilledMidApply(t *testing.T) {
 	code := p.wait(t)
 	var doc applyDoc
 	json.Unmarshal(p.stdout.Bytes(), &doc)
-	if h := hostOf(doc.jsonPlan, "lnx01"); code != 1 || h.Error == "" || h.Left == "applied" {
+	if h := hostOf(doc.jsonPlan, "lnx01"); code != 3 || h.Error == "" || h.Left == "applied" {
 		t.Fatalf("exit %d, lnx01 %q left %q", code, h.Error, h.Left)
 	}
 	h := hostOf(doc.jsonPlan, "lnx01")
