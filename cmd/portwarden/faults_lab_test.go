@@ -149,7 +149,7 @@ func waitOwned(t *testing.T, l *lab.Lab, host, want string, within time.Duration
 func waitArmed(l *lab.Lab, host string) bool {
 	h, _ := l.Host(host)
 	for start := time.Now(); time.Since(start) < 10*time.Second; {
-		if m, _ := filepath.Glob(filepath.Join(h.PersistRoot, "run/portwarden/apply.*/armed")); len(m) > 0 {
+		if m, _ := filepath.Glob(hostPath(h, "run/portwarden/apply.*/armed")); len(m) > 0 {
 			return true
 		}
 		time.Sleep(2 * time.Millisecond)
@@ -157,11 +157,18 @@ func waitArmed(l *lab.Lab, host string) bool {
 	return false
 }
 
+// hostPath is p (relative to the host's persist root) as the host itself
+// sees it: through its server process's root, so in the host's own mount
+// namespace (its private /run and /etc).
+func hostPath(h lab.Host, p string) string {
+	return filepath.Join("/proc", strconv.Itoa(h.PID), "root", h.PersistRoot, p)
+}
+
 // reverted reports whether the host's own armed revert ran (it leaves its
 // log in the run's state directory until the next run).
 func reverted(l *lab.Lab, host string) bool {
 	h, _ := l.Host(host)
-	m, _ := filepath.Glob(filepath.Join(h.PersistRoot, "run/portwarden/apply.*/revert.log"))
+	m, _ := filepath.Glob(hostPath(h, "run/portwarden/apply.*/revert.log"))
 	return len(m) > 0
 }
 
