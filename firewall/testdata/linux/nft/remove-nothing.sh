@@ -40,6 +40,161 @@ pw_contains() {
 	done <"$1"
 	return 1
 }
+pw_fwd_out=
+pw_fwprog='# portwarden: firewalld helper, run by the host'\''s own python (the one
+# firewall-cmd uses), through firewalld'\''s own D-Bus client.
+#
+#   read   print portwarden'\''s objects, permanent and runtime, as JSON
+#   apply  make the permanent objects those on standard input (JSON:
+#          {"policy": settings or null, "ipsets": {name: settings}}),
+#          reload firewalld, check the runtime, then print as "read";
+#          on any failure put the permanent objects back as they were,
+#          reload again and exit 1.
+#
+# Only the policy "portwarden" and ipsets named "portwarden-*" are ever
+# read, written or removed. Messages go to standard error, the JSON to
+# standard output.
+import json
+import sys
+
+POLICY = "portwarden"
+PREFIX = "portwarden-"
+POLICY_KEYS = ("description", "short", "target", "priority", "ingress_zones",
+               "egress_zones", "rich_rules", "services", "ports", "protocols",
+               "source_ports", "icmp_blocks", "forward_ports", "masquerade")
+
+
+def say(msg):
+    sys.stderr.write(msg + "\n")
+
+
+def policy_dict(settings):
+    d = settings.getSettingsDict()
+    return {k: d.get(k) for k in POLICY_KEYS}
+
+
+def ipset_list(settings):
+    s = list(settings.settings)
+    # version, short, description, type, options, entries
+    return {"short": s[1], "description": s[2], "type": s[3],
+            "options": dict(s[4]), "entries": sorted(str(e) for e in s[5])}
+
+
+def permanent(cfg):
+    pol = None
+    if POLICY in cfg.getPolicyNames():
+        pol = policy_dict(cfg.getPolicyByName(POLICY).getSettings())
+    sets = {}
+    for n in cfg.getIPSetNames():
+        if n.startswith(PREFIX):
+            sets[n] = ipset_list(cfg.getIPSetByName(n).getSettings())
+    return {"policy": pol, "ipsets": sets}
+
+
+def runtime(fw):
+    pol = None
+    if POLICY in fw.getPolicies():
+        pol = policy_dict(fw.getPolicySettings(POLICY))
+    sets = {}
+    for n in fw.getIPSets():
+        if n.startswith(PREFIX):
+            sets[n] = ipset_list(fw.getIPSetSettings(n))
+    return {"policy": pol, "ipsets": sets}
+
+
+def write(cfg, want):
+    """Makes the permanent objects equal to want, in an order that never
+    leaves the policy naming a missing ipset."""
+    from firewall.client import FirewallClientIPSetSettings, FirewallClientPolicySettings
+    have = permanent(cfg)
+    for n, s in sorted(want["ipsets"].items()):
+        settings = FirewallClientIPSetSettings(
+            ["", s["short"], s["description"], s["type"], s["options"], s["entries"]])
+        if n not in have["ipsets"]:
+            cfg.addIPSet(n, settings)
+            say("ipset %s: added" % n)
+        elif have["ipsets"][n] != s:
+            cfg.getIPSetByName(n).update(settings)
+            say("ipset %s: updated" % n)
+    pol = want["policy"]
+    if pol is None:
+        if have["policy"] is not None:
+            cfg.getPolicyByName(POLICY).remove()
+            say("policy %s: removed" % POLICY)
+    else:
+        settings = FirewallClientPolicySettings()
+        settings.setSettingsDict(pol)
+        if have["policy"] is None:
+            cfg.addPolicy(POLICY, settings)
+            say("policy %s: added" % POLICY)
+        elif have["policy"] != pol:
+            cfg.getPolicyByName(POLICY).update(settings)
+            say("policy %s: updated" % POLICY)
+    for n in sorted(have["ipsets"]):
+        if n not in want["ipsets"]:
+            cfg.getIPSetByName(n).remove()
+            say("ipset %s: removed" % n)
+
+
+def main():
+    mode = sys.argv[1] if len(sys.argv) > 1 else "read"
+    try:
+        from firewall.client import FirewallClient
+        fw = FirewallClient()
+    except Exception as e:
+        say("cannot reach firewalld on D-Bus: %s" % e)
+        return 1
+    if not fw.connected:
+        say("firewalld is not running (no answer on D-Bus)")
+        return 1
+    status = 0
+    if mode == "apply":
+        want = json.load(sys.stdin)
+        cfg = fw.config()
+        before = permanent(cfg)
+        try:
+            write(cfg, want)
+            fw.reload()
+            now = runtime(fw)
+            if now != want:
+                raise Exception("after the reload the runtime differs from what was written")
+            say("firewalld: permanent configuration written and reloaded")
+        except Exception as e:
+            status = 1
+            say("firewalld refused the change: %s" % str(e).strip().replace("\n", " "))
+            try:
+                write(cfg, before)
+                fw.reload()
+                say("rolled back: portwarden'\''s permanent objects are as before, and firewalld reloaded them")
+            except Exception as e2:
+                say("ROLLBACK FAILED: %s" % str(e2).strip().replace("\n", " "))
+    elif mode != "read":
+        say("unknown mode %r" % mode)
+        return 2
+    try:
+        out = {"permanent": permanent(fw.config()), "runtime": runtime(fw)}
+    except Exception as e:
+        say("reading firewalld'\''s configuration: %s" % str(e).strip().replace("\n", " "))
+        return 1
+    sys.stdout.write(json.dumps(out, sort_keys=True) + "\n")
+    return status
+
+
+sys.exit(main())
+'
+# pw_fwd_python sets pw_fwpy to the python that firewall-cmd runs with,
+# which has firewalld's own client library.
+pw_fwd_python() {
+	pw_fwpy=
+	{ read -r pw_fwpy <"$(command -v firewall-cmd)"; } 2>/dev/null
+	case $pw_fwpy in
+	'#!'*) pw_fwpy=${pw_fwpy#'#!'} ;;
+	*) pw_fwpy= ;;
+	esac
+	set -- $pw_fwpy
+	case ${1:-} in */env) shift ;; esac
+	pw_fwpy=${1:-python3}
+}
 pw_yesno() {
 	pw_key=$1
 	shift
@@ -110,20 +265,56 @@ done
 pw_variant=
 
 pw_section services
+# Cheap questions only: one systemctl for every unit state, firewalld's
+# D-Bus name (dbus-send, a small C program) or pid file, and ufw's
+# ENABLED= read with the shell. firewall-cmd and ufw, Python programs that
+# cost a host a quarter of a second each, never run here.
+pw_fwd=
 if [ -d /run/systemd/system ] && pw_has systemctl; then
 	echo "systemd=yes"
-	for pw_s in firewalld ufw nftables netfilter-persistent; do
-		echo "$pw_s=$(systemctl is-active "$pw_s" 2>/dev/null | head -n 1)"
-		echo "$pw_s.enabled=$(systemctl is-enabled "$pw_s" 2>/dev/null | head -n 1)"
-	done
+	pw_u=
+	while IFS='=' read -r pw_k pw_v; do
+		case $pw_k in
+		Id) pw_u=${pw_v%.service} ;;
+		ActiveState)
+			[ -n "$pw_u" ] && echo "$pw_u=$pw_v"
+			[ "$pw_u" = firewalld ] && [ "$pw_v" = active ] && pw_fwd=running
+			;;
+		UnitFileState) [ -n "$pw_u" ] && echo "$pw_u.enabled=$pw_v" ;;
+		esac
+	done <<PW_UNITS
+$(systemctl show --property=Id,ActiveState,UnitFileState firewalld.service ufw.service nftables.service netfilter-persistent.service 2>/dev/null)
+PW_UNITS
 else
 	echo "systemd=no"
+	for pw_s in firewalld ufw nftables netfilter-persistent; do
+		pw_e=disabled
+		for pw_w in /etc/systemd/system/*.wants/"$pw_s".service; do
+			[ -L "$pw_w" ] && pw_e=enabled
+		done
+		echo "$pw_s.enabled=$pw_e"
+	done
 fi
-if pw_has firewall-cmd; then
-	echo "firewalld.state=$(pw_timeout firewall-cmd --state 2>&1 | head -n 1)"
+if pw_has firewall-cmd && [ -z "$pw_fwd" ]; then
+	if [ -S /run/dbus/system_bus_socket ] && pw_has dbus-send; then
+		case $(pw_timeout dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.fedoraproject.FirewallD1 2>/dev/null) in
+		*"boolean true"*) pw_fwd=running ;;
+		*) pw_fwd=absent ;;
+		esac
+		echo "firewalld.dbus=$pw_fwd"
+	else
+		pw_p=
+		{ read -r pw_p </run/firewalld.pid; } 2>/dev/null
+		pw_c=
+		[ -n "$pw_p" ] && { read -r pw_c </proc/"$pw_p"/comm; } 2>/dev/null
+		case $pw_c in firewalld*) pw_fwd=running ;; *) pw_fwd=absent ;; esac
+		echo "firewalld.pid=$pw_fwd"
+	fi
 fi
-if pw_has ufw; then
-	echo "ufw.status=$(pw_timeout ufw status 2>/dev/null | head -n 1)"
+if [ -r /etc/ufw/ufw.conf ]; then
+	while IFS= read -r pw_l || [ -n "$pw_l" ]; do
+		case $pw_l in ENABLED=*) echo "ufw.conf_$pw_l" ;; esac
+	done </etc/ufw/ufw.conf
 fi
 
 if pw_has nft; then pw_run nft_ruleset nft -j list ruleset; else pw_section nft_ruleset; fi
@@ -143,6 +334,18 @@ pw_yesno rules_v4_owned pw_contains "$pw_rules4" PORTWARDEN-INPUT
 pw_yesno rules_v6_owned pw_contains "$pw_rules6" PORTWARDEN-INPUT
 pw_yesno rules_v4_exists test -f "$pw_rules4"
 pw_yesno rules_v6_exists test -f "$pw_rules6"
+
+# firewalld's own view of portwarden's objects, only where it runs: an
+# apply script has it already from the apply ($pw_fwd_out).
+if [ -n "$pw_fwd_out" ]; then
+	pw_section firewalld
+	printf '%s\n' "$pw_fwd_out"
+elif [ "$pw_fwd" = running ]; then
+	pw_fwd_python
+	pw_run firewalld "$pw_fwpy" -c "$pw_fwprog" read
+else
+	pw_section firewalld
+fi
 
 pw_section errors
 printf '%s' "$pw_errors"

@@ -1,0 +1,140 @@
+# portwarden: firewalld helper, run by the host's own python (the one
+# firewall-cmd uses), through firewalld's own D-Bus client.
+#
+#   read   print portwarden's objects, permanent and runtime, as JSON
+#   apply  make the permanent objects those on standard input (JSON:
+#          {"policy": settings or null, "ipsets": {name: settings}}),
+#          reload firewalld, check the runtime, then print as "read";
+#          on any failure put the permanent objects back as they were,
+#          reload again and exit 1.
+#
+# Only the policy "portwarden" and ipsets named "portwarden-*" are ever
+# read, written or removed. Messages go to standard error, the JSON to
+# standard output.
+import json
+import sys
+
+POLICY = "portwarden"
+PREFIX = "portwarden-"
+POLICY_KEYS = ("description", "short", "target", "priority", "ingress_zones",
+               "egress_zones", "rich_rules", "services", "ports", "protocols",
+               "source_ports", "icmp_blocks", "forward_ports", "masquerade")
+
+
+def say(msg):
+    sys.stderr.write(msg + "\n")
+
+
+def policy_dict(settings):
+    d = settings.getSettingsDict()
+    return {k: d.get(k) for k in POLICY_KEYS}
+
+
+def ipset_list(settings):
+    s = list(settings.settings)
+    # version, short, description, type, options, entries
+    return {"short": s[1], "description": s[2], "type": s[3],
+            "options": dict(s[4]), "entries": sorted(str(e) for e in s[5])}
+
+
+def permanent(cfg):
+    pol = None
+    if POLICY in cfg.getPolicyNames():
+        pol = policy_dict(cfg.getPolicyByName(POLICY).getSettings())
+    sets = {}
+    for n in cfg.getIPSetNames():
+        if n.startswith(PREFIX):
+            sets[n] = ipset_list(cfg.getIPSetByName(n).getSettings())
+    return {"policy": pol, "ipsets": sets}
+
+
+def runtime(fw):
+    pol = None
+    if POLICY in fw.getPolicies():
+        pol = policy_dict(fw.getPolicySettings(POLICY))
+    sets = {}
+    for n in fw.getIPSets():
+        if n.startswith(PREFIX):
+            sets[n] = ipset_list(fw.getIPSetSettings(n))
+    return {"policy": pol, "ipsets": sets}
+
+
+def write(cfg, want):
+    """Makes the permanent objects equal to want, in an order that never
+    leaves the policy naming a missing ipset."""
+    from firewall.client import FirewallClientIPSetSettings, FirewallClientPolicySettings
+    have = permanent(cfg)
+    for n, s in sorted(want["ipsets"].items()):
+        settings = FirewallClientIPSetSettings(
+            ["", s["short"], s["description"], s["type"], s["options"], s["entries"]])
+        if n not in have["ipsets"]:
+            cfg.addIPSet(n, settings)
+            say("ipset %s: added" % n)
+        elif have["ipsets"][n] != s:
+            cfg.getIPSetByName(n).update(settings)
+            say("ipset %s: updated" % n)
+    pol = want["policy"]
+    if pol is None:
+        if have["policy"] is not None:
+            cfg.getPolicyByName(POLICY).remove()
+            say("policy %s: removed" % POLICY)
+    else:
+        settings = FirewallClientPolicySettings()
+        settings.setSettingsDict(pol)
+        if have["policy"] is None:
+            cfg.addPolicy(POLICY, settings)
+            say("policy %s: added" % POLICY)
+        elif have["policy"] != pol:
+            cfg.getPolicyByName(POLICY).update(settings)
+            say("policy %s: updated" % POLICY)
+    for n in sorted(have["ipsets"]):
+        if n not in want["ipsets"]:
+            cfg.getIPSetByName(n).remove()
+            say("ipset %s: removed" % n)
+
+
+def main():
+    mode = sys.argv[1] if len(sys.argv) > 1 else "read"
+    try:
+        from firewall.client import FirewallClient
+        fw = FirewallClient()
+    except Exception as e:
+        say("cannot reach firewalld on D-Bus: %s" % e)
+        return 1
+    if not fw.connected:
+        say("firewalld is not running (no answer on D-Bus)")
+        return 1
+    status = 0
+    if mode == "apply":
+        want = json.load(sys.stdin)
+        cfg = fw.config()
+        before = permanent(cfg)
+        try:
+            write(cfg, want)
+            fw.reload()
+            now = runtime(fw)
+            if now != want:
+                raise Exception("after the reload the runtime differs from what was written")
+            say("firewalld: permanent configuration written and reloaded")
+        except Exception as e:
+            status = 1
+            say("firewalld refused the change: %s" % str(e).strip().replace("\n", " "))
+            try:
+                write(cfg, before)
+                fw.reload()
+                say("rolled back: portwarden's permanent objects are as before, and firewalld reloaded them")
+            except Exception as e2:
+                say("ROLLBACK FAILED: %s" % str(e2).strip().replace("\n", " "))
+    elif mode != "read":
+        say("unknown mode %r" % mode)
+        return 2
+    try:
+        out = {"permanent": permanent(fw.config()), "runtime": runtime(fw)}
+    except Exception as e:
+        say("reading firewalld's configuration: %s" % str(e).strip().replace("\n", " "))
+        return 1
+    sys.stdout.write(json.dumps(out, sort_keys=True) + "\n")
+    return status
+
+
+sys.exit(main())
