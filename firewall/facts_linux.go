@@ -23,11 +23,11 @@ const (
 	linuxSecIP6T      = "ip6tables"   // ip6tables-save
 	linuxSecIPTLegacy = "iptables_legacy"
 	linuxSecIP6Legacy = "ip6tables_legacy"
-	linuxSecPersist   = "persist" // the persisted files under the persist root
+	linuxSecPersist   = "persist"   // the persisted files under the persist root
 	linuxSecFirewalld = "firewalld" // firewalld.py read: its view of portwarden's objects
-	linuxSecErrors    = "errors"  // "SECTION: exit status N: stderr" of failed commands
-	linuxSecApply     = "apply"   // what an apply script did
-	linuxSecDone      = "done"    // last section: the script ran to the end
+	linuxSecErrors    = "errors"    // "SECTION: exit status N: stderr" of failed commands
+	linuxSecApply     = "apply"     // what an apply script did
+	linuxSecDone      = "done"      // last section: the script ran to the end
 )
 
 // LinuxFactsScript gathers, in one round trip, everything the Linux

@@ -41,6 +41,7 @@ const (
 	firewalldPrefix   = Tag + "-"
 	firewalldMgmt     = firewalldPrefix + "mgmt"
 	firewalldV6Suffix = "-6"
+	firewalldLayerSep = "-l"
 	// FirewalldPriority runs the policy before the zones (negative
 	// priorities come first), so its accepts are not shadowed by a zone's
 	// reject and its enforce-mode drop comes before a zone's accepts.
@@ -115,24 +116,27 @@ func firewalldObjects(d linuxDesired) fwdObjects {
 		ICMPBlocks: []string{}, ForwardPorts: []any{},
 	}
 	add := func(base, short, comment, proto string, ports []PortRange, src []netip.Prefix) {
-		v4, v6 := SplitFamilies(firewalldCover(src))
+		v4, v6 := SplitFamilies(src)
 		for _, fam := range []struct {
 			name, family, rich string
 			src                []netip.Prefix
 		}{{base, "inet", "ipv4", v4}, {base + firewalldV6Suffix, "inet6", "ipv6", v6}} {
-			if len(fam.src) == 0 {
-				continue
-			}
-			entries := make([]string, len(fam.src))
-			for i, s := range fam.src {
-				entries[i] = PrefixString(s)
-			}
-			slices.Sort(entries)
-			o.IPSets[fam.name] = fwdIPSet{Short: short, Description: comment, Type: "hash:net",
-				Options: map[string]string{"family": fam.family}, Entries: entries}
-			for _, pr := range ports {
-				p.RichRules = append(p.RichRules, fmt.Sprintf(`rule family=%q source ipset=%q port port=%q protocol=%q accept`,
-					fam.rich, fam.name, pr.String(), proto))
+			for li, layer := range firewalldLayers(fam.src) {
+				name := fam.name
+				if li > 0 {
+					name += fmt.Sprintf("%s%d", firewalldLayerSep, li+1)
+				}
+				entries := make([]string, len(layer))
+				for i, s := range layer {
+					entries[i] = PrefixString(s)
+				}
+				slices.Sort(entries)
+				o.IPSets[name] = fwdIPSet{Short: short, Description: comment, Type: "hash:net",
+					Options: map[string]string{"family": fam.family}, Entries: entries}
+				for _, pr := range ports {
+					p.RichRules = append(p.RichRules, fmt.Sprintf(`rule family=%q source ipset=%q port port=%q protocol=%q accept`,
+						fam.rich, name, pr.String(), proto))
+				}
 			}
 		}
 	}
@@ -149,24 +153,27 @@ func firewalldObjects(d linuxDesired) fwdObjects {
 	return o
 }
 
-// firewalldCover drops the prefixes that another one covers: firewalld
+// firewalldLayers splits sources into groups without overlaps: firewalld
 // refuses overlapping entries in a hash:net ipset (nft's "conflicting
 // intervals"), and a refused reload leaves firewalld in its FAILED state.
-func firewalldCover(src []netip.Prefix) []netip.Prefix {
-	var out []netip.Prefix
-	for i, p := range src {
-		covered := false
-		for j, q := range src {
-			if i != j && q.Bits() <= p.Bits() && q.Contains(p.Addr()) && (q.Bits() < p.Bits() || j < i) {
-				covered = true
+// A prefix inside another one goes into a further ipset ("-l2", ...), so
+// that every source is kept as it is and reads back unchanged.
+func firewalldLayers(src []netip.Prefix) [][]netip.Prefix {
+	var layers [][]netip.Prefix
+	for _, p := range src {
+		placed := false
+		for i, l := range layers {
+			if !slices.ContainsFunc(l, p.Overlaps) {
+				layers[i] = append(l, p)
+				placed = true
 				break
 			}
 		}
-		if !covered {
-			out = append(out, p)
+		if !placed {
+			layers = append(layers, []netip.Prefix{p})
 		}
 	}
-	return out
+	return layers
 }
 
 // Apply implements Backend.
@@ -295,7 +302,11 @@ func firewalldRules(rich []string, ipsets map[string]fwdIPSet, mode Mode) ([]Rul
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("policy portwarden: rich rule %q: %w", rr, err)
 		}
-		base := strings.TrimSuffix(m[2], firewalldV6Suffix)
+		base := m[2]
+		if i := strings.LastIndex(base, firewalldLayerSep); i > 0 {
+			base = base[:i]
+		}
+		base = strings.TrimSuffix(base, firewalldV6Suffix)
 		r := byBase[base]
 		if r == nil {
 			r = &Rule{Protocol: m[4], Comment: set.Description}
