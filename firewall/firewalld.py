@@ -93,45 +93,72 @@ def write(cfg, want):
             say("ipset %s: removed" % n)
 
 
+def one_line(e):
+    return str(e).strip().replace("\n", " ")
+
+
+def apply(fw, want):
+    """Writes want, reloads and checks; on failure restores. Returns the
+    exit status."""
+    try:
+        # Checks firewalld makes only at its reload, which leaves it FAILED
+        # (refusing every further change, the rollback too) when they
+        # fail: made here first, before anything is written.
+        from firewall.core.ipset import check_for_overlapping_entries
+        from firewall.core.rich import Rich_Rule
+        for s in want["ipsets"].values():
+            check_for_overlapping_entries(s["entries"])
+        for rr in (want["policy"] or {}).get("rich_rules", []):
+            src = Rich_Rule(rule_str=rr).source
+            if src is not None and src.ipset and src.ipset not in want["ipsets"]:
+                raise Exception("rich rule %r names ipset %s, which is not written" % (rr, src.ipset))
+    except Exception as e:
+        say("refused before any change: %s" % one_line(e))
+        return 1
+    cfg = fw.config()
+    before = permanent(cfg)
+    try:
+        write(cfg, want)
+        # firewalld's own check of the whole permanent configuration,
+        # before it becomes the runtime.
+        fw.checkPermanentConfig()
+        fw.reload()
+        if runtime(fw) != want:
+            raise Exception("after the reload the runtime differs from what was written")
+        say("firewalld: permanent configuration written and reloaded")
+        return 0
+    except Exception as e:
+        say("firewalld refused the change: %s" % one_line(e))
+    try:
+        write(cfg, before)
+        fw.reload()
+        say("rolled back: portwarden's permanent objects are as before, and firewalld reloaded them")
+    except Exception as e:
+        say("ROLLBACK FAILED: %s" % one_line(e))
+    return 1
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "read"
+    if mode not in ("read", "apply"):
+        say("unknown mode %r" % mode)
+        return 2
     try:
         from firewall.client import FirewallClient
         fw = FirewallClient()
     except Exception as e:
-        say("cannot reach firewalld on D-Bus: %s" % e)
+        say("cannot reach firewalld on D-Bus: %s" % one_line(e))
         return 1
     if not fw.connected:
         say("firewalld is not running (no answer on D-Bus)")
         return 1
     status = 0
     if mode == "apply":
-        want = json.load(sys.stdin)
-        cfg = fw.config()
-        before = permanent(cfg)
-        try:
-            write(cfg, want)
-            fw.reload()
-            now = runtime(fw)
-            if now != want:
-                raise Exception("after the reload the runtime differs from what was written")
-            say("firewalld: permanent configuration written and reloaded")
-        except Exception as e:
-            status = 1
-            say("firewalld refused the change: %s" % str(e).strip().replace("\n", " "))
-            try:
-                write(cfg, before)
-                fw.reload()
-                say("rolled back: portwarden's permanent objects are as before, and firewalld reloaded them")
-            except Exception as e2:
-                say("ROLLBACK FAILED: %s" % str(e2).strip().replace("\n", " "))
-    elif mode != "read":
-        say("unknown mode %r" % mode)
-        return 2
+        status = apply(fw, json.load(sys.stdin))
     try:
         out = {"permanent": permanent(fw.config()), "runtime": runtime(fw)}
     except Exception as e:
-        say("reading firewalld's configuration: %s" % str(e).strip().replace("\n", " "))
+        say("reading firewalld's configuration: %s" % one_line(e))
         return 1
     sys.stdout.write(json.dumps(out, sort_keys=True) + "\n")
     return status

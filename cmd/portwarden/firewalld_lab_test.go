@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/lab"
 )
 
@@ -223,5 +226,100 @@ func TestManagerEnabledButStopped(t *testing.T) {
 	doc, _ = planDoc(t, inv)
 	if h := hostOf(doc, "lnx01"); !strings.Contains(h.Error, "firewalld is not running") {
 		t.Errorf("forced firewalld on a stopped firewalld: error %q", h.Error)
+	}
+}
+
+// TestFirewalldApplyAllOrNothing runs the firewalld backend's apply script
+// on a real firewalld with changes that firewalld refuses part way (an
+// ipset of an unknown type, after another ipset was already updated) or
+// that it would refuse only at its reload (overlapping ipset entries, a
+// rich rule naming a missing ipset: both would leave firewalld FAILED,
+// so the script refuses them first): each time the permanent and the runtime
+// configuration, and the kernel's sets, are as before.
+func TestFirewalldApplyAllOrNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := lab.UpForTest(t, lab.Options{Linux: 1, Firewalld: 1})
+	fh := l.HostsWith(lab.ManagerFirewalld)[0].Name
+	ctx := context.Background()
+	run := func(s firewall.Script, stdin []byte) (firewall.Facts, error) {
+		out, err := l.Exec(ctx, fh, stdin, "sh", "-c", s.Body)
+		return firewall.ParseFacts(string(out)), err
+	}
+	src := func(s ...string) []netip.Prefix {
+		var out []netip.Prefix
+		for _, a := range s {
+			out = append(out, netip.MustParsePrefix(a))
+		}
+		return out
+	}
+	b := &firewall.Firewalld{}
+	good, err := b.Apply(firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{
+		{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2600, Hi: 2600}}, Sources: src("198.18.0.0/24", "198.18.0.5/32", "fd70::/64")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := run(good, good.Stdin)
+	if err != nil {
+		t.Fatalf("a good apply failed: %v: %s", err, f["apply"])
+	}
+	before := f["firewalld"]
+	kernel := func() string { return execOK(t, l, fh, "sh", "-c", "nft list table inet firewalld | grep -A3 'set portwarden'") }
+	kernelBefore := kernel()
+
+	changed, err := b.Apply(firewall.Desired{Mode: firewall.Enforce, ManagementPort: 22, ManagementSources: src("198.18.0.1/32"), Rules: []firewall.Rule{
+		{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2600, Hi: 2600}}, Sources: src("198.18.1.0/24")},
+		{Protocol: "udp", Ports: []firewall.PortRange{{Lo: 53, Hi: 53}}, Sources: src("198.18.2.0/24")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs map[string]any
+	if err := json.Unmarshal(changed.Stdin, &objs); err != nil {
+		t.Fatal(err)
+	}
+	badRule := func() []byte {
+		pol := objs["policy"].(map[string]any)
+		pol["rich_rules"] = append(pol["rich_rules"].([]any), `rule family="ipv4" source ipset="portwarden-missing" port port="9" protocol="tcp" accept`)
+		out, _ := json.Marshal(objs)
+		return out
+	}()
+	// A refusal at write time, after portwarden-1 was already updated:
+	// the ipsets are written in name order, and portwarden-2's type is
+	// one firewalld does not know.
+	badType := bytes.Replace(changed.Stdin, []byte(`"short":"portwarden udp/53","description":"","type":"hash:net"`), []byte(`"short":"portwarden udp/53","description":"","type":"hash:nonsense"`), 1)
+	overlap := bytes.Replace(changed.Stdin, []byte(`"198.18.1.0/24"`), []byte(`"198.18.1.0/24","198.18.1.7"`), 1)
+	if bytes.Equal(overlap, changed.Stdin) || bytes.Equal(badType, changed.Stdin) {
+		t.Fatal("the test's overlap edit did not apply")
+	}
+	for _, tc := range []struct {
+		name  string
+		stdin []byte
+		says  string
+	}{
+		{"refused part way", badType, "rolled back"},
+		{"rich rule naming a missing ipset", badRule, "refused before any change"},
+		{"overlapping entries", overlap, "refused before any change"},
+	} {
+		name := tc.name
+		f, err := run(changed, tc.stdin)
+		if err == nil || !strings.Contains(f["apply"], tc.says) {
+			t.Errorf("%s: apply error %v, output %q: want a failure that says %q", name, err, f["apply"], tc.says)
+		}
+		if got := f["firewalld"]; got != before {
+			t.Errorf("%s: firewalld's view changed:\nbefore %s\nafter  %s\napply: %s", name, before, got, f["apply"])
+		}
+		if got := kernel(); got != kernelBefore {
+			t.Errorf("%s: the kernel's sets changed:\n%s\n%s", name, kernelBefore, got)
+		}
+		if st := strings.TrimSpace(execOK(t, l, fh, "firewall-cmd", "--state")); st != "running" {
+			t.Errorf("%s: firewalld is %q after the failed apply", name, st)
+		}
+	}
+	// The refused change, made valid, goes through.
+	if f, err := run(changed, changed.Stdin); err != nil {
+		t.Fatalf("the valid change failed: %v: %s", err, f["apply"])
 	}
 }
