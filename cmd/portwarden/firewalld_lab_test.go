@@ -266,7 +266,9 @@ func TestFirewalldApplyAllOrNothing(t *testing.T) {
 		t.Fatalf("a good apply failed: %v: %s", err, f["apply"])
 	}
 	before := f["firewalld"]
-	kernel := func() string { return execOK(t, l, fh, "sh", "-c", "nft list table inet firewalld | grep -A3 'set portwarden'") }
+	kernel := func() string {
+		return execOK(t, l, fh, "sh", "-c", "nft list table inet firewalld | grep -A3 'set portwarden'")
+	}
 	kernelBefore := kernel()
 
 	changed, err := b.Apply(firewall.Desired{Mode: firewall.Enforce, ManagementPort: 22, ManagementSources: src("198.18.0.1/32"), Rules: []firewall.Rule{
