@@ -185,4 +185,3 @@ func TestFirewalldLayers(t *testing.T) {
 		}
 	}
 }
-
