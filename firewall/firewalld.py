@@ -93,6 +93,38 @@ def write(cfg, want):
             say("ipset %s: removed" % n)
 
 
+def in_place(have, have_rt, want):
+    """Reports whether want differs from what is there only in ipset
+    entries and rich rules, which firewalld changes at runtime without a
+    reload (a reload would drop every runtime-only change other tools
+    made, such as fail2ban's bans)."""
+    if have != have_rt or have["policy"] is None or want["policy"] is None:
+        return False
+    if sorted(have["ipsets"]) != sorted(want["ipsets"]):
+        return False
+    for n, s in want["ipsets"].items():
+        h = have["ipsets"][n]
+        if any(h[k] != s[k] for k in ("short", "description", "type", "options")):
+            return False
+    hp, wp = have["policy"], want["policy"]
+    return all(hp[k] == wp[k] for k in POLICY_KEYS if k != "rich_rules")
+
+
+def write_runtime(fw, want):
+    """Sets the runtime ipset entries and rich rules to want's."""
+    from firewall.client import FirewallClientPolicySettings
+    have = runtime(fw)
+    for n, s in sorted(want["ipsets"].items()):
+        if have["ipsets"][n]["entries"] != s["entries"]:
+            fw.setEntries(n, s["entries"])
+            say("ipset %s: entries set (runtime, no reload)" % n)
+    if have["policy"] != want["policy"]:
+        settings = FirewallClientPolicySettings()
+        settings.setSettingsDict(want["policy"])
+        fw.setPolicySettings(POLICY, settings)
+        say("policy %s: rich rules set (runtime, no reload)" % POLICY)
+
+
 def one_line(e):
     return str(e).strip().replace("\n", " ")
 
@@ -117,6 +149,8 @@ def apply(fw, want):
         return 1
     cfg = fw.config()
     before = permanent(cfg)
+    if in_place(before, runtime(fw), want):
+        return apply_in_place(fw, cfg, before, want)
     try:
         write(cfg, want)
         # firewalld's own check of the whole permanent configuration,
@@ -133,6 +167,27 @@ def apply(fw, want):
         write(cfg, before)
         fw.reload()
         say("rolled back: portwarden's permanent objects are as before, and firewalld reloaded them")
+    except Exception as e:
+        say("ROLLBACK FAILED: %s" % one_line(e))
+    return 1
+
+
+def apply_in_place(fw, cfg, before, want):
+    """Changes entries and rich rules in the permanent configuration and
+    at runtime; on failure puts both back."""
+    try:
+        write(cfg, want)
+        write_runtime(fw, want)
+        if runtime(fw) != want or permanent(cfg) != want:
+            raise Exception("after the change the runtime or permanent objects differ from what was written")
+        say("firewalld: permanent and runtime configuration changed in place, without a reload")
+        return 0
+    except Exception as e:
+        say("firewalld refused the change: %s" % one_line(e))
+    try:
+        write(cfg, before)
+        write_runtime(fw, before)
+        say("rolled back: portwarden's permanent and runtime objects are as before")
     except Exception as e:
         say("ROLLBACK FAILED: %s" % one_line(e))
     return 1

@@ -265,6 +265,24 @@ func TestFirewalldApplyAllOrNothing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a good apply failed: %v: %s", err, f["apply"])
 	}
+	// A change of sources only goes in place, without a reload: a
+	// runtime-only change another tool made (fail2ban's way) survives.
+	execOK(t, l, fh, "firewall-cmd", "--zone=public", "--add-port=7779/tcp")
+	moved, err := b.Apply(firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{
+		{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2600, Hi: 2600}}, Sources: src("198.18.0.0/24", "198.18.0.6/32", "fd70::/64")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err = run(moved, moved.Stdin); err != nil || !strings.Contains(f["apply"], "without a reload") {
+		t.Fatalf("a change of sources: %v: %s", err, f["apply"])
+	}
+	if ports := execOK(t, l, fh, "firewall-cmd", "--zone=public", "--list-ports"); !strings.Contains(ports, "7779/tcp") {
+		t.Errorf("a runtime-only port of the host's zone is gone after an in-place change: %q", ports)
+	}
+	if st, err := b.State(f); err != nil || len(st.Drift) > 0 || !strings.Contains(f["firewalld"], "198.18.0.6") {
+		t.Errorf("after the in-place change: %+v %v", st, err)
+	}
 	before := f["firewalld"]
 	kernel := func() string {
 		return execOK(t, l, fh, "sh", "-c", "nft list table inet firewalld | grep -A3 'set portwarden'")

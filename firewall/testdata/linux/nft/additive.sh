@@ -136,45 +136,127 @@ def write(cfg, want):
             say("ipset %s: removed" % n)
 
 
+def in_place(have, have_rt, want):
+    """Reports whether want differs from what is there only in ipset
+    entries and rich rules, which firewalld changes at runtime without a
+    reload (a reload would drop every runtime-only change other tools
+    made, such as fail2ban'\''s bans)."""
+    if have != have_rt or have["policy"] is None or want["policy"] is None:
+        return False
+    if sorted(have["ipsets"]) != sorted(want["ipsets"]):
+        return False
+    for n, s in want["ipsets"].items():
+        h = have["ipsets"][n]
+        if any(h[k] != s[k] for k in ("short", "description", "type", "options")):
+            return False
+    hp, wp = have["policy"], want["policy"]
+    return all(hp[k] == wp[k] for k in POLICY_KEYS if k != "rich_rules")
+
+
+def write_runtime(fw, want):
+    """Sets the runtime ipset entries and rich rules to want'\''s."""
+    from firewall.client import FirewallClientPolicySettings
+    have = runtime(fw)
+    for n, s in sorted(want["ipsets"].items()):
+        if have["ipsets"][n]["entries"] != s["entries"]:
+            fw.setEntries(n, s["entries"])
+            say("ipset %s: entries set (runtime, no reload)" % n)
+    if have["policy"] != want["policy"]:
+        settings = FirewallClientPolicySettings()
+        settings.setSettingsDict(want["policy"])
+        fw.setPolicySettings(POLICY, settings)
+        say("policy %s: rich rules set (runtime, no reload)" % POLICY)
+
+
+def one_line(e):
+    return str(e).strip().replace("\n", " ")
+
+
+def apply(fw, want):
+    """Writes want, reloads and checks; on failure restores. Returns the
+    exit status."""
+    try:
+        # Checks firewalld makes only at its reload, which leaves it FAILED
+        # (refusing every further change, the rollback too) when they
+        # fail: made here first, before anything is written.
+        from firewall.core.ipset import check_for_overlapping_entries
+        from firewall.core.rich import Rich_Rule
+        for s in want["ipsets"].values():
+            check_for_overlapping_entries(s["entries"])
+        for rr in (want["policy"] or {}).get("rich_rules", []):
+            src = Rich_Rule(rule_str=rr).source
+            if src is not None and src.ipset and src.ipset not in want["ipsets"]:
+                raise Exception("rich rule %r names ipset %s, which is not written" % (rr, src.ipset))
+    except Exception as e:
+        say("refused before any change: %s" % one_line(e))
+        return 1
+    cfg = fw.config()
+    before = permanent(cfg)
+    if in_place(before, runtime(fw), want):
+        return apply_in_place(fw, cfg, before, want)
+    try:
+        write(cfg, want)
+        # firewalld'\''s own check of the whole permanent configuration,
+        # before it becomes the runtime.
+        fw.checkPermanentConfig()
+        fw.reload()
+        if runtime(fw) != want:
+            raise Exception("after the reload the runtime differs from what was written")
+        say("firewalld: permanent configuration written and reloaded")
+        return 0
+    except Exception as e:
+        say("firewalld refused the change: %s" % one_line(e))
+    try:
+        write(cfg, before)
+        fw.reload()
+        say("rolled back: portwarden'\''s permanent objects are as before, and firewalld reloaded them")
+    except Exception as e:
+        say("ROLLBACK FAILED: %s" % one_line(e))
+    return 1
+
+
+def apply_in_place(fw, cfg, before, want):
+    """Changes entries and rich rules in the permanent configuration and
+    at runtime; on failure puts both back."""
+    try:
+        write(cfg, want)
+        write_runtime(fw, want)
+        if runtime(fw) != want or permanent(cfg) != want:
+            raise Exception("after the change the runtime or permanent objects differ from what was written")
+        say("firewalld: permanent and runtime configuration changed in place, without a reload")
+        return 0
+    except Exception as e:
+        say("firewalld refused the change: %s" % one_line(e))
+    try:
+        write(cfg, before)
+        write_runtime(fw, before)
+        say("rolled back: portwarden'\''s permanent and runtime objects are as before")
+    except Exception as e:
+        say("ROLLBACK FAILED: %s" % one_line(e))
+    return 1
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "read"
+    if mode not in ("read", "apply"):
+        say("unknown mode %r" % mode)
+        return 2
     try:
         from firewall.client import FirewallClient
         fw = FirewallClient()
     except Exception as e:
-        say("cannot reach firewalld on D-Bus: %s" % e)
+        say("cannot reach firewalld on D-Bus: %s" % one_line(e))
         return 1
     if not fw.connected:
         say("firewalld is not running (no answer on D-Bus)")
         return 1
     status = 0
     if mode == "apply":
-        want = json.load(sys.stdin)
-        cfg = fw.config()
-        before = permanent(cfg)
-        try:
-            write(cfg, want)
-            fw.reload()
-            now = runtime(fw)
-            if now != want:
-                raise Exception("after the reload the runtime differs from what was written")
-            say("firewalld: permanent configuration written and reloaded")
-        except Exception as e:
-            status = 1
-            say("firewalld refused the change: %s" % str(e).strip().replace("\n", " "))
-            try:
-                write(cfg, before)
-                fw.reload()
-                say("rolled back: portwarden'\''s permanent objects are as before, and firewalld reloaded them")
-            except Exception as e2:
-                say("ROLLBACK FAILED: %s" % str(e2).strip().replace("\n", " "))
-    elif mode != "read":
-        say("unknown mode %r" % mode)
-        return 2
+        status = apply(fw, json.load(sys.stdin))
     try:
         out = {"permanent": permanent(fw.config()), "runtime": runtime(fw)}
     except Exception as e:
-        say("reading firewalld'\''s configuration: %s" % str(e).strip().replace("\n", " "))
+        say("reading firewalld'\''s configuration: %s" % one_line(e))
         return 1
     sys.stdout.write(json.dumps(out, sort_keys=True) + "\n")
     return status
