@@ -34,26 +34,28 @@ func newUFW(persistRoot string, f Facts) (Backend, error) {
 
 // Detect picks the Linux backend for a host from its facts (the output of
 // LinuxFactsScript) and the inventory's firewall value: "auto" (or ""),
-// "nftables" or "iptables". persistRoot replaces "/" for the persisted
-// files (see NFTables.Root). The backend it returns carries the facts,
-// which its Apply needs.
+// "nftables", "iptables", "firewalld" or "ufw". persistRoot replaces "/"
+// for the persisted files (see NFTables.Root). The backend it returns
+// carries the facts, which its Apply and State need.
 //
 // With "auto":
-//   - firewalld or ufw active: an *UnsupportedError, since they rebuild
-//     the firewall on reload and would remove or override portwarden's
-//     rules. Setting the backend explicitly adds the rules alongside.
+//   - firewalld running: firewalld; ufw active: ufw (both: an
+//     *UnsupportedError, they overwrite each other's rules);
 //   - portwarden's table or chain already there: the backend that owns it,
-//     so that a host never flips between backends.
+//     so that a host never flips between backends;
 //   - rules in iptables-legacy (whose drops nftables rules cannot
-//     override): iptables, with the legacy tools.
-//   - only iptables installed: iptables.
+//     override): iptables, with the legacy tools;
+//   - only iptables installed: iptables;
 //   - iptables' INPUT chain has rules or drops and no native nftables
 //     chain sees inbound traffic: iptables (the host is managed with
-//     iptables, and its drops would override nftables accepts).
+//     iptables, and its drops would override nftables accepts);
 //   - otherwise nftables when nft is installed.
 //
-// An explicit choice of a tool that is not installed is an
-// *UnsupportedError.
+// A firewalld or ufw that is enabled but not running does not change the
+// choice; the nftables and iptables backends warn about it (it takes over
+// at the next boot). "nftables" or "iptables" where firewalld runs is an
+// *UnsupportedError (firewalld would remove or override those rules), and
+// so is an explicit choice of a tool that is not installed or running.
 func Detect(f Facts, want, persistRoot string) (Backend, error) {
 	lf, err := parseLinuxFacts(f)
 	if err != nil {

@@ -32,7 +32,9 @@ const (
 
 // LinuxFactsScript gathers, in one round trip, everything the Linux
 // backends and Detect need from a host: the tools present and the iptables
-// variant, whether firewalld, ufw and nftables.service are active, the
+// variant, the states of firewalld, ufw, nftables and netfilter-persistent
+// (asked cheaply: no firewall-cmd or ufw process; firewalld's own view of
+// portwarden's objects only where firewalld runs), the
 // whole nftables ruleset as JSON, iptables-save and ip6tables-save of both
 // variants, /etc/os-release, and the persisted files under "/". It is a
 // POSIX sh script run as root that always exits 0: a command that is
