@@ -186,24 +186,57 @@ func (b *Firewalld) Apply(d Desired) (Script, error) {
 	if err != nil {
 		return Script{}, fmt.Errorf("encoding firewalld objects: %w", err)
 	}
-	body := linuxPrelude("", true) + `pw_status=0
+	body := linuxPrelude("", true) + firewalldGuard.render(d.Guard) + `pw_status=0
 pw_section apply
+pw_fail() {
+	echo "$1"
+	echo "portwarden: $1" >&2
+	pw_status=1
+}
 if [ -z "$pw_tmp" ]; then
-	echo "cannot create a temporary directory; nothing was changed"
-	pw_status=1
+	pw_fail "cannot create a temporary directory; nothing was changed"
 elif ! pw_has firewall-cmd; then
-	echo "firewalld is not installed; nothing was changed"
-	pw_status=1
+	pw_fail "firewalld is not installed; nothing was changed"
+elif ! pw_fwd_python || ! pw_guard_begin; then
+	:
 else
-	pw_fwd_python
 	pw_fwd_out=$("$pw_fwpy" -c "$pw_fwprog" apply 2>"$pw_tmp/fwd.err") || pw_status=1
 	while IFS= read -r pw_l || [ -n "$pw_l" ]; do printf '%s\n' "$pw_l"; done <"$pw_tmp/fwd.err"
-	[ "$pw_status" -eq 0 ] || echo "portwarden: firewalld apply failed" >&2
+	if [ "$pw_status" -eq 0 ]; then
+		pw_committed=1
+	else
+		echo "portwarden: firewalld apply failed" >&2
+		# firewalld.py rolls back itself; only when that failed is the
+		# saved state put back by restore.sh.
+		pw_contains "$pw_tmp/fwd.err" "ROLLBACK FAILED" && pw_committed=1
+	fi
 	[ -n "$pw_fwd_out" ] || pw_fwd_out='{}'
 fi
+pw_guard_end
 ` + linuxNFTReadback + "exit \"$pw_status\"\n"
 	return Script{Shell: "sh", Body: body, Stdin: want}, nil
 }
+
+// firewalldGuard gives the Linux apply frame (lock, saved state, armed
+// revert) what firewalld needs: the saved state is firewalld.py's view
+// before the change, and restore.sh hands it back to firewalld.py restore,
+// which writes those permanent objects and reloads. No files are
+// persisted besides firewalld's own configuration.
+var firewalldGuard = linuxGuard{
+	save: `	printf '%s\n' "$pw_fwpy" >"$pw_state/python" || return 1
+	printf '%s' "$pw_fwprog" >"$pw_state/firewalld.py" || return 1
+	"$pw_fwpy" "$pw_state/firewalld.py" read >"$pw_state/firewalld.json" || return 1
+`,
+	restore: `IFS= read -r pw_py <"$pw_state/python" || exit 1
+"$pw_py" "$pw_state/firewalld.py" restore <"$pw_state/firewalld.json" >/dev/null || exit 1
+`,
+}
+
+// Confirm implements Confirmer.
+func (b *Firewalld) Confirm(id string) (Script, error) { return linuxConfirmer{""}.Confirm(id) }
+
+// RevertNow implements Confirmer.
+func (b *Firewalld) RevertNow(id string) (Script, error) { return linuxConfirmer{""}.RevertNow(id) }
 
 // State implements Backend.
 func (b *Firewalld) State(f Facts) (State, error) {

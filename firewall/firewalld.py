@@ -2,6 +2,7 @@
 # firewall-cmd uses), through firewalld's own D-Bus client.
 #
 #   read   print portwarden's objects, permanent and runtime, as JSON
+#   restore  as apply, with what "read" printed earlier (its permanent part)
 #   apply  make the permanent objects those on standard input (JSON:
 #          {"policy": settings or null, "ipsets": {name: settings}}),
 #          reload firewalld, check the runtime, then print as "read";
@@ -195,7 +196,7 @@ def apply_in_place(fw, cfg, before, want):
 
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "read"
-    if mode not in ("read", "apply"):
+    if mode not in ("read", "apply", "restore"):
         say("unknown mode %r" % mode)
         return 2
     try:
@@ -210,6 +211,10 @@ def main():
     status = 0
     if mode == "apply":
         status = apply(fw, json.load(sys.stdin))
+    elif mode == "restore":
+        # Standard input is what "read" printed before an apply: put its
+        # permanent objects back (the automatic rollback, restore.sh).
+        status = apply(fw, json.load(sys.stdin)["permanent"])
     try:
         out = {"permanent": permanent(fw.config()), "runtime": runtime(fw)}
     except Exception as e:

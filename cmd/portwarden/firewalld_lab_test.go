@@ -256,7 +256,7 @@ func TestFirewalldApplyAllOrNothing(t *testing.T) {
 	}
 	b := &firewall.Firewalld{}
 	good, err := b.Apply(firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{
-		{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2600, Hi: 2600}}, Sources: src("198.18.0.0/24", "198.18.0.5/32", "fd70::/64")},
+		{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2600, Hi: 2600}}, Sources: src("198.18.0.0/24", "198.18.3.5/32", "fd70::/64")},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +269,7 @@ func TestFirewalldApplyAllOrNothing(t *testing.T) {
 	// runtime-only change another tool made (fail2ban's way) survives.
 	execOK(t, l, fh, "firewall-cmd", "--zone=public", "--add-port=7779/tcp")
 	moved, err := b.Apply(firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{
-		{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2600, Hi: 2600}}, Sources: src("198.18.0.0/24", "198.18.0.6/32", "fd70::/64")},
+		{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2600, Hi: 2600}}, Sources: src("198.18.0.0/24", "198.18.3.6/32", "fd70::/64")},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +280,7 @@ func TestFirewalldApplyAllOrNothing(t *testing.T) {
 	if ports := execOK(t, l, fh, "firewall-cmd", "--zone=public", "--list-ports"); !strings.Contains(ports, "7779/tcp") {
 		t.Errorf("a runtime-only port of the host's zone is gone after an in-place change: %q", ports)
 	}
-	if st, err := b.State(f); err != nil || len(st.Drift) > 0 || !strings.Contains(f["firewalld"], "198.18.0.6") {
+	if st, err := b.State(f); err != nil || len(st.Drift) > 0 || !strings.Contains(f["firewalld"], "198.18.3.6") {
 		t.Errorf("after the in-place change: %+v %v", st, err)
 	}
 	before := f["firewalld"]

@@ -45,6 +45,7 @@ pw_fwprog='# portwarden: firewalld helper, run by the host'\''s own python (the 
 # firewall-cmd uses), through firewalld'\''s own D-Bus client.
 #
 #   read   print portwarden'\''s objects, permanent and runtime, as JSON
+#   restore  as apply, with what "read" printed earlier (its permanent part)
 #   apply  make the permanent objects those on standard input (JSON:
 #          {"policy": settings or null, "ipsets": {name: settings}}),
 #          reload firewalld, check the runtime, then print as "read";
@@ -238,7 +239,7 @@ def apply_in_place(fw, cfg, before, want):
 
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else "read"
-    if mode not in ("read", "apply"):
+    if mode not in ("read", "apply", "restore"):
         say("unknown mode %r" % mode)
         return 2
     try:
@@ -253,6 +254,10 @@ def main():
     status = 0
     if mode == "apply":
         status = apply(fw, json.load(sys.stdin))
+    elif mode == "restore":
+        # Standard input is what "read" printed before an apply: put its
+        # permanent objects back (the automatic rollback, restore.sh).
+        status = apply(fw, json.load(sys.stdin)["permanent"])
     try:
         out = {"permanent": permanent(fw.config()), "runtime": runtime(fw)}
     except Exception as e:
@@ -397,6 +402,7 @@ PW_RESTORE
 	return 0
 }
 pw_save_files() {
+	:
 	printf '%s\n' "$pw_rules4" >"$pw_state/path.0" || return 1
 	if [ -f "$pw_rules4" ]; then cp "$pw_rules4" "$pw_state/file.0" || return 1; fi
 	printf '%s\n' "$pw_rules6" >"$pw_state/path.1" || return 1
