@@ -24,14 +24,6 @@ func (e *UnsupportedError) Error() string {
 	return e.Reason + "; " + e.Hint
 }
 
-// newUFW is the ufw backend; it is written on the ufw branch, which
-// replaces this function with its own in firewall/ufw.go.
-func newUFW(persistRoot string, f Facts) (Backend, error) {
-	return nil, &UnsupportedError{Want: "ufw", Manager: "ufw",
-		Reason: "ufw is active on this host, and portwarden's ufw backend is not implemented yet",
-		Hint:   `disable ufw ("ufw disable") to manage the host with nftables, or wait for the ufw backend`}
-}
-
 // Detect picks the Linux backend for a host from its facts (the output of
 // LinuxFactsScript) and the inventory's firewall value: "auto" (or ""),
 // "nftables", "iptables", "firewalld" or "ufw". persistRoot replaces "/"

@@ -177,6 +177,7 @@ pw_section services
 # ENABLED= read with the shell. firewall-cmd and ufw, Python programs that
 # cost a host a quarter of a second each, never run here.
 pw_fwd=
+pw_ufw_conf=
 if [ -d /run/systemd/system ] && pw_has systemctl; then
 	echo "systemd=yes"
 	pw_u=
@@ -220,7 +221,11 @@ if pw_has firewall-cmd && [ -z "$pw_fwd" ]; then
 fi
 if [ -r /etc/ufw/ufw.conf ]; then
 	while IFS= read -r pw_l || [ -n "$pw_l" ]; do
-		case $pw_l in ENABLED=*) echo "ufw.conf_$pw_l" ;; esac
+		case $pw_l in ENABLED=*)
+			echo "ufw.conf_$pw_l"
+			pw_ufw_conf=${pw_l#ENABLED=}
+			;;
+		esac
 	done </etc/ufw/ufw.conf
 fi
 
