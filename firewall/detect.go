@@ -26,26 +26,28 @@ func (e *UnsupportedError) Error() string {
 
 // Detect picks the Linux backend for a host from its facts (the output of
 // LinuxFactsScript) and the inventory's firewall value: "auto" (or ""),
-// "nftables" or "iptables". persistRoot replaces "/" for the persisted
-// files (see NFTables.Root). The backend it returns carries the facts,
-// which its Apply needs.
+// "nftables", "iptables", "firewalld" or "ufw". persistRoot replaces "/"
+// for the persisted files (see NFTables.Root). The backend it returns
+// carries the facts, which its Apply and State need.
 //
 // With "auto":
-//   - firewalld or ufw active: an *UnsupportedError, since they rebuild
-//     the firewall on reload and would remove or override portwarden's
-//     rules. Setting the backend explicitly adds the rules alongside.
+//   - firewalld running: firewalld; ufw active: ufw (both: an
+//     *UnsupportedError, they overwrite each other's rules);
 //   - portwarden's table or chain already there: the backend that owns it,
-//     so that a host never flips between backends.
+//     so that a host never flips between backends;
 //   - rules in iptables-legacy (whose drops nftables rules cannot
-//     override): iptables, with the legacy tools.
-//   - only iptables installed: iptables.
+//     override): iptables, with the legacy tools;
+//   - only iptables installed: iptables;
 //   - iptables' INPUT chain has rules or drops and no native nftables
 //     chain sees inbound traffic: iptables (the host is managed with
-//     iptables, and its drops would override nftables accepts).
+//     iptables, and its drops would override nftables accepts);
 //   - otherwise nftables when nft is installed.
 //
-// An explicit choice of a tool that is not installed is an
-// *UnsupportedError.
+// A firewalld or ufw that is enabled but not running does not change the
+// choice; the nftables and iptables backends warn about it (it takes over
+// at the next boot). "nftables" or "iptables" where firewalld runs is an
+// *UnsupportedError (firewalld would remove or override those rules), and
+// so is an explicit choice of a tool that is not installed or running.
 func Detect(f Facts, want, persistRoot string) (Backend, error) {
 	lf, err := parseLinuxFacts(f)
 	if err != nil {
@@ -62,8 +64,13 @@ func Detect(f Facts, want, persistRoot string) (Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	if kind == "nftables" {
+	switch kind {
+	case "nftables":
 		return &NFTables{Root: persistRoot, Facts: f}, nil
+	case "firewalld":
+		return &Firewalld{Facts: f}, nil
+	case "ufw":
+		return newUFW(persistRoot, f)
 	}
 	return &IPTables{Root: persistRoot, Facts: f, Legacy: legacy}, nil
 }
@@ -79,6 +86,11 @@ type linuxDetection struct {
 	defaultLegacy bool
 
 	firewalld, ufw bool
+	// firewalldPending, ufwPending: enabled, not running; they take over
+	// at the next boot.
+	firewalldPending, ufwPending bool
+	// firewalldInstalled: firewall-cmd is there.
+	firewalldInstalled bool
 
 	// ownNFT, ownIPT, ownIPTLegacy: portwarden's table or chain exists.
 	ownNFT, ownIPT, ownIPTLegacy bool
@@ -99,6 +111,10 @@ func linuxDetect(lf *linuxFacts) (linuxDetection, error) {
 		defaultLegacy: lf.iptablesVariant() == "legacy",
 		firewalld:     lf.firewalldActive(),
 		ufw:           lf.ufwActive(),
+
+		firewalldPending:   lf.firewalldPending(),
+		ufwPending:         lf.ufwPending(),
+		firewalldInstalled: lf.has("firewall-cmd"),
 	}
 	d.iptLegacy = d.defaultLegacy && d.ipt || lf.has("iptables-legacy-save") && lf.has("iptables-legacy-restore")
 
@@ -192,18 +208,26 @@ func pickLinuxBackend(d linuxDetection, want string) (kind string, legacy bool, 
 	const (
 		nft = "nftables"
 		ipt = "iptables"
+		fwd = "firewalld"
+		ufw = "ufw"
 	)
+	if d.firewalld && (want == nft || want == ipt) {
+		return "", false, &UnsupportedError{Want: want, Manager: fwd,
+			Reason: fmt.Sprintf("firewall = %q but firewalld runs on this host: it owns the kernel ruleset, and its reload or restart would remove or override rules written with %s behind its back", want, want),
+			Hint:   `set firewall = "firewalld" (or "auto") so that portwarden's rules go into firewalld's own configuration, or stop and disable firewalld ("systemctl disable --now firewalld") to manage the host with ` + want}
+	}
+	if d.firewalld && d.ufw && want != fwd && want != ufw {
+		return "", false, &UnsupportedError{Want: want, Manager: "firewalld",
+			Reason: "both firewalld and ufw are active on this host: they overwrite each other's rules, and no backend can keep portwarden's in place",
+			Hint:   `disable one of them ("ufw disable" or "systemctl disable --now firewalld"), or set firewall = "firewalld" or "ufw" for this host`}
+	}
 	switch want {
 	case "", "auto":
 		switch {
 		case d.firewalld:
-			return "", false, &UnsupportedError{Want: want, Manager: "firewalld",
-				Reason: "firewalld is active and manages this host's firewall: it rebuilds its rules on every reload and would remove or override portwarden's",
-				Hint:   `set firewall = "nftables" for this host to add portwarden's rules alongside firewalld's anyway (a firewalld reload can undo the opening until the next apply), or stop and disable firewalld`}
+			return fwd, false, nil
 		case d.ufw:
-			return "", false, &UnsupportedError{Want: want, Manager: "ufw",
-				Reason: "ufw is active and manages this host's firewall: it rebuilds its rules on reload and its iptables chains drop what nftables rules accept",
-				Hint:   `set firewall = "iptables" for this host to put portwarden's chain ahead of ufw's anyway ("ufw reset" or a ufw upgrade can remove it until the next apply), or disable ufw`}
+			return ufw, false, nil
 		case d.ownNFT && d.nft:
 			return nft, false, nil
 		case d.ownIPT && d.ipt:
@@ -242,6 +266,18 @@ func pickLinuxBackend(d linuxDetection, want string) (kind string, legacy bool, 
 		}
 		legacy := d.iptLegacy && (d.ownIPTLegacy || !d.ownIPT && d.legacyRules > 0 || !d.ipt)
 		return ipt, legacy, nil
+	case fwd:
+		if !d.firewalld {
+			reason := `firewall = "firewalld" but firewalld is not installed on this host`
+			if d.firewalldInstalled {
+				reason = `firewall = "firewalld" but firewalld is not running on this host (no answer on D-Bus)`
+			}
+			return "", false, &UnsupportedError{Want: want, Manager: fwd, Reason: reason,
+				Hint: `start firewalld ("systemctl enable --now firewalld"), or set firewall = "auto"`}
+		}
+		return fwd, false, nil
+	case ufw:
+		return ufw, false, nil
 	}
-	return "", false, fmt.Errorf("unknown firewall %q: want \"auto\", \"nftables\" or \"iptables\"", want)
+	return "", false, fmt.Errorf("unknown firewall %q: want \"auto\", \"nftables\", \"iptables\", \"firewalld\" or \"ufw\"", want)
 }

@@ -195,6 +195,7 @@ func (g linuxGuard) render(guard Guard) string {
 		confirm = 1
 	}
 	var saveFiles strings.Builder
+	saveFiles.WriteString("\t:\n") // a function body must not be empty (a backend with no files of its own)
 	for i, f := range g.files {
 		fmt.Fprintf(&saveFiles, "\tprintf '%%s\\n' %[2]s >\"$pw_state/path.%[1]d\" || return 1\n"+
 			"\tif [ -f %[2]s ]; then cp %[2]s \"$pw_state/file.%[1]d\" || return 1; fi\n", i, f)

@@ -211,7 +211,7 @@ func TestIPTablesStateDrift(t *testing.T) {
 		{"part of a split rule missing", lostPart, "different sources", ""},
 		{"ipv6 chain missing", noV6, "IPv6 chain PORTWARDEN-INPUT is missing", ""},
 		{"not persisted", notPersisted, "not persisted", ""},
-		{"ufw", withSection(base, linuxSecServices, "systemd=no\nufw.status=Status: active\n"), "", "ufw is active"},
+		{"ufw", withSection(withSection(base, linuxSecServices, "systemd=no\nufw.conf_ENABLED=yes\n"), linuxSecIP6T, strings.Replace(base[linuxSecIP6T], "*filter\n", "*filter\n:ufw-user-input - [0:0]\n", 1)), "", "ufw is active"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, err := (&IPTables{Root: fixtureRoot}).State(tc.f)

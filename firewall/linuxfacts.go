@@ -24,15 +24,18 @@ const (
 	linuxSecIP6T      = "ip6tables"   // ip6tables-save
 	linuxSecIPTLegacy = "iptables_legacy"
 	linuxSecIP6Legacy = "ip6tables_legacy"
-	linuxSecPersist   = "persist" // the persisted files under the persist root
-	linuxSecErrors    = "errors"  // "SECTION: exit status N: stderr" of failed commands
-	linuxSecApply     = "apply"   // what an apply script did
-	linuxSecDone      = "done"    // last section: the script ran to the end
+	linuxSecPersist   = "persist"   // the persisted files under the persist root
+	linuxSecFirewalld = "firewalld" // firewalld.py read: its view of portwarden's objects
+	linuxSecErrors    = "errors"    // "SECTION: exit status N: stderr" of failed commands
+	linuxSecApply     = "apply"     // what an apply script did
+	linuxSecDone      = "done"      // last section: the script ran to the end
 )
 
 // LinuxFactsScript gathers, in one round trip, everything the Linux
 // backends and Detect need from a host: the tools present and the iptables
-// variant, whether firewalld, ufw and nftables.service are active, the
+// variant, the states of firewalld, ufw, nftables and netfilter-persistent
+// (asked cheaply: no firewall-cmd or ufw process; firewalld's own view of
+// portwarden's objects only where firewalld runs), the
 // whole nftables ruleset as JSON, iptables-save and ip6tables-save of both
 // variants, /etc/os-release, and the persisted files under "/". It is a
 // POSIX sh script run as root that always exits 0: a command that is
@@ -116,6 +119,21 @@ pw_contains() {
 	done <"$1"
 	return 1
 }
+pw_fwd_out=
+pw_fwprog=` + linuxShellQuote(firewalldProgram) + `
+# pw_fwd_python sets pw_fwpy to the python that firewall-cmd runs with,
+# which has firewalld's own client library.
+pw_fwd_python() {
+	pw_fwpy=
+	{ read -r pw_fwpy <"$(command -v firewall-cmd)"; } 2>/dev/null
+	case $pw_fwpy in
+	'#!'*) pw_fwpy=${pw_fwpy#'#!'} ;;
+	*) pw_fwpy= ;;
+	esac
+	set -- $pw_fwpy
+	case ${1:-} in */env) shift ;; esac
+	pw_fwpy=${1:-python3}
+}
 pw_yesno() {
 	pw_key=$1
 	shift
@@ -154,20 +172,61 @@ if pw_has iptables; then
 fi
 
 pw_section services
+# Cheap questions only: one systemctl for every unit state, firewalld's
+# D-Bus name (dbus-send, a small C program) or pid file, and ufw's
+# ENABLED= read with the shell. firewall-cmd and ufw, Python programs that
+# cost a host a quarter of a second each, never run here.
+pw_fwd=
+pw_ufw_conf=
 if [ -d /run/systemd/system ] && pw_has systemctl; then
 	echo "systemd=yes"
-	for pw_s in firewalld ufw nftables netfilter-persistent; do
-		echo "$pw_s=$(systemctl is-active "$pw_s" 2>/dev/null | head -n 1)"
-		echo "$pw_s.enabled=$(systemctl is-enabled "$pw_s" 2>/dev/null | head -n 1)"
-	done
+	pw_u=
+	while IFS='=' read -r pw_k pw_v; do
+		case $pw_k in
+		Id) pw_u=${pw_v%.service} ;;
+		ActiveState)
+			[ -n "$pw_u" ] && echo "$pw_u=$pw_v"
+			[ "$pw_u" = firewalld ] && [ "$pw_v" = active ] && pw_fwd=running
+			;;
+		UnitFileState) [ -n "$pw_u" ] && echo "$pw_u.enabled=$pw_v" ;;
+		esac
+	done <<PW_UNITS
+$(systemctl show --property=Id,ActiveState,UnitFileState firewalld.service ufw.service nftables.service netfilter-persistent.service 2>/dev/null)
+PW_UNITS
 else
 	echo "systemd=no"
+	for pw_s in firewalld ufw nftables netfilter-persistent; do
+		pw_e=disabled
+		for pw_w in /etc/systemd/system/*.wants/"$pw_s".service; do
+			[ -L "$pw_w" ] && pw_e=enabled
+		done
+		echo "$pw_s.enabled=$pw_e"
+	done
 fi
-if pw_has firewall-cmd; then
-	echo "firewalld.state=$(pw_timeout firewall-cmd --state 2>&1 | head -n 1)"
+if pw_has firewall-cmd && [ -z "$pw_fwd" ]; then
+	if [ -S /run/dbus/system_bus_socket ] && pw_has dbus-send; then
+		case $(pw_timeout dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.fedoraproject.FirewallD1 2>/dev/null) in
+		*"boolean true"*) pw_fwd=running ;;
+		*) pw_fwd=absent ;;
+		esac
+		echo "firewalld.dbus=$pw_fwd"
+	else
+		pw_p=
+		{ read -r pw_p </run/firewalld.pid; } 2>/dev/null
+		pw_c=
+		[ -n "$pw_p" ] && { read -r pw_c </proc/"$pw_p"/comm; } 2>/dev/null
+		case $pw_c in firewalld*) pw_fwd=running ;; *) pw_fwd=absent ;; esac
+		echo "firewalld.pid=$pw_fwd"
+	fi
 fi
-if pw_has ufw; then
-	echo "ufw.status=$(pw_timeout ufw status 2>/dev/null | head -n 1)"
+if [ -r /etc/ufw/ufw.conf ]; then
+	while IFS= read -r pw_l || [ -n "$pw_l" ]; do
+		case $pw_l in ENABLED=*)
+			echo "ufw.conf_$pw_l"
+			pw_ufw_conf=${pw_l#ENABLED=}
+			;;
+		esac
+	done </etc/ufw/ufw.conf
 fi
 
 if pw_has nft; then pw_run nft_ruleset nft -j list ruleset; else pw_section nft_ruleset; fi
@@ -201,6 +260,18 @@ pw_yesno rules_v4_owned pw_contains "$pw_rules4" PORTWARDEN-INPUT
 pw_yesno rules_v6_owned pw_contains "$pw_rules6" PORTWARDEN-INPUT
 pw_yesno rules_v4_exists test -f "$pw_rules4"
 pw_yesno rules_v6_exists test -f "$pw_rules6"
+
+# firewalld's own view of portwarden's objects, only where it runs: an
+# apply script has it already from the apply ($pw_fwd_out).
+if [ -n "$pw_fwd_out" ]; then
+	pw_section firewalld
+	printf '%s\n' "$pw_fwd_out"
+elif [ "$pw_fwd" = running ]; then
+	pw_fwd_python
+	pw_run firewalld "$pw_fwpy" -c "$pw_fwprog" read
+else
+	pw_section firewalld
+fi
 
 pw_section errors
 printf '%s' "$pw_errors"
@@ -311,20 +382,59 @@ func (lf *linuxFacts) section(name, what string) (string, error) {
 // when iptables is not installed.
 func (lf *linuxFacts) iptablesVariant() string { return lf.tools["iptables_variant"] }
 
-// firewalldActive reports firewalld running, by systemd or by
-// firewall-cmd --state (which also works without systemd).
+// firewalldActive reports firewalld running: its unit active (systemd),
+// or its name owned on the system bus, or its pid file naming a live
+// firewalld process.
 func (lf *linuxFacts) firewalldActive() bool {
-	return lf.services["firewalld"] == "active" || lf.services["firewalld.state"] == "running"
+	return lf.services["firewalld"] == "active" || lf.services["firewalld.dbus"] == "running" || lf.services["firewalld.pid"] == "running"
 }
 
-// ufwActive trusts only "ufw status": ufw.service is a oneshot unit that
+// unitEnabled reports a unit that starts at boot.
+func (lf *linuxFacts) unitEnabled(unit string) bool {
+	switch lf.services[unit+".enabled"] {
+	case "enabled", "enabled-runtime", "alias":
+		return true
+	}
+	return false
+}
+
+// ufwChains reports ufw's chains in the kernel ruleset (in iptables-save
+// of either variant, or as iptables-nft tables in nft's listing).
+func (lf *linuxFacts) ufwChains() bool {
+	for _, sec := range []string{linuxSecIPT, linuxSecIP6T, linuxSecIPTLegacy, linuxSecIP6Legacy, linuxSecNFT} {
+		if strings.Contains(lf.raw[sec], "ufw-user-input") {
+			return true
+		}
+	}
+	return false
+}
+
+// ufwActive is ufw enabled (ENABLED=yes in /etc/ufw/ufw.conf) with its
+// chains loaded. ufw.service alone says nothing: it is a oneshot unit that
 // stays active when ufw itself is disabled.
 func (lf *linuxFacts) ufwActive() bool {
-	return strings.EqualFold(strings.TrimSpace(lf.services["ufw.status"]), "Status: active")
+	return lf.services["ufw.conf_ENABLED"] == "yes" && lf.ufwChains()
 }
 
-// managerWarnings are the Warnings every Linux backend shows when another
-// firewall manager runs on the host.
+// ufwPending is ufw enabled in its configuration but not loaded: it loads
+// at the next boot, unless its unit is disabled.
+func (lf *linuxFacts) ufwPending() bool {
+	if lf.services["ufw.conf_ENABLED"] != "yes" || lf.ufwChains() {
+		return false
+	}
+	e := lf.services["ufw.enabled"]
+	return e != "disabled" && e != "masked"
+}
+
+// firewalldPending is firewalld enabled but not running: it starts at the
+// next boot.
+func (lf *linuxFacts) firewalldPending() bool {
+	return !lf.firewalldActive() && lf.unitEnabled("firewalld")
+}
+
+// managerWarnings are the Warnings the nftables and iptables backends
+// show about another firewall manager on the host: one that runs, or one
+// that is enabled and takes over at the next boot.
 func (lf *linuxFacts) managerWarnings() []string {
 	var w []string
 	if lf.firewalldActive() {
@@ -333,8 +443,19 @@ func (lf *linuxFacts) managerWarnings() []string {
 	if lf.ufwActive() {
 		w = append(w, "ufw is active on this host: it manages the firewall and \"ufw reload\" or \"ufw enable\" can remove or override portwarden's rules until the next apply")
 	}
+	if lf.firewalldPending() {
+		w = append(w, firewalldPendingWarning)
+	}
+	if lf.ufwPending() {
+		w = append(w, ufwPendingWarning)
+	}
 	return w
 }
+
+const (
+	firewalldPendingWarning = `firewalld is enabled but not running on this host: it starts at the next boot, takes over the firewall and may drop portwarden's rules; run "systemctl disable --now firewalld", or set firewall = "firewalld" for this host and start it`
+	ufwPendingWarning       = `ufw is enabled (ENABLED=yes in /etc/ufw/ufw.conf) but not loaded on this host: it loads at the next boot, takes over the firewall and may drop portwarden's rules; run "ufw disable", or set firewall = "ufw" for this host and enable it`
+)
 
 // persistRootMatches reports whether the facts' persist section describes
 // the files under root: the plain LinuxFactsScript looks under "/", which

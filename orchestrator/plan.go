@@ -84,6 +84,9 @@ func Diff(hr *HostRules, want firewall.Desired, cur firewall.State) []Change {
 		if want.Mode == firewall.Enforce {
 			detail += fmt.Sprintf(" (drop what no rule allows; management tcp/%d stays open from %s)",
 				want.ManagementPort, prefixList(firewall.Rule{Sources: want.ManagementSources}.Normalize().Sources))
+			if cur.Backend == "firewalld" {
+				detail += "; with firewalld: policy portwarden, which runs before every zone, gets target DROP, so the zones' own services and ports no longer let traffic in (the zones are left as they are)"
+			}
 		} else {
 			detail += " (portwarden's rules only; the host's own policy decides the rest)"
 		}

@@ -1,0 +1,505 @@
+package firewall
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Firewalld manages a host whose firewall firewalld runs, through
+// firewalld itself (see docs/firewalld.md). portwarden owns exactly these
+// firewalld objects, in the permanent configuration and so in the runtime:
+//
+//   - the policy "portwarden" (ingress zone ANY, egress zone HOST, priority
+//     FirewalldPriority, before every zone), holding one rich rule per
+//     rule, port range and family, that accepts the ports from an ipset;
+//     its target is CONTINUE (additive) or DROP (enforce);
+//   - the ipsets "portwarden-N" (IPv4) and "portwarden-N-6" (IPv6) with
+//     rule N's sources, and "portwarden-mgmt"/"portwarden-mgmt-6" with
+//     the management sources in enforce mode.
+//
+// Apply runs firewalld.py with the host's python: it writes these objects
+// into the permanent configuration over D-Bus, reloads firewalld, checks
+// the runtime, and on any failure restores the objects and reloads again.
+type Firewalld struct {
+	// Facts are the host's facts; State reads them, Apply does not need
+	// them.
+	Facts Facts
+}
+
+//go:embed firewalld.py
+var firewalldProgram string
+
+// Owned object names and settings.
+const (
+	firewalldPolicy   = Tag
+	firewalldPrefix   = Tag + "-"
+	firewalldMgmt     = firewalldPrefix + "mgmt"
+	firewalldV6Suffix = "-6"
+	firewalldLayerSep = "-l"
+	// FirewalldPriority runs the policy before the zones (negative
+	// priorities come first), so its accepts are not shadowed by a zone's
+	// reject and its enforce-mode drop comes before a zone's accepts.
+	FirewalldPriority = -100
+)
+
+// Rich rules portwarden writes besides the rules, in enforce mode.
+const (
+	firewalldRuleICMP   = `rule protocol value="icmp" accept`
+	firewalldRuleICMPv6 = `rule protocol value="ipv6-icmp" accept`
+	firewalldRuleDHCPv6 = `rule family="ipv6" destination address="fe80::/64" port port="546" protocol="udp" accept`
+)
+
+// Name implements Backend.
+func (*Firewalld) Name() string { return "firewalld" }
+
+// fwdPolicy is a firewalld policy's settings, as firewalld.py reads and
+// writes them.
+type fwdPolicy struct {
+	Description  string   `json:"description"`
+	Short        string   `json:"short"`
+	Target       string   `json:"target"`
+	Priority     int      `json:"priority"`
+	IngressZones []string `json:"ingress_zones"`
+	EgressZones  []string `json:"egress_zones"`
+	RichRules    []string `json:"rich_rules"`
+	Services     []string `json:"services"`
+	Ports        []any    `json:"ports"`
+	Protocols    []string `json:"protocols"`
+	SourcePorts  []any    `json:"source_ports"`
+	ICMPBlocks   []string `json:"icmp_blocks"`
+	ForwardPorts []any    `json:"forward_ports"`
+	Masquerade   bool     `json:"masquerade"`
+}
+
+// fwdIPSet is a firewalld ipset's settings.
+type fwdIPSet struct {
+	Short       string            `json:"short"`
+	Description string            `json:"description"`
+	Type        string            `json:"type"`
+	Options     map[string]string `json:"options"`
+	Entries     []string          `json:"entries"`
+}
+
+// fwdObjects are portwarden's objects in one configuration.
+type fwdObjects struct {
+	Policy *fwdPolicy          `json:"policy"`
+	IPSets map[string]fwdIPSet `json:"ipsets"`
+}
+
+// fwdReadback is what firewalld.py prints.
+type fwdReadback struct {
+	Permanent *fwdObjects `json:"permanent"`
+	Runtime   *fwdObjects `json:"runtime"`
+}
+
+// firewalldObjects renders the desired objects.
+func firewalldObjects(d linuxDesired) fwdObjects {
+	o := fwdObjects{IPSets: map[string]fwdIPSet{}}
+	if d.remove {
+		return o
+	}
+	p := &fwdPolicy{
+		Description:  "Inbound rules managed by portwarden: do not edit, portwarden replaces this policy and its ipsets portwarden-*.",
+		Short:        "portwarden",
+		Target:       "CONTINUE",
+		Priority:     FirewalldPriority,
+		IngressZones: []string{"ANY"},
+		EgressZones:  []string{"HOST"},
+		RichRules:    []string{},
+		Services:     []string{}, Ports: []any{}, Protocols: []string{}, SourcePorts: []any{},
+		ICMPBlocks: []string{}, ForwardPorts: []any{},
+	}
+	add := func(base, short, comment, proto string, ports []PortRange, src []netip.Prefix) {
+		v4, v6 := SplitFamilies(src)
+		for _, fam := range []struct {
+			name, family, rich string
+			src                []netip.Prefix
+		}{{base, "inet", "ipv4", v4}, {base + firewalldV6Suffix, "inet6", "ipv6", v6}} {
+			for li, layer := range firewalldLayers(fam.src) {
+				name := fam.name
+				if li > 0 {
+					name += fmt.Sprintf("%s%d", firewalldLayerSep, li+1)
+				}
+				entries := make([]string, len(layer))
+				for i, s := range layer {
+					entries[i] = PrefixString(s)
+				}
+				slices.Sort(entries)
+				o.IPSets[name] = fwdIPSet{Short: short, Description: comment, Type: "hash:net",
+					Options: map[string]string{"family": fam.family}, Entries: entries}
+				for _, pr := range ports {
+					p.RichRules = append(p.RichRules, fmt.Sprintf(`rule family=%q source ipset=%q port port=%q protocol=%q accept`,
+						fam.rich, name, pr.String(), proto))
+				}
+			}
+		}
+	}
+	for i, r := range d.Rules {
+		add(firewalldPrefix+strconv.Itoa(i+1), "portwarden "+r.Key(), r.Comment, r.Protocol, r.Ports, r.Sources)
+	}
+	if d.Mode == Enforce {
+		p.Target = "DROP"
+		add(firewalldMgmt, "portwarden management", "the controller", "tcp",
+			[]PortRange{{d.ManagementPort, d.ManagementPort}}, d.ManagementSources)
+		p.RichRules = append(p.RichRules, firewalldRuleICMP, firewalldRuleICMPv6, firewalldRuleDHCPv6)
+	}
+	o.Policy = p
+	return o
+}
+
+// firewalldLayers splits sources into groups without overlaps: firewalld
+// refuses overlapping entries in a hash:net ipset (nft's "conflicting
+// intervals"), and a refused reload leaves firewalld in its FAILED state.
+// A prefix inside another one goes into a further ipset ("-l2", ...), so
+// that every source is kept as it is and reads back unchanged.
+func firewalldLayers(src []netip.Prefix) [][]netip.Prefix {
+	var layers [][]netip.Prefix
+	for _, p := range src {
+		placed := false
+		for i, l := range layers {
+			if !slices.ContainsFunc(l, p.Overlaps) {
+				layers[i] = append(l, p)
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			layers = append(layers, []netip.Prefix{p})
+		}
+	}
+	return layers
+}
+
+// Apply implements Backend.
+func (b *Firewalld) Apply(d Desired) (Script, error) {
+	dd, err := prepareLinuxDesired(d)
+	if err != nil {
+		return Script{}, err
+	}
+	want, err := json.Marshal(firewalldObjects(dd))
+	if err != nil {
+		return Script{}, fmt.Errorf("encoding firewalld objects: %w", err)
+	}
+	body := linuxPrelude("", true) + firewalldGuard.render(d.Guard) + `pw_status=0
+pw_section apply
+pw_fail() {
+	echo "$1"
+	echo "portwarden: $1" >&2
+	pw_status=1
+}
+if [ -z "$pw_tmp" ]; then
+	pw_fail "cannot create a temporary directory; nothing was changed"
+elif ! pw_has firewall-cmd; then
+	pw_fail "firewalld is not installed; nothing was changed"
+elif ! pw_fwd_python || ! pw_guard_begin; then
+	:
+else
+	pw_fwd_out=$("$pw_fwpy" -c "$pw_fwprog" apply 2>"$pw_tmp/fwd.err") || pw_status=1
+	while IFS= read -r pw_l || [ -n "$pw_l" ]; do printf '%s\n' "$pw_l"; done <"$pw_tmp/fwd.err"
+	if [ "$pw_status" -eq 0 ]; then
+		pw_committed=1
+	else
+		echo "portwarden: firewalld apply failed" >&2
+		# firewalld.py rolls back itself; only when that failed is the
+		# saved state put back by restore.sh.
+		pw_contains "$pw_tmp/fwd.err" "ROLLBACK FAILED" && pw_committed=1
+	fi
+	[ -n "$pw_fwd_out" ] || pw_fwd_out='{}'
+fi
+pw_guard_end
+` + linuxNFTReadback + "exit \"$pw_status\"\n"
+	return Script{Shell: "sh", Body: body, Stdin: want}, nil
+}
+
+// firewalldGuard gives the Linux apply frame (lock, saved state, armed
+// revert) what firewalld needs: the saved state is firewalld.py's view
+// before the change, and restore.sh hands it back to firewalld.py restore,
+// which writes those permanent objects and reloads. No files are
+// persisted besides firewalld's own configuration.
+var firewalldGuard = linuxGuard{
+	save: `	printf '%s\n' "$pw_fwpy" >"$pw_state/python" || return 1
+	printf '%s' "$pw_fwprog" >"$pw_state/firewalld.py" || return 1
+	"$pw_fwpy" "$pw_state/firewalld.py" read >"$pw_state/firewalld.json" || return 1
+`,
+	restore: `IFS= read -r pw_py <"$pw_state/python" || exit 1
+"$pw_py" "$pw_state/firewalld.py" restore <"$pw_state/firewalld.json" >/dev/null || exit 1
+`,
+}
+
+// Confirm implements Confirmer.
+func (b *Firewalld) Confirm(id string) (Script, error) { return linuxConfirmer{""}.Confirm(id) }
+
+// RevertNow implements Confirmer.
+func (b *Firewalld) RevertNow(id string) (Script, error) { return linuxConfirmer{""}.RevertNow(id) }
+
+// State implements Backend.
+func (b *Firewalld) State(f Facts) (State, error) {
+	lf, err := parseLinuxFacts(f)
+	if err != nil {
+		return State{}, err
+	}
+	st := State{Backend: b.Name()}
+	text, err := lf.section(linuxSecFirewalld, "firewalld.py read")
+	if err != nil {
+		return State{}, err
+	}
+	if strings.TrimSpace(text) == "" {
+		return State{}, fmt.Errorf("firewalld's view is missing from the facts: firewalld does not run on this host")
+	}
+	var rb fwdReadback
+	if err := json.Unmarshal([]byte(text), &rb); err != nil {
+		return State{}, fmt.Errorf("parsing firewalld's view of portwarden's objects: %w", err)
+	}
+	if rb.Permanent == nil || rb.Runtime == nil {
+		return State{}, fmt.Errorf("firewalld's view of portwarden's objects is incomplete")
+	}
+	perm := *rb.Permanent
+	if !firewalldSame(perm, *rb.Runtime) {
+		st.Drift = append(st.Drift, "firewalld's runtime configuration of portwarden's objects differs from the permanent one (changed without --permanent, or not reloaded)")
+	}
+	if perm.Policy == nil {
+		if len(perm.IPSets) > 0 {
+			st.Installed = true
+			st.Drift = append(st.Drift, "policy portwarden is missing while ipsets portwarden-* exist")
+		}
+		return st, nil
+	}
+	st.Installed = true
+	p := perm.Policy
+	switch p.Target {
+	case "DROP":
+		st.Mode = Enforce
+	case "CONTINUE":
+		st.Mode = Additive
+	default:
+		st.Mode = Additive
+		st.Drift = append(st.Drift, fmt.Sprintf("policy portwarden has target %q", p.Target))
+	}
+	if p.Priority != FirewalldPriority || !slices.Equal(p.IngressZones, []string{"ANY"}) || !slices.Equal(p.EgressZones, []string{"HOST"}) {
+		st.Drift = append(st.Drift, fmt.Sprintf("policy portwarden has priority %d, ingress %v, egress %v", p.Priority, p.IngressZones, p.EgressZones))
+	}
+	if len(p.Services)+len(p.Ports)+len(p.Protocols)+len(p.SourcePorts)+len(p.ICMPBlocks)+len(p.ForwardPorts) > 0 || p.Masquerade {
+		st.Drift = append(st.Drift, "policy portwarden has services, ports or other settings portwarden does not write")
+	}
+	rules, mgmt, drift, err := firewalldRules(p.RichRules, perm.IPSets, st.Mode)
+	if err != nil {
+		return State{}, err
+	}
+	st.Rules, st.Management = rules, mgmt
+	st.Drift = append(st.Drift, drift...)
+	st.Drift = append(st.Drift, firewalldKernelDrift(lf, *rb.Runtime, st.Mode)...)
+	return st, nil
+}
+
+// firewalldSame compares two configurations' objects.
+func firewalldSame(a, b fwdObjects) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+var firewalldRichRE = regexp.MustCompile(`^rule family="(ipv4|ipv6)" source ipset="([A-Za-z0-9_.-]+)" port port="([0-9-]+)" protocol="(tcp|udp)" accept$`)
+
+// firewalldRules reads the rules back from the policy's rich rules and
+// the ipsets they name.
+func firewalldRules(rich []string, ipsets map[string]fwdIPSet, mode Mode) ([]Rule, *Rule, []string, error) {
+	var drift []string
+	byBase := map[string]*Rule{}
+	var bases []string
+	reserved := map[string]bool{}
+	used := map[string]bool{}
+	for _, rr := range rich {
+		switch rr {
+		case firewalldRuleICMP, firewalldRuleICMPv6, firewalldRuleDHCPv6:
+			reserved[rr] = true
+			continue
+		}
+		m := firewalldRichRE.FindStringSubmatch(rr)
+		if m == nil {
+			drift = append(drift, fmt.Sprintf("policy portwarden has a rich rule portwarden does not write: %s", rr))
+			continue
+		}
+		set, ok := ipsets[m[2]]
+		if !ok {
+			drift = append(drift, fmt.Sprintf("rich rule names ipset %s, which is missing", m[2]))
+			continue
+		}
+		used[m[2]] = true
+		pr, err := ParsePortRange(m[3])
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("policy portwarden: rich rule %q: %w", rr, err)
+		}
+		base := m[2]
+		if i := strings.LastIndex(base, firewalldLayerSep); i > 0 {
+			base = base[:i]
+		}
+		base = strings.TrimSuffix(base, firewalldV6Suffix)
+		r := byBase[base]
+		if r == nil {
+			r = &Rule{Protocol: m[4], Comment: set.Description}
+			byBase[base] = r
+			bases = append(bases, base)
+		}
+		if r.Protocol != m[4] {
+			drift = append(drift, fmt.Sprintf("ipset %s is used for both tcp and udp", base))
+		}
+		if !slices.Contains(r.Ports, pr) {
+			r.Ports = append(r.Ports, pr)
+		}
+		for _, e := range set.Entries {
+			p, err := firewalldEntry(e)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("ipset %s: %w", m[2], err)
+			}
+			if !slices.Contains(r.Sources, p) {
+				r.Sources = append(r.Sources, p)
+			}
+		}
+	}
+	for n := range ipsets {
+		if !used[n] {
+			drift = append(drift, fmt.Sprintf("ipset %s is not used by policy portwarden", n))
+		}
+	}
+	if mode == Enforce && len(reserved) != 3 || mode != Enforce && len(reserved) > 0 {
+		drift = append(drift, "policy portwarden's icmp/dhcpv6 rules do not match its mode")
+	}
+	var m ruleMerger
+	var mgmt *Rule
+	slices.Sort(bases)
+	for _, base := range bases {
+		r := byBase[base]
+		if base == firewalldMgmt {
+			n := r.Normalize()
+			n.Comment = ""
+			mgmt = &n
+			continue
+		}
+		m.add(*r)
+	}
+	return m.rules(), mgmt, drift, nil
+}
+
+// firewalldEntry parses an ipset entry: an address or a prefix.
+func firewalldEntry(e string) (netip.Prefix, error) {
+	if strings.Contains(e, "/") {
+		return netip.ParsePrefix(e)
+	}
+	a, err := netip.ParseAddr(e)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// firewalldKernelDrift checks the kernel ruleset that firewalld built
+// (table inet firewalld, when firewalld uses nftables): portwarden's
+// policy chain is there and each runtime ipset is a set with its entries.
+func firewalldKernelDrift(lf *linuxFacts, rt fwdObjects, mode Mode) []string {
+	text, err := lf.section(linuxSecNFT, "nft -j list ruleset")
+	if err != nil || strings.TrimSpace(text) == "" {
+		return nil // firewalld with its iptables backend, or no nft: firewalld's own view is all there is
+	}
+	var doc struct {
+		Nftables []map[string]json.RawMessage `json:"nftables"`
+	}
+	if json.Unmarshal([]byte(text), &doc) != nil {
+		return []string{"the kernel ruleset could not be parsed"}
+	}
+	type set struct {
+		Family, Table, Name string
+		Elem                []json.RawMessage
+	}
+	sets := map[string]set{}
+	chain, table := false, false
+	var lastVerdict string
+	for _, o := range doc.Nftables {
+		if raw, ok := o["table"]; ok {
+			var t struct{ Family, Name string }
+			if json.Unmarshal(raw, &t) == nil && t.Family == "inet" && t.Name == "firewalld" {
+				table = true
+			}
+		}
+		if raw, ok := o["set"]; ok {
+			var s set
+			if json.Unmarshal(raw, &s) == nil && s.Family == "inet" && s.Table == "firewalld" {
+				sets[s.Name] = s
+			}
+		}
+		if raw, ok := o["chain"]; ok {
+			var c struct{ Family, Table, Name string }
+			if json.Unmarshal(raw, &c) == nil && c.Family == "inet" && c.Table == "firewalld" && c.Name == "filter_IN_policy_"+firewalldPolicy {
+				chain = true
+			}
+		}
+		if raw, ok := o["rule"]; ok {
+			var r struct {
+				Family, Table, Chain string
+				Expr                 []map[string]json.RawMessage
+			}
+			if json.Unmarshal(raw, &r) == nil && r.Table == "firewalld" && r.Chain == "filter_IN_policy_"+firewalldPolicy && len(r.Expr) == 1 {
+				for k := range r.Expr[0] {
+					lastVerdict = k
+				}
+			}
+		}
+	}
+	if !table {
+		return nil
+	}
+	var drift []string
+	if rt.Policy != nil && !chain {
+		drift = append(drift, "the kernel ruleset has no chain for policy portwarden (inet firewalld filter_IN_policy_portwarden)")
+	}
+	if rt.Policy != nil && chain && (mode == Enforce) != (lastVerdict == "drop") {
+		drift = append(drift, "the kernel's chain for policy portwarden does not end as its mode says")
+	}
+	for name, ipset := range rt.IPSets {
+		s, ok := sets[name]
+		if !ok {
+			drift = append(drift, fmt.Sprintf("the kernel ruleset has no set %s in table inet firewalld", name))
+			continue
+		}
+		var got []string
+		for _, e := range s.Elem {
+			got = append(got, nftElemString(e))
+		}
+		want := slices.Clone(ipset.Entries)
+		for i, w := range want {
+			if p, err := firewalldEntry(w); err == nil {
+				want[i] = PrefixString(p.Masked())
+			}
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			drift = append(drift, fmt.Sprintf("the kernel's set %s holds %v, firewalld's ipset %v", name, got, want))
+		}
+	}
+	return drift
+}
+
+// nftElemString renders a set element of nft's JSON: an address or a
+// prefix.
+func nftElemString(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var p struct {
+		Prefix struct {
+			Addr string `json:"addr"`
+			Len  int    `json:"len"`
+		} `json:"prefix"`
+	}
+	if json.Unmarshal(raw, &p) == nil && p.Prefix.Addr != "" {
+		return p.Prefix.Addr + "/" + strconv.Itoa(p.Prefix.Len)
+	}
+	return string(raw)
+}
