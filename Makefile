@@ -2,7 +2,11 @@
 GO        ?= go
 BIN       := bin
 LABDIR    ?= $(CURDIR)/.lab/demo
-DEPS      := openssh-server openssh-client nftables iptables iproute2 sudo
+# firewalld, ufw and dbus run only inside lab hosts (scripts/deps.sh
+# installs them without starting or enabling anything here).
+# iptables-persistent is not listed: Debian's ufw Breaks it, so the lab's
+# boot loads /etc/iptables/rules.* itself (docs/lab.md).
+DEPS      := openssh-server openssh-client nftables iptables iproute2 sudo util-linux dbus firewalld ufw
 GOFLAGS   ?=
 
 .PHONY: all build deps test test-short lint staticcheck bench demo demo-down clean
@@ -15,11 +19,7 @@ build:
 
 # deps installs what the lab and the tests need on a fresh Debian machine.
 deps:
-	@missing=""; for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	./scripts/deps.sh $(DEPS)
 	$(GO) mod download
 
 lint:
