@@ -62,8 +62,11 @@ func Detect(f Facts, want, persistRoot string) (Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	if kind == "nftables" {
+	switch kind {
+	case "nftables":
 		return &NFTables{Root: persistRoot, Facts: f}, nil
+	case "ufw":
+		return newUFW(persistRoot, f)
 	}
 	return &IPTables{Root: persistRoot, Facts: f, Legacy: legacy}, nil
 }
@@ -201,9 +204,7 @@ func pickLinuxBackend(d linuxDetection, want string) (kind string, legacy bool, 
 				Reason: "firewalld is active and manages this host's firewall: it rebuilds its rules on every reload and would remove or override portwarden's",
 				Hint:   `set firewall = "nftables" for this host to add portwarden's rules alongside firewalld's anyway (a firewalld reload can undo the opening until the next apply), or stop and disable firewalld`}
 		case d.ufw:
-			return "", false, &UnsupportedError{Want: want, Manager: "ufw",
-				Reason: "ufw is active and manages this host's firewall: it rebuilds its rules on reload and its iptables chains drop what nftables rules accept",
-				Hint:   `set firewall = "iptables" for this host to put portwarden's chain ahead of ufw's anyway ("ufw reset" or a ufw upgrade can remove it until the next apply), or disable ufw`}
+			return "ufw", false, nil
 		case d.ownNFT && d.nft:
 			return nft, false, nil
 		case d.ownIPT && d.ipt:
@@ -234,6 +235,8 @@ func pickLinuxBackend(d linuxDetection, want string) (kind string, legacy bool, 
 				Hint:   `install the nftables package, or set firewall = "iptables" or "auto"`}
 		}
 		return nft, false, nil
+	case "ufw":
+		return "ufw", false, nil
 	case ipt:
 		if !d.ipt && !d.iptLegacy {
 			return "", false, &UnsupportedError{Want: want,

@@ -27,6 +27,7 @@ const (
 	linuxSecErrors    = "errors"  // "SECTION: exit status N: stderr" of failed commands
 	linuxSecApply     = "apply"   // what an apply script did
 	linuxSecDone      = "done"    // last section: the script ran to the end
+	// ufw's files: see ufwFactsSections.
 )
 
 // LinuxFactsScript gathers, in one round trip, everything the Linux
@@ -197,7 +198,7 @@ pw_yesno rules_v4_owned pw_contains "$pw_rules4" PORTWARDEN-INPUT
 pw_yesno rules_v6_owned pw_contains "$pw_rules6" PORTWARDEN-INPUT
 pw_yesno rules_v4_exists test -f "$pw_rules4"
 pw_yesno rules_v6_exists test -f "$pw_rules6"
-
+` + ufwFactsSections + `
 pw_section errors
 printf '%s' "$pw_errors"
 pw_section done
