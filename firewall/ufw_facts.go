@@ -27,8 +27,17 @@ const (
 // ufwFactsSections is part of the Linux facts script. ufw reads its files
 // at these fixed paths (a persist root does not apply to them: on a lab
 // host, its own mount namespace gives it its own /etc).
-const ufwFactsSections = `pw_ufwcat() {
-	if [ -f "$2" ] && pw_has ufw; then pw_run "$1" cat "$2"; else pw_section "$1"; fi
+//
+// The files are read (a cat each) only where ufw is enabled or holds
+// something of portwarden's: the package is installed on many hosts that
+// do not use it, and a process costs every host a few milliseconds.
+const ufwFactsSections = `pw_ufw=
+if pw_has ufw && { pw_contains /etc/ufw/ufw.conf ENABLED=yes || [ -f ` + ufwRecordPath + ` ] ||
+	pw_contains ` + ufwRulesPath + ` ` + ufwOwnedHex + `; }; then
+	pw_ufw=yes
+fi
+pw_ufwcat() {
+	if [ -n "$pw_ufw" ] && [ -f "$2" ]; then pw_run "$1" cat "$2"; else pw_section "$1"; fi
 }
 pw_ufwcat ` + ufwSecRules + ` ` + ufwRulesPath + `
 pw_ufwcat ` + ufwSecRules6 + ` ` + ufwRules6Path + `
@@ -57,6 +66,9 @@ func ufwHostFromFacts(lf *linuxFacts) (*ufwHost, error) {
 		}
 		// The section ends with the newline that starts the next marker.
 		h.raw[s.path] = strings.TrimSuffix(text, "\n")
+	}
+	if h.raw[ufwDefaultPath] == "" && h.raw[ufwRulesPath] == "" {
+		return nil, fmt.Errorf("ufw is not enabled on this host (no ENABLED=yes in /etc/ufw/ufw.conf) and holds nothing of portwarden's: enable it (ufw enable) to manage the host through ufw")
 	}
 	if h.raw[ufwDefaultPath] == "" {
 		return nil, fmt.Errorf("%s is missing or empty: ufw is not installed as its package installs it", ufwDefaultPath)

@@ -36,6 +36,8 @@ const (
 	// writes: "portwarden:<rule key>[ <reason>]", or "portwarden:management".
 	ufwOwnedPrefix = Tag + ":"
 	ufwMgmtComment = Tag + ":management"
+	// ufwOwnedHex is ufwOwnedPrefix as the hex of a tuple's comment.
+	ufwOwnedHex = "706f727477617264656e3a"
 )
 
 // ufwFile is one of ufw's rules files (user.rules, user6.rules).
