@@ -590,7 +590,7 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 	}
 	h.Firewall = str("firewall", def)
 	if v := get("firewall"); v != nil {
-		ok := map[string][]string{"linux": {"auto", "nftables", "iptables"}, "windows": {"auto", "windows"}}[h.OS]
+		ok := map[string][]string{"linux": {"auto", "nftables", "iptables", "ufw"}, "windows": {"auto", "windows"}}[h.OS]
 		if ok != nil && !slices.Contains(ok, h.Firewall) {
 			diags = append(diags, attrDiag(v, "Invalid firewall",
 				fmt.Sprintf("firewall %q does not fit a %s host: want one of %s.", h.Firewall, h.OS, strings.Join(ok, ", "))))
