@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -242,6 +243,18 @@ ufw deny from 198.18.9.9 >/dev/null && ufw allow 8080/tcp >/dev/null`)
 	if rec := u.file("ufw/portwarden.conf"); !strings.Contains(rec, "previous_default_input_policy=ACCEPT") {
 		t.Errorf("previous default not recorded: %s", rec)
 	}
+
+	// ufw enabled in its files but stopped: the rules are there, the
+	// state says they are not loaded.
+	u.sh("ufw disable >/dev/null")
+	st, err := (&UFW{}).State(u.facts())
+	if err != nil {
+		t.Fatalf("state with ufw disabled: %v", err)
+	}
+	if !st.Installed || !slices.ContainsFunc(st.Warnings, func(w string) bool { return strings.Contains(w, "ufw is not active") }) {
+		t.Errorf("state with ufw disabled: installed %v warnings %q", st.Installed, st.Warnings)
+	}
+	u.sh("ufw --force enable >/dev/null")
 
 	// Destroy: everything portwarden's goes, the default comes back, the
 	// host's rules stay in their order.
