@@ -149,6 +149,11 @@ func (b *UFW) Apply(d Desired) (Script, error) {
 	sort.Strings(paths)
 	for _, path := range paths {
 		text := p.write[path]
+		for line := range strings.Lines(text) {
+			if strings.HasPrefix(line, ufwFileMarker) || strings.TrimRight(line, "\n") == iptEndMarker {
+				return Script{}, fmt.Errorf("%s has a line %q that portwarden uses to frame the files it sends: remove it", path, strings.TrimSpace(line))
+			}
+		}
 		if !strings.HasSuffix(text, "\n") {
 			text += "\n"
 		}
@@ -249,7 +254,11 @@ fi
 	}
 	reload := `pw_reload() { echo "ufw is not active: the rules are in its files and take effect when ufw is enabled (ufw enable)"; }`
 	if active {
-		reload = `pw_reload() { pw_timeout ufw reload >"$pw_tmp/reload.out" 2>&1; }`
+		// ufw reload restores every ufw file: on a loaded host it can take
+		// longer than pw_timeout's 15 s.
+		reload = `pw_reload() {
+	if pw_has timeout; then timeout 120 ufw reload; else ufw reload; fi >"$pw_tmp/reload.out" 2>&1
+}`
 	}
 	if !p.reload {
 		b.WriteString(`[ "$pw_go" = 1 ] && echo "nothing to change"` + "\n")

@@ -180,3 +180,51 @@ func TestUFWOrderDrift(t *testing.T) {
 		t.Errorf("a deny before portwarden's rules: %q", d)
 	}
 }
+
+// ufwFacts is the empty host's facts with ufw installed and active and
+// the fixture files as its ufw files.
+func ufwFacts(t *testing.T, defaults string) Facts {
+	t.Helper()
+	f := loadFacts(t, "empty")
+	f = withSection(f, linuxSecTools, f[linuxSecTools]+"/usr/sbin/ufw\n")
+	f = withSection(f, linuxSecServices, "systemd=no\nufw.status=Status: active\n")
+	for sec, fx := range map[string]string{ufwSecRules: "user.rules.by-ufw", ufwSecRules6: "user6.rules.by-ufw"} {
+		b, err := os.ReadFile("testdata/linux/ufw/" + fx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f = withSection(f, sec, string(b)+"\n")
+	}
+	f = withSection(f, ufwSecDefault, defaults+"\n")
+	return withSection(f, ufwSecRecord, "\n")
+}
+
+func TestUFWApplyScript(t *testing.T) {
+	d := Desired{Mode: Enforce, ManagementPort: 22, ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/32")},
+		Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{443, 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32")}}}}
+	s, err := (&UFW{Facts: ufwFacts(t, "IPV6=yes\nDEFAULT_INPUT_POLICY=\"ACCEPT\"\n")}).Apply(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"sha256sum /etc/ufw/user.rules", "iptables-restore --test -n", "ip6tables-restore --test -n", "ufw reload", "mv -f /etc/ufw/user.rules.portwarden-new /etc/ufw/user.rules"} {
+		if !strings.Contains(s.Body, want) {
+			t.Errorf("apply script lacks %q", want)
+		}
+	}
+	if !strings.Contains(string(s.Stdin), ufwFileMarker+ufwRecordPath) || !strings.Contains(string(s.Stdin), `DEFAULT_INPUT_POLICY="DROP"`) {
+		t.Errorf("enforce does not send the record and the default:\n%s", s.Stdin)
+	}
+	// A host file with portwarden's framing lines in it is refused.
+	_, err = (&UFW{Facts: ufwFacts(t, "IPV6=yes\n"+iptEndMarker+"\nDEFAULT_INPUT_POLICY=\"ACCEPT\"\n")}).Apply(d)
+	if err == nil || !strings.Contains(err.Error(), "frame") {
+		t.Errorf("framing line in /etc/default/ufw: %v", err)
+	}
+	// The state of the fixture host: ufw's own portwarden-tagged tuples.
+	st, err := (&UFW{}).State(ufwFacts(t, "IPV6=yes\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Installed || len(st.Rules) != 3 || st.Mode != Additive {
+		t.Errorf("state: %+v", st)
+	}
+}
