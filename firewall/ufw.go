@@ -160,8 +160,19 @@ func (b *UFW) Apply(d Desired) (Script, error) {
 		stdin.WriteString(ufwFileMarker + path + "\n" + text)
 	}
 	stdin.WriteString(iptEndMarker + "\n")
-	body := linuxPrelude("", true) + ufwApplyBody(p, paths, lf.ufwActive()) + linuxFactsSections + "exit \"$pw_status\"\n"
+	body := linuxPrelude("", true) + ufwGuard.render(d.Guard) + ufwApplyBody(p, paths, lf.ufwActive()) + linuxFactsSections + "exit \"$pw_status\"\n"
 	return Script{Shell: "sh", Body: body, Stdin: []byte(stdin.String())}, nil
+}
+
+// ufwGuard hands the common frame (lock, saved state, armed revert; see
+// Guard) what ufw's state is: its files. The live rules follow from them,
+// so restore.sh, after the frame put the files back, reloads ufw where it
+// is enabled.
+var ufwGuard = linuxGuard{
+	save: "\t:\n",
+	restore: `trap 'if [ "$pw_rc" = 0 ] && grep -qx "ENABLED=yes" /etc/ufw/ufw.conf 2>/dev/null; then ufw reload >/dev/null 2>&1 || exit 1; fi' EXIT
+`,
+	files: []string{ufwRulesPath, ufwRules6Path, ufwDefaultPath, ufwRecordPath},
 }
 
 // ufwFileMarker starts a file on an apply script's standard input.
@@ -262,8 +273,10 @@ fi
 	}
 	if !p.reload {
 		b.WriteString(`[ "$pw_go" = 1 ] && echo "nothing to change"` + "\n")
+		b.WriteString("pw_guard_end\n")
 		return b.String()
 	}
+	b.WriteString("if [ \"$pw_go\" = 1 ] && ! pw_guard_begin; then pw_go=0; fi\n")
 	fmt.Fprintf(&b, `%[1]s
 pw_back() {
 	%[5]s
@@ -279,6 +292,8 @@ if [ "$pw_go" = 1 ]; then
 		rm -f %[6]s
 		pw_fail "swapping ufw's files failed; the old files are back: $(tr '\n' ' ' <"$pw_tmp/swap.err")"
 		pw_go=0
+	else
+		pw_committed=1
 	fi
 fi
 if [ "$pw_go" = 1 ]; then
@@ -296,6 +311,14 @@ if [ "$pw_go" = 1 ]; then
 		fi
 	fi
 fi
+pw_guard_end
 `, reload, and(stage), and(keep), and(append(swap, drop...)), semi(back), strings.Join(clean, " "))
 	return b.String()
 }
+
+// Confirm implements Confirmer: the frame's armed revert (ufw's files put
+// back, ufw reloaded) is cancelled like every Linux backend's.
+func (b *UFW) Confirm(id string) (Script, error) { return linuxConfirmer{""}.Confirm(id) }
+
+// RevertNow implements Confirmer.
+func (b *UFW) RevertNow(id string) (Script, error) { return linuxConfirmer{""}.RevertNow(id) }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // ufwNS is a network namespace whose scripts run with a private copy of
@@ -340,5 +341,37 @@ func TestUFWKernelRollback(t *testing.T) {
 	}
 	if u.file("ufw/user.rules") != mid {
 		t.Errorf("an apply over changed files changed them")
+	}
+}
+
+// TestUFWKernelArmedRevert: an apply that the controller never confirms
+// is undone by the host itself: ufw's files come back and ufw reloads
+// them.
+func TestUFWKernelArmedRevert(t *testing.T) {
+	u := newUFWNS(t)
+	u.sh("ufw --force enable >/dev/null && ufw allow 8080/tcp >/dev/null")
+	before := u.file("ufw/user.rules")
+	b, _ := u.backend()
+	d := ufwTestDesired(Additive)
+	d.Guard = Guard{ConfirmTimeout: 4 * time.Second}
+	s, err := b.Apply(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The revert runs detached in the script's mount namespace; the
+	// script waits for it here, as a host would go on running.
+	script := filepath.Join(u.dir, "apply.sh")
+	if err := os.WriteFile(script, []byte(s.Body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := u.run("sh "+script+"; rc=$?; sleep 7; iptables-save -t filter; exit $rc", s.Stdin)
+	if code != 0 || !strings.Contains(out, "confirm=") {
+		t.Fatalf("guarded apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := u.file("ufw/user.rules"); got != before {
+		t.Errorf("the armed revert did not put user.rules back:\n%s", got)
+	}
+	if i := strings.LastIndex(out, "*filter"); i < 0 || strings.Contains(out[i:], "198.18.0.5") || !strings.Contains(out[i:], "--dport 8080") {
+		t.Errorf("after the revert, the kernel does not hold the old rules:\n%s", out[max(i, 0):])
 	}
 }
