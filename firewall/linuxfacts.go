@@ -29,6 +29,7 @@ const (
 	linuxSecErrors    = "errors"    // "SECTION: exit status N: stderr" of failed commands
 	linuxSecApply     = "apply"     // what an apply script did
 	linuxSecDone      = "done"      // last section: the script ran to the end
+	// ufw's files: see ufwFactsSections.
 )
 
 // LinuxFactsScript gathers, in one round trip, everything the Linux
@@ -273,6 +274,7 @@ else
 	pw_section firewalld
 fi
 
+` + ufwFactsSections + `
 pw_section errors
 printf '%s' "$pw_errors"
 pw_section done

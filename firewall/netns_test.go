@@ -41,6 +41,9 @@ func requireKernel(t *testing.T, tools ...string) {
 type testNS struct {
 	t    *testing.T
 	name string
+	// wrap, when set, is argv run inside the namespace before "sh -c
+	// SCRIPT" (e.g. unshare for a private mount namespace).
+	wrap []string
 }
 
 // newNS creates a namespace "pwfw-<random>" with loopback up.
@@ -63,7 +66,8 @@ func newNS(t *testing.T) *testNS {
 // run runs a sh script inside the namespace.
 func (ns *testNS) run(script string, stdin []byte) (stdout, stderr string, code int) {
 	ns.t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", ns.name, "sh", "-c", script)
+	argv := append(append([]string{"netns", "exec", ns.name}, ns.wrap...), "sh", "-c", script)
+	cmd := exec.Command("ip", argv...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e

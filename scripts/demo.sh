@@ -17,8 +17,10 @@ fi
 "$PWLAB" down --dir "$LAB" >/dev/null 2>&1 || true
 trap 'step "Taking the lab down"; "$PWLAB" down --dir "$LAB"' EXIT
 
-step "Bringing up the lab: 4 hardened Linux hosts (default-drop nftables; lnx04 in enforce mode) and 2 simulated Windows hosts"
-"$PWLAB" up --dir "$LAB" --linux 4 --windows 2 --baseline drop || exit 1
+step "Bringing up the lab: 4 hardened Linux hosts (default-drop nftables; lnx04 in enforce mode), 1 ufw host and 2 simulated Windows hosts"
+"$PWLAB" up --dir "$LAB" --linux 5 --ufw 1 --windows 2 --baseline drop || exit 1
+# The ufw host, as the lab's inventory notes it.
+UFWHOST=$(sed -n 's/^# \(lnx[0-9]*\): lab manager ufw.*/\1/p' "$INV" | head -n 1)
 
 # One repository is run in enforce mode: portwarden owns its inbound policy.
 sed -i '/^host "lnx04"/,/^}/ s/mode *= "additive"/mode     = "enforce"/' "$INV"
@@ -34,6 +36,11 @@ step "portwarden apply --auto-approve"
 
 step "portwarden verify --probe (read back, then real TCP from the peers)"
 "$PW" verify --inventory "$INV" --probe || exit 1
+
+if [ -n "$UFWHOST" ]; then
+  step "ufw's own view on $UFWHOST: portwarden's rules are ufw rules, tagged, before the host's own"
+  "$PWLAB" exec --dir "$LAB" "$UFWHOST" -- ufw status || exit 1
+fi
 
 step "A second apply changes nothing"
 "$PW" apply --inventory "$INV" --auto-approve || exit 1

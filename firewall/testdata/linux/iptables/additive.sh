@@ -635,6 +635,19 @@ else
 	pw_section firewalld
 fi
 
+pw_ufw=
+if pw_has ufw && { pw_contains /etc/ufw/ufw.conf ENABLED=yes || [ -f /etc/ufw/portwarden.conf ] ||
+	pw_contains /etc/ufw/user.rules 706f727477617264656e3a; }; then
+	pw_ufw=yes
+fi
+pw_ufwcat() {
+	if [ -n "$pw_ufw" ] && [ -f "$2" ]; then pw_run "$1" cat "$2"; else pw_section "$1"; fi
+}
+pw_ufwcat ufw_user_rules /etc/ufw/user.rules
+pw_ufwcat ufw_user6_rules /etc/ufw/user6.rules
+pw_ufwcat ufw_default /etc/default/ufw
+pw_ufwcat ufw_portwarden /etc/ufw/portwarden.conf
+
 pw_section errors
 printf '%s' "$pw_errors"
 pw_section done
