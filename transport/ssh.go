@@ -798,6 +798,8 @@ func (c *sshConn) runCommand(ctx context.Context, cmd string, stdin []byte, time
 		stdout   sshBuffer
 		stderr   sshBuffer
 	)
+	over := make(chan struct{})
+	budget := newOutputBudget(MaxSSHOutput, func(error) { close(over) })
 	done := make(chan error, 1)
 	go func() {
 		s, err := c.client.NewSession()
@@ -816,7 +818,7 @@ func (c *sshConn) runCommand(ctx context.Context, cmd string, stdin []byte, time
 		mu.Unlock()
 		defer s.Close()
 		s.Stdin = bytes.NewReader(stdin)
-		s.Stdout, s.Stderr = &stdout, &stderr
+		s.Stdout, s.Stderr = budget.writer(&stdout), budget.writer(&stderr)
 		done <- s.Run(cmd)
 	}()
 
@@ -825,7 +827,12 @@ func (c *sshConn) runCommand(ctx context.Context, cmd string, stdin []byte, time
 	var cause error
 	select {
 	case err := <-done:
+		if budget.exceeded() {
+			return Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1}, c.tooMuchOutput()
+		}
 		return sshResult(stdout.Bytes(), stderr.Bytes(), err)
+	case <-over:
+		cause = c.tooMuchOutput()
 	case <-ctx.Done():
 		cause = ctx.Err()
 	case <-timer.C:
