@@ -72,6 +72,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	stdout, stderr = newSafeWriter(stdout), newSafeWriter(stderr)
 	if len(args) == 0 {
 		usage(stderr)
 		return 1

@@ -119,7 +119,7 @@ func writeRulesText(w io.Writer, hrs []*orchestrator.HostRules) {
 			}
 		}
 		for _, n := range hr.Notes {
-			fmt.Fprintf(w, "  note: %s\n", n)
+			fmt.Fprintf(w, "  note: %s\n", oneLine(n))
 		}
 	}
 }
@@ -127,7 +127,7 @@ func writeRulesText(w io.Writer, hrs []*orchestrator.HostRules) {
 // reasonText cites the pack and the section of the page the flow encodes:
 // "[veeam-v13: Backup Proxies]".
 func reasonText(r orchestrator.Reason) string {
-	return fmt.Sprintf("%s → %s: %s [%s: %s]", r.FromRole, r.ToRole, r.Description, r.Pack, r.Section)
+	return oneLine(fmt.Sprintf("%s → %s: %s [%s: %s]", r.FromRole, r.ToRole, r.Description, r.Pack, r.Section))
 }
 
 // computeRules loads the policy and inventory, resolves host names and
