@@ -988,6 +988,9 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		if err != nil {
 			return netip.Prefix{}, err
 		}
+		if a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q has an IPv6 zone; use an address without one", s)
+		}
 		a = a.Unmap()
 		return netip.PrefixFrom(a, a.BitLen()), nil
 	}

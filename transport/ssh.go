@@ -328,7 +328,7 @@ func (c *sshConn) remoteView(ctx context.Context) netip.Addr {
 		return netip.Addr{}
 	}
 	a, err := netip.ParseAddr(f[0])
-	if err != nil {
+	if err != nil || a.Zone() != "" {
 		return netip.Addr{}
 	}
 	return a.Unmap()
