@@ -8,6 +8,8 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/portwarden/portwarden/internal/hclsrc"
 )
 
 // envFunc is env("NAME"): the value of an environment variable. A missing
@@ -24,6 +26,9 @@ var envFunc = function.New(&function.Spec{
 		return cty.StringVal(v), nil
 	},
 })
+
+// MaxFileFunc caps what file() reads: a key or a password, not a disk.
+const MaxFileFunc = 1 << 20
 
 // fileFunc is file("path"): a file's content without its trailing newline,
 // with the path relative to the inventory's directory. The content is not
@@ -42,9 +47,9 @@ func fileFunc(dir string) function.Function {
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(dir, p)
 			}
-			b, err := os.ReadFile(p)
+			b, err := hclsrc.ReadFile(p, MaxFileFunc)
 			if err != nil {
-				return cty.NilVal, fmt.Errorf("reading %s: %w", p, unwrapPathErr(err))
+				return cty.NilVal, fmt.Errorf("reading %s: %w", p, err)
 			}
 			return cty.StringVal(strings.TrimRight(string(b), "\r\n")), nil
 		},

@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
@@ -55,6 +56,10 @@ func usage(w io.Writer) {
 // no new host starts. A second interrupt cancels the hosts in flight.
 var stopRequested = make(chan struct{})
 
+// hostsTouched is set once a command may contact hosts; before that an
+// interrupt (SIGINT, SIGTERM) exits at once, during loading included.
+var hostsTouched atomic.Bool
+
 func main() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -62,6 +67,11 @@ func main() {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sig
+		if !hostsTouched.Load() {
+			// Still loading or resolving: nothing is in flight on any host.
+			fmt.Fprintln(os.Stderr, "\nInterrupted before any host was contacted.")
+			os.Exit(130)
+		}
 		fmt.Fprintln(os.Stderr, "\nInterrupt: finishing the hosts in flight, starting no new one. Interrupt again to cancel them.")
 		close(stopRequested)
 		<-sig
