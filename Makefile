@@ -2,24 +2,39 @@
 GO        ?= go
 BIN       := bin
 LABDIR    ?= $(CURDIR)/.lab/demo
-DEPS      := openssh-server openssh-client nftables iptables iproute2 sudo
+# chromium renders the report in a test; zsh and fish check completion.
+# firewalld, ufw and dbus run only inside lab hosts (scripts/deps.sh
+# installs them without starting or enabling anything here).
+# iptables-persistent is not listed: Debian's ufw Breaks it, so the lab's
+# boot loads /etc/iptables/rules.* itself (docs/lab.md).
+DEPS      := openssh-server openssh-client nftables iptables iproute2 sudo util-linux dbus firewalld ufw chromium zsh fish
 GOFLAGS   ?=
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build deps test test-short lint staticcheck bench demo demo-down clean
+.PHONY: all build cross deps test test-short lint staticcheck bench demo demo-down clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/portwarden ./cmd/portwarden
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/portwarden ./cmd/portwarden
 	$(GO) build -o $(BIN)/portwarden-lab ./cmd/portwarden-lab
+
+# cross builds the controller for every OS an admin may run it on (a Veeam
+# backup server is usually Windows). The lab (cmd/portwarden-lab, lab/) is
+# Linux-only and not part of it.
+CROSS_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+cross:
+	@out=$$(mktemp -d); trap 'rm -rf "$$out"' EXIT; \
+	for t in $(CROSS_TARGETS); do \
+		echo "build $$t"; \
+		CGO_ENABLED=0 GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build -o "$$out/portwarden-$${t%/*}-$${t#*/}" ./cmd/portwarden || exit 1; \
+	done
 
 # deps installs what the lab and the tests need on a fresh Debian machine.
 deps:
-	@missing=""; for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	./scripts/deps.sh $(DEPS)
 	$(GO) mod download
 
 lint:

@@ -53,24 +53,34 @@ func BenchmarkConvergeLab(b *testing.B) {
 				}
 				invs[v] = inv
 			}
-			ctx := context.Background()
-			i := 0
-			for b.Loop() {
-				inv := invs[i%2]
-				i++
-				rules, err := orchestrator.Compute(inv, pol, nil)
-				if err != nil {
-					b.Fatal(err)
+			// no-confirm is the one-connection budget; confirm (the CLI's
+			// default) adds one new connection and one command per host.
+			i := 0 // alternates the inventories across sub-benchmarks, so every run changes every host
+			for _, confirm := range []bool{false, true} {
+				name, guard := "no-confirm", firewall.Guard{}
+				if confirm {
+					name, guard = "confirm", firewall.Guard{ConfirmTimeout: firewall.DefaultConfirmTimeout}
 				}
-				e := &orchestrator.Engine{Dialer: orchestrator.TransportDialer{}, Platform: orchestrator.HostPlatform{}, Parallel: 64}
-				plans := e.Plan(ctx, rules)
-				e.Apply(ctx, plans)
-				e.Close()
-				for _, p := range plans {
-					if p.Failed() || !p.Applied {
-						b.Fatalf("%s: plan %v apply %v applied %v", p.Host.Name, p.Err, p.ApplyErr, p.Applied)
+				b.Run(name, func(b *testing.B) {
+					ctx := context.Background()
+					for b.Loop() {
+						inv := invs[i%2]
+						i++
+						rules, err := orchestrator.Compute(inv, pol, nil)
+						if err != nil {
+							b.Fatal(err)
+						}
+						e := &orchestrator.Engine{Dialer: orchestrator.TransportDialer{}, Platform: orchestrator.HostPlatform{}, Parallel: 64, Guard: guard}
+						plans := e.Plan(ctx, rules)
+						e.Apply(ctx, plans)
+						e.Close()
+						for _, p := range plans {
+							if p.Failed() || !p.Applied {
+								b.Fatalf("%s: plan %v apply %v applied %v", p.Host.Name, p.Err, p.ApplyErr, p.Applied)
+							}
+						}
 					}
-				}
+				})
 			}
 		})
 	}

@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"go4.org/netipx"
 )
 
 // Tag marks every object portwarden owns on a host: the nftables table and
@@ -134,19 +136,40 @@ func (r Rule) Key() string {
 	return r.Protocol + "/" + PortsString(r.Ports)
 }
 
-// Normalize returns the rule with ports merged and sources sorted and
-// de-duplicated, so that rules read back from a host compare equal to
-// computed ones.
+// Normalize returns the rule with ports merged and sources aggregated into
+// the fewest prefixes that cover exactly the same addresses (adjacent
+// addresses become one prefix, a prefix inside another disappears), sorted,
+// so that rules read back from a host compare equal to computed ones and a
+// rule carries a set, not every peer one by one.
 func (r Rule) Normalize() Rule {
 	r.Protocol = strings.ToLower(r.Protocol)
 	r.Ports = NormalizePorts(r.Ports)
-	src := make([]netip.Prefix, 0, len(r.Sources))
-	for _, p := range r.Sources {
-		src = append(src, p.Masked())
-	}
-	slices.SortFunc(src, ComparePrefix)
-	r.Sources = slices.Compact(src)
+	r.Sources = AggregatePrefixes(r.Sources)
 	return r
+}
+
+// AggregatePrefixes returns the fewest prefixes that cover exactly the
+// addresses of in, sorted by ComparePrefix; nil for none. IPv4 and IPv6
+// stay apart (an IPv4-mapped IPv6 address counts as IPv6, as the kernel
+// sees it).
+func AggregatePrefixes(in []netip.Prefix) []netip.Prefix {
+	if len(in) == 0 {
+		return nil
+	}
+	if len(in) == 1 {
+		return []netip.Prefix{in[0].Masked()}
+	}
+	var b netipx.IPSetBuilder
+	for _, p := range in {
+		b.AddPrefix(p.Masked())
+	}
+	set, err := b.IPSet()
+	if err != nil { // only invalid prefixes, which callers never pass
+		panic(fmt.Sprintf("aggregating prefixes: %v", err))
+	}
+	out := set.Prefixes()
+	slices.SortFunc(out, ComparePrefix)
+	return out
 }
 
 // ComparePrefix orders prefixes by address, then length.
@@ -186,6 +209,9 @@ type Desired struct {
 	// enforce mode they are always kept open, whatever the policy says.
 	ManagementPort    uint16
 	ManagementSources []netip.Prefix
+	// Guard says how the apply script protects the host: the lock, the
+	// armed revert (see Guard). It is not part of the state.
+	Guard Guard
 }
 
 // State is what portwarden owns on a host, as read back from it.

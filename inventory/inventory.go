@@ -67,6 +67,9 @@ type Host struct {
 	SSH         *transport.SSHConfig   // Linux hosts
 	WinRM       *transport.WinRMConfig // Windows hosts
 	DeclRange   hcl.Range
+	// AddressRange is where the address is written, for diagnostics
+	// about it (a DNS name that does not resolve).
+	AddressRange hcl.Range
 }
 
 // Network is a set of source addresses that are not hosts: admin PCs,
@@ -126,10 +129,10 @@ var (
 	networkSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 		{Name: "cidrs", Required: true}, {Name: "roles", Required: true},
 	}}
-	sshAttrs = []string{"user", "port", "private_key", "passphrase", "password", "agent",
+	sshAttrs = []string{"user", "port", "private_key", "certificate", "ssh_config", "passphrase", "password", "agent",
 		"known_hosts", "accept_new_host_keys", "insecure_ignore_host_key", "sudo",
 		"sudo_password", "proxy_jump", "connect_timeout", "command_timeout"}
-	winrmAttrs = []string{"user", "password", "https", "port", "ca_cert", "insecure", "auth",
+	winrmAttrs = []string{"user", "password", "https", "port", "ca_cert", "tls_server_name", "cert_sha256", "insecure", "auth",
 		"allow_unencrypted", "allow_basic_over_http_cleartext_password", "connect_timeout", "command_timeout"}
 )
 
@@ -156,8 +159,22 @@ type value struct {
 	computed bool
 }
 
+// Options change how an inventory is read.
+type Options struct {
+	// UnknownSecrets reads an env() whose variable is unset and a file()
+	// that does not exist as an unknown value instead of an error, so that
+	// commands that connect to no host (validate, rules) need no secrets.
+	// Such an inventory must not be used to connect.
+	UnknownSecrets bool
+}
+
 // Load parses and validates the inventory at path against pol.
 func Load(path string, pol *policies.Policy) (*Inventory, hcl.Diagnostics) {
+	return LoadWith(path, pol, Options{})
+}
+
+// LoadWith is Load with options.
+func LoadWith(path string, pol *policies.Policy, opts Options) (*Inventory, hcl.Diagnostics) {
 	cannot := func(err error) hcl.Diagnostics {
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,
@@ -174,7 +191,7 @@ func Load(path string, pol *policies.Policy) (*Inventory, hcl.Diagnostics) {
 		if err != nil {
 			return nil, cannot(err)
 		}
-		return Parse(src, path, pol)
+		return parse(src, path, pol, opts)
 	}
 	// A directory is one inventory split over files (per site, per
 	// team): every *.hcl in it, in name order, like terraform's modules.
@@ -200,30 +217,34 @@ func Load(path string, pol *policies.Policy) (*Inventory, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return inv, diags
 	}
-	return inv, append(diags, decodeInto(inv, hcl.MergeFiles(files), path, pol)...)
+	return inv, append(diags, decodeInto(inv, hcl.MergeFiles(files), path, pol, opts)...)
 }
 
 // Parse parses and validates inventory source. filename is used in
 // diagnostics and to resolve relative paths.
 func Parse(src []byte, filename string, pol *policies.Policy) (*Inventory, hcl.Diagnostics) {
+	return parse(src, filename, pol, Options{})
+}
+
+func parse(src []byte, filename string, pol *policies.Policy, opts Options) (*Inventory, hcl.Diagnostics) {
 	p := hclparse.NewParser()
 	f, diags := hclsrc.Parse(p, src, filename)
 	inv := &Inventory{Settings: map[string]cty.Value{}, Files: p.Files()}
 	if diags.HasErrors() {
 		return inv, diags
 	}
-	return inv, append(diags, decodeInto(inv, f.Body, filepath.Dir(filename), pol)...)
+	return inv, append(diags, decodeInto(inv, f.Body, filepath.Dir(filename), pol, opts)...)
 }
 
 // decodeInto decodes an inventory body; dir resolves relative paths.
-func decodeInto(inv *Inventory, body hcl.Body, dir string, pol *policies.Policy) hcl.Diagnostics {
+func decodeInto(inv *Inventory, body hcl.Body, dir string, pol *policies.Policy, opts Options) hcl.Diagnostics {
 	d := &decoder{
 		inv: inv, pol: pol, dir: dir,
 		groups: map[string]*groupDef{},
 	}
 	d.ctx = &hcl.EvalContext{Functions: map[string]function.Function{
-		"env":  envFunc,
-		"file": fileFunc(d.dir),
+		"env":  envFunc(opts.UnknownSecrets),
+		"file": fileFunc(d.dir, opts.UnknownSecrets),
 	}}
 	diags := d.decode(body)
 	inv.groupNames = slices.Sorted(maps.Keys(d.groups))
@@ -244,6 +265,8 @@ type decoder struct {
 	ctx      *hcl.EvalContext
 	defaults layer
 	groups   map[string]*groupDef
+	// sshConfigs caches the OpenSSH client configs read, by path.
+	sshConfigs map[string]*openSSH
 }
 
 func (d *decoder) decode(body hcl.Body) hcl.Diagnostics {
@@ -524,6 +547,7 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 		s, ds := toString(v, "address")
 		diags = append(diags, ds...)
 		h.Address = s
+		h.AddressRange = v.rng
 		if a, err := netip.ParseAddr(s); err == nil {
 			if a.Zone() != "" {
 				diags = append(diags, attrDiag(v, "Invalid address", fmt.Sprintf("Address %q has a zone; use an address without one.", s)))
@@ -749,6 +773,7 @@ func (d *decoder) sshConfig(m map[string]*value, address string) (*transport.SSH
 	r.str("user", &c.User)
 	r.port("port", &c.Port)
 	r.path(d, "private_key", &c.PrivateKeyPath)
+	r.path(d, "certificate", &c.CertificatePath)
 	r.str("passphrase", &c.Passphrase)
 	r.str("password", &c.Password)
 	r.bool("agent", &c.Agent)
@@ -765,47 +790,47 @@ func (d *decoder) sshConfig(m map[string]*value, address string) (*transport.SSH
 	var jump string
 	r.str("proxy_jump", &jump)
 	if jump != "" {
-		j, err := parseJump(jump, c)
+		j, err := parseJumps(jump, c)
 		if err != nil {
 			diags = append(diags, attrDiag(m["proxy_jump"], "Invalid proxy_jump", err.Error()))
 		}
 		c.ProxyJump = j
 	}
+	// OpenSSH's client config fills what the inventory leaves unset.
+	oc, ds := d.openSSHConfig(m["ssh_config"])
+	diags = append(diags, ds...)
+	if oc != nil {
+		if err := applyOpenSSH(c, oc, address, func(name string) bool { return m[name] != nil }, d); err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid ssh_config",
+				Detail: fmt.Sprintf("Host %s in %s: %s.", address, oc.path, err), Subject: rangeOf(m["ssh_config"])})
+		}
+	}
+	// Without a key, as ssh: the agent, then ~/.ssh/id_*.
+	if c.PrivateKeyPath == "" && len(c.IdentityFiles) == 0 {
+		c.IdentityFiles = defaultIdentityFiles(d)
+		c.AgentIfAvailable = m["agent"] == nil
+	}
+	for j := c.ProxyJump; j != nil; j = j.ProxyJump {
+		if j.PrivateKeyPath == "" && len(j.IdentityFiles) == 0 {
+			j.IdentityFiles, j.AgentIfAvailable = defaultIdentityFiles(d), m["agent"] == nil
+		}
+	}
 	return c, diags
 }
 
-// parseJump reads "[user@]host[:port]"; the bastion uses the host's keys
-// and known_hosts.
-func parseJump(s string, base *transport.SSHConfig) (*transport.SSHConfig, error) {
-	j := *base
-	j.ProxyJump = nil
-	if u, rest, ok := strings.Cut(s, "@"); ok {
-		j.User, s = u, rest
-	}
-	host, port := s, ""
-	if strings.HasPrefix(s, "[") {
-		if i := strings.Index(s, "]"); i > 0 {
-			host, port = s[1:i], strings.TrimPrefix(s[i+1:], ":")
+// parseJumps reads proxy_jump: "[user@]host[:port]", or several
+// separated by commas, the first reached first (OpenSSH's -J).
+func parseJumps(s string, base *transport.SSHConfig) (*transport.SSHConfig, error) {
+	var prev *transport.SSHConfig
+	for _, hop := range strings.Split(s, ",") {
+		j, err := parseJump(strings.TrimSpace(hop), base)
+		if err != nil {
+			return nil, err
 		}
-	} else if h, p, ok := strings.Cut(s, ":"); ok && !strings.Contains(p, ":") {
-		host, port = h, p
+		j.ProxyJump = prev
+		prev = j
 	}
-	if _, err := netip.ParseAddr(host); err != nil && !validHostname(host) {
-		return nil, fmt.Errorf("proxy_jump %q: %q is not an address or host name", s, host)
-	}
-	j.Address = host
-	j.Port = 22
-	if port != "" {
-		var n int
-		if _, err := fmt.Sscanf(port, "%d", &n); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("proxy_jump %q: bad port %q", s, port)
-		}
-		j.Port = n
-	}
-	if j.User == "" {
-		return nil, fmt.Errorf("proxy_jump %q: empty user", s)
-	}
-	return &j, nil
+	return prev, nil
 }
 
 func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.WinRMConfig, hcl.Diagnostics) {
@@ -818,6 +843,8 @@ func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.W
 	r.bool("https", &c.HTTPS)
 	r.port("port", &c.Port)
 	r.path(d, "ca_cert", &c.CACertPath)
+	r.str("tls_server_name", &c.TLSServerName)
+	r.str("cert_sha256", &c.CertSHA256)
 	r.bool("insecure", &c.Insecure)
 	r.str("auth", &c.Auth)
 	r.bool("allow_unencrypted", &c.AllowUnencrypted)
@@ -829,6 +856,13 @@ func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.W
 		if !c.HTTPS {
 			c.Port = 5985
 		}
+	}
+	if c.TLSServerName != "" && !validHostname(c.TLSServerName) {
+		diags = append(diags, attrDiag(m["tls_server_name"], "Invalid tls_server_name", fmt.Sprintf("%q is not a DNS name.", c.TLSServerName)))
+	}
+	if c.CertSHA256 != "" && !validCertPin(c.CertSHA256) {
+		diags = append(diags, attrDiag(m["cert_sha256"], "Invalid cert_sha256",
+			"cert_sha256 must be the certificate's SHA-256 fingerprint: 64 hex digits, colons allowed (openssl x509 -noout -fingerprint -sha256)."))
 	}
 	if c.Auth != "ntlm" && c.Auth != "basic" {
 		diags = append(diags, attrDiag(m["auth"], "Invalid winrm auth", fmt.Sprintf("auth %q is not supported: want \"ntlm\" or \"basic\".", c.Auth)))
@@ -904,7 +938,7 @@ func (r reader) bool(name string, dst *bool) {
 
 func (r reader) port(name string, dst *int) {
 	v := r.m[name]
-	if v == nil {
+	if v == nil || !v.v.IsWhollyKnown() {
 		return
 	}
 	n, err := convert.Convert(v.v, cty.Number)
@@ -940,6 +974,9 @@ func attrDiag(v *value, summary, detail string) *hcl.Diagnostic {
 }
 
 func toString(v *value, name string) (string, hcl.Diagnostics) {
+	if !v.v.IsWhollyKnown() {
+		return "", nil // a secret read with UnknownSecrets
+	}
 	s, err := convert.Convert(v.v, cty.String)
 	if err != nil || s.IsNull() {
 		return "", hcl.Diagnostics{attrDiag(v, "Invalid value", fmt.Sprintf("%s must be a string.", name))}
@@ -948,6 +985,9 @@ func toString(v *value, name string) (string, hcl.Diagnostics) {
 }
 
 func toBool(v *value, name string) (bool, hcl.Diagnostics) {
+	if !v.v.IsWhollyKnown() {
+		return false, nil
+	}
 	b, err := convert.Convert(v.v, cty.Bool)
 	if err != nil || b.IsNull() {
 		return false, hcl.Diagnostics{attrDiag(v, "Invalid value", fmt.Sprintf("%s must be true or false.", name))}
@@ -956,6 +996,9 @@ func toBool(v *value, name string) (bool, hcl.Diagnostics) {
 }
 
 func toStrings(v *value, name string) ([]string, hcl.Diagnostics) {
+	if !v.v.IsWhollyKnown() {
+		return nil, nil
+	}
 	l, err := convert.Convert(v.v, cty.List(cty.String))
 	if err != nil || l.IsNull() {
 		return nil, hcl.Diagnostics{attrDiag(v, "Invalid value", fmt.Sprintf("%s must be a list of strings.", name))}

@@ -42,3 +42,26 @@ func TestWinRMRiskyAuthNeedsWords(t *testing.T) {
 		})
 	}
 }
+
+func TestWinRMServerNameAndPinAttrs(t *testing.T) {
+	pol := builtin(t)
+	pin := strings.Repeat("AB:", 31) + "AB"
+	src := "host \"w\" {\n  address = \"10.0.0.1\"\n  os = \"windows\"\n  winrm {\n    tls_server_name = \"w.corp.example\"\n    cert_sha256 = \"" + pin + "\"\n  }\n}\n"
+	inv, diags := Parse([]byte(src), "test.hcl", pol)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if c := inv.Host("w").WinRM; c.TLSServerName != "w.corp.example" || c.CertSHA256 != pin {
+		t.Errorf("got %q %q", c.TLSServerName, c.CertSHA256)
+	}
+	for _, bad := range []struct{ attr, want, pos string }{
+		{`cert_sha256 = "ab:cd"`, "Invalid cert_sha256", "test.hcl:5,19"},
+		{`tls_server_name = "not a name"`, "Invalid tls_server_name", "test.hcl:5,23"},
+	} {
+		src := "host \"w\" {\n  address = \"10.0.0.1\"\n  os = \"windows\"\n  winrm {\n    " + bad.attr + "\n  }\n}\n"
+		_, diags := Parse([]byte(src), "test.hcl", pol)
+		if !diags.HasErrors() || diags[0].Summary != bad.want || !strings.HasPrefix(diags[0].Subject.String(), bad.pos) {
+			t.Errorf("%s: %v, want %s at %s", bad.attr, diags, bad.want, bad.pos)
+		}
+	}
+}

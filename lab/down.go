@@ -35,13 +35,20 @@ func (l *Lab) Down() error {
 	// away under a live process.
 	var pids []int
 	for _, h := range l.Hosts {
-		pids = append(pids, netnsPIDs(ctx, h.Namespace)...)
+		pids = append(pids, l.hostPIDs(ctx, h)...)
 		if h.PID > 0 && l.ownsPID(h) {
 			pids = append(pids, h.PID)
 		}
 	}
 	if err := l.kill(pids); err != nil {
 		errs = append(errs, err)
+	}
+	// The hosts' mount namespaces go with the last reference to them:
+	// their bind mounts under DIR/ns (also those of a crashed Up).
+	if l.Dir != "" {
+		if err := unmountAll(l.nsDir()); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, h := range l.Hosts {
 		if netnsExists(ctx, h.Namespace) {
@@ -148,6 +155,9 @@ func (l *Lab) removeFiles() error {
 		return nil
 	}
 	var errs []error
+	if err := unmountAll(l.nsDir()); err != nil {
+		return fmt.Errorf("removing lab files: %w", err)
+	}
 	for _, h := range l.Hosts {
 		if h.Dir == "" {
 			continue
@@ -157,6 +167,9 @@ func (l *Lab) removeFiles() error {
 		}
 	}
 	_ = os.Remove(filepath.Join(l.Dir, "hosts")) // only if empty
+	if err := os.RemoveAll(l.nsDir()); err != nil {
+		errs = append(errs, err)
+	}
 	for _, f := range labFiles {
 		if err := os.Remove(filepath.Join(l.Dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)

@@ -33,6 +33,9 @@ func (l *Lab) Inventory() string {
 		if h.OS == Linux {
 			attrs = append(attrs, [2]string{"firewall", hclString("auto")}, [2]string{"persist_root", hclString(h.PersistRoot)})
 		}
+		if h.OS == Linux {
+			p("\n# %s: %s", h.Name, managerNote(h.Manager))
+		}
 		p("\nhost %s {\n", hclString(h.Name))
 		writeAttrs(&b, "  ", attrs)
 		if h.OS == Windows {
@@ -119,4 +122,16 @@ func hclList(ss []string) string {
 		q[i] = hclString(s)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// managerNote says in the inventory which firewall manager a lab host runs;
+// it is a comment, since the inventory has no attribute for it.
+func managerNote(m string) string {
+	switch m {
+	case ManagerFirewalld:
+		return "lab manager firewalld (D-Bus system bus, default zone public)"
+	case ManagerUFW:
+		return "lab manager ufw (enabled, default incoming deny, 22/tcp allowed)"
+	}
+	return "lab manager none (nftables.service and netfilter-persistent enabled)"
 }

@@ -17,10 +17,16 @@
 // both. Nothing is routed or NATed out of the lab, the bridge opts out of
 // br_netfilter, and the root namespace's firewall is never touched.
 //
-// Hosts share the controller's file system. A Linux host's sshd runs in a
-// private mount namespace where DIR/hosts/NAME/home is bind-mounted over
-// /root, so sessions have a root home of their own. Exec, Listen, ListenPacket
-// and DialFrom run commands and sockets in a host's network namespace.
+// Each Linux host also has a mount namespace of its own (hostfs.go): a
+// private, writable /etc, /var/lib and /var/log (overlays on the
+// machine's), a fresh /run, and DIR/hosts/NAME/home over /root; the rest
+// of the file system is the machine's. Every process of the host runs in
+// both namespaces, so what a host persists (its nftables.conf, iptables
+// rules, firewalld or ufw configuration) is its own and survives Reboot.
+// A host may run firewalld or ufw (Options.Firewalld, Options.UFW;
+// Host.Manager). Exec runs commands in both of a host's namespaces;
+// Listen, ListenPacket and DialFrom open sockets in its network namespace.
+// docs/lab.md describes hosts, their boot and cleanup.
 //
 // Windows hosts run "portwarden-lab serve-windows": the simulated WinRM
 // service of lab/wsman (HTTPS on 5986, NTLM and Basic for Administrator)
@@ -33,7 +39,8 @@
 // every Linux host), authorized_keys, known_hosts (every Linux host's key,
 // under its address), inventory.hcl (an example inventory that assigns
 // Veeam roles round-robin), and hosts/NAME/ with the host's sshd_config,
-// host key, sshd.log, sshd.pid, home/ and root/ (the host's persist_root).
+// host key, sshd.log, sshd.pid, boot.log, home/ and fs/ (the upper layers
+// of its overlays); ns/ holds the hosts' mount namespaces.
 // With Windows hosts also ca.pem (the lab CA), winrm-password (0600, no
 // trailing newline) and hosts/NAME/cert.pem, key.pem, serve.log and
 // winfw.json.
@@ -66,7 +73,13 @@ type Options struct {
 	Dir string
 	// Linux and Windows are the numbers of hosts of each kind.
 	Linux, Windows int
-	// BaselineDrop gives every Linux host a pre-existing nftables table
+	// Firewalld and UFW are how many of the Linux hosts run firewalld
+	// (with a D-Bus system bus) or have ufw enabled. Linux hosts come in
+	// that order: first those without a manager, then the firewalld
+	// hosts, then the ufw hosts (HostsWith lists them).
+	Firewalld, UFW int
+	// BaselineDrop gives every Linux host without a manager a pre-existing
+	// nftables table
 	// "inet baseline" whose input chain drops everything but established
 	// traffic, loopback and SSH, like a hardened server.
 	BaselineDrop bool
@@ -96,8 +109,11 @@ type Host struct {
 	Roles []string `json:"roles"`
 	// Dir is DIR/hosts/NAME.
 	Dir string `json:"dir"`
+	// Manager is the Linux host's firewall manager: ManagerNone,
+	// ManagerFirewalld or ManagerUFW.
+	Manager string `json:"manager,omitempty"`
 	// PersistRoot is where portwarden writes the files that persist a
-	// firewall (instead of /) on this Linux host.
+	// firewall on this Linux host: "/", since its /etc is its own.
 	PersistRoot string `json:"persist_root,omitempty"`
 	// HostKey is the host's SSH public key in authorized_keys format.
 	HostKey string `json:"host_key,omitempty"`
@@ -219,12 +235,12 @@ func nsName(id int, h string) string { return fmt.Sprintf("pw%d-%s", id, h) }
 func vethName(id, i int) string      { return fmt.Sprintf("pw%dh%d", id, i) }
 
 // Available says why a lab cannot be built here, or nil if it can: it
-// needs root, ip, nft and sshd.
+// needs root, ip, nft, nsenter, unshare and sshd.
 func Available() error {
 	if os.Geteuid() != 0 {
 		return errors.New("the lab needs root (network namespaces)")
 	}
-	for _, tool := range []string{"ip", "nft"} {
+	for _, tool := range []string{"ip", "nft", "nsenter", "unshare"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("the lab needs %s: %w", tool, err)
 		}
@@ -235,7 +251,8 @@ func Available() error {
 	return nil
 }
 
-// Exec runs argv inside host's network namespace and returns its standard
+// Exec runs argv inside host's namespaces (network and, for a Linux host,
+// mount: it sees the host's own /etc and /run) and returns its standard
 // output. A failure includes the command's standard error.
 func (l *Lab) Exec(ctx context.Context, host string, stdin []byte, argv ...string) ([]byte, error) {
 	h, ok := l.Host(host)
@@ -245,7 +262,7 @@ func (l *Lab) Exec(ctx context.Context, host string, stdin []byte, argv ...strin
 	if len(argv) == 0 {
 		return nil, fmt.Errorf("exec on %s: no command", host)
 	}
-	out, err := run(ctx, stdin, "ip", append([]string{"netns", "exec", h.Namespace}, argv...)...)
+	out, err := l.hostRun(ctx, h, stdin, argv...)
 	if err != nil {
 		return out, fmt.Errorf("exec %q on %s: %w", argv, host, err)
 	}

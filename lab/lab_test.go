@@ -460,7 +460,10 @@ func TestDownAfterPartialUp(t *testing.T) {
 	if _, err := l.writeSSHD(h); err != nil {
 		t.Fatal(err)
 	}
-	if err := ensurePrivsepDir(); err != nil {
+	if err := l.setupNSDir(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.setupHostFS(ctx, h); err != nil {
 		t.Fatal(err)
 	}
 	pid, err := l.startSSHD(h)

@@ -102,25 +102,18 @@ Subsystem sftp internal-sftp
 	return pub, nil
 }
 
-// ensurePrivsepDir makes /run/sshd, which sshd needs for privilege
-// separation; it is the one path outside the lab directory the lab creates.
-func ensurePrivsepDir() error {
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-		return fmt.Errorf("creating sshd's privilege separation directory: %w", err)
-	}
-	return nil
-}
-
-// startProcess starts argv inside the host's namespace, in its own session
-// so that it outlives a portwarden-lab process, and records it.
+// startProcess starts argv inside the host's namespaces, in its own
+// session so that it outlives a portwarden-lab process, and records it.
 func (l *Lab) startProcess(h Host, logPath string, argv ...string) (int, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, fmt.Errorf("starting server of %s: %w", h.Name, err)
 	}
 	defer logf.Close()
-	// "ip netns exec" execs the command in place, so the PID is the server's.
-	cmd := exec.Command("ip", append([]string{"netns", "exec", h.Namespace}, argv...)...)
+	// nsenter and "ip netns exec" exec the command in place, so the PID is
+	// the server's.
+	a := l.hostArgv(h, argv...)
+	cmd := exec.Command(a[0], a[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
@@ -145,18 +138,11 @@ func (l *Lab) startSSHD(h Host) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// Root gets a home of its own on each host (DIR/hosts/NAME/home), so
-	// that sessions neither read the controller's /root/.bashrc (which bash
-	// sources for ssh commands and which can be slow) nor write into /root.
-	// "ip netns exec" gives the server a private mount namespace whose
-	// mounts do not propagate back, so the bind mount is the host's alone.
-	home := filepath.Join(h.Dir, "home")
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return 0, fmt.Errorf("starting sshd of %s: %w", h.Name, err)
-	}
-	const script = `mount --bind "$1" /root || echo "lab: root keeps the shared /root" >&2; shift; exec "$@"`
+	// The host's mount namespace has its own /run (where sshd's privilege
+	// separation directory /run/sshd is) and root's home
+	// DIR/hosts/NAME/home on /root, so that sessions neither read the
+	// controller's /root/.bashrc nor write into /root.
 	return l.startProcess(h, filepath.Join(h.Dir, "sshd.out"),
-		"/bin/sh", "-c", script, "sh", home,
 		sshd, "-D", "-f", l.sshdConfigPath(h), "-E", filepath.Join(h.Dir, "sshd.log"))
 }
 

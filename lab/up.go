@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +24,9 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 	if o.Linux < 0 || o.Windows < 0 || o.Linux+o.Windows == 0 {
 		return nil, errors.New("starting lab: want at least one host")
 	}
+	if o.Firewalld < 0 || o.UFW < 0 || o.Firewalld+o.UFW > o.Linux {
+		return nil, fmt.Errorf("starting lab: %d firewalld and %d ufw hosts do not fit in %d Linux hosts", o.Firewalld, o.UFW, o.Linux)
+	}
 	if o.Linux+o.Windows > MaxHosts {
 		return nil, fmt.Errorf("starting lab: at most %d hosts", MaxHosts)
 	}
@@ -35,6 +39,19 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("starting lab: %w", err)
+	}
+	if err := checkLabDir(dir); err != nil {
+		return nil, fmt.Errorf("starting lab: %w", err)
+	}
+	if o.Firewalld > 0 {
+		if _, err := exec.LookPath("firewalld"); err != nil {
+			return nil, fmt.Errorf("starting lab: firewalld hosts need Debian's firewalld package (make deps): %w", err)
+		}
+	}
+	if o.UFW > 0 {
+		if _, err := exec.LookPath("ufw"); err != nil {
+			return nil, fmt.Errorf("starting lab: ufw hosts need Debian's ufw package (make deps): %w", err)
+		}
 	}
 	createdDir := false
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
@@ -49,11 +66,6 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 	var labBin string
 	if o.Windows > 0 {
 		if labBin, err = labBinary(o); err != nil {
-			return nil, fmt.Errorf("starting lab: %w", err)
-		}
-	}
-	if o.Linux > 0 {
-		if err := ensurePrivsepDir(); err != nil {
 			return nil, fmt.Errorf("starting lab: %w", err)
 		}
 	}
@@ -75,6 +87,7 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 		CreatedDir:   createdDir,
 	}
 	l.Hosts = planHosts(l, o.Linux, o.Windows)
+	setManagers(l.Hosts, o.Linux, o.Firewalld, o.UFW)
 	// From here on Down can undo everything: the state names every object
 	// before it is made.
 	if err := l.save(); err != nil {
@@ -101,10 +114,10 @@ func (l *Lab) build(ctx context.Context, o Options, labBin string) error {
 		if err := os.MkdirAll(h.Dir, 0o755); err != nil {
 			return err
 		}
-		if h.PersistRoot != "" {
-			if err := os.MkdirAll(filepath.Join(h.PersistRoot, "etc"), 0o755); err != nil {
-				return err
-			}
+	}
+	if o.Linux > 0 {
+		if err := l.setupNSDir(); err != nil {
+			return err
 		}
 	}
 	clientKey, err := writeKeyPair(l.KeyPath(), fmt.Sprintf("portwarden-lab-%d", l.ID))
@@ -182,7 +195,7 @@ func planHosts(l *Lab, linux, windows int) []Host {
 		h.Veth = vethName(l.ID, i)
 		h.Dir = filepath.Join(l.Dir, "hosts", h.Name)
 		if h.OS == Linux {
-			h.PersistRoot = filepath.Join(h.Dir, "root")
+			h.PersistRoot = "/"
 			h.Roles = []string{linuxRoles[i%len(linuxRoles)]}
 		} else {
 			h.Roles = windowsRoles(i - linux)
@@ -190,6 +203,17 @@ func planHosts(l *Lab, linux, windows int) []Host {
 		hosts = append(hosts, h)
 	}
 	return hosts
+}
+
+// setManagers gives the last firewalld+ufw of the linux hosts their
+// manager: first the firewalld hosts, then the ufw hosts.
+func setManagers(hosts []Host, linux, firewalld, ufw int) {
+	for i := linux - firewalld - ufw; i < linux; i++ {
+		hosts[i].Manager = ManagerFirewalld
+		if i >= linux-ufw {
+			hosts[i].Manager = ManagerUFW
+		}
+	}
 }
 
 // linuxRoles are dealt round-robin to Linux hosts.
@@ -211,34 +235,31 @@ func (l *Lab) startHost(ctx context.Context, i int, win *winSetup) error {
 	if err := l.setupHostNet(ctx, h); err != nil {
 		return err
 	}
-	var pid int
-	switch h.OS {
-	case Linux:
-		pub, err := l.writeSSHD(h)
+	if h.OS == Windows {
+		pid, err := l.startWindows(h, win)
 		if err != nil {
 			return err
 		}
 		l.mu.Lock()
-		l.Hosts[i].HostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub)))
+		l.Hosts[i].PID = pid
 		l.mu.Unlock()
-		if l.BaselineDrop {
-			if err := l.applyBaseline(ctx, h); err != nil {
-				return err
-			}
-		}
-		if pid, err = l.startSSHD(h); err != nil {
-			return err
-		}
-	case Windows:
-		var err error
-		if pid, err = l.startWindows(h, win); err != nil {
-			return err
-		}
+		return nil
+	}
+	if err := l.setupHostFS(ctx, h); err != nil {
+		return err
+	}
+	pub, err := l.writeSSHD(h)
+	if err != nil {
+		return err
 	}
 	l.mu.Lock()
-	l.Hosts[i].PID = pid
+	l.Hosts[i].HostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub)))
 	l.mu.Unlock()
-	return nil
+	if err := l.configureHost(ctx, h); err != nil {
+		return err
+	}
+	// The host's first boot: the same as Reboot's.
+	return l.boot(ctx, i)
 }
 
 // BaselineRuleset is the table --baseline drop loads on every Linux host.
@@ -252,13 +273,6 @@ const BaselineRuleset = `table inet baseline {
 	}
 }
 `
-
-func (l *Lab) applyBaseline(ctx context.Context, h Host) error {
-	if _, err := run(ctx, []byte(BaselineRuleset), "ip", "netns", "exec", h.Namespace, "nft", "-f", "-"); err != nil {
-		return fmt.Errorf("loading the baseline ruleset on %s: %w", h.Name, err)
-	}
-	return nil
-}
 
 func (l *Lab) writeKnownHosts() error {
 	var b strings.Builder

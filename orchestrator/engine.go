@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
@@ -57,6 +58,8 @@ type HostPlan struct {
 
 	Applied  bool
 	ApplyErr error
+	// Left says what the apply left the host with (see Left).
+	Left Left
 	// After is the state read back from the apply script's own output.
 	After *firewall.State
 	// Remaining are differences still present after apply (or found by
@@ -81,6 +84,9 @@ type Engine struct {
 	// ManagementSources are kept open on the management port in enforce
 	// mode, besides the controller's address as each host sees it.
 	ManagementSources []netip.Prefix
+	// Guard is how apply scripts protect hosts: the host-side lock and,
+	// with a ConfirmTimeout, commit-confirmed (see firewall.Guard).
+	Guard firewall.Guard
 	// Stop, when closed, asks for a graceful stop: hosts already being
 	// worked on finish, no new host is started. Canceling the context
 	// instead interrupts the hosts in flight.
@@ -223,12 +229,13 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 	p.Current = st
 	p.Desired = p.Rules.Desired()
 	p.Desired.ManagementPort = managementPort(h)
-	if a := c.LocalAddr(); a.IsValid() && !a.IsUnspecified() {
-		a = a.Unmap()
+	if a, ok := controllerAddr(h, c, facts); ok {
 		if h.SSH == nil || h.SSH.ProxyJump == nil {
 			p.Controller = a
 		}
 		p.Desired.ManagementSources = append(p.Desired.ManagementSources, netip.PrefixFrom(a, a.BitLen()))
+	} else if p.Desired.Mode == firewall.Enforce && h.OS != "windows" {
+		return fmt.Errorf("enforce mode needs the controller's address as the host sees the session, and the host did not report $SSH_CONNECTION: refusing to plan a default-drop policy that could lock the controller out")
 	}
 	p.Desired.ManagementSources = append(p.Desired.ManagementSources, e.ManagementSources...)
 	p.Desired.ManagementSources = (firewall.Rule{Sources: p.Desired.ManagementSources}).Normalize().Sources
@@ -237,6 +244,23 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 		p.Changes = []Change{}
 	}
 	return nil
+}
+
+// controllerAddr is the controller's address as the host sees it. Linux
+// hosts say it themselves ($SSH_CONNECTION, read by the facts script):
+// behind NAT, a port forward or a bastion only the host knows it. Windows
+// hosts are still given the connection's local address (see
+// docs/reliability.md).
+func controllerAddr(h *inventory.Host, c transport.Conn, facts firewall.Facts) (netip.Addr, bool) {
+	if h.OS != "windows" {
+		a, ok := firewall.SessionClient(facts)
+		return a, ok && !a.IsUnspecified()
+	}
+	a := c.LocalAddr()
+	if !a.IsValid() || a.IsUnspecified() {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
 }
 
 func managementPort(h *inventory.Host) uint16 {
@@ -279,31 +303,80 @@ func (e *Engine) applyHost(ctx context.Context, p *HostPlan) error {
 	if err != nil {
 		return err // the transport says what it was connecting to
 	}
-	s, err := p.backend.Apply(p.Desired)
+	d := p.Desired
+	conf, guarded := p.backend.(firewall.Confirmer)
+	if guarded {
+		d.Guard = e.Guard
+	}
+	s, err := p.backend.Apply(d)
 	if err != nil {
+		p.Left = LeftUnchanged
 		return fmt.Errorf("rendering %s change: %w", p.backend.Name(), err)
 	}
-	res, err := c.Run(ctx, s)
+	started := time.Now()
+	res, err := c.Run(ctx, s) // never retried: the script may have started
 	if err != nil {
+		p.Left = LeftUnknown
+		if guarded && e.Guard.ConfirmTimeout > 0 {
+			p.Left = LeftReverting
+			return fmt.Errorf("applying: %w; if the change was made, the host rolls back by itself %s after the apply started", err, e.Guard.ConfirmTimeout)
+		}
 		return fmt.Errorf("applying: %w", err)
 	}
+	facts := firewall.ParseFacts(string(res.Stdout))
+	rep := firewall.ParseApplyReport(facts)
 	if res.ExitCode != 0 {
-		// The backend's script is atomic for the rules themselves; its
-		// error output says whether a later step (persisting) failed.
-		return fmt.Errorf("applying: %s change failed (exit %d): %s",
-			p.backend.Name(), res.ExitCode, firstLines(res.Stderr))
+		return e.applyFailed(p, guarded, rep, res)
+	}
+	switch {
+	case !guarded || rep.Outcome == firewall.OutcomeApplied:
+		p.Left = LeftApplied
+	case rep.Outcome == firewall.OutcomeUnchanged:
+		p.Left = LeftUnchanged // nothing needed changing on the host
+	default:
+		p.Left = LeftUnknown
+		return fmt.Errorf("applying: the %s script exited 0 but did not report its outcome", p.backend.Name())
+	}
+	after, err := p.backend.State(facts)
+	if err == nil {
+		p.After = &after
+		p.Remaining = Diff(p.Rules, p.Desired, after)
+	}
+	if rep.ConfirmID != "" {
+		if cerr := e.confirm(ctx, p, c, conf, rep.ConfirmID, started); cerr != nil {
+			p.Remaining = nil
+			return cerr
+		}
 	}
 	p.Applied = true
-	after, err := p.backend.State(firewall.ParseFacts(string(res.Stdout)))
 	if err != nil {
 		return fmt.Errorf("reading back after apply: %w", err)
 	}
-	p.After = &after
-	p.Remaining = Diff(p.Rules, p.Desired, after)
 	if len(p.Remaining) > 0 {
 		return fmt.Errorf("read-back after apply still differs in %d place(s)", len(p.Remaining))
 	}
 	return nil
+}
+
+// applyFailed explains a failed apply script by what it left the host
+// with.
+func (e *Engine) applyFailed(p *HostPlan, guarded bool, rep firewall.ApplyReport, res transport.Result) error {
+	name := p.backend.Name()
+	switch {
+	case rep.LockBusy:
+		p.Left = LeftUnchanged
+		return &LockBusyError{Host: p.Host.Name}
+	case rep.Outcome == firewall.OutcomeRolledBack:
+		p.Left = LeftRolledBack
+		return fmt.Errorf("applying: the %s change was made, then rolled back: the host keeps the rules it had (exit %d): %s",
+			name, res.ExitCode, firstLines(res.Stderr))
+	case rep.Outcome == firewall.OutcomeUnchanged || !guarded:
+		// Unguarded backends (Windows) are atomic for the rules themselves.
+		p.Left = LeftUnchanged
+	default:
+		p.Left = LeftUnknown
+	}
+	return fmt.Errorf("applying: %s change failed (exit %d): %s", name, res.ExitCode, firstLines(res.Stderr))
 }
 
 // Verify re-reads every host and reports what still differs: a plan whose

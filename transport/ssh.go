@@ -17,11 +17,10 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
-	"golang.org/x/sys/unix"
 
 	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/internal/filelock"
 )
 
 // Defaults of SSHConfig.
@@ -109,11 +108,18 @@ type AuthError struct {
 	// Methods are the methods portwarden offered ("publickey", "password",
 	// "keyboard-interactive").
 	Methods []string
+	// Offered are the public keys offered, as ssh -v names them: "key
+	// file PATH TYPE SHA256:...", "agent key COMMENT TYPE SHA256:...".
+	Offered []string
 	Err     error
 }
 
 func (e *AuthError) Error() string {
-	return fmt.Sprintf("authenticating as %s to %s (offered %s): %v", e.User, e.Host, strings.Join(e.Methods, ", "), e.Err)
+	keys := ""
+	if len(e.Offered) > 0 {
+		keys = "; keys offered: " + strings.Join(e.Offered, ", ")
+	}
+	return fmt.Sprintf("authenticating as %s to %s (offered %s%s): %v", e.User, e.Host, strings.Join(e.Methods, ", "), keys, e.Err)
 }
 
 func (e *AuthError) Unwrap() error { return e.Err }
@@ -159,8 +165,11 @@ type sshConn struct {
 // handshake together; ctx can end them too. With ProxyJump the bastion is
 // reached first (itself possibly through its own ProxyJump) and the host
 // through a direct-tcpip channel of the bastion's connection.
+//
+// A connection attempt that failed for a transient reason (see
+// transientDialError) is retried with jittered backoff, a few times.
 func DialSSH(ctx context.Context, cfg SSHConfig) (Conn, error) {
-	c, err := dialSSH(ctx, cfg)
+	c, err := dialRetry(ctx, func() (*sshConn, error) { return dialSSH(ctx, cfg) })
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +216,7 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*sshConn, error) {
 	addr := net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port))
 	c := &sshConn{cfg: cfg, name: cfg.User + "@" + addr}
 
-	auth, methods, cleanup, err := sshAuth(cfg)
+	auth, methods, offered, cleanup, err := sshAuth(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", c.name, err)
 	}
@@ -268,7 +277,7 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*sshConn, error) {
 			return nil, fmt.Errorf("connecting to %s: %w", c.name, hke)
 		}
 		if sshAuthFailure(err) {
-			return nil, &AuthError{User: cfg.User, Host: addr, Methods: methods, Err: err}
+			return nil, &AuthError{User: cfg.User, Host: addr, Methods: methods, Offered: offered(), Err: err}
 		}
 		return nil, fmt.Errorf("connecting to %s: %w", c.name, err)
 	}
@@ -354,44 +363,19 @@ func (c *sshConn) Close() error {
 	return c.closeErr
 }
 
-// sshAuth builds the auth methods: public keys (the key file, then the
-// agent's), then password and keyboard-interactive with the password.
-// cleanup closes the agent connection once the handshake is over.
-func sshAuth(cfg SSHConfig) (auth []ssh.AuthMethod, methods []string, cleanup func(), err error) {
-	cleanup = func() {}
-	var signers []ssh.Signer
-	if cfg.PrivateKeyPath != "" {
-		s, err := loadPrivateKey(cfg.PrivateKeyPath, cfg.Passphrase)
-		if err != nil {
-			return nil, nil, cleanup, err
-		}
-		signers = append(signers, s)
+// sshAuth builds the auth methods: public keys (the key file with its
+// certificate, the agent's keys, then the identity files), then password
+// and keyboard-interactive with the password. offered describes each key,
+// for the error when the host refuses them all. cleanup closes the agent
+// connection once the handshake is over.
+func sshAuth(cfg SSHConfig) (auth []ssh.AuthMethod, methods []string, offered func() []string, cleanup func(), err error) {
+	keys, cleanup, err := sshKeys(cfg)
+	if err != nil {
+		return nil, nil, nil, cleanup, err
 	}
-	var agentSigners func() ([]ssh.Signer, error)
-	if cfg.Agent {
-		sock := os.Getenv("SSH_AUTH_SOCK")
-		if sock == "" {
-			return nil, nil, cleanup, errors.New("agent authentication asked for, but SSH_AUTH_SOCK is not set")
-		}
-		ac, err := net.Dial("unix", sock)
-		if err != nil {
-			return nil, nil, cleanup, fmt.Errorf("connecting to the ssh agent: %w", err)
-		}
-		cleanup = func() { ac.Close() }
-		agentSigners = agent.NewClient(ac).Signers
-	}
-	if len(signers) > 0 || agentSigners != nil {
-		auth = append(auth, ssh.PublicKeysCallback(func() ([]ssh.Signer, error) {
-			out := signers
-			if agentSigners != nil {
-				as, err := agentSigners()
-				if err != nil {
-					return nil, fmt.Errorf("listing the agent's keys: %w", err)
-				}
-				out = append(append([]ssh.Signer(nil), signers...), as...)
-			}
-			return out, nil
-		}))
+	offered = keys.describe
+	if keys.any() {
+		auth = append(auth, ssh.PublicKeysCallback(keys.signers))
 		methods = append(methods, "publickey")
 	}
 	if cfg.Password != "" {
@@ -400,9 +384,9 @@ func sshAuth(cfg SSHConfig) (auth []ssh.AuthMethod, methods []string, cleanup fu
 		methods = append(methods, "password", "keyboard-interactive")
 	}
 	if len(auth) == 0 {
-		return nil, nil, cleanup, errors.New("no authentication method: set a private key, the agent or a password")
+		return nil, nil, nil, cleanup, errors.New("no authentication method: set a private key, the agent or a password")
 	}
-	return auth, methods, cleanup, nil
+	return auth, methods, offered, cleanup, nil
 }
 
 // passwordChallenge answers keyboard-interactive prompts that do not echo
@@ -463,10 +447,13 @@ func hostKeyCheck(cfg SSHConfig, addr string) (ssh.HostKeyCallback, []string, er
 	if err != nil {
 		return nil, nil, err
 	}
-	return v.check, knownAlgorithms(cb, addr), nil
+	return v.check, knownAlgorithms(cb, addr, caLines(cfg.KnownHostsPath)), nil
 }
 
-func knownAlgorithms(cb ssh.HostKeyCallback, addr string) []string {
+// knownAlgorithms lists the host key algorithms to ask for: host
+// certificates first when an @cert-authority line covers the host, then
+// the types of the plain keys known_hosts has for it.
+func knownAlgorithms(cb ssh.HostKeyCallback, addr string, cas map[string]bool) []string {
 	pub, _, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		return nil
@@ -488,6 +475,14 @@ func knownAlgorithms(cb ssh.HostKeyCallback, addr string) []string {
 		}
 	}
 	for _, k := range ke.Want {
+		if cas[caKey(k.Filename, k.Line)] {
+			add(hostCertAlgorithms...)
+		}
+	}
+	for _, k := range ke.Want {
+		if cas[caKey(k.Filename, k.Line)] {
+			continue
+		}
 		switch t := k.Key.Type(); t {
 		case ssh.KeyAlgoRSA:
 			add(ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA)
@@ -553,10 +548,28 @@ func (v *knownHostsVerifier) classify(hostname string, key ssh.PublicKey, err er
 	}
 	var ke *knownhosts.KeyError
 	var re *knownhosts.RevokedError
+	cas := caLines(v.path)
+	if errors.As(err, &ke) {
+		// @cert-authority lines vouch for certificates only: a plain key
+		// they do not match is unknown, not changed.
+		plain := ke.Want[:0:0]
+		for _, k := range ke.Want {
+			if !cas[caKey(k.Filename, k.Line)] {
+				plain = append(plain, k)
+			}
+		}
+		ke = &knownhosts.KeyError{Want: plain}
+	}
+	if c, ok := key.(*ssh.Certificate); ok {
+		e.KeyType, e.Fingerprint = c.Type(), ssh.FingerprintSHA256(c.Key)
+		if err := hostCertErr(c, err, v.path); err != nil {
+			return err
+		}
+	}
 	switch {
-	case errors.As(err, &ke) && len(ke.Want) == 0:
+	case errors.As(err, new(*knownhosts.KeyError)) && len(ke.Want) == 0:
 		e.Kind = HostKeyUnknown
-	case errors.As(err, &ke):
+	case errors.As(err, new(*knownhosts.KeyError)):
 		e.Kind = HostKeyChanged
 		for _, k := range ke.Want {
 			e.Known = append(e.Known, fmt.Sprintf("%s:%d %s %s", k.Filename, k.Line, k.Key.Type(), ssh.FingerprintSHA256(k.Key)))
@@ -587,10 +600,10 @@ func (v *knownHostsVerifier) record(hostname string, remote net.Addr, key ssh.Pu
 		return fmt.Errorf("recording the host key of %s: %w", hostname, err)
 	}
 	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+	if err := filelock.Lock(f); err != nil {
 		return fmt.Errorf("recording the host key of %s: locking %s: %w", hostname, v.path, err)
 	}
-	defer unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	defer filelock.Unlock(f)
 
 	cb, err := v.load()
 	if err != nil {
@@ -628,7 +641,10 @@ const sshPIDMarker = "portwarden: pid "
 // the process's command line before killing anything.
 const sshScriptTag = "portwarden-script"
 
-// sshWrap returns the shell program that runs body on the host: it prints the
+// sshWrap returns the shell program that runs body on the host. It keeps
+// $SSH_CONNECTION, which sudo's env_reset drops, from its first argument
+// (command passes it), so that the facts script can report the host's own
+// view of the session (see firewall.SessionClient). It prints the
 // pid marker and execs the body's shell, under GNU timeout when the host
 // has it, so the host itself stops a script that outlives the command
 // timeout even if the controller is gone (timeout runs the script in its
@@ -638,7 +654,8 @@ const sshScriptTag = "portwarden-script"
 // every run. Every Linux that Veeam supports ships GNU coreutils' timeout.
 func sshWrap(body string, timeout time.Duration) string {
 	secs := strconv.FormatFloat(timeout.Seconds(), 'f', 3, 64)
-	return "printf '" + sshPIDMarker + "%s\\n' \"$$\" >&2\n" +
+	return "[ -n \"${SSH_CONNECTION-}\" ] || SSH_CONNECTION=${1-}\nexport SSH_CONNECTION\n" +
+		"printf '" + sshPIDMarker + "%s\\n' \"$$\" >&2\n" +
 		"set -- sh -c " + ShellQuote(body) + " " + sshScriptTag + "\n" +
 		"if command -v timeout >/dev/null 2>&1; then set -- timeout -s TERM -k 2 " + secs + " \"$@\"; fi\n" +
 		"exec \"$@\"\n"
@@ -666,14 +683,14 @@ func (c *sshConn) command(body string, data []byte) (cmd string, stdin []byte, e
 	case !c.cfg.Sudo:
 		cmd, stdin = "sh -c "+ShellQuote(body), data
 	case c.cfg.SudoPassword == "":
-		cmd, stdin = "sudo -n -- sh -c "+ShellQuote(body), data
+		cmd, stdin = "sudo -n -- sh -c "+ShellQuote(body)+" portwarden \"$SSH_CONNECTION\"", data
 	default:
-		inner := "exec <\"$1\" || exit 125\nrm -f -- \"$1\"\n" + body
+		inner := "exec <\"$1\" || exit 125\nrm -f -- \"$1\"\nshift\n" + body
 		outer := "IFS= read -r pw || exit 125\n" +
 			"t=$(mktemp) || exit 125\n" +
 			"trap 'rm -f -- \"$t\"' EXIT\n" +
 			"cat >\"$t\" || exit 125\n" +
-			"printf '%s\\n' \"$pw\" | sudo -S -p '' -- sh -c " + ShellQuote(inner) + " portwarden \"$t\"\n"
+			"printf '%s\\n' \"$pw\" | sudo -S -p '' -- sh -c " + ShellQuote(inner) + " portwarden \"$t\" \"$SSH_CONNECTION\"\n"
 		cmd = "sh -c " + ShellQuote(outer)
 		stdin = make([]byte, 0, len(c.cfg.SudoPassword)+1+len(data))
 		stdin = append(append(append(stdin, c.cfg.SudoPassword...), '\n'), data...)

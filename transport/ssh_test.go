@@ -320,9 +320,27 @@ func TestSSHAgentAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveTestAgent(t, agent.AddedKey{PrivateKey: key})
+	cfg := labSSH(l, "lnx01")
+	cfg.PrivateKeyPath = ""
+	cfg.Agent = true
+	runSSHTest(t, dialSSHTest(t, cfg), "true", nil)
+
+	t.Setenv("SSH_AUTH_SOCK", "")
+	if _, err := DialSSH(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "SSH_AUTH_SOCK") {
+		t.Errorf("agent without SSH_AUTH_SOCK: got %v", err)
+	}
+}
+
+// serveTestAgent serves an agent holding keys on a socket that
+// SSH_AUTH_SOCK names for the rest of the test.
+func serveTestAgent(t *testing.T, keys ...agent.AddedKey) {
+	t.Helper()
 	keyring := agent.NewKeyring()
-	if err := keyring.Add(agent.AddedKey{PrivateKey: key}); err != nil {
-		t.Fatal(err)
+	for _, k := range keys {
+		if err := keyring.Add(k); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sock := filepath.Join(t.TempDir(), "agent.sock")
 	ln, err := net.Listen("unix", sock)
@@ -343,14 +361,39 @@ func TestSSHAgentAuth(t *testing.T) {
 		}
 	}()
 	t.Setenv("SSH_AUTH_SOCK", sock)
+}
+
+// TestSSHAgentThenIdentityFiles: without a configured key, the agent's
+// keys are offered, then the identity files (a missing one skipped), as
+// ssh does; when all are refused, the error names each by fingerprint.
+// Not parallel: it sets SSH_AUTH_SOCK.
+func TestSSHAgentThenIdentityFiles(t *testing.T) {
+	l := lab.UpForTest(t, lab.Options{Linux: 1})
+	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
+	serveTestAgent(t, agent.AddedKey{PrivateKey: stranger, Comment: "stranger@agent"})
+	strangerPub, _ := ssh.NewPublicKey(stranger.Public())
+	dir := t.TempDir()
 	cfg := labSSH(l, "lnx01")
-	cfg.PrivateKeyPath = ""
-	cfg.Agent = true
+	good := cfg.PrivateKeyPath
+	cfg.PrivateKeyPath, cfg.AgentIfAvailable = "", true
+	cfg.IdentityFiles = []string{filepath.Join(dir, "id_ed25519"), good}
 	runSSHTest(t, dialSSHTest(t, cfg), "true", nil)
 
-	t.Setenv("SSH_AUTH_SOCK", "")
-	if _, err := DialSSH(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "SSH_AUTH_SOCK") {
-		t.Errorf("agent without SSH_AUTH_SOCK: got %v", err)
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	block, _ := ssh.MarshalPrivateKey(other, "")
+	otherPath := filepath.Join(dir, "id_rsa")
+	os.WriteFile(otherPath, pem.EncodeToMemory(block), 0o600)
+	otherPub, _ := ssh.NewPublicKey(other.Public())
+	cfg.IdentityFiles = []string{otherPath}
+	_, err := DialSSH(context.Background(), cfg)
+	var ae *AuthError
+	if !errors.As(err, &ae) {
+		t.Fatalf("got %v, want an AuthError", err)
+	}
+	want := []string{"agent key stranger@agent ssh-ed25519 " + ssh.FingerprintSHA256(strangerPub),
+		"key file " + otherPath + " ssh-ed25519 " + ssh.FingerprintSHA256(otherPub)}
+	if strings.Join(ae.Offered, "|") != strings.Join(want, "|") || !strings.Contains(err.Error(), want[0]) {
+		t.Errorf("offered %q, want %q (error: %v)", ae.Offered, want, err)
 	}
 }
 
@@ -436,6 +479,12 @@ func TestSSHPasswordAndSudo(t *testing.T) {
 		if res.ExitCode != 3 {
 			t.Errorf("exit %d, want 3", res.ExitCode)
 		}
+		// The host's view of the session survives sudo's env_reset: the
+		// facts script reads the management source from it.
+		res = runSSHTest(t, c, `echo "$SSH_CONNECTION"`, nil)
+		if f := strings.Fields(string(res.Stdout)); len(f) != 4 || f[0] != l.Controller.String() {
+			t.Errorf("SSH_CONNECTION under sudo = %q, want it to start with the controller %s", res.Stdout, l.Controller)
+		}
 		// Empty stdin, and no temporary file left behind.
 		res = runSSHTest(t, c, "cat; echo empty", nil)
 		if string(res.Stdout) != "empty\n" {
@@ -517,17 +566,8 @@ func TestSSHKeyboardInteractive(t *testing.T) {
 			return nil, nil
 		},
 	}
-	scfg.AddHostKey(hostSigner)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln, port, kh := loopbackServer(t, scfg, hostSigner)
 	go serveKbdExec(ln, scfg)
-
-	port := ln.Addr().(*net.TCPAddr).Port
-	kh := filepath.Join(t.TempDir(), "known_hosts")
-	os.WriteFile(kh, []byte(knownhosts.Line([]string{fmt.Sprintf("[127.0.0.1]:%d", port)}, hostSigner.PublicKey())+"\n"), 0o600)
 	cfg := SSHConfig{Address: "127.0.0.1", Port: port, User: "admin", Password: password, KnownHostsPath: kh, ConnectTimeout: 5 * time.Second}
 	res := runSSHTest(t, dialSSHTest(t, cfg), "anything", nil)
 	if string(res.Stdout) != "kbd-ok\n" {
@@ -538,6 +578,25 @@ func TestSSHKeyboardInteractive(t *testing.T) {
 	if _, err := DialSSH(context.Background(), cfg); !errors.As(err, &ae) {
 		t.Errorf("wrong password: got %v, want an *AuthError", err)
 	}
+}
+
+// loopbackServer listens on 127.0.0.1 for a test SSH server with host key
+// signer and writes a known_hosts that trusts it.
+func loopbackServer(t *testing.T, scfg *ssh.ServerConfig, signer ssh.Signer) (ln net.Listener, port int, knownHosts string) {
+	t.Helper()
+	scfg.AddHostKey(signer)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	port = ln.Addr().(*net.TCPAddr).Port
+	knownHosts = filepath.Join(t.TempDir(), "known_hosts")
+	line := knownhosts.Line([]string{fmt.Sprintf("[127.0.0.1]:%d", port)}, signer.PublicKey())
+	if err := os.WriteFile(knownHosts, []byte(line+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return ln, port, knownHosts
 }
 
 // serveExec answers every exec request with "kbd-ok" and exit status 0.

@@ -37,10 +37,20 @@ type SSHConfig struct {
 	Port           int    // default 22
 	User           string // default "root"
 	PrivateKeyPath string
-	Passphrase     string // for an encrypted private key
-	Password       string // password and keyboard-interactive auth
-	Agent          bool   // use $SSH_AUTH_SOCK
-	KnownHostsPath string // default ~/.ssh/known_hosts
+	// CertificatePath is an OpenSSH user certificate for the private key
+	// ("id_ed25519-cert.pub"), offered instead of the bare key.
+	CertificatePath string
+	Passphrase      string // for an encrypted private key
+	// IdentityFiles are keys tried after PrivateKeyPath and the agent, as
+	// ssh tries ~/.ssh/id_* and ssh_config's IdentityFile: a missing or
+	// encrypted one is skipped, not an error.
+	IdentityFiles []string
+	// AgentIfAvailable uses the agent when SSH_AUTH_SOCK is set (Agent
+	// requires it).
+	AgentIfAvailable bool
+	Password         string // password and keyboard-interactive auth
+	Agent            bool   // use $SSH_AUTH_SOCK
+	KnownHostsPath   string // default ~/.ssh/known_hosts
 	// AcceptNewHostKeys records the key of a host not yet in known_hosts
 	// (OpenSSH's accept-new). A changed key is always refused.
 	AcceptNewHostKeys bool
@@ -74,7 +84,13 @@ type WinRMConfig struct {
 	AllowUnencrypted bool
 	CACertPath       string // PEM bundle to verify the server certificate
 	Insecure         bool   // skip certificate verification; explicit opt-in
-	Auth             string // "ntlm" (default) or "basic"
+	// TLSServerName is the name the certificate must carry when it is not
+	// Address (a host addressed by IP whose certificate names its DNS name).
+	TLSServerName string
+	// CertSHA256 pins the host's certificate: the SHA-256 of its DER, in
+	// hex (colons allowed). A pinned certificate needs no CA and no name.
+	CertSHA256 string
+	Auth       string // "ntlm" (default) or "basic"
 	// AllowBasicOverHTTPCleartextPassword must be set for Basic
 	// authentication over plain HTTP, which sends the password in clear
 	// text with every request.

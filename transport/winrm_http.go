@@ -66,6 +66,16 @@ func newWinRMTransport(cfg WinRMConfig) (*winrmTransport, error) {
 			}
 			tc.RootCAs = pool
 		}
+		if cfg.TLSServerName != "" {
+			tc.ServerName = cfg.TLSServerName
+		}
+		if cfg.CertSHA256 != "" {
+			pin, err := parseCertPin(cfg.CertSHA256)
+			if err != nil {
+				return nil, fmt.Errorf("winrm to %s: %w", cfg.Address, err)
+			}
+			pinCertificate(tc, pin)
+		}
 	}
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
 	// dial connects (and for HTTPS does the TLS handshake) within

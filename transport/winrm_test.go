@@ -43,6 +43,12 @@ type winPKI struct {
 
 func newWinPKI(t *testing.T) *winPKI {
 	t.Helper()
+	return newWinPKIFor(t, []net.IP{net.IPv4(127, 0, 0, 1)}, []string{"winhost"})
+}
+
+// newWinPKIFor is newWinPKI with a host certificate for these names.
+func newWinPKIFor(t *testing.T, ips []net.IP, names []string) *winPKI {
+	t.Helper()
 	dir := t.TempDir()
 	write := func(name string, typ string, der []byte) string {
 		p := filepath.Join(dir, name)
@@ -75,7 +81,7 @@ func newWinPKI(t *testing.T) *winPKI {
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "winhost"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"winhost"}}
+		IPAddresses: ips, DNSNames: names}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
 		t.Fatal(err)
@@ -381,8 +387,8 @@ func TestWinRMStagesLongScripts(t *testing.T) {
 
 	// A real apply script with many sources round-trips through staging.
 	var many []netip.Prefix
-	for i := range 400 {
-		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 20, byte(i / 250), byte(i % 250)}), 32))
+	for i := range 400 { // odd addresses only: no two aggregate into one prefix
+		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 20, byte(i / 125), byte(i%125*2 + 1)}), 32))
 	}
 	d := firewall.Desired{Mode: firewall.Enforce, ManagementPort: 5986, ManagementSources: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 		Rules: []firewall.Rule{{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2500, Hi: 3300}}, Sources: many}}}

@@ -2,13 +2,15 @@
 // namespaces on a bridge, with real OpenSSH servers (Linux) and simulated
 // WinRM servers (Windows).
 //
-//	portwarden-lab up --dir DIR --linux N [--windows M] [--baseline drop] [--password-auth]
+//	portwarden-lab up --dir DIR --linux N [--firewalld K] [--ufw M] [--windows W] [--baseline drop] [--password-auth]
 //	portwarden-lab status --dir DIR
+//	portwarden-lab reboot --dir DIR HOST
 //	portwarden-lab down --dir DIR
 //	portwarden-lab list
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -27,11 +29,12 @@ import (
 )
 
 const usage = `usage:
-  portwarden-lab up --dir DIR --linux N [--windows M] [--baseline drop] [--password-auth]
+  portwarden-lab up --dir DIR --linux N [--firewalld K] [--ufw M] [--windows W] [--baseline drop] [--password-auth]
   portwarden-lab status --dir DIR
+  portwarden-lab reboot --dir DIR HOST   (stop a Linux host, flush its ruleset, boot it from its own /etc)
   portwarden-lab down --dir DIR
   portwarden-lab list
-  portwarden-lab exec --dir DIR HOST -- COMMAND [ARG...]   (run a command in a host's namespace)
+  portwarden-lab exec --dir DIR HOST -- COMMAND [ARG...]   (run a command in a host's namespaces)
 `
 
 func main() {
@@ -59,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdList(ctx, stdout)
 	case "exec":
 		return cmdExec(ctx, args[1:], stdout, stderr)
+	case "reboot":
+		return cmdReboot(ctx, args[1:], stdout, stderr)
 	case "serve-windows":
 		return serveWindows(ctx, args[1:], stderr)
 	case "-h", "--help", "help":
@@ -75,6 +80,8 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dir := fl.String("dir", "", "lab directory (created if missing)")
 	linux := fl.Int("linux", 0, "number of Linux hosts")
 	windows := fl.Int("windows", 0, "number of Windows hosts")
+	firewalld := fl.Int("firewalld", 0, "how many of the Linux hosts run firewalld")
+	ufw := fl.Int("ufw", 0, "how many of the Linux hosts have ufw enabled")
 	baseline := fl.String("baseline", "", `pre-existing firewall on Linux hosts: "" or "drop"`)
 	passwordAuth := fl.Bool("password-auth", false, "let sshd accept passwords (root stays key-only)")
 	if err := fl.Parse(args); err != nil {
@@ -91,6 +98,8 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Dir:          *dir,
 		Linux:        *linux,
 		Windows:      *windows,
+		Firewalld:    *firewalld,
+		UFW:          *ufw,
 		BaselineDrop: *baseline == "drop",
 		PasswordAuth: *passwordAuth,
 	})
@@ -181,7 +190,7 @@ func cmdList(ctx context.Context, stdout io.Writer) error {
 
 func printHosts(w io.Writer, l *lab.Lab, state map[string]string) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprint(tw, "HOST\tOS\tADDRESS\tIPV6\tNAMESPACE\tROLES")
+	fmt.Fprint(tw, "HOST\tOS\tMANAGER\tADDRESS\tIPV6\tNAMESPACE\tROLES")
 	if state != nil {
 		fmt.Fprint(tw, "\tSTATE")
 	}
@@ -191,7 +200,11 @@ func printHosts(w io.Writer, l *lab.Lab, state map[string]string) {
 		if h.Address6.IsValid() {
 			v6 = h.Address6.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s:%d\t%s\t%s\t%v", h.Name, h.OS, h.Address, h.Port, v6, h.Namespace, h.Roles)
+		manager := "-"
+		if h.OS == lab.Linux {
+			manager = cmp.Or(h.Manager, "none")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s:%d\t%s\t%s\t%v", h.Name, h.OS, manager, h.Address, h.Port, v6, h.Namespace, h.Roles)
 		if state != nil {
 			fmt.Fprintf(tw, "\t%s", state[h.Name])
 		}
@@ -200,8 +213,31 @@ func printHosts(w io.Writer, l *lab.Lab, state map[string]string) {
 	tw.Flush()
 }
 
-// cmdExec runs a command inside a lab host's network namespace: the demo
-// and people use it to change a host by hand (drift).
+// cmdReboot reboots a Linux lab host (lab.Reboot).
+func cmdReboot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("reboot", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	dir := fl.String("dir", "", "lab directory")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" || fl.NArg() != 1 {
+		return errors.New("usage: portwarden-lab reboot --dir DIR HOST")
+	}
+	l, err := lab.Load(*dir)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := l.Reboot(ctx, fl.Arg(0)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s rebooted in %s (boot log: %s)\n", fl.Arg(0), time.Since(start).Round(time.Millisecond), filepath.Join(l.Dir, "hosts", fl.Arg(0), "boot.log"))
+	return nil
+}
+
+// cmdExec runs a command inside a lab host's namespaces (network and
+// mount): the demo and people use it to change a host by hand (drift).
 func cmdExec(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("exec", flag.ContinueOnError)
 	fl.SetOutput(stderr)

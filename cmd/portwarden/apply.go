@@ -6,15 +6,25 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
+	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/orchestrator"
 )
 
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var auto, probe *bool
-	var planFile *string
-	s, r, code := prepare(ctx, "apply", "apply --inventory FILE [--host NAME ...] [--auto-approve | --plan FILE] [--parallel N] [--probe]", args, stderr,
+	var auto, probe, detailed, noConfirm *bool
+	var planFile, auditPath *string
+	var confirmTimeout, lockWait *time.Duration
+	var one oneShot
+	s, r, code := prepare(ctx, "apply", "apply --inventory FILE [--host NAME ...] [--auto-approve | --plan FILE] [--parallel N] [--probe] [--confirm-timeout D | --no-confirm] [--detailed-exitcode] [--max-failed N|P%] [--audit-log FILE] [--metrics-file FILE]", args, stderr,
 		func(fs *flag.FlagSet) {
+			detailed = fs.Bool("detailed-exitcode", false, "exit 2 when changes were made (see the exit codes in docs/drift.md: 0 nothing to do, 1 invalid input or no host done, 3 some hosts failed)")
+			auditPath = fs.String("audit-log", "", "append one JSON line per host change to `file` (created 0600; never rewritten)")
+			addOneShotFlags(fs, &one)
+			confirmTimeout = fs.Duration("confirm-timeout", firewall.DefaultConfirmTimeout, "each Linux host restores its previous rules by itself this long after the apply unless the controller confirms over a new connection (whole seconds)")
+			noConfirm = fs.Bool("no-confirm", false, "apply without commit-confirmed: no revert is armed on the hosts")
+			lockWait = fs.Duration("lock-wait", firewall.DefaultLockWait, "how long to wait for another portwarden run's lock on a host before failing that host")
 			auto = fs.Bool("auto-approve", false, "apply without asking for confirmation")
 			probe = fs.Bool("probe", false, "after applying, probe over real TCP from managed Linux peers that the ports pass")
 			planFile = fs.String("plan", "", "apply only if every host still needs exactly the changes that plan --out saved to `file` (the reviewed plan is the approval)")
@@ -23,6 +33,20 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	defer s.engine.Close()
+	if !*noConfirm && *confirmTimeout < 5*time.Second {
+		fmt.Fprintln(stderr, "portwarden apply: --confirm-timeout must be at least 5s (or use --no-confirm)")
+		return 1
+	}
+	if *lockWait < time.Second {
+		fmt.Fprintln(stderr, "portwarden apply: --lock-wait must be at least 1s")
+		return 1
+	}
+	s.engine.Guard = firewall.Guard{ConfirmTimeout: *confirmTimeout, LockWait: *lockWait}
+	if *noConfirm {
+		s.engine.Guard.ConfirmTimeout = 0
+	}
+	s.gate(one.maxFailed, stderr)
+	began := time.Now()
 	var saved *jsonPlan
 	if *planFile != "" {
 		p, err := loadPlan(*planFile)
@@ -38,7 +62,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 
 	s.prog.start("Planning", len(s.managed()))
-	plans := s.engine.Plan(ctx, s.rules)
+	plans := append(s.engine.Plan(ctx, s.rules), s.skipped...)
 	s.prog.finish()
 	sum := orchestrator.Summarize(plans)
 	if r.format == "text" {
@@ -62,18 +86,29 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		s.prog.start("Applying", sum.Hosts)
 		s.engine.Apply(ctx, plans)
 		s.prog.finish()
+		if err := (auditLog{*auditPath}).append(auditEntries("apply", plans, inventoryDigest(s.inv), time.Now())); err != nil {
+			fmt.Fprintf(stderr, "Error: %s\n", err)
+			return exitInvalid
+		}
 	}
 	var probes []*orchestrator.Probe
 	if *probe {
 		probes = s.probe(ctx, plans)
 	}
 	if r.format == "json" {
-		return writeResultJSON(stdout, stderr, plans, probes, true)
+		if c := writeJSON(stdout, stderr, resultDoc(plans, probes, true)); c != 0 {
+			return c
+		}
+	} else {
+		writeApplyText(stdout, plans, probes, sum.Hosts > 0)
 	}
-	return writeApplyText(stdout, plans, probes, sum.Hosts > 0)
+	if code := one.writeMetrics(plans, began, stderr); code >= 0 {
+		return code
+	}
+	return outcomeCode(plans, probesFailed(probes), applied(plans), *detailed)
 }
 
-func writeApplyText(w io.Writer, plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, changed bool) int {
+func writeApplyText(w io.Writer, plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, changed bool) {
 	var applied, failed []string
 	for _, p := range plans {
 		switch {
@@ -89,37 +124,64 @@ func writeApplyText(w io.Writer, plans []*orchestrator.HostPlan, probes []*orche
 			applied = append(applied, p.Host.Name)
 		}
 	}
-	code := 0
 	if changed {
 		fmt.Fprintf(w, "\nApply complete: %s changed and verified by read-back, %d unchanged, %d failed.\n",
 			countHosts(len(applied)), len(plans)-len(applied)-len(failed), len(failed))
 	}
 	if len(failed) > 0 {
-		fmt.Fprintf(w, "Failed: %s. Each failed host was left as it was; the others are done.\n", strings.Join(failed, ", "))
-		code = 1
-	}
-	if probes != nil {
-		if writeProbesText(w, probes) > 0 {
-			code = 1
+		fmt.Fprintf(w, "Failed: %s.\n", strings.Join(failed, ", "))
+		for _, l := range leftLines(plans) {
+			fmt.Fprintln(w, l)
 		}
 	}
-	return code
+	if probes != nil {
+		writeProbesText(w, probes)
+	}
+}
+
+// leftLines say, for the failed hosts, what each is left with: as it was
+// (nothing changed, or changed and rolled back), rolling back by itself,
+// or unknown.
+func leftLines(plans []*orchestrator.HostPlan) []string {
+	var asWas, rolled, reverting, unknown []string
+	for _, p := range plans {
+		if !p.Failed() {
+			continue
+		}
+		switch {
+		case p.Err != nil || p.Left.AsItWas() || p.Left == "" && p.ApplyErr != nil:
+			asWas = append(asWas, p.Host.Name)
+			if p.Left == orchestrator.LeftRolledBack {
+				rolled = append(rolled, p.Host.Name)
+			}
+		case p.Left == orchestrator.LeftReverting:
+			reverting = append(reverting, p.Host.Name)
+		default:
+			unknown = append(unknown, p.Host.Name)
+		}
+	}
+	var out []string
+	if len(asWas) > 0 {
+		l := "Left as they were: " + strings.Join(asWas, ", ")
+		if len(rolled) > 0 {
+			l += " (rolled back: " + strings.Join(rolled, ", ") + ")"
+		}
+		out = append(out, l+".")
+	}
+	if len(reverting) > 0 {
+		out = append(out, "Rolling back by themselves when the confirm timeout ends: "+strings.Join(reverting, ", ")+".")
+	}
+	if len(unknown) > 0 {
+		out = append(out, "State not known (run plan to see it): "+strings.Join(unknown, ", ")+".")
+	}
+	return append(out, "The other hosts are done.")
 }
 
 // writeResultJSON writes the plan document with apply results (withApply)
 // or verification results, and probes; it returns the exit code.
 func writeResultJSON(stdout, stderr io.Writer, plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, withApply bool) int {
-	out := planJSON(plans)
 	code := 0
-	for i, p := range plans {
-		if withApply {
-			applied := p.Applied && p.ApplyErr == nil
-			out.Hosts[i].Applied = &applied
-			if p.ApplyErr != nil {
-				out.Hosts[i].Error = p.ApplyErr.Error()
-			}
-		}
-		out.Hosts[i].Remaining = toJSONChanges(p.Remaining)
+	for _, p := range plans {
 		if p.Failed() {
 			code = 1
 		}
@@ -127,14 +189,31 @@ func writeResultJSON(stdout, stderr io.Writer, plans []*orchestrator.HostPlan, p
 	if probesFailed(probes) > 0 {
 		code = 1
 	}
-	v := struct {
-		jsonPlan
-		Probes []jsonProbe `json:"probes,omitempty"`
-	}{out, probesJSON(probes)}
-	if c := writeJSON(stdout, stderr, v); c != 0 {
+	if c := writeJSON(stdout, stderr, resultDoc(plans, probes, withApply)); c != 0 {
 		return c
 	}
 	return code
+}
+
+// resultDoc is the plan document with apply results (withApply) or
+// verification results, and probes.
+func resultDoc(plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, withApply bool) any {
+	out := planJSON(plans)
+	for i, p := range plans {
+		if withApply {
+			applied := p.Applied && p.ApplyErr == nil
+			out.Hosts[i].Applied = &applied
+			if p.ApplyErr != nil {
+				out.Hosts[i].Error = p.ApplyErr.Error()
+			}
+			out.Hosts[i].Left = string(p.Left)
+		}
+		out.Hosts[i].Remaining = toJSONChanges(p.Remaining)
+	}
+	return struct {
+		jsonPlan
+		Probes []jsonProbe `json:"probes,omitempty"`
+	}{out, probesJSON(probes)}
 }
 
 // probesFailed counts the TCP probes that did not pass.

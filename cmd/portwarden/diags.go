@@ -51,14 +51,22 @@ func toJSONDiags(diags hcl.Diagnostics) []jsonDiagnostic {
 // writeDiags renders diagnostics for people (with the source line) or as
 // JSON.
 func writeDiags(w io.Writer, format string, files map[string]*hcl.File, diags hcl.Diagnostics) {
+	if writeDiagList(w, format, files, diags) && format != "json" {
+		fmt.Fprintf(w, "%d error(s); nothing was changed on any host.\n", countErrors(diags))
+	}
+}
+
+// writeDiagList renders diagnostics without the closing count; it
+// reports whether there were errors.
+func writeDiagList(w io.Writer, format string, files map[string]*hcl.File, diags hcl.Diagnostics) bool {
 	if len(diags) == 0 {
-		return
+		return false
 	}
 	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(map[string]any{"format_version": formatVersion, "valid": !diags.HasErrors(), "diagnostics": toJSONDiags(diags)})
-		return
+		return diags.HasErrors()
 	}
 	width := 0
 	if f, ok := w.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(f.Fd())) {
@@ -66,9 +74,7 @@ func writeDiags(w io.Writer, format string, files map[string]*hcl.File, diags hc
 	}
 	tw := hcl.NewDiagnosticTextWriter(w, files, uint(max(width, 0)), false)
 	_ = tw.WriteDiagnostics(diags)
-	if n := countErrors(diags); n > 0 {
-		fmt.Fprintf(w, "%d error(s); nothing was changed on any host.\n", n)
-	}
+	return diags.HasErrors()
 }
 
 func countErrors(diags hcl.Diagnostics) int {

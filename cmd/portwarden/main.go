@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,13 +18,11 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/orchestrator"
 	"github.com/portwarden/portwarden/policies"
 )
 
 const formatVersion = "1"
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 type command struct {
 	name    string
@@ -38,17 +35,21 @@ var commands = []command{
 	{"plan", "Show what apply would change on each host", runPlan},
 	{"apply", "Apply the required rules to every host", runApply},
 	{"verify", "Read rules back from hosts and probe that ports pass", runVerify},
-	{"version", "Print the version", func(context.Context, []string, io.Writer, io.Writer) int {
-		fmt.Println("portwarden", version)
-		return 0
-	}},
+	{"validate", "Check the inventory and policy offline: no secret, no DNS, no connection", runValidate},
+	{"fmt", "Rewrite inventory and policy files in the canonical HCL style", runFmt},
+	{"show", "Render a plan saved with plan --out", runShow},
+	{"report", "Write a report for people: rules, state, probes, a flow diagram", runReport},
+	{"watch", "Plan (and repair) the fleet every interval; metrics, status, audit log", runWatch},
+	{"completion", "Print a shell completion script: bash, zsh or fish", runCompletion},
+	{"version", "Print the version, the commit and the Go version", runVersion},
 }
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: portwarden <command> [options]\n\nCommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintf(w, "\nGlobal options:\n  --help     Show this help\n  --version  Print the version, the commit and the Go version\n")
 	fmt.Fprintf(w, "\nRun \"portwarden <command> --help\" for a command's options.\n")
 }
 
@@ -88,18 +89,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	switch args[0] {
-	case "-h", "--help", "help":
+	case "-h", "-help", "--help", "help":
 		usage(stdout)
 		return 0
+	case "-version", "--version":
+		fmt.Fprint(stdout, currentBuild())
+		return 0
 	}
-	for _, c := range commands {
+	for _, c := range append(slices.Clone(commands), hiddenCommands...) {
 		if c.name == args[0] {
+			// Asked for, help is the output: stdout, exit 0.
+			if fs := flagsOf(c); fs != nil && helpRequested(fs, args[1:]) {
+				fs.SetOutput(stdout)
+				fs.Usage()
+				return 0
+			}
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "portwarden: unknown command %q\n\n", args[0])
+	var names []string
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	if strings.HasPrefix(args[0], "-") {
+		fmt.Fprintf(stderr, "portwarden: unknown option %q; options go after the command.\n\n", args[0])
+	} else {
+		fmt.Fprintf(stderr, "portwarden: unknown command %q.%s\n\n", args[0], policies.Suggest(args[0], names))
+	}
 	usage(stderr)
 	return 1
+}
+
+// hiddenCommands run but are not listed: tools for the project itself.
+var hiddenCommands = []command{
+	{"docs", "Write docs/cli.md from the flag definitions", runDocs},
 }
 
 // stringList is a repeatable flag.
@@ -115,31 +138,31 @@ type common struct {
 	hosts     stringList
 	groups    stringList
 	format    string
+	// offline reads the inventory without its secrets (env() and file()
+	// values may be missing), for the commands that connect to no host.
+	offline bool
+	// skipped are the selected hosts that cannot be worked on (a DNS name
+	// that did not resolve) while the others go on: failed plans.
+	skipped []*orchestrator.HostPlan
+	// selection is the host names --host and --group pick; nil: all.
+	selection map[string]bool
 }
 
 func newFlagSet(name, synopsis string, stderr io.Writer, c *common) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newPlainFlagSet(name, synopsis, stderr)
 	fs.StringVar(&c.inventory, "inventory", "", "the inventory: an HCL `file`, or a directory of *.hcl files")
 	fs.Var(&c.policy, "policy", "a `dir`ectory of extra policy files, loaded on top of the built-in Veeam policy (repeatable)")
-	fs.Var(&c.hosts, "host", "only this host `name` (repeatable)")
-	fs.Var(&c.groups, "group", "only the hosts of this inventory group `name` (repeatable; with --host, either selects)")
-	fs.StringVar(&c.format, "format", "text", "output format: text or json")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: portwarden %s\n\nOptions:\n", synopsis)
-		fs.PrintDefaults()
-	}
+	fs.Var(&c.hosts, "host", "only the hosts whose name matches this `pattern` (a glob: web*, repo0?; !pattern excludes; repeatable)")
+	fs.Var(&c.groups, "group", "only the hosts of the groups matching this `pattern` (a glob; !pattern excludes their hosts; repeatable; with --host, either selects)")
+	fs.Var(newChoice(&c.format, "text", "text", "json"), "format", "output format: text or json")
 	return fs
 }
 
 // parseFlags parses args; it returns a non-negative exit code when the
 // command must stop (help asked: 0; bad flags: 1).
 func parseFlags(fs *flag.FlagSet, args []string, c *common) int {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 1
+	if code := parsePlain(fs, args); code >= 0 {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(fs.Output(), "portwarden %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
@@ -159,79 +182,35 @@ func parseFlags(fs *flag.FlagSet, args []string, c *common) int {
 // load reads the policy and the inventory. On any error it renders the
 // diagnostics and returns nil: nothing else may run.
 func load(c *common, stderr io.Writer) (*policies.Policy, *inventory.Inventory) {
+	pol, inv, files, diags := loadDiags(c)
+	writeDiags(stderr, c.format, files, diags) // errors, or warnings
+	if diags.HasErrors() {
+		return nil, nil
+	}
+	return pol, inv
+}
+
+// loadDiags reads the policy and the inventory and checks the --host and
+// --group filters; files are the sources, for rendering diagnostics.
+func loadDiags(c *common) (*policies.Policy, *inventory.Inventory, map[string]*hcl.File, hcl.Diagnostics) {
 	pack, files, diags := inventory.ReadPack(c.inventory)
 	if diags.HasErrors() {
-		writeDiags(stderr, c.format, files, diags)
-		return nil, nil
+		return nil, nil, files, diags
 	}
 	pol, diags := policies.LoadPack(pack.Version, c.policy)
 	maps.Copy(files, pol.Files)
 	if diags.HasErrors() {
-		writeDiags(stderr, c.format, files, diags)
-		return nil, nil
+		return nil, nil, files, diags
 	}
-	inv, idiags := inventory.Load(c.inventory, pol)
+	inv, idiags := inventory.LoadWith(c.inventory, pol, inventory.Options{UnknownSecrets: c.offline})
 	if inv != nil {
 		maps.Copy(files, inv.Files)
 	}
 	diags = append(diags, idiags...)
 	if !diags.HasErrors() {
-		diags = append(diags, checkHostFilter(inv, c.hosts)...)
-		diags = append(diags, checkGroupFilter(inv, c.groups)...)
+		var ds hcl.Diagnostics
+		c.selection, ds = selectHosts(inv, c.hosts, c.groups)
+		diags = append(diags, ds...)
 	}
-	if diags.HasErrors() {
-		writeDiags(stderr, c.format, files, diags)
-		return nil, nil
-	}
-	writeDiags(stderr, c.format, files, diags) // warnings
-	return pol, inv
-}
-
-func checkHostFilter(inv *inventory.Inventory, hosts []string) hcl.Diagnostics {
-	var diags hcl.Diagnostics
-	var names []string
-	for _, h := range inv.Hosts {
-		names = append(names, h.Name)
-	}
-	for _, n := range hosts {
-		if inv.Host(n) == nil {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Unknown host",
-				Detail:   fmt.Sprintf("--host %q names no host of the inventory.%s", n, policies.Suggest(n, names)),
-			})
-		}
-	}
-	return diags
-}
-
-func checkGroupFilter(inv *inventory.Inventory, groups []string) hcl.Diagnostics {
-	var diags hcl.Diagnostics
-	for _, g := range groups {
-		if !slices.Contains(inv.GroupNames(), g) {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Unknown group",
-				Detail:   fmt.Sprintf("--group %q names no group of the inventory.%s", g, policies.Suggest(g, inv.GroupNames())),
-			})
-		}
-	}
-	return diags
-}
-
-// selected reports whether the --host and --group filters pick h; no
-// filter picks every host.
-func (c *common) selected(h *inventory.Host) bool {
-	if len(c.hosts) == 0 && len(c.groups) == 0 {
-		return true
-	}
-	if slices.Contains(c.hosts, h.Name) {
-		return true
-	}
-	for _, g := range h.Groups {
-		if slices.Contains(c.groups, g) {
-			return true
-		}
-	}
-	return false
+	return pol, inv, files, diags
 }

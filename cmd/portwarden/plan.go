@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
@@ -24,12 +25,14 @@ type runFlags struct {
 	acceptNewHostKeys bool
 	progress          string
 	destroy           bool
+	local             bool
 }
 
 func addRunFlags(fs *flag.FlagSet, r *runFlags) {
 	fs.IntVar(&r.parallel, "parallel", 32, "hosts to work on at once")
 	fs.BoolVar(&r.acceptNewHostKeys, "accept-new-host-keys", false, "record the SSH host key of hosts not yet in known_hosts (a changed key is always refused)")
 	fs.StringVar(&r.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines, json (one event per line) or none")
+	fs.BoolVar(&r.local, "local", false, "run on this machine, the one --host, without SSH (as root; refused when the host's addresses are not this machine's)")
 	fs.BoolVar(&r.destroy, "destroy", false, "remove everything portwarden owns from the hosts (rules, chains, jump rules, enforce mode) instead of applying the policy")
 }
 
@@ -53,6 +56,9 @@ type session struct {
 	rules  []*orchestrator.HostRules
 	engine *orchestrator.Engine
 	prog   *progress
+	// skipped are failed plans for the hosts left out before any
+	// connection (see computeRules).
+	skipped []*orchestrator.HostPlan
 }
 
 func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, bool) {
@@ -63,7 +69,7 @@ func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, b
 	if r.destroy {
 		rules = orchestrator.Destroy(rules)
 	}
-	s := &session{inv: inv, addrs: addrs, rules: rules}
+	s := &session{inv: inv, addrs: addrs, rules: rules, skipped: r.skipped}
 	hostsTouched.Store(true)
 	s.prog = newProgress(stderr, r.progress, r.format)
 	s.engine = &orchestrator.Engine{
@@ -73,6 +79,12 @@ func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, b
 		Parallel:          r.parallel,
 		ManagementSources: inv.ManagementSources,
 		Stop:              stopRequested,
+	}
+	if r.local {
+		if err := s.useLocal(); err != nil {
+			fmt.Fprintf(stderr, "Error: %s\nNothing was changed.\n", err)
+			return nil, false
+		}
 	}
 	return s, true
 }
@@ -111,17 +123,21 @@ func (s *session) probe(ctx context.Context, plans []*orchestrator.HostPlan) []*
 func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var detailed *bool
 	var out *string
-	s, r, code := prepare(ctx, "plan", "plan --inventory FILE [--host NAME ...] [--format text|json] [--detailed-exitcode] [--out FILE]", args, stderr,
+	var one oneShot
+	s, r, code := prepare(ctx, "plan", "plan --inventory FILE [--host NAME ...] [--format text|json] [--detailed-exitcode] [--out FILE] [--max-failed N|P%] [--metrics-file FILE]", args, stderr,
 		func(fs *flag.FlagSet) {
-			detailed = fs.Bool("detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on error")
+			detailed = fs.Bool("detailed-exitcode", false, "exit 2 when there are changes (see the exit codes in docs/drift.md: 0 none, 1 invalid input or no host planned, 3 some hosts failed)")
 			out = fs.String("out", "", "also save the plan as JSON to `file`, for review and for apply --plan")
+			addOneShotFlags(fs, &one)
 		})
 	if code >= 0 {
 		return code
 	}
 	defer s.engine.Close()
+	s.gate(one.maxFailed, stderr)
+	began := time.Now()
 	s.prog.start("Planning", len(s.managed()))
-	plans := s.engine.Plan(ctx, s.rules)
+	plans := append(s.engine.Plan(ctx, s.rules), s.skipped...)
 	s.prog.finish()
 	if r.format == "json" {
 		if code := writeJSON(stdout, stderr, planJSON(plans)); code != 0 {
@@ -139,15 +155,10 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "\nSaved the plan to %s. To apply exactly these changes: portwarden apply --plan %s ...\n", *out, *out)
 		}
 	}
-	for _, p := range plans {
-		if p.Err != nil {
-			return 1
-		}
+	if code := one.writeMetrics(plans, began, stderr); code >= 0 {
+		return code
 	}
-	if *detailed && orchestrator.Summarize(plans).Hosts > 0 {
-		return 2
-	}
-	return 0
+	return outcomeCode(plans, 0, orchestrator.Summarize(plans).Hosts > 0, *detailed)
 }
 
 func (s *session) managed() []*inventory.Host {
@@ -295,7 +306,10 @@ type jsonHostPlan struct {
 	Warnings []string     `json:"warnings"`
 	Notes    []string     `json:"notes"`
 	// Apply and verify results.
-	Applied   *bool        `json:"applied,omitempty"`
+	Applied *bool `json:"applied,omitempty"`
+	// Left is what apply left the host with: "unchanged", "applied",
+	// "rolled back", "reverting by itself" or "unknown".
+	Left      string       `json:"left,omitempty"`
 	Remaining []jsonChange `json:"remaining,omitempty"`
 }
 

@@ -18,6 +18,9 @@ type progress struct {
 	mode string // "bar", "lines", "json", "none"
 	mu   sync.Mutex
 	bar  *progressbar.ProgressBar
+	// failed are the per-host errors not yet written: without lines or
+	// json events, finish writes them, each with its host.
+	failed []string
 }
 
 func newProgress(w io.Writer, mode, format string) *progress {
@@ -57,6 +60,10 @@ func (p *progress) finish() {
 		_ = p.bar.Finish()
 		p.bar = nil
 	}
+	for _, f := range p.failed {
+		fmt.Fprintln(p.w, f)
+	}
+	p.failed = nil
 }
 
 // progressEvent is one line of --progress json: a stable, versioned wire
@@ -92,9 +99,10 @@ func (p *progress) HostDone(host, phase string, err error) {
 	defer p.mu.Unlock()
 	switch p.mode {
 	case "bar":
-		if p.bar != nil {
+		if p.bar != nil && phase != "confirm" { // part of the host's apply
 			_ = p.bar.Add(1)
 		}
+		p.keep(host, phase, err)
 	case "json":
 		ev := "done"
 		if err != nil {
@@ -103,9 +111,19 @@ func (p *progress) HostDone(host, phase string, err error) {
 		p.event(host, phase, ev, err)
 	case "lines":
 		if err != nil {
-			fmt.Fprintf(p.w, "%s: %s failed\n", host, phase)
+			fmt.Fprintf(p.w, "%s: %s failed: %s\n", host, phase, indentRest(err.Error(), "  "))
 		} else {
 			fmt.Fprintf(p.w, "%s: %s done\n", host, phase)
 		}
+	default:
+		p.keep(host, phase, err)
+	}
+}
+
+// keep holds a host's error for finish: under a bar, or with no progress
+// display, the errors come after the phase, each with its host.
+func (p *progress) keep(host, phase string, err error) {
+	if err != nil {
+		p.failed = append(p.failed, fmt.Sprintf("Error: %s: %s failed: %s", host, phase, indentRest(err.Error(), "  ")))
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 
+	"github.com/hashicorp/hcl/v2"
+
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/orchestrator"
@@ -18,15 +20,20 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if code := parseFlags(fs, args, &c); code >= 0 {
 		return code
 	}
+	c.offline = true // rules connects to no host: it needs no secret
 	_, _, hrs, ok := computeRules(ctx, &c, stderr)
 	if !ok {
 		return 1
 	}
+	code := 0
+	if len(c.skipped) > 0 {
+		code = 1
+	}
 	if c.format == "json" {
-		return writeJSON(stdout, stderr, rulesJSON(hrs))
+		return max(code, writeJSON(stdout, stderr, rulesJSON(hrs)))
 	}
 	writeRulesText(stdout, hrs)
-	return 0
+	return code
 }
 
 // jsonRules is the stable wire form of `portwarden rules --format json`.
@@ -132,26 +139,65 @@ func reasonText(r orchestrator.Reason) string {
 
 // computeRules loads the policy and inventory, resolves host names and
 // computes every host's rules, keeping the hosts --host and --group
-// select. On any error it says so on stderr and returns ok false: nothing
-// may touch a host then.
+// select. A DNS name that does not resolve is a diagnostic at its address:
+// that host and the hosts whose rules need its address are left out (in
+// c.skipped, as failed plans), the others go on. On any other error it says
+// so on stderr and returns ok false: nothing may touch a host then.
 func computeRules(ctx context.Context, c *common, stderr io.Writer) (*inventory.Inventory, orchestrator.Addresses, []*orchestrator.HostRules, bool) {
 	pol, inv := load(c, stderr)
 	if inv == nil {
 		return nil, nil, nil, false
 	}
-	addrs, err := orchestrator.ResolveAddresses(ctx, inv, nil)
-	if err == nil {
-		var all []*orchestrator.HostRules
-		if all, err = orchestrator.Compute(inv, pol, addrs); err == nil {
-			var hrs []*orchestrator.HostRules
-			for _, hr := range all {
-				if c.selected(hr.Host) {
-					hrs = append(hrs, hr)
-				}
-			}
-			return inv, addrs, hrs, true
+	addrs, missing, diags := resolveHosts(ctx, inv, false)
+	for _, d := range diags { // a host not selected only warns
+		if h := hostAt(inv, d.Subject); h != nil && !c.selected(h) {
+			d.Severity = hcl.DiagWarning
 		}
 	}
-	fmt.Fprintf(stderr, "Error: %s\nNothing was changed on any host.\n", err)
-	return nil, nil, nil, false
+	all, err := orchestrator.Compute(inv, pol, addrs)
+	if err != nil {
+		writeDiags(stderr, c.format, inv.Files, diags)
+		fmt.Fprintf(stderr, "Error: %s\nNothing was changed on any host.\n", err)
+		return nil, nil, nil, false
+	}
+	var hrs []*orchestrator.HostRules
+	for _, hr := range all {
+		if !c.selected(hr.Host) {
+			continue
+		}
+		need := needsPlaceholder(hr, inv, addrs, missing)
+		switch {
+		case missing[hr.Host.Name]:
+			c.skip(hr.Host, fmt.Errorf("its address %q did not resolve (%s)", hr.Host.Address, hr.Host.AddressRange))
+		case len(need) > 0:
+			c.skip(hr.Host, fmt.Errorf("its rules need the address of %s, which did not resolve", strings.Join(need, ", ")))
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Host left out",
+				Detail:   fmt.Sprintf("Host %q is left out: its rules need the address of %s, which did not resolve.", hr.Host.Name, strings.Join(need, ", ")),
+				Subject:  hr.Host.DeclRange.Ptr(),
+			})
+		default:
+			hrs = append(hrs, hr)
+		}
+	}
+	if writeDiagList(stderr, c.format, inv.Files, diags) && c.format != "json" {
+		fmt.Fprintf(stderr, "%s left out; the other hosts go on.\n", countHosts(len(c.skipped)))
+	}
+	return inv, withoutPlaceholders(addrs), hrs, true
+}
+
+// hostAt is the host whose address is at rng, or nil.
+func hostAt(inv *inventory.Inventory, rng *hcl.Range) *inventory.Host {
+	for _, h := range inv.Hosts {
+		if rng != nil && h.AddressRange == *rng {
+			return h
+		}
+	}
+	return nil
+}
+
+// skip records a host that cannot be worked on while the others go on.
+func (c *common) skip(h *inventory.Host, err error) {
+	c.skipped = append(c.skipped, &orchestrator.HostPlan{Host: h, Err: err})
 }

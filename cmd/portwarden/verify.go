@@ -21,7 +21,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	defer s.engine.Close()
 	s.prog.start("Reading rules back", len(s.managed()))
-	plans := s.engine.Verify(ctx, s.rules)
+	plans := append(s.engine.Verify(ctx, s.rules), s.skipped...)
 	s.prog.finish()
 	var probes []*orchestrator.Probe
 	if *probe {

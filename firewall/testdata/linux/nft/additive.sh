@@ -45,6 +45,161 @@ pw_yesno() {
 	shift
 	if "$@" >/dev/null 2>&1; then echo "$pw_key=yes"; else echo "$pw_key=no"; fi
 }
+# The frame every Linux apply runs in: lock, saved state, armed revert,
+# rollback when persisting fails (firewall.Guard).
+trap '' HUP PIPE
+pw_committed=0
+pw_state=
+pw_watcher=
+pw_confirm=0
+pw_save_live() {
+	pw_nft_jumps() {
+		nft -a list chain "$1" "$2" "$3" 2>/dev/null | while IFS= read -r pw_l; do
+			case $pw_l in *"jump portwarden_input"*"# handle "*) echo "${pw_l##*# handle }" ;; esac
+		done
+	}
+	if nft list table inet portwarden >"$pw_state/table.nft" 2>/dev/null; then :; else rm -f "$pw_state/table.nft"; fi
+}
+pw_guard_begin() {
+	if ! pw_has flock; then
+		pw_fail "flock is not installed: portwarden cannot take the host's lock; nothing was changed"
+		return 1
+	fi
+	if [ "$pw_confirm" -gt 0 ] && ! pw_has setsid; then
+		pw_fail "setsid is not installed: portwarden cannot arm the automatic rollback (use --no-confirm); nothing was changed"
+		return 1
+	fi
+	if ! { mkdir -p "$PW_ROOT/run/portwarden" && exec 9>>"$PW_ROOT/run/portwarden.lock"; } 2>"$pw_tmp/lock.err"; then
+		pw_fail "cannot open the lock file $PW_ROOT/run/portwarden.lock; nothing was changed: $(tr '\n' ' ' <"$pw_tmp/lock.err")"
+		return 1
+	fi
+	if ! flock -w 10 9; then
+		echo "lock=busy"
+		pw_fail "another portwarden run holds the lock on this host (waited 10s); nothing was changed"
+		return 1
+	fi
+	# Under the lock no revert is pending (an armed revert holds the lock
+	# until it is confirmed or has run): state directories left are stale.
+	# The log of the last revert that ran is kept.
+	for pw_d in "$PW_ROOT/run/portwarden"/apply.*; do
+		[ -d "$pw_d" ] || continue
+		if [ -f "$pw_d/revert.log" ]; then cp "$pw_d/revert.log" "$PW_ROOT/run/portwarden/last-revert.log"; fi
+		rm -rf "$pw_d"
+	done
+	if ! pw_state=$(mktemp -d "$PW_ROOT/run/portwarden/apply.XXXXXXXX"); then
+		pw_state=
+		pw_fail "cannot create a state directory under $PW_ROOT/run/portwarden; nothing was changed"
+		return 1
+	fi
+	if ! { pw_save_live && pw_save_files; } 2>"$pw_tmp/save.err"; then
+		pw_fail "cannot save the current rules before changing them; nothing was changed: $(tr '\n' ' ' <"$pw_tmp/save.err")"
+		return 1
+	fi
+	if ! cat >"$pw_state/restore.sh" <<'PW_RESTORE'
+# portwarden: restore the owned state saved before an apply (POSIX sh, root).
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+export PATH
+LC_ALL=C
+export LC_ALL
+pw_state=$1
+pw_rc=0
+pw_nft_jumps() {
+	nft -a list chain "$1" "$2" "$3" 2>/dev/null | while IFS= read -r pw_l; do
+		case $pw_l in *"jump portwarden_input"*"# handle "*) echo "${pw_l##*# handle }" ;; esac
+	done
+}
+{
+	echo "table inet portwarden {}"
+	echo "delete table inet portwarden"
+	if [ -f "$pw_state/table.nft" ]; then cat "$pw_state/table.nft"; fi
+} >"$pw_state/restore.nft" && nft -f "$pw_state/restore.nft" || exit 1
+for pw_p in "$pw_state"/path.*; do
+	[ -f "$pw_p" ] || continue
+	pw_n=${pw_p##*/path.}
+	IFS= read -r pw_f <"$pw_p" || continue
+	if [ -f "$pw_state/file.$pw_n" ]; then
+		if ! cmp -s "$pw_state/file.$pw_n" "$pw_f" 2>/dev/null; then
+			pw_t=$(mktemp "$pw_f.XXXXXX") && cat "$pw_state/file.$pw_n" >"$pw_t" && mv -f "$pw_t" "$pw_f" || { rm -f "$pw_t"; pw_rc=1; }
+		fi
+	elif [ -f "$pw_f" ] || [ -L "$pw_f" ]; then
+		rm -f "$pw_f" || pw_rc=1
+	fi
+done
+exit "$pw_rc"
+PW_RESTORE
+	then
+		pw_fail "cannot write the rollback script; nothing was changed"
+		return 1
+	fi
+	if [ "$pw_confirm" -gt 0 ]; then
+		: >"$pw_state/armed" || return 1
+		# The revert writes its own pid: setsid forks when it starts as a
+		# process group leader, and then $! would name the wrong process.
+		setsid sh -c 'echo "$$" >"$2/pid.new" && mv "$2/pid.new" "$2/pid"; sleep "$1" && mv "$2/armed" "$2/firing" 2>/dev/null && { sh "$2/restore.sh" "$2" >"$2/revert.log" 2>&1; echo "exit $?" >>"$2/revert.log"; }' portwarden-revert "$pw_confirm" "$pw_state" </dev/null >/dev/null 2>&1 &
+		pw_i=0
+		while [ ! -s "$pw_state/pid" ] && [ "$pw_i" -lt 500 ]; do
+			sleep 0.01
+			pw_i=$((pw_i + 1))
+		done
+		if ! IFS= read -r pw_watcher <"$pw_state/pid"; then
+			pw_fail "the automatic rollback did not start; nothing was changed"
+			return 1
+		fi
+	fi
+	return 0
+}
+pw_save_files() {
+	printf '%s\n' "$pw_nftfile" >"$pw_state/path.0" || return 1
+	if [ -f "$pw_nftfile" ]; then cp "$pw_nftfile" "$pw_state/file.0" || return 1; fi
+	printf '%s\n' "$pw_nftconf" >"$pw_state/path.1" || return 1
+	if [ -f "$pw_nftconf" ]; then cp "$pw_nftconf" "$pw_state/file.1" || return 1; fi
+}
+# pw_disarm stops this run's revert (if armed and not yet firing).
+pw_disarm() {
+	[ -n "$pw_watcher" ] || return 0
+	if mv "$pw_state/armed" "$pw_state/disarmed" 2>/dev/null; then
+		kill -TERM "-$pw_watcher" 2>/dev/null || kill -TERM "$pw_watcher" 2>/dev/null
+		return 0
+	fi
+	return 1
+}
+pw_guard_end() {
+	if [ -z "$pw_state" ]; then
+		echo "outcome=unchanged"
+	elif [ "$pw_committed" != 1 ]; then
+		pw_disarm
+		rm -rf "$pw_state"
+		echo "outcome=unchanged"
+	elif [ "$pw_status" != 0 ]; then
+		pw_disarm
+		if sh "$pw_state/restore.sh" "$pw_state" >"$pw_tmp/restore.out" 2>&1; then
+			rm -rf "$pw_state"
+			echo "outcome=rolled-back"
+			echo "portwarden: rolled back: the host keeps the rules it had before this run" >&2
+		else
+			echo "outcome=rollback-failed"
+			echo "portwarden: rolling back failed too, the host holds rules nobody planned: $(tr '\n' ' ' <"$pw_tmp/restore.out")" >&2
+		fi
+	elif [ -n "$pw_watcher" ] && [ ! -e "$pw_state/armed" ]; then
+		# The revert fired while this script still ran (a host slower than
+		# the confirm timeout): put the saved state back again, since the
+		# change may have committed after the revert restored.
+		pw_status=1
+		if sh "$pw_state/restore.sh" "$pw_state" >"$pw_tmp/restore.out" 2>&1; then
+			echo "outcome=rolled-back"
+			echo "portwarden: the confirm timeout ended before the apply finished: rolled back (raise --confirm-timeout)" >&2
+		else
+			echo "outcome=rollback-failed"
+			echo "portwarden: the confirm timeout ended before the apply finished, and rolling back failed: $(tr '\n' ' ' <"$pw_tmp/restore.out")" >&2
+		fi
+	elif [ -n "$pw_watcher" ]; then
+		echo "outcome=applied"
+		echo "confirm=${pw_state##*/}"
+	else
+		rm -rf "$pw_state"
+		echo "outcome=applied"
+	fi
+}
 pw_status=0
 pw_include="include \"$pw_nftfile\" # portwarden"
 pw_section apply
@@ -76,12 +231,15 @@ else
 	done 4>"$pw_tmp/live" 5>"$pw_tmp/boot"
 	if [ -z "$pw_end" ]; then
 		pw_fail "the ruleset on standard input is incomplete; nothing was changed"
+	elif ! pw_guard_begin; then
+		:
 	elif nft -f "$pw_tmp/live" >"$pw_tmp/nft.out" 2>&1; then
 		echo "nft: transaction committed"
+		pw_committed=1
 		pw_persist() {
 			{ [ -d "${pw_nftfile%/*}" ] || mkdir -p "${pw_nftfile%/*}"; } &&
-				cp "$pw_tmp/boot" "$pw_nftfile.tmp" &&
-				mv -f "$pw_nftfile.tmp" "$pw_nftfile" || return 1
+				pw_t=$(mktemp "$pw_nftfile.XXXXXX") &&
+				{ cat "$pw_tmp/boot" >"$pw_t" && mv -f "$pw_t" "$pw_nftfile" || { rm -f "$pw_t"; false; }; } || return 1
 			if [ ! -e "$pw_nftconf" ]; then
 				mkdir -p "${pw_nftconf%/*}" &&
 					printf '#!/usr/sbin/nft -f\n\n%s\n' "$pw_include" >"$pw_nftconf" || return 1
@@ -90,12 +248,16 @@ else
 			fi
 		}
 		if ! pw_persist 2>"$pw_tmp/persist.err"; then
-			pw_fail "the rules are live but persisting them under ${PW_ROOT:-/} failed: $(tr '\n' ' ' <"$pw_tmp/persist.err")"
+			pw_fail "persisting the rules under ${PW_ROOT:-/} failed: $(tr '\n' ' ' <"$pw_tmp/persist.err")"
 		fi
 	else
 		pw_fail "nft refused the transaction; nothing was changed: $(tr '\n' ' ' <"$pw_tmp/nft.out")"
 	fi
 fi
+pw_guard_end
+pw_section session
+printf 'ssh_connection=%s\n' "${SSH_CONNECTION-}"
+
 pw_section os
 if [ -r /etc/os-release ]; then
 	while IFS= read -r pw_l || [ -n "$pw_l" ]; do

@@ -15,6 +15,7 @@ import (
 // empty when its tool is missing, so that a missing section means a
 // truncated or foreign output rather than a missing tool.
 const (
+	linuxSecSession   = "session"     // ssh_connection=$SSH_CONNECTION, the host's view of the session
 	linuxSecOS        = "os"          // ID, ID_LIKE, VERSION_ID from /etc/os-release
 	linuxSecTools     = "tools"       // NAME=PATH of each tool found; iptables_variant
 	linuxSecServices  = "services"    // systemd unit states, firewall-cmd --state, ufw status
@@ -127,7 +128,10 @@ pw_yesno() {
 // filled only when the default iptables is the nf_tables variant (else
 // they would repeat the default sections); iptables-legacy-save lists only
 // tables that already exist, so it never loads a kernel module.
-const linuxFactsSections = `pw_section os
+const linuxFactsSections = `pw_section session
+printf 'ssh_connection=%s\n' "${SSH_CONNECTION-}"
+
+pw_section os
 if [ -r /etc/os-release ]; then
 	while IFS= read -r pw_l || [ -n "$pw_l" ]; do
 		case $pw_l in ID=* | ID_LIKE=* | VERSION_ID=*) printf '%s\n' "$pw_l" ;; esac
@@ -592,3 +596,25 @@ var linuxNFTReadback = func() string {
 		"pw_section "+linuxSecIPT+"\npw_section "+linuxSecIP6T+"\npw_section "+linuxSecIPTLegacy+"\npw_section "+linuxSecIP6Legacy+"\n")
 	return s
 }()
+
+// SessionClient returns the controller's address as the host saw the SSH
+// session that ran the facts script: the first field of $SSH_CONNECTION
+// ("client-ip client-port server-ip server-port"). Behind NAT, a port
+// forward or a bastion this is the address the next run will come from,
+// which no guess on the controller's side can know. ok is false when the
+// host did not say (an old facts format, a shell without the variable).
+func SessionClient(f Facts) (addr netip.Addr, ok bool) {
+	kv, err := linuxParseKV(f[linuxSecSession])
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	fields := strings.Fields(kv["ssh_connection"])
+	if len(fields) != 4 {
+		return netip.Addr{}, false
+	}
+	a, err := netip.ParseAddr(fields[0])
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}

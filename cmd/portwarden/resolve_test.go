@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// mapResolver answers from a map: no DNS query leaves the test.
+type mapResolver map[string]string
+
+func (m mapResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if a, ok := m[host]; ok {
+		return []netip.Addr{netip.MustParseAddr(a)}, nil
+	}
+	return nil, errors.New("no such host")
+}
+
+func useResolver(t *testing.T, r mapResolver) {
+	old := systemResolver
+	systemResolver = r
+	t.Cleanup(func() { systemResolver = old })
+}
+
+// TestUnresolvableAddress: one name that does not resolve is a diagnostic
+// at its address; the hosts whose rules need it are left out and named,
+// every other host has exactly the rules it has when the name resolves.
+func TestUnresolvableAddress(t *testing.T) {
+	src, err := os.ReadFile("../../examples/site.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		host, addr string
+		line       int
+		leftOut    bool // other hosts need its address
+	}{
+		{"hv01", "192.0.2.21", 64, true},
+		{"dd01", "192.0.2.45", 86, false}, // an unmanaged peer nobody's rules need
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			name := tc.host + ".corp.example"
+			inv := filepath.Join(t.TempDir(), "site.hcl")
+			if err := os.WriteFile(inv, []byte(strings.Replace(string(src), `"`+tc.addr+`"`, `"`+name+`"`, 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			useResolver(t, mapResolver{name: tc.addr})
+			out, errOut, code := runCLI(t, "rules", "--inventory", inv, "--format", "json")
+			if code != 0 {
+				t.Fatalf("resolving: code %d\n%s", code, errOut)
+			}
+			all := rulesByHost(t, out)
+
+			useResolver(t, mapResolver{})
+			out, errOut, code = runCLI(t, "rules", "--inventory", inv, "--format", "json")
+			if code != 1 {
+				t.Fatalf("code %d, want 1\n%s", code, errOut)
+			}
+			got := rulesByHost(t, out)
+			var diags struct{ Diagnostics []jsonDiagnostic }
+			if err := json.NewDecoder(strings.NewReader(errOut)).Decode(&diags); err != nil {
+				t.Fatalf("stderr is not diagnostics JSON: %v\n%s", err, errOut)
+			}
+			var left []string
+			for _, d := range diags.Diagnostics {
+				switch d.Summary {
+				case "Unresolvable address":
+					if d.Range == nil || d.Range.Start.Line != tc.line || d.Range.Start.Column != 13 || !strings.Contains(d.Detail, name) {
+						t.Errorf("diagnostic not at the address: %+v", d)
+					}
+				case "Host left out":
+					left = append(left, regexp.MustCompile(`Host "([^"]+)"`).FindStringSubmatch(d.Detail)[1])
+				}
+			}
+			for n, h := range all {
+				needs := n == tc.host
+				for _, r := range h.Rules {
+					needs = needs || slices.Contains(r.Sources, tc.addr)
+				}
+				g, shown := got[n]
+				switch {
+				case needs && shown:
+					t.Errorf("%s needs %s's address but was shown", n, tc.host)
+				case needs && n != tc.host && !slices.Contains(left, n):
+					t.Errorf("%s left out without a diagnostic naming it", n)
+				case !needs && !shown:
+					t.Errorf("%s does not need %s's address but was left out", n, tc.host)
+				case !needs && !jsonEqual(g, h):
+					t.Errorf("%s: rules differ from the resolved run", n)
+				}
+			}
+			if (len(left) > 0) != tc.leftOut || len(got) < 3 {
+				t.Fatalf("test inventory proves nothing: left out %v, shown %d", left, len(got))
+			}
+			// Text diagnostics carry the place.
+			_, errOut, _ = runCLI(t, "rules", "--inventory", inv)
+			if !strings.Contains(errOut, "on "+inv+" line "+strconv.Itoa(tc.line)) {
+				t.Errorf("text diagnostic without the place:\n%s", errOut)
+			}
+		})
+	}
+}
+
+func rulesByHost(t *testing.T, out string) map[string]jsonHostRules {
+	t.Helper()
+	var doc jsonRules
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	m := map[string]jsonHostRules{}
+	for _, h := range doc.Hosts {
+		m[h.Name] = h
+	}
+	return m
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+// TestRulesNeedNoSecrets: rules reads the inventory without the
+// environment variables that hold connection secrets.
+func TestRulesNeedNoSecrets(t *testing.T) {
+	os.Unsetenv("PW_WINRM_PASSWORD")
+	os.Unsetenv("PW_SUDO_PASSWORD")
+	for _, inv := range []string{"../../examples/lab.hcl", "../../examples/site.hcl"} {
+		out, errOut, code := runCLI(t, "rules", "--inventory", inv)
+		if code != 0 || !strings.Contains(out, "roles:") {
+			t.Errorf("%s: code %d\n%s", inv, code, errOut)
+		}
+	}
+}

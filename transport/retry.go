@@ -1,0 +1,103 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Connecting is retried when it failed in a way that says nothing about
+// the host's answer: refused or reset during the handshake, a dial that
+// timed out, or sshd dropping the connection before its banner (what
+// MaxStartups does to a burst of connections: the client sees EOF, the
+// server logs kex_exchange_identification). Retries wait a jittered,
+// doubling delay (full jitter: a random time up to the bound), at most
+// sshDialAttempts attempts in all. Scripts are never retried: one that may
+// have started could have changed the host.
+const (
+	sshDialAttempts = 4
+	sshBackoffBase  = 200 * time.Millisecond
+	sshBackoffMax   = 2 * time.Second
+)
+
+// transientDialError reports whether a failed connection attempt is worth
+// another one. Host key and authentication failures are answers, and so
+// is everything else not listed.
+func transientDialError(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var hke *HostKeyError
+	var ae *AuthError
+	if errors.As(err, &hke) || errors.As(err, &ae) {
+		return false
+	}
+	for _, e := range []error{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE, syscall.ETIMEDOUT, io.EOF, io.ErrUnexpectedEOF} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	s := strings.ToLower(err.Error())
+	for _, m := range []string{"kex_exchange_identification", "connection reset by peer", "connection refused",
+		"handshake failed: eof", "broken pipe", "i/o timeout", "timed out after"} {
+		if strings.Contains(s, m) {
+			return true
+		}
+	}
+	return false
+}
+
+func dialTimedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(err.Error(), "timed out after")
+}
+
+// sshBackoff is the wait before attempt n+1 (n >= 1).
+func sshBackoff(n int) time.Duration {
+	bound := sshBackoffBase << (n - 1)
+	if bound > sshBackoffMax || bound <= 0 {
+		bound = sshBackoffMax
+	}
+	return bound/2 + rand.N(bound/2+1)
+}
+
+// dialRetry calls dial until it succeeds, fails for good, or ctx ends.
+func dialRetry[T any](ctx context.Context, dial func() (T, error)) (T, error) {
+	var zero T
+	for n := 1; ; n++ {
+		c, err := dial()
+		if err == nil {
+			return c, nil
+		}
+		// A dial that timed out already took the whole connect timeout:
+		// it gets one more try, not three.
+		limit := sshDialAttempts
+		if dialTimedOut(err) {
+			limit = 2
+		}
+		if n >= limit || !transientDialError(err) || ctx.Err() != nil {
+			if n > 1 {
+				err = fmt.Errorf("%w (after %d attempts)", err, n)
+			}
+			return zero, err
+		}
+		t := time.NewTimer(sshBackoff(n))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return zero, fmt.Errorf("%w (after %d attempts)", err, n)
+		}
+	}
+}
