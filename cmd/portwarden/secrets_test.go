@@ -16,7 +16,8 @@ import (
 // The secrets suite: every kind of secret the inventory carries (SSH
 // password, key passphrase, sudo password, WinRM password) set to a marker,
 // then rules, plan, apply and verify in every output form (text, JSON,
-// --progress lines and json, --out plan file, --audit-log, --metrics-file).
+// --progress lines and json, --out plan file, --audit-log, --metrics-file,
+// report in HTML, Markdown and JSON).
 // No output may contain a marker, raw or base64-encoded (alone, or as the
 // user:password of a Basic header).
 func TestSecretsSuite(t *testing.T) {
@@ -93,6 +94,7 @@ func TestSecretsSuite(t *testing.T) {
 	base := []string{"--inventory", invPath}
 	planFile := filepath.Join(dir, "plan.json")
 	audit, metrics := filepath.Join(dir, "audit.jsonl"), filepath.Join(dir, "metrics.prom")
+	reports := []string{filepath.Join(dir, "report.html"), filepath.Join(dir, "report.md"), filepath.Join(dir, "report.json")}
 	runs := [][]string{
 		{"rules"}, {"rules", "--format", "json"},
 		{"plan", "--progress", "lines"}, {"plan", "--format", "json", "--progress", "json", "--out", planFile},
@@ -101,6 +103,9 @@ func TestSecretsSuite(t *testing.T) {
 		{"plan", "--format", "json", "--out", planFile},
 		{"apply", "--auto-approve", "--plan", planFile, "--audit-log", audit, "--metrics-file", metrics},
 		{"verify", "--progress", "lines"}, {"verify", "--format", "json", "--progress", "json"},
+		{"report", "--format", "html", "--probe", "--out", reports[0]},
+		{"report", "--format", "markdown", "--out", reports[1]},
+		{"report", "--format", "json", "--probe", "--out", reports[2]},
 		{"apply", "--auto-approve", "--destroy", "--format", "json", "--audit-log", audit},
 	}
 	for i, r := range runs {
@@ -127,7 +132,7 @@ func TestSecretsSuite(t *testing.T) {
 			t.Errorf("lnx03: error %q, want an authentication failure", hp.Error)
 		}
 	}
-	for _, f := range []string{planFile, audit, metrics} {
+	for _, f := range append([]string{planFile, audit, metrics}, reports...) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Errorf("%s: %v", f, err)
