@@ -57,9 +57,10 @@ func usage(w io.Writer) {
 // no new host starts. A second interrupt cancels the hosts in flight.
 var stopRequested = make(chan struct{})
 
-// hostsTouched is set once a command may contact hosts; before that an
-// interrupt (SIGINT, SIGTERM) exits at once, during loading included.
-var hostsTouched atomic.Bool
+// loading is set while a command loads the inventory and policy and
+// resolves names (computeRules): no host is contacted yet, so an interrupt
+// (SIGINT, SIGTERM) exits at once.
+var loading, watching atomic.Bool
 
 func main() {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -68,7 +69,7 @@ func main() {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sig
-		if !hostsTouched.Load() {
+		if loading.Load() && !watching.Load() {
 			// Still loading or resolving: nothing is in flight on any host.
 			fmt.Fprintln(os.Stderr, "\nInterrupted before any host was contacted.")
 			os.Exit(130)

@@ -70,7 +70,6 @@ func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, b
 		rules = orchestrator.Destroy(rules)
 	}
 	s := &session{inv: inv, addrs: addrs, rules: rules, skipped: r.skipped}
-	hostsTouched.Store(true)
 	s.prog = newProgress(stderr, r.progress, r.format)
 	s.engine = &orchestrator.Engine{
 		Dialer:            orchestrator.TransportDialer{AcceptNewHostKeys: r.acceptNewHostKeys, Bastions: &transport.BastionPool{}},

@@ -144,6 +144,8 @@ func reasonText(r orchestrator.Reason) string {
 // c.skipped, as failed plans), the others go on. On any other error it says
 // so on stderr and returns ok false: nothing may touch a host then.
 func computeRules(ctx context.Context, c *common, stderr io.Writer) (*inventory.Inventory, orchestrator.Addresses, []*orchestrator.HostRules, bool) {
+	loading.Store(true)
+	defer loading.Store(false)
 	pol, inv := load(c, stderr)
 	if inv == nil {
 		return nil, nil, nil, false
