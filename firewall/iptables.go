@@ -695,6 +695,9 @@ func iptParsePolicyRule(l iptLine, v6 bool) (Rule, error) {
 				if err2 != nil {
 					return Rule{}, fmt.Errorf("source %q: %w", v, err)
 				}
+				if addr.Zone() != "" {
+					return Rule{}, fmt.Errorf("source %q: %w", v, errZone)
+				}
 				p = netip.PrefixFrom(addr, addr.BitLen())
 			}
 			if p.Addr().Is6() != v6 {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portwarden/portwarden/lab"
 )
 
 // Kernel tests run nft and iptables in network namespaces they create, so
@@ -27,9 +29,7 @@ func requireKernel(t *testing.T, tools ...string) {
 	if runtime.GOOS != "linux" {
 		t.Skip("kernel tests need Linux network namespaces")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("kernel tests need root: they create network namespaces and run nft/iptables inside them")
-	}
+	lab.SkipUnlessRoot(t, "network namespaces to run nft/iptables in")
 	for _, tool := range append([]string{"ip"}, tools...) {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("kernel test needs %s, which is not installed", tool)

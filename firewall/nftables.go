@@ -1075,11 +1075,17 @@ func nftParseAddrs(raw json.RawMessage, v6 bool) ([]netip.Prefix, error) {
 			if err != nil {
 				return nil, fmt.Errorf("source %q: %w", s, err)
 			}
+			if a.Zone() != "" {
+				return nil, fmt.Errorf("source %q: %w", s, errZone)
+			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		case json.Unmarshal(e, &pfx) == nil && pfx.Prefix != nil:
 			a, err := netip.ParseAddr(pfx.Prefix.Addr)
 			if err != nil {
 				return nil, fmt.Errorf("source %q: %w", pfx.Prefix.Addr, err)
+			}
+			if a.Zone() != "" {
+				return nil, fmt.Errorf("source %q: %w", pfx.Prefix.Addr, errZone)
 			}
 			if p, err = a.Prefix(pfx.Prefix.Len); err != nil {
 				return nil, fmt.Errorf("source %s/%d: %w", a, pfx.Prefix.Len, err)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/portwarden/portwarden/internal/hclsrc"
 )
 
 // envFunc is env("NAME"): the value of an environment variable. A missing
@@ -34,6 +36,9 @@ func envFunc(unknownOK bool) function.Function {
 	})
 }
 
+// MaxFileFunc caps what file() reads: a key or a password, not a disk.
+const MaxFileFunc = 1 << 20
+
 // fileFunc is file("path"): a file's content without its trailing newline,
 // with the path relative to the inventory's directory. The content is not
 // quoted in errors: it is usually a secret.
@@ -51,12 +56,12 @@ func fileFunc(dir string, unknownOK bool) function.Function {
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(dir, p)
 			}
-			b, err := os.ReadFile(p)
+			b, err := hclsrc.ReadFile(p, MaxFileFunc)
 			if err != nil && unknownOK && errors.Is(err, fs.ErrNotExist) {
 				return cty.UnknownVal(cty.String), nil
 			}
 			if err != nil {
-				return cty.NilVal, fmt.Errorf("reading %s: %w", p, unwrapPathErr(err))
+				return cty.NilVal, fmt.Errorf("reading %s: %w", p, err)
 			}
 			return cty.StringVal(strings.TrimRight(string(b), "\r\n")), nil
 		},

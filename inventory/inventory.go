@@ -25,6 +25,7 @@ import (
 	"github.com/zclconf/go-cty/cty/function"
 
 	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/internal/hclsrc"
 	"github.com/portwarden/portwarden/policies"
 	"github.com/portwarden/portwarden/transport"
 )
@@ -153,6 +154,9 @@ type layer struct {
 type value struct {
 	v   cty.Value
 	rng hcl.Range
+	// computed is set when the value is not written literally in the
+	// file (env(), file(), a reference): diagnostics must not show it.
+	computed bool
 }
 
 // Options change how an inventory is read.
@@ -183,7 +187,7 @@ func LoadWith(path string, pol *policies.Policy, opts Options) (*Inventory, hcl.
 		return nil, cannot(err)
 	}
 	if !fi.IsDir() {
-		src, err := os.ReadFile(path)
+		src, err := hclsrc.ReadFile(path, hclsrc.MaxFile)
 		if err != nil {
 			return nil, cannot(err)
 		}
@@ -203,7 +207,7 @@ func LoadWith(path string, pol *policies.Policy, opts Options) (*Inventory, hcl.
 	var files []*hcl.File
 	var diags hcl.Diagnostics
 	for _, n := range names {
-		f, d := p.ParseHCLFile(n)
+		f, d := hclsrc.ParseFile(p, n, "inventory")
 		diags = append(diags, d...)
 		if f != nil {
 			files = append(files, f)
@@ -224,7 +228,7 @@ func Parse(src []byte, filename string, pol *policies.Policy) (*Inventory, hcl.D
 
 func parse(src []byte, filename string, pol *policies.Policy, opts Options) (*Inventory, hcl.Diagnostics) {
 	p := hclparse.NewParser()
-	f, diags := p.ParseHCL(src, filename)
+	f, diags := hclsrc.Parse(p, src, filename)
 	inv := &Inventory{Settings: map[string]cty.Value{}, Files: p.Files()}
 	if diags.HasErrors() {
 		return inv, diags
@@ -358,7 +362,7 @@ func (d *decoder) eval(a *hcl.Attribute) (*value, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	return &value{v: v, rng: a.Expr.Range()}, nil
+	return &value{v: v, rng: a.Expr.Range(), computed: !literalExpr(a.Expr)}, nil
 }
 
 func (d *decoder) decodeSettings(b *hcl.Block) hcl.Diagnostics {
@@ -962,7 +966,7 @@ func (r reader) duration(name string, dst *time.Duration) {
 }
 
 func attrDiag(v *value, summary, detail string) *hcl.Diagnostic {
-	d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail}
+	d := &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: hideComputed(v, detail)}
 	if v != nil {
 		d.Subject = v.rng.Ptr()
 	}
@@ -1030,6 +1034,9 @@ func parsePrefix(s string) (netip.Prefix, error) {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
 			return netip.Prefix{}, err
+		}
+		if a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q has an IPv6 zone; use an address without one", s)
 		}
 		a = a.Unmap()
 		return netip.PrefixFrom(a, a.BitLen()), nil

@@ -13,6 +13,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 
+	"github.com/portwarden/portwarden/internal/hclsrc"
 	"github.com/portwarden/portwarden/policies"
 )
 
@@ -35,7 +36,7 @@ func ReadPack(path string) (Pack, map[string]*hcl.File, hcl.Diagnostics) {
 	p := hclparse.NewParser()
 	var diags hcl.Diagnostics
 	for _, n := range names {
-		f, d := p.ParseHCLFile(n)
+		f, d := hclsrc.ParseFile(p, n, "inventory")
 		if f == nil || d.HasErrors() {
 			continue
 		}
@@ -47,7 +48,7 @@ func ReadPack(path string) (Pack, map[string]*hcl.File, hcl.Diagnostics) {
 				if ds.HasErrors() {
 					return pk, p.Files(), ds
 				}
-				ver, ds := toVersion(&value{v: v, rng: a.Expr.Range()})
+				ver, ds := toVersion(&value{v: v, rng: a.Expr.Range(), computed: !literalExpr(a.Expr)})
 				diags = append(diags, ds...)
 				if !ds.HasErrors() {
 					pk.Version = ver

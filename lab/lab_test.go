@@ -25,6 +25,7 @@ import (
 
 func skipUnlessLab(t *testing.T) {
 	t.Helper()
+	SkipShort(t, "a lab (network namespaces, sshd, simulated Windows hosts)")
 	if err := Available(); err != nil {
 		t.Skipf("no lab: %v", err)
 	}

@@ -17,6 +17,7 @@ import (
 // $PORTWARDEN_LAB_BIN), it builds cmd/portwarden-lab first.
 func UpForTest(t testing.TB, o Options) *Lab {
 	t.Helper()
+	SkipShort(t, "a lab (network namespaces, sshd, simulated Windows hosts)")
 	if err := Available(); err != nil {
 		t.Skipf("no lab: %v", err)
 	}

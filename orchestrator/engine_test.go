@@ -12,6 +12,7 @@ import (
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/lab"
 	"github.com/portwarden/portwarden/transport"
 )
 
@@ -172,6 +173,7 @@ func TestEngineStopFinishesInFlightAndStartsNoMore(t *testing.T) {
 }
 
 func TestProbeLocally(t *testing.T) {
+	lab.SkipShort(t, "listeners on loopback")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

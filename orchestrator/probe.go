@@ -16,6 +16,7 @@ import (
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/transport"
 )
 
 // Outcome is what one probe saw.
@@ -167,7 +168,8 @@ func samplePorts(ps []firewall.PortRange) []uint16 {
 
 // probeScript tests every probe of one source host in one round trip, all
 // in parallel. It needs bash (for /dev/tcp) and timeout(1) on the peer.
-// Only validated values (netip addresses, numbers) reach the script.
+// Only validated values reach the script (netip addresses without a zone,
+// numbers), and the address is quoted all the same.
 func probeScript(ps []*Probe) firewall.Script {
 	var b strings.Builder
 	secs := int(ProbeTimeout / time.Second)
@@ -191,7 +193,7 @@ echo "### portwarden:probes"
 		if pr.Outcome != "" {
 			continue
 		}
-		fmt.Fprintf(&b, "p %d %s %d &\n", i+1, pr.Addr, pr.Port)
+		fmt.Fprintf(&b, "p %d %s %d &\n", i+1, transport.ShellQuote(pr.Addr.String()), pr.Port)
 		n++
 		if n%64 == 0 {
 			b.WriteString("wait\n")

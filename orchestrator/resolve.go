@@ -45,6 +45,10 @@ func ResolveAddresses(ctx context.Context, inv *inventory.Inventory, r Resolver)
 				return
 			}
 			for i := range as {
+				if as[i].Zone() != "" {
+					errs = append(errs, fmt.Errorf("resolving host %s address %q: the answer %s has an IPv6 zone, which portwarden refuses: name the host by an address without one", h.Name, h.Address, as[i]))
+					return
+				}
 				as[i] = as[i].Unmap()
 			}
 			slices.SortFunc(as, netip.Addr.Compare)

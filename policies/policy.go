@@ -25,6 +25,7 @@ import (
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 
 	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/internal/hclsrc"
 )
 
 //go:embed veeam
@@ -199,7 +200,7 @@ func loadDirs(version int, dirs []string) (*Policy, hcl.Diagnostics) {
 		}
 		sort.Strings(matches)
 		for _, m := range matches {
-			f, d := p.ParseHCLFile(m)
+			f, d := hclsrc.ParseFile(p, m, "policy")
 			diags = append(diags, d...)
 			if f != nil {
 				files = append(files, packFile{f, "dir:" + dir})

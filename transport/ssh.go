@@ -337,7 +337,7 @@ func (c *sshConn) remoteView(ctx context.Context) netip.Addr {
 		return netip.Addr{}
 	}
 	a, err := netip.ParseAddr(f[0])
-	if err != nil {
+	if err != nil || a.Zone() != "" {
 		return netip.Addr{}
 	}
 	return a.Unmap()
@@ -815,6 +815,8 @@ func (c *sshConn) runCommand(ctx context.Context, cmd string, stdin []byte, time
 		stdout   sshBuffer
 		stderr   sshBuffer
 	)
+	over := make(chan struct{})
+	budget := newOutputBudget(MaxSSHOutput, func(error) { close(over) })
 	done := make(chan error, 1)
 	go func() {
 		s, err := c.client.NewSession()
@@ -833,7 +835,7 @@ func (c *sshConn) runCommand(ctx context.Context, cmd string, stdin []byte, time
 		mu.Unlock()
 		defer s.Close()
 		s.Stdin = bytes.NewReader(stdin)
-		s.Stdout, s.Stderr = &stdout, &stderr
+		s.Stdout, s.Stderr = budget.writer(&stdout), budget.writer(&stderr)
 		done <- s.Run(cmd)
 	}()
 
@@ -842,7 +844,12 @@ func (c *sshConn) runCommand(ctx context.Context, cmd string, stdin []byte, time
 	var cause error
 	select {
 	case err := <-done:
+		if budget.exceeded() {
+			return Result{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: -1}, c.tooMuchOutput()
+		}
 		return sshResult(stdout.Bytes(), stderr.Bytes(), err)
+	case <-over:
+		cause = c.tooMuchOutput()
 	case <-ctx.Done():
 		cause = ctx.Err()
 	case <-timer.C:

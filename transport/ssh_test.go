@@ -552,6 +552,7 @@ func TestSSHPasswordAndSudo(t *testing.T) {
 // Keyboard-interactive is tested against an in-process server on loopback:
 // the lab's sshd runs without PAM, which is what offers it.
 func TestSSHKeyboardInteractive(t *testing.T) {
+	lab.SkipShort(t, "an SSH server on loopback")
 	t.Parallel()
 	const password = "kbd-s3cret"
 	_, hostPriv, _ := ed25519.GenerateKey(rand.Reader)

@@ -24,6 +24,7 @@ import (
 	"github.com/masterzen/winrm"
 
 	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/lab"
 	"github.com/portwarden/portwarden/lab/winfw"
 	"github.com/portwarden/portwarden/lab/wsman"
 )
@@ -108,6 +109,7 @@ type winHost struct {
 // the firewall model as powershell.exe unless cfg has an interpreter.
 func startWinHost(t *testing.T, cfg wsman.Config, pki *winPKI) *winHost {
 	t.Helper()
+	lab.SkipShort(t, "a simulated WinRM server on loopback")
 	h := &winHost{pki: pki, dir: t.TempDir()}
 	if cfg.Users == nil {
 		cfg.Users = map[string]string{winUser: winPassword}
@@ -626,6 +628,7 @@ func TestWinRMRequestContexts(t *testing.T) {
 }
 
 func TestWinRMConnectTimeoutAndCancel(t *testing.T) {
+	lab.SkipShort(t, "a listener on loopback")
 	// A listener that accepts and never answers: the TLS handshake hangs.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

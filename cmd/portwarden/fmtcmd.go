@@ -12,6 +12,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclwrite"
+
+	"github.com/portwarden/portwarden/internal/hclsrc"
 )
 
 // runFmt rewrites inventory and policy files in the canonical HCL style,
@@ -38,7 +40,12 @@ func runFmt(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	srcs := map[string]*hcl.File{}
 	var diags hcl.Diagnostics
 	for _, path := range files {
-		src, err := os.ReadFile(path)
+		src, err := hclsrc.ReadFile(path, hclsrc.MaxFile)
+		if err == nil {
+			if d := hclsrc.CheckDepth(src, path); d != nil {
+				err = fmt.Errorf("%s", d.Detail)
+			}
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "Error: reading %s: %s\n", path, err)
 			return 1

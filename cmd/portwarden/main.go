@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
@@ -56,6 +57,11 @@ func usage(w io.Writer) {
 // no new host starts. A second interrupt cancels the hosts in flight.
 var stopRequested = make(chan struct{})
 
+// loading is set while a command loads the inventory and policy and
+// resolves names (computeRules): no host is contacted yet, so an interrupt
+// (SIGINT, SIGTERM) exits at once.
+var loading, watching atomic.Bool
+
 func main() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -63,6 +69,11 @@ func main() {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sig
+		if loading.Load() && !watching.Load() {
+			// Still loading or resolving: nothing is in flight on any host.
+			fmt.Fprintln(os.Stderr, "\nInterrupted before any host was contacted.")
+			os.Exit(130)
+		}
 		fmt.Fprintln(os.Stderr, "\nInterrupt: finishing the hosts in flight, starting no new one. Interrupt again to cancel them.")
 		close(stopRequested)
 		<-sig
@@ -73,6 +84,7 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	stdout, stderr = newSafeWriter(stdout), newSafeWriter(stderr)
 	if len(args) == 0 {
 		usage(stderr)
 		return 1

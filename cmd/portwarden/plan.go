@@ -197,7 +197,7 @@ func writeHostPlan(w io.Writer, p *orchestrator.HostPlan) {
 		writeChange(w, c)
 	}
 	for _, wn := range p.Current.Warnings {
-		fmt.Fprintf(w, "    ! warning: %s\n", wn)
+		fmt.Fprintf(w, "    ! warning: %s\n", oneLine(wn))
 	}
 	fmt.Fprintln(w)
 }
@@ -205,7 +205,7 @@ func writeHostPlan(w io.Writer, p *orchestrator.HostPlan) {
 func writeChange(w io.Writer, c orchestrator.Change) {
 	switch c.Kind {
 	case "mode", "drift":
-		fmt.Fprintf(w, "    %c %s\n", c.Action, c.Detail)
+		fmt.Fprintf(w, "    %c %s\n", c.Action, oneLine(c.Detail))
 		return
 	}
 	r := c.After

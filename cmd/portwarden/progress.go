@@ -26,9 +26,13 @@ type progress struct {
 func newProgress(w io.Writer, mode, format string) *progress {
 	if mode == "auto" {
 		mode = "none"
-		if f, ok := w.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(f.Fd())) && format == "text" {
+		if f, ok := rawWriter(w).(interface{ Fd() uintptr }); ok && term.IsTerminal(int(f.Fd())) && format == "text" {
 			mode = "bar"
 		}
+	}
+	if mode == "bar" {
+		// The bar draws with \r and escapes, and prints only our text.
+		w = rawWriter(w)
 	}
 	return &progress{w: w, mode: mode}
 }

@@ -126,7 +126,7 @@ func writeRulesText(w io.Writer, hrs []*orchestrator.HostRules) {
 			}
 		}
 		for _, n := range hr.Notes {
-			fmt.Fprintf(w, "  note: %s\n", n)
+			fmt.Fprintf(w, "  note: %s\n", oneLine(n))
 		}
 	}
 }
@@ -134,7 +134,7 @@ func writeRulesText(w io.Writer, hrs []*orchestrator.HostRules) {
 // reasonText cites the pack and the section of the page the flow encodes:
 // "[veeam-v13: Backup Proxies]".
 func reasonText(r orchestrator.Reason) string {
-	return fmt.Sprintf("%s → %s: %s [%s: %s]", r.FromRole, r.ToRole, r.Description, r.Pack, r.Section)
+	return oneLine(fmt.Sprintf("%s → %s: %s [%s: %s]", r.FromRole, r.ToRole, r.Description, r.Pack, r.Section))
 }
 
 // computeRules loads the policy and inventory, resolves host names and
@@ -144,6 +144,8 @@ func reasonText(r orchestrator.Reason) string {
 // c.skipped, as failed plans), the others go on. On any other error it says
 // so on stderr and returns ok false: nothing may touch a host then.
 func computeRules(ctx context.Context, c *common, stderr io.Writer) (*inventory.Inventory, orchestrator.Addresses, []*orchestrator.HostRules, bool) {
+	loading.Store(true)
+	defer loading.Store(false)
 	pol, inv := load(c, stderr)
 	if inv == nil {
 		return nil, nil, nil, false

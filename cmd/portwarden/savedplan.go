@@ -39,6 +39,11 @@ func loadPlan(path string) (*jsonPlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the saved plan: %w", err)
 	}
+	return parsePlan(b, path)
+}
+
+// parsePlan decodes a saved plan document read from path.
+func parsePlan(b []byte, path string) (*jsonPlan, error) {
 	var p jsonPlan
 	if err := json.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("reading the saved plan %s: not a plan document: %w", path, err)

@@ -102,7 +102,7 @@ func writeProbesText(w io.Writer, probes []*orchestrator.Probe) int {
 		if from == "" {
 			from = "(controller)"
 		}
-		fmt.Fprintf(tw, "  %s\t%s → %s\t%s/%s\t%s\t%s\t%s\n", mark, from, p.To, p.Proto, port, p.Outcome, want, p.Detail)
+		fmt.Fprintf(tw, "  %s\t%s → %s\t%s/%s\t%s\t%s\t%s\n", mark, from, p.To, p.Proto, port, p.Outcome, want, oneLine(p.Detail))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "Probes: %d as expected, %d failed, %d not probed.\n", passed, failed, skipped)

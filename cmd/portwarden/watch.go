@@ -99,6 +99,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if code >= 0 {
 		return code
 	}
+	watching.Store(true) // an interrupt during a reload still ends watch gracefully
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

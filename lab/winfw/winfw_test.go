@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/lab"
 )
 
 func newFirewall(t *testing.T) *Firewall {
@@ -520,9 +521,7 @@ func TestRuleset(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 func TestEnforcementInNamespace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace")
-	}
+	lab.SkipUnlessRoot(t, "a network namespace")
 	for _, tool := range []string{"ip", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("needs %s: %v", tool, err)

@@ -25,6 +25,8 @@ import (
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
 	"github.com/masterzen/winrm"
+
+	"github.com/portwarden/portwarden/lab"
 )
 
 const (
@@ -149,6 +151,7 @@ func newPKI(t *testing.T) *pki {
 // interpreter, AllowUnencrypted.
 func startServer(t *testing.T, cfg Config, p *pki) *testServer {
 	t.Helper()
+	lab.SkipShort(t, "a WS-Management server on loopback")
 	if cfg.Users == nil {
 		cfg.Users = map[string]string{testUser: testPassword}
 	}
