@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/lab"
 	"github.com/portwarden/portwarden/orchestrator"
@@ -97,7 +96,7 @@ func BenchmarkBareSSH(b *testing.B) {
 							return
 						}
 						defer c.Close()
-						_, err = c.Run(ctx, firewall.Script{Shell: "sh", Body: "true"})
+						_, err = c.Run(ctx, transport.Script{Shell: "sh", Body: "true"})
 						errs <- err
 					}()
 				}

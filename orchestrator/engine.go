@@ -203,7 +203,7 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 	if err != nil {
 		return fmt.Errorf("preparing facts script: %w", err)
 	}
-	res, err := c.Run(ctx, fs)
+	res, err := c.Run(ctx, transport.Script(fs))
 	if err != nil {
 		return fmt.Errorf("gathering facts: %w", err)
 	}
@@ -283,7 +283,7 @@ func (e *Engine) applyHost(ctx context.Context, p *HostPlan) error {
 	if err != nil {
 		return fmt.Errorf("rendering %s change: %w", p.backend.Name(), err)
 	}
-	res, err := c.Run(ctx, s)
+	res, err := c.Run(ctx, transport.Script(s))
 	if err != nil {
 		return fmt.Errorf("applying: %w", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/portwarden/portwarden/firewall"
 )
@@ -181,9 +180,5 @@ func prefixList(ps []netip.Prefix) string {
 	if len(ps) == 0 {
 		return "nobody"
 	}
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = firewall.PrefixString(p)
-	}
-	return strings.Join(s, ", ")
+	return firewall.JoinPrefixes(ps)
 }

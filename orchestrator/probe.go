@@ -16,6 +16,7 @@ import (
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/transport"
 )
 
 // Outcome is what one probe saw.
@@ -252,7 +253,7 @@ func (e *Engine) probeFrom(ctx context.Context, h *inventory.Host, ps []*Probe) 
 	if err != nil {
 		return fmt.Errorf("connecting to probe source %s: %w", h.Name, err)
 	}
-	res, err := c.Run(ctx, probeScript(ps))
+	res, err := c.Run(ctx, transport.Script(probeScript(ps)))
 	if err != nil {
 		return fmt.Errorf("probing from %s: %w", h.Name, err)
 	}
