@@ -200,7 +200,7 @@ func writeHostPlan(w io.Writer, p *orchestrator.HostPlan) {
 
 func writeChange(w io.Writer, c orchestrator.Change) {
 	switch c.Kind {
-	case "mode", "drift":
+	case orchestrator.KindMode, orchestrator.KindDrift:
 		fmt.Fprintf(w, "    %c %s\n", c.Action, c.Detail)
 		return
 	}
@@ -311,7 +311,7 @@ type jsonChange struct {
 func toJSONChanges(cs []orchestrator.Change) []jsonChange {
 	out := []jsonChange{}
 	for _, c := range cs {
-		jc := jsonChange{Action: c.Action.Wire(), Kind: c.Kind, Detail: c.Detail, Reasons: c.Reasons}
+		jc := jsonChange{Action: c.Action.Wire(), Kind: string(c.Kind), Detail: c.Detail, Reasons: c.Reasons}
 		r := c.After
 		if r == nil {
 			r = c.Before
