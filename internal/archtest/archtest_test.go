@@ -19,18 +19,19 @@ const module = "github.com/portwarden/portwarden"
 // internal/ are helpers anyone may import; they may import only each other.
 // Tests may import more (a backend test may dial a transport).
 var allowed = map[string][]string{
-	"rule":               {},
-	"policies":           {"rule"},
-	"inventory":          {"policies", "rule", "transport"},
-	"firewall":           {"rule"},
-	"transport":          {},
-	"orchestrator":       {"firewall", "inventory", "policies", "rule", "transport"},
-	"cmd/portwarden":     {"firewall", "inventory", "orchestrator", "policies", "rule", "transport"},
-	"cmd/portwarden-lab": {"lab", "lab/winfw", "lab/wsman"},
-	"lab":                {},
-	"lab/winfw":          {},
-	"lab/wsman":          {},
-	"bench":              {},
+	"rule":                    {},
+	"policies":                {"rule"},
+	"inventory":               {"policies", "rule", "transport"},
+	"firewall":                {"rule"},
+	"transport":               {},
+	"transport/transporttest": {"transport"},
+	"orchestrator":            {"firewall", "inventory", "policies", "rule", "transport"},
+	"cmd/portwarden":          {"firewall", "inventory", "orchestrator", "policies", "rule", "transport"},
+	"cmd/portwarden-lab":      {"lab", "lab/winfw", "lab/wsman"},
+	"lab":                     {},
+	"lab/winfw":               {},
+	"lab/wsman":               {},
+	"bench":                   {},
 }
 
 type listedPackage struct {
