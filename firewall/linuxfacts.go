@@ -123,32 +123,39 @@ pw_yesno() {
 `
 }
 
-// linuxFactsSections prints the facts. The iptables-legacy sections are
-// filled only when the default iptables is the nf_tables variant (else
-// they would repeat the default sections); iptables-legacy-save lists only
-// tables that already exist, so it never loads a kernel module.
-const linuxFactsSections = `pw_section os
+// The Linux facts script is built from named parts, one or two facts
+// sections each, so that scripts which print only some facts (the nftables
+// read-back) join the parts they need instead of cutting up the script.
+const (
+	// linuxFactsOS prints ID, ID_LIKE and VERSION_ID from /etc/os-release.
+	linuxFactsOS = `pw_section os
 if [ -r /etc/os-release ]; then
 	while IFS= read -r pw_l || [ -n "$pw_l" ]; do
 		case $pw_l in ID=* | ID_LIKE=* | VERSION_ID=*) printf '%s\n' "$pw_l" ;; esac
 	done </etc/os-release
 fi
 
-pw_section tools
+`
+	// linuxFactsTools lists the tools found; it leaves pw_variant empty for linuxFactsVariant.
+	linuxFactsTools = `pw_section tools
 for pw_t in nft iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore \
 	iptables-legacy-save iptables-legacy-restore ip6tables-legacy-save ip6tables-legacy-restore \
 	firewall-cmd ufw systemctl netfilter-persistent; do
 	command -v "$pw_t" 2>/dev/null || :
 done
 pw_variant=
-if pw_has iptables; then
+`
+	// linuxFactsVariant tells the iptables variant (nf_tables or legacy), in the tools section.
+	linuxFactsVariant = `if pw_has iptables; then
 	case $(iptables -V 2>/dev/null) in
 	*nf_tables*) pw_variant=nf_tables ;;
 	*) pw_variant=legacy ;;
 	esac
 	echo "iptables_variant=$pw_variant"
 fi
-
+`
+	// linuxFactsServices prints the states of the firewall services.
+	linuxFactsServices = `
 pw_section services
 if [ -d /run/systemd/system ] && pw_has systemctl; then
 	echo "systemd=yes"
@@ -166,8 +173,16 @@ if pw_has ufw; then
 	echo "ufw.status=$(pw_timeout ufw status 2>/dev/null | head -n 1)"
 fi
 
-if pw_has nft; then pw_run nft_ruleset nft -j list ruleset; else pw_section nft_ruleset; fi
-if pw_has iptables-save; then pw_run iptables iptables-save; else pw_section iptables; fi
+`
+	// linuxFactsNFT prints the nftables ruleset as JSON.
+	linuxFactsNFT = `if pw_has nft; then pw_run nft_ruleset nft -j list ruleset; else pw_section nft_ruleset; fi
+`
+	// linuxFactsIPTables prints iptables-save and ip6tables-save of both variants. The
+	// iptables-legacy sections are filled only when the default iptables is
+	// the nf_tables variant (else they would repeat the default sections);
+	// iptables-legacy-save lists only tables that already exist, so it never
+	// loads a kernel module.
+	linuxFactsIPTables = `if pw_has iptables-save; then pw_run iptables iptables-save; else pw_section iptables; fi
 if pw_has ip6tables-save; then pw_run ip6tables ip6tables-save; else pw_section ip6tables; fi
 # Legacy tables exist only where the kernel lists them for this network
 # namespace: reading the list is a shell builtin, running the tool is not.
@@ -185,7 +200,9 @@ if [ "$pw_variant" = nf_tables ] && [ -n "$pw_legacy6" ] && pw_has ip6tables-leg
 else
 	pw_section ip6tables_legacy
 fi
-
+`
+	// linuxFactsPersist prints what is persisted under the persist root.
+	linuxFactsPersist = `
 pw_section persist
 echo "root=${PW_ROOT:-/}"
 echo "nft_file=$pw_nftfile"
@@ -197,12 +214,19 @@ pw_yesno rules_v4_owned pw_contains "$pw_rules4" PORTWARDEN-INPUT
 pw_yesno rules_v6_owned pw_contains "$pw_rules6" PORTWARDEN-INPUT
 pw_yesno rules_v4_exists test -f "$pw_rules4"
 pw_yesno rules_v6_exists test -f "$pw_rules6"
-
+`
+	// linuxFactsEnd prints the errors of failed commands and the done section last.
+	linuxFactsEnd = `
 pw_section errors
 printf '%s' "$pw_errors"
 pw_section done
 echo ok
 `
+)
+
+// linuxFactsSections prints the facts: every part, in order.
+const linuxFactsSections = linuxFactsOS + linuxFactsTools + linuxFactsVariant + linuxFactsServices +
+	linuxFactsNFT + linuxFactsIPTables + linuxFactsPersist + linuxFactsEnd
 
 // linuxFacts are the facts common to the Linux backends, parsed.
 type linuxFacts struct {
@@ -577,18 +601,6 @@ func (m *ruleMerger) rules() []Rule {
 // backend's State does not read, and which would cost every host a few
 // more processes per apply. The sections stay, empty, so the output still
 // parses as facts.
-var linuxNFTReadback = func() string {
-	s := linuxFactsSections
-	cut := func(from, to, with string) {
-		i := strings.Index(s, from)
-		j := strings.Index(s[i+1:], to)
-		if i < 0 || j < 0 {
-			panic("linuxNFTReadback: facts script changed: " + from)
-		}
-		s = s[:i] + with + s[i+1+j:]
-	}
-	cut("if pw_has iptables; then\n", "\npw_section services", "")
-	cut("if pw_has iptables-save;", "\npw_section persist",
-		"pw_section "+linuxSecIPT+"\npw_section "+linuxSecIP6T+"\npw_section "+linuxSecIPTLegacy+"\npw_section "+linuxSecIP6Legacy+"\n")
-	return s
-}()
+const linuxNFTReadback = linuxFactsOS + linuxFactsTools + linuxFactsServices + linuxFactsNFT +
+	"pw_section " + linuxSecIPT + "\npw_section " + linuxSecIP6T + "\npw_section " + linuxSecIPTLegacy + "\npw_section " + linuxSecIP6Legacy + "\n" +
+	linuxFactsPersist + linuxFactsEnd

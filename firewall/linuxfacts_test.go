@@ -340,3 +340,21 @@ func TestCaptureLinuxFacts(t *testing.T) {
 		ns.sh("iptables-legacy -A INPUT -s 192.0.2.1 -j DROP")
 	})
 }
+
+// Both the facts script and the nftables read-back, which are joined from
+// the same named parts, print every facts section: a missing one would
+// make their output unparsable.
+func TestLinuxFactsPartsPrintEverySection(t *testing.T) {
+	secs := []string{linuxSecOS, linuxSecTools, linuxSecServices, linuxSecNFT, linuxSecIPT, linuxSecIP6T,
+		linuxSecIPTLegacy, linuxSecIP6Legacy, linuxSecPersist, linuxSecErrors, linuxSecDone}
+	for name, script := range map[string]string{"facts": linuxFactsSections, "nft read-back": linuxNFTReadback} {
+		for _, sec := range secs {
+			if !strings.Contains(script, "pw_section "+sec+"\n") && !strings.Contains(script, "pw_run "+sec+" ") {
+				t.Errorf("%s script does not print section %s", name, sec)
+			}
+		}
+	}
+	if strings.Contains(linuxNFTReadback, "pw_run "+linuxSecIPT) || strings.Contains(linuxNFTReadback, "iptables -V") {
+		t.Error("the nft read-back runs iptables")
+	}
+}
