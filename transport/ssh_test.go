@@ -652,7 +652,7 @@ func TestSSHTimeouts(t *testing.T) {
 	check := dialSSHTest(t, labSSH(l, "lnx01"))
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		res := runSSHTest(t, check, "for p in /proc/[0-9]*; do tr '\\0' ' ' <$p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 3[01]' || true", nil)
+		res := runSSHTest(t, check, "for p in /proc/[0-9]*; do tr '\\0' ' ' <$p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 3[01] $' || true", nil)
 		if strings.TrimSpace(string(res.Stdout)) == "0" {
 			break
 		}
