@@ -107,7 +107,7 @@ func BenchmarkBareSSH(b *testing.B) {
 							return
 						}
 						defer c.Close()
-						_, err = c.Run(ctx, firewall.Script{Shell: "sh", Body: "true"})
+						_, err = c.Run(ctx, transport.Script{Shell: "sh", Body: "true"})
 						errs <- err
 					}()
 				}

@@ -14,191 +14,41 @@
 package firewall
 
 import (
-	"fmt"
 	"net/netip"
-	"slices"
-	"strconv"
 	"strings"
 
-	"go4.org/netipx"
+	"github.com/portwarden/portwarden/rule"
 )
 
-// Tag marks every object portwarden owns on a host: the nftables table and
-// chains, the iptables chains and jump rules, the Windows rule group. Only
-// objects carrying it are ever read, diffed or removed.
-const Tag = "portwarden"
-
-// Mode says how much of a host's inbound policy portwarden owns.
-type Mode string
+// The shared vocabulary lives in package rule. These aliases and forwards
+// exist so that backend code reads unqualified (Rule, PortsString, Enforce)
+// and code on other branches keeps compiling (the orchestrator, whose tests
+// declare a helper named rule, uses them too); they will go when the
+// backends are split into files of their own.
+type (
+	Mode      = rule.Mode
+	PortRange = rule.PortRange
+	Rule      = rule.Rule
+)
 
 const (
-	// Additive opens what the policy needs and leaves every other rule and
-	// the host's default policy alone.
-	Additive Mode = "additive"
-	// Enforce makes portwarden own the inbound policy: default drop, except
-	// established traffic, loopback, the management port from the
-	// controller, and the computed rules.
-	Enforce Mode = "enforce"
+	Tag      = rule.Tag
+	Additive = rule.Additive
+	Enforce  = rule.Enforce
 )
 
-// ParseMode validates a mode name from the inventory.
-func ParseMode(s string) (Mode, error) {
-	switch Mode(s) {
-	case Additive, Enforce:
-		return Mode(s), nil
-	}
-	return "", fmt.Errorf("unknown mode %q: want %q or %q", s, Additive, Enforce)
-}
-
-// PortRange is an inclusive range of ports; a single port has Lo == Hi.
-type PortRange struct {
-	Lo, Hi uint16
-}
-
-func (p PortRange) String() string {
-	if p.Lo == p.Hi {
-		return strconv.Itoa(int(p.Lo))
-	}
-	return fmt.Sprintf("%d-%d", p.Lo, p.Hi)
-}
-
-// ParsePortRange parses "443" or "2500-3300".
-func ParsePortRange(s string) (PortRange, error) {
-	lo, hi, isRange := strings.Cut(strings.TrimSpace(s), "-")
-	l, err := parsePort(lo)
-	if err != nil {
-		return PortRange{}, fmt.Errorf("port %q: %w", s, err)
-	}
-	if !isRange {
-		return PortRange{l, l}, nil
-	}
-	h, err := parsePort(hi)
-	if err != nil {
-		return PortRange{}, fmt.Errorf("port range %q: %w", s, err)
-	}
-	if h < l {
-		return PortRange{}, fmt.Errorf("port range %q: end is below start", s)
-	}
-	return PortRange{l, h}, nil
-}
-
-func parsePort(s string) (uint16, error) {
-	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 16)
-	if err != nil || n == 0 {
-		return 0, fmt.Errorf("not a port number 1-65535")
-	}
-	return uint16(n), nil
-}
-
-// NormalizePorts sorts ranges and merges overlapping or adjacent ones.
-func NormalizePorts(in []PortRange) []PortRange {
-	if len(in) == 0 {
-		return nil
-	}
-	ps := slices.Clone(in)
-	slices.SortFunc(ps, func(a, b PortRange) int { return int(a.Lo) - int(b.Lo) })
-	out := ps[:1]
-	for _, p := range ps[1:] {
-		last := &out[len(out)-1]
-		if int(p.Lo) <= int(last.Hi)+1 {
-			last.Hi = max(last.Hi, p.Hi)
-			continue
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
-// PortsString renders ports as "22,2500-3300".
-func PortsString(ps []PortRange) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.String()
-	}
-	return strings.Join(s, ",")
-}
-
-// Rule is one inbound allow rule: traffic of Protocol to any of Ports from
-// any of Sources is accepted. Sources are never empty: portwarden does not
-// open a port to "any".
-type Rule struct {
-	Protocol string // "tcp" or "udp"
-	Ports    []PortRange
-	Sources  []netip.Prefix // single addresses are /32 or /128
-	// Comment is a short human reason, written into the host's rule where
-	// the backend can carry one. It is not part of the rule's identity.
-	Comment string
-}
-
-// Key identifies a rule for diffing: protocol and ports. Two rules with the
-// same key but different sources are one rule that changed.
-func (r Rule) Key() string {
-	return r.Protocol + "/" + PortsString(r.Ports)
-}
-
-// Normalize returns the rule with ports merged and sources aggregated into
-// the fewest prefixes that cover exactly the same addresses (adjacent
-// addresses become one prefix, a prefix inside another disappears), sorted,
-// so that rules read back from a host compare equal to computed ones and a
-// rule carries a set, not every peer one by one.
-func (r Rule) Normalize() Rule {
-	r.Protocol = strings.ToLower(r.Protocol)
-	r.Ports = NormalizePorts(r.Ports)
-	r.Sources = AggregatePrefixes(r.Sources)
-	return r
-}
-
-// AggregatePrefixes returns the fewest prefixes that cover exactly the
-// addresses of in, sorted by ComparePrefix; nil for none. IPv4 and IPv6
-// stay apart (an IPv4-mapped IPv6 address counts as IPv6, as the kernel
-// sees it).
-func AggregatePrefixes(in []netip.Prefix) []netip.Prefix {
-	if len(in) == 0 {
-		return nil
-	}
-	if len(in) == 1 {
-		return []netip.Prefix{in[0].Masked()}
-	}
-	var b netipx.IPSetBuilder
-	for _, p := range in {
-		b.AddPrefix(p.Masked())
-	}
-	set, err := b.IPSet()
-	if err != nil { // only invalid prefixes, which callers never pass
-		panic(fmt.Sprintf("aggregating prefixes: %v", err))
-	}
-	out := set.Prefixes()
-	slices.SortFunc(out, ComparePrefix)
-	return out
-}
-
-// ComparePrefix orders prefixes by address, then length.
-func ComparePrefix(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
-}
-
-// SplitFamilies returns the IPv4 and IPv6 sources of a rule.
-func SplitFamilies(src []netip.Prefix) (v4, v6 []netip.Prefix) {
-	for _, p := range src {
-		if p.Addr().Is4() || p.Addr().Is4In6() {
-			v4 = append(v4, p)
-		} else {
-			v6 = append(v6, p)
-		}
-	}
-	return v4, v6
-}
-
-// PrefixString renders a single address without "/32" or "/128".
-func PrefixString(p netip.Prefix) string {
-	if p.IsSingleIP() {
-		return p.Addr().String()
-	}
-	return p.String()
-}
+var (
+	ParseMode         = rule.ParseMode
+	ParsePortRange    = rule.ParsePortRange
+	NormalizePorts    = rule.NormalizePorts
+	PortsString       = rule.PortsString
+	AggregatePrefixes = rule.AggregatePrefixes
+	ComparePrefix     = rule.ComparePrefix
+	SplitFamilies     = rule.SplitFamilies
+	PrefixString      = rule.PrefixString
+	Spec              = rule.Spec
+	JoinPrefixes      = rule.JoinPrefixes
+)
 
 // Desired is everything portwarden wants on one host.
 type Desired struct {

@@ -146,7 +146,7 @@ func firewalldObjects(d linuxDesired) fwdObjects {
 	if d.Mode == Enforce {
 		p.Target = "DROP"
 		add(firewalldMgmt, "portwarden management", "the controller", "tcp",
-			[]PortRange{{d.ManagementPort, d.ManagementPort}}, d.ManagementSources)
+			[]PortRange{{Lo: d.ManagementPort, Hi: d.ManagementPort}}, d.ManagementSources)
 		p.RichRules = append(p.RichRules, firewalldRuleICMP, firewalldRuleICMPv6, firewalldRuleDHCPv6)
 	}
 	o.Policy = p

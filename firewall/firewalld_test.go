@@ -11,9 +11,9 @@ import (
 
 func firewalldDesired(mode Mode) Desired {
 	d := Desired{Mode: mode, Rules: []Rule{
-		{Protocol: "tcp", Ports: []PortRange{{2500, 3300}}, Sources: []netip.Prefix{
+		{Protocol: "tcp", Ports: []PortRange{{Lo: 2500, Hi: 3300}}, Sources: []netip.Prefix{
 			netip.MustParsePrefix("198.18.229.0/29"), netip.MustParsePrefix("198.18.229.1/32"), netip.MustParsePrefix("fd70:7764:0:e5::/64")}, Comment: "data movers"},
-		{Protocol: "tcp", Ports: []PortRange{{6162, 6162}, {10006, 10006}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.229.1/32")}},
+		{Protocol: "tcp", Ports: []PortRange{{Lo: 6162, Hi: 6162}, {Lo: 10006, Hi: 10006}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.229.1/32")}},
 	}}
 	if mode == Enforce {
 		d.ManagementPort = 22

@@ -821,7 +821,7 @@ func (b *IPTables) State(f Facts) (State, error) {
 		}
 		if len(c.mgmt) > 0 {
 			if mgmt == nil {
-				mgmt = &Rule{Protocol: "tcp", Ports: []PortRange{{c.mgmtPort, c.mgmtPort}}}
+				mgmt = &Rule{Protocol: "tcp", Ports: []PortRange{{Lo: c.mgmtPort, Hi: c.mgmtPort}}}
 			}
 			mgmt.Sources = append(mgmt.Sources, c.mgmt...)
 		}

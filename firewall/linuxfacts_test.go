@@ -109,7 +109,7 @@ func lxPfx(ss ...string) []netip.Prefix {
 func ports(ps ...uint16) []PortRange {
 	var out []PortRange
 	for i := 0; i < len(ps); i += 2 {
-		out = append(out, PortRange{ps[i], ps[i+1]})
+		out = append(out, PortRange{Lo: ps[i], Hi: ps[i+1]})
 	}
 	return out
 }
@@ -136,9 +136,9 @@ func lxDesired(mode Mode) Desired {
 func manyPorts() Rule {
 	r := Rule{Protocol: "tcp", Sources: lxPfx("10.99.0.2", "fd99::2"), Comment: "many"}
 	for p := uint16(1000); p < 1040; p += 2 {
-		r.Ports = append(r.Ports, PortRange{p, p})
+		r.Ports = append(r.Ports, PortRange{Lo: p, Hi: p})
 	}
-	r.Ports = append(r.Ports, PortRange{5000, 5100}, PortRange{6000, 6100})
+	r.Ports = append(r.Ports, PortRange{Lo: 5000, Hi: 5100}, PortRange{Lo: 6000, Hi: 6100})
 	return r
 }
 
@@ -160,7 +160,7 @@ func checkState(t *testing.T, st State, d Desired) {
 		want = State{Backend: st.Backend}
 	}
 	if d.Mode == Enforce {
-		m := Rule{Protocol: "tcp", Ports: []PortRange{{d.ManagementPort, d.ManagementPort}}, Sources: d.ManagementSources}.Normalize()
+		m := Rule{Protocol: "tcp", Ports: []PortRange{{Lo: d.ManagementPort, Hi: d.ManagementPort}}, Sources: d.ManagementSources}.Normalize()
 		want.Management = &m
 	}
 	got := st
@@ -339,4 +339,22 @@ func TestCaptureLinuxFacts(t *testing.T) {
 	capture("legacy-rules", func(ns *testNS, _ string) {
 		ns.sh("iptables-legacy -A INPUT -s 192.0.2.1 -j DROP")
 	})
+}
+
+// Both the facts script and the nftables read-back, which are joined from
+// the same named parts, print every facts section: a missing one would
+// make their output unparsable.
+func TestLinuxFactsPartsPrintEverySection(t *testing.T) {
+	secs := []string{linuxSecOS, linuxSecTools, linuxSecServices, linuxSecNFT, linuxSecIPT, linuxSecIP6T,
+		linuxSecIPTLegacy, linuxSecIP6Legacy, linuxSecPersist, linuxSecErrors, linuxSecDone}
+	for name, script := range map[string]string{"facts": linuxFactsSections, "nft read-back": linuxNFTReadback} {
+		for _, sec := range secs {
+			if !strings.Contains(script, "pw_section "+sec+"\n") && !strings.Contains(script, "pw_run "+sec+" ") {
+				t.Errorf("%s script does not print section %s", name, sec)
+			}
+		}
+	}
+	if strings.Contains(linuxNFTReadback, "pw_run "+linuxSecIPT) || strings.Contains(linuxNFTReadback, "iptables -V") {
+		t.Error("the nft read-back runs iptables")
+	}
 }

@@ -373,7 +373,7 @@ func nftRuleLines(d linuxDesired, fam string) []string {
 				`ip6 saddr fe80::/10 udp dport 546 accept comment "`+commentDHCPv6+`"`)
 		}
 		p := d.ManagementPort
-		out = append(out, nftSourceRules(d.ManagementSources, "tcp", []PortRange{{p, p}}, commentManagement, v4, v6)...)
+		out = append(out, nftSourceRules(d.ManagementSources, "tcp", []PortRange{{Lo: p, Hi: p}}, commentManagement, v4, v6)...)
 	}
 	for _, r := range d.Rules {
 		out = append(out, nftSourceRules(r.Sources, r.Protocol, r.Ports, r.Comment, v4, v6)...)
@@ -774,7 +774,7 @@ func (b *NFTables) State(f Facts) (State, error) {
 			}
 			st.Rules = own.rules.rules()
 			if len(own.mgmt) > 0 {
-				m := Rule{Protocol: "tcp", Ports: []PortRange{{own.port, own.port}}, Sources: own.mgmt}.Normalize()
+				m := Rule{Protocol: "tcp", Ports: []PortRange{{Lo: own.port, Hi: own.port}}, Sources: own.mgmt}.Normalize()
 				st.Management = &m
 			}
 			if d := own.preambleDrift(st.Mode, nftFamily); d != "" {
@@ -1123,7 +1123,7 @@ func nftParsePorts(raw json.RawMessage) ([]PortRange, error) {
 		if lo < 1 || hi > 65535 || hi < lo {
 			return nil, fmt.Errorf("bad port range %d-%d", lo, hi)
 		}
-		out = append(out, PortRange{uint16(lo), uint16(hi)})
+		out = append(out, PortRange{Lo: uint16(lo), Hi: uint16(hi)})
 	}
 	return out, nil
 }

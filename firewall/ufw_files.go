@@ -208,7 +208,7 @@ func ufwOwnedBlocks(d linuxDesired, v6 bool) []ufwBlock {
 	var out []ufwBlock
 	if d.Mode == Enforce {
 		for _, s := range pick(d.ManagementSources) {
-			out = append(out, ufwAllowBlock("tcp", []PortRange{{d.ManagementPort, d.ManagementPort}}, s, ufwMgmtComment))
+			out = append(out, ufwAllowBlock("tcp", []PortRange{{Lo: d.ManagementPort, Hi: d.ManagementPort}}, s, ufwMgmtComment))
 		}
 	}
 	for _, r := range d.Rules {

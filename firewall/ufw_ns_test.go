@@ -142,14 +142,14 @@ func (u *ufwNS) file(name string) string {
 func ufwTestDesired(mode Mode) Desired {
 	many := make([]PortRange, 0, 20)
 	for p := uint16(7000); p < 7040; p += 2 {
-		many = append(many, PortRange{p, p})
+		many = append(many, PortRange{Lo: p, Hi: p})
 	}
 	return Desired{
 		Mode: mode,
 		Rules: []Rule{
-			{Protocol: "tcp", Ports: []PortRange{{443, 443}, {2500, 3300}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32"), netip.MustParsePrefix("fd70::5/128")}, Comment: "Veeam data movers"},
+			{Protocol: "tcp", Ports: []PortRange{{Lo: 443, Hi: 443}, {Lo: 2500, Hi: 3300}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32"), netip.MustParsePrefix("fd70::5/128")}, Comment: "Veeam data movers"},
 			{Protocol: "tcp", Ports: many, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.1.0/24")}},
-			{Protocol: "udp", Ports: []PortRange{{111, 111}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.6/32")}},
+			{Protocol: "udp", Ports: []PortRange{{Lo: 111, Hi: 111}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.6/32")}},
 		},
 		ManagementPort:    22,
 		ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/32"), netip.MustParsePrefix("fd70::1/128")},

@@ -36,9 +36,9 @@ func TestUFWRenderMatchesUFW(t *testing.T) {
 	d := mustPrepare(t, Desired{
 		Mode: Enforce,
 		Rules: []Rule{
-			{Protocol: "tcp", Ports: []PortRange{{2500, 3300}, {443, 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32")}, Comment: "Veeam data movers"},
-			{Protocol: "tcp", Ports: []PortRange{{9392, 9392}}, Sources: []netip.Prefix{netip.MustParsePrefix("fd70::/64")}},
-			{Protocol: "udp", Ports: []PortRange{{111, 111}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.1.0/24")}},
+			{Protocol: "tcp", Ports: []PortRange{{Lo: 2500, Hi: 3300}, {Lo: 443, Hi: 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32")}, Comment: "Veeam data movers"},
+			{Protocol: "tcp", Ports: []PortRange{{Lo: 9392, Hi: 9392}}, Sources: []netip.Prefix{netip.MustParsePrefix("fd70::/64")}},
+			{Protocol: "udp", Ports: []PortRange{{Lo: 111, Hi: 111}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.1.0/24")}},
 		},
 		ManagementPort:    22,
 		ManagementSources: []netip.Prefix{netip.MustParsePrefix("fd70::1/128")},
@@ -137,7 +137,7 @@ func ufwTestHost(t *testing.T, defaults, record string) *ufwHost {
 // it puts the default back and removes the record; IPV6=no refuses IPv6
 // sources.
 func TestUFWPlanModes(t *testing.T) {
-	rule := Rule{Protocol: "tcp", Ports: []PortRange{{443, 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32")}}
+	rule := Rule{Protocol: "tcp", Ports: []PortRange{{Lo: 443, Hi: 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32")}}
 	enforce := mustPrepare(t, Desired{Mode: Enforce, Rules: []Rule{rule}, ManagementPort: 22, ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/32")}})
 	additive := mustPrepare(t, Desired{Mode: Additive, Rules: []Rule{rule}})
 	accept := "IPV6=yes\nDEFAULT_INPUT_POLICY=\"ACCEPT\"\n"
@@ -164,7 +164,7 @@ func TestUFWPlanModes(t *testing.T) {
 	if !strings.Contains(p.sums, ufwRulesPath) || !strings.Contains(p.sums, ufwRecordPath) {
 		t.Errorf("checksums do not cover the files read: %q", p.sums)
 	}
-	v6 := mustPrepare(t, Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{443, 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("fd70::5/128")}}}})
+	v6 := mustPrepare(t, Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{Lo: 443, Hi: 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("fd70::5/128")}}}})
 	if _, err := ufwTestHost(t, "IPV6=no\n", "").plan(v6); err == nil || !strings.Contains(err.Error(), "IPV6=no") {
 		t.Errorf("IPv6 source with IPV6=no: %v", err)
 	}
@@ -201,7 +201,7 @@ func ufwFacts(t *testing.T, defaults string) Facts {
 
 func TestUFWApplyScript(t *testing.T) {
 	d := Desired{Mode: Enforce, ManagementPort: 22, ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/32")},
-		Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{443, 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32")}}}}
+		Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{Lo: 443, Hi: 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32")}}}}
 	s, err := (&UFW{Facts: ufwFacts(t, "IPV6=yes\nDEFAULT_INPUT_POLICY=\"ACCEPT\"\n")}).Apply(d)
 	if err != nil {
 		t.Fatal(err)

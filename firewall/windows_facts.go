@@ -338,7 +338,7 @@ func windowsRuleToRule(wr windowsRule) (Rule, string, error) {
 	}
 	for _, s := range wr.LocalPort {
 		if strings.EqualFold(s, "Any") {
-			r.Ports = append(r.Ports, PortRange{1, 65535})
+			r.Ports = append(r.Ports, PortRange{Lo: 1, Hi: 65535})
 			continue
 		}
 		p, err := ParsePortRange(s)

@@ -64,9 +64,9 @@ func veeamDesired(mode Mode) Desired {
 	return Desired{
 		Mode: mode,
 		Rules: []Rule{
-			{Protocol: "tcp", Ports: []PortRange{{2500, 3300}}, Sources: pfx("10.0.0.5", "10.0.1.0/24", "2001:db8::/64"), Comment: "Veeam data movers"},
-			{Protocol: "tcp", Ports: []PortRange{{6160, 6160}, {6162, 6162}}, Sources: pfx("10.0.0.5"), Comment: "Veeam installer's service"},
-			{Protocol: "udp", Ports: []PortRange{{111, 111}}, Sources: pfx("10.0.0.5")},
+			{Protocol: "tcp", Ports: []PortRange{{Lo: 2500, Hi: 3300}}, Sources: pfx("10.0.0.5", "10.0.1.0/24", "2001:db8::/64"), Comment: "Veeam data movers"},
+			{Protocol: "tcp", Ports: []PortRange{{Lo: 6160, Hi: 6160}, {Lo: 6162, Hi: 6162}}, Sources: pfx("10.0.0.5"), Comment: "Veeam installer's service"},
+			{Protocol: "udp", Ports: []PortRange{{Lo: 111, Hi: 111}}, Sources: pfx("10.0.0.5")},
 		},
 		ManagementPort:    5986,
 		ManagementSources: pfx("192.0.2.10"),
@@ -85,7 +85,7 @@ func TestWindowsScriptsGolden(t *testing.T) {
 		{"apply-additive.ps1", veeamDesired(Additive)},
 		{"apply-enforce.ps1", veeamDesired(Enforce)},
 		{"apply-empty-additive.ps1", Desired{Mode: Additive}},
-		{"apply-split.ps1", Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{10005, 10005}}, Sources: many, Comment: "many\nproxies ‘quoted’ '; Remove-Item C:\\ -Recurse '"}}}},
+		{"apply-split.ps1", Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{Lo: 10005, Hi: 10005}}, Sources: many, Comment: "many\nproxies ‘quoted’ '; Remove-Item C:\\ -Recurse '"}}}},
 	}
 	checkGolden(t, "facts.ps1", WindowsFactsScript.Body)
 	if WindowsFactsScript.Shell != "powershell" {
@@ -204,13 +204,13 @@ func TestWindowsApplyRejects(t *testing.T) {
 		{"no mode", Desired{}, "unknown mode"},
 		{"enforce without management port", Desired{Mode: Enforce, ManagementSources: pfx("192.0.2.1")}, "management port"},
 		{"enforce without management sources", Desired{Mode: Enforce, ManagementPort: 5986}, "management sources"},
-		{"rule without sources", Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{22, 22}}}}}, "no sources"},
+		{"rule without sources", Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{Lo: 22, Hi: 22}}}}}, "no sources"},
 		{"rule without ports", Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Sources: pfx("10.0.0.1")}}}, "no ports"},
-		{"port zero", Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{0, 10}}, Sources: pfx("10.0.0.1")}}}, "bad port"},
-		{"icmp", Desired{Mode: Additive, Rules: []Rule{{Protocol: "icmp", Ports: []PortRange{{1, 1}}, Sources: pfx("10.0.0.1")}}}, "not tcp or udp"},
+		{"port zero", Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{Lo: 0, Hi: 10}}, Sources: pfx("10.0.0.1")}}}, "bad port"},
+		{"icmp", Desired{Mode: Additive, Rules: []Rule{{Protocol: "icmp", Ports: []PortRange{{Lo: 1, Hi: 1}}, Sources: pfx("10.0.0.1")}}}, "not tcp or udp"},
 		{"duplicate", Desired{Mode: Additive, Rules: []Rule{
-			{Protocol: "tcp", Ports: []PortRange{{22, 22}}, Sources: pfx("10.0.0.1")},
-			{Protocol: "TCP", Ports: []PortRange{{22, 22}}, Sources: pfx("10.0.0.2")},
+			{Protocol: "tcp", Ports: []PortRange{{Lo: 22, Hi: 22}}, Sources: pfx("10.0.0.1")},
+			{Protocol: "TCP", Ports: []PortRange{{Lo: 22, Hi: 22}}, Sources: pfx("10.0.0.2")},
 		}}, "listed twice"},
 	}
 	for _, tt := range tests {
@@ -298,19 +298,19 @@ func TestWindowsState(t *testing.T) {
 		{"facts-additive.txt", State{
 			Backend: "windows", Installed: true, Mode: Additive,
 			Rules: []Rule{
-				{Protocol: "tcp", Ports: []PortRange{{2500, 3300}}, Sources: pfx("10.0.0.5", "10.0.1.0/24", "10.0.2.0/31", "2001:db8::/64"), Comment: "Veeam data movers"},
-				{Protocol: "tcp", Ports: []PortRange{{6160, 6160}, {6162, 6162}}, Sources: pfx("10.0.0.5"), Comment: "Veeam installer's service"},
-				{Protocol: "udp", Ports: []PortRange{{111, 111}}, Sources: pfx("10.0.0.5")},
+				{Protocol: "tcp", Ports: []PortRange{{Lo: 2500, Hi: 3300}}, Sources: pfx("10.0.0.5", "10.0.1.0/24", "10.0.2.0/31", "2001:db8::/64"), Comment: "Veeam data movers"},
+				{Protocol: "tcp", Ports: []PortRange{{Lo: 6160, Hi: 6160}, {Lo: 6162, Hi: 6162}}, Sources: pfx("10.0.0.5"), Comment: "Veeam installer's service"},
+				{Protocol: "udp", Ports: []PortRange{{Lo: 111, Hi: 111}}, Sources: pfx("10.0.0.5")},
 			},
 		}},
 		{"facts-enforce.txt", State{
 			Backend: "windows", Installed: true, Mode: Enforce,
-			Management: &Rule{Protocol: "tcp", Ports: []PortRange{{5986, 5986}}, Sources: pfx("192.0.2.10")},
-			Rules:      []Rule{{Protocol: "tcp", Ports: []PortRange{{2500, 3300}}, Sources: pfx("10.0.0.5"), Comment: "Veeam data movers"}},
+			Management: &Rule{Protocol: "tcp", Ports: []PortRange{{Lo: 5986, Hi: 5986}}, Sources: pfx("192.0.2.10")},
+			Rules:      []Rule{{Protocol: "tcp", Ports: []PortRange{{Lo: 2500, Hi: 3300}}, Sources: pfx("10.0.0.5"), Comment: "Veeam data movers"}},
 		}},
 		{"facts-enforce-overridden.txt", State{
 			Backend: "windows", Installed: true, Mode: Enforce,
-			Management: &Rule{Protocol: "tcp", Ports: []PortRange{{5986, 5986}}, Sources: pfx("192.0.2.10")},
+			Management: &Rule{Protocol: "tcp", Ports: []PortRange{{Lo: 5986, Hi: 5986}}, Sources: pfx("192.0.2.10")},
 			Drift: []string{
 				"Windows Firewall profile Public allows unsolicited inbound traffic (DefaultInboundAction Allow) although portwarden enforces Block: changed by hand, or overridden by Group Policy",
 			},
@@ -318,8 +318,8 @@ func TestWindowsState(t *testing.T) {
 		{"facts-warnings.txt", State{
 			Backend: "windows", Installed: true, Mode: Additive,
 			Rules: []Rule{
-				{Protocol: "tcp", Ports: []PortRange{{1, 65535}}, Sources: pfx("0.0.0.0/0", "::/0")},
-				{Protocol: "tcp", Ports: []PortRange{{27, 27}}, Sources: pfx("10.0.0.1")},
+				{Protocol: "tcp", Ports: []PortRange{{Lo: 1, Hi: 65535}}, Sources: pfx("0.0.0.0/0", "::/0")},
+				{Protocol: "tcp", Ports: []PortRange{{Lo: 27, Hi: 27}}, Sources: pfx("10.0.0.1")},
 			},
 			Drift: []string{
 				`rule "portwarden-tcp-22-aaaaaaaa" in group portwarden is not enabled`,
@@ -338,7 +338,7 @@ func TestWindowsState(t *testing.T) {
 		}},
 		{"facts-ps51-quirks.txt", State{
 			Backend: "windows", Installed: true, Mode: Additive,
-			Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{10005, 10006}}, Sources: pfx("10.0.0.5", "10.0.0.6"), Comment: "proxies"}},
+			Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{Lo: 10005, Hi: 10006}}, Sources: pfx("10.0.0.5", "10.0.0.6"), Comment: "proxies"}},
 		}},
 	}
 	for _, tt := range tests {

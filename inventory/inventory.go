@@ -24,9 +24,9 @@ import (
 	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
 
-	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/internal/hclsrc"
 	"github.com/portwarden/portwarden/policies"
+	"github.com/portwarden/portwarden/rule"
 	"github.com/portwarden/portwarden/transport"
 )
 
@@ -60,7 +60,7 @@ type Host struct {
 	// Firewall is the backend: "auto", "nftables", "iptables" (Linux) or
 	// "windows".
 	Firewall string
-	Mode     firewall.Mode
+	Mode     rule.Mode
 	// PersistRoot replaces "/" for the files that make rules survive a
 	// reboot. The lab sets it, because its hosts share one filesystem.
 	PersistRoot string
@@ -627,8 +627,8 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 			h.Firewall = "windows"
 		}
 	}
-	mode := str("mode", string(firewall.Additive))
-	if m, err := firewall.ParseMode(mode); err != nil {
+	mode := str("mode", string(rule.Additive))
+	if m, err := rule.ParseMode(mode); err != nil {
 		diags = append(diags, attrDiag(get("mode"), "Invalid mode", err.Error()+"."))
 	} else {
 		h.Mode = m

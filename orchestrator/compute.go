@@ -170,7 +170,7 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 		if !f.Active {
 			continue
 		}
-		spec := protoPorts(f.Protocols, f.Ports)
+		spec := firewall.Spec(f.Protocols, f.Ports)
 		if f.Endpoint != "" {
 			for _, from := range f.From {
 				for _, s := range roles[from] {
@@ -284,10 +284,6 @@ func compareRules(a, b firewall.Rule) int {
 		}
 	}
 	return cmp.Compare(len(a.Ports), len(b.Ports))
-}
-
-func protoPorts(protos []string, ports []firewall.PortRange) string {
-	return strings.Join(protos, "+") + "/" + firewall.PortsString(ports)
 }
 
 // EffectiveRoles returns a host's assigned roles plus the roles the policy

@@ -27,7 +27,7 @@ type guardedHost struct {
 	confirmed     bool
 }
 
-func (g *guardedHost) Run(ctx context.Context, s firewall.Script) (transport.Result, error) {
+func (g *guardedHost) Run(ctx context.Context, s transport.Script) (transport.Result, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	out := func(sec, body string) transport.Result {
@@ -141,7 +141,7 @@ type sessionHost struct {
 	session string
 }
 
-func (s *sessionHost) Run(ctx context.Context, sc firewall.Script) (transport.Result, error) {
+func (s *sessionHost) Run(ctx context.Context, sc transport.Script) (transport.Result, error) {
 	res, err := s.memHost.Run(ctx, sc)
 	res.Stdout = append([]byte(firewall.SectionMarker+"session\n"+s.session+"\n"), res.Stdout...)
 	return res, err

@@ -33,7 +33,7 @@ type memHost struct {
 	name    string
 }
 
-func (m *memHost) Run(ctx context.Context, s firewall.Script) (transport.Result, error) {
+func (m *memHost) Run(ctx context.Context, s transport.Script) (transport.Result, error) {
 	if m.started != nil {
 		m.started <- m.name
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/portwarden/portwarden/firewall"
 )
@@ -31,12 +30,25 @@ func (a Action) Wire() string {
 	return "unknown"
 }
 
+// ChangeKind says what a Change is about. Its values are also the wire
+// strings of the JSON plan's "kind" (docs/json.md).
+type ChangeKind string
+
+const (
+	// KindRule is a rule's ports and sources.
+	KindRule ChangeKind = "rule"
+	// KindMode is the inbound policy or the management rule.
+	KindMode ChangeKind = "mode"
+	// KindDrift is an owned object that was changed by hand.
+	KindDrift ChangeKind = "drift"
+)
+
 // Change is one difference between a host and what it should have.
 type Change struct {
 	Action Action
-	// Kind is "rule" for a rule, "mode" for the inbound policy, "drift"
-	// for an owned object that was changed by hand.
-	Kind    string
+	// Kind is KindRule for a rule, KindMode for the inbound policy,
+	// KindDrift for an owned object that was changed by hand.
+	Kind    ChangeKind
 	Key     string         // the rule key (protocol/ports), or the mode/drift text
 	Before  *firewall.Rule // nil for Create
 	After   *firewall.Rule // nil for Delete
@@ -65,14 +77,14 @@ func Diff(hr *HostRules, want firewall.Desired, cur firewall.State) []Change {
 		h, ok := have[k]
 		switch {
 		case !ok:
-			out = append(out, Change{Action: Create, Kind: "rule", Key: k, After: &w, Reasons: reasons[k]})
+			out = append(out, Change{Action: Create, Kind: KindRule, Key: k, After: &w, Reasons: reasons[k]})
 		case !slices.Equal(h.Sources, w.Sources):
-			out = append(out, Change{Action: Update, Kind: "rule", Key: k, Before: &h, After: &w, Reasons: reasons[k]})
+			out = append(out, Change{Action: Update, Kind: KindRule, Key: k, Before: &h, After: &w, Reasons: reasons[k]})
 		}
 	}
 	for _, h := range cur.Rules {
 		if !wantKeys[h.Key()] {
-			out = append(out, Change{Action: Delete, Kind: "rule", Key: h.Key(), Before: &h})
+			out = append(out, Change{Action: Delete, Kind: KindRule, Key: h.Key(), Before: &h})
 		}
 	}
 	curMode := cur.Mode
@@ -90,7 +102,7 @@ func Diff(hr *HostRules, want firewall.Desired, cur firewall.State) []Change {
 		} else {
 			detail += " (portwarden's rules only; the host's own policy decides the rest)"
 		}
-		out = append(out, Change{Action: Update, Kind: "mode", Key: "mode", Detail: detail})
+		out = append(out, Change{Action: Update, Kind: KindMode, Key: "mode", Detail: detail})
 	}
 	// In enforce mode the management rule is part of what portwarden owns:
 	// a controller that moved must not be locked out by a stale rule.
@@ -98,13 +110,13 @@ func Diff(hr *HostRules, want firewall.Desired, cur firewall.State) []Change {
 		wm := firewall.Rule{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: want.ManagementPort, Hi: want.ManagementPort}},
 			Sources: want.ManagementSources}.Normalize()
 		if wm.Key() != cur.Management.Key() || !slices.Equal(wm.Sources, cur.Management.Sources) {
-			out = append(out, Change{Action: Update, Kind: "mode", Key: "management",
+			out = append(out, Change{Action: Update, Kind: KindMode, Key: "management",
 				Detail: fmt.Sprintf("management rule: %s from %s → %s from %s", cur.Management.Key(), prefixList(cur.Management.Sources),
 					wm.Key(), prefixList(wm.Sources))})
 		}
 	}
 	for _, d := range cur.Drift {
-		out = append(out, Change{Action: Update, Kind: "drift", Key: d, Detail: d})
+		out = append(out, Change{Action: Update, Kind: KindDrift, Key: d, Detail: d})
 	}
 	slices.SortStableFunc(out, func(a, b Change) int {
 		if a.Kind != b.Kind {
@@ -115,11 +127,11 @@ func Diff(hr *HostRules, want firewall.Desired, cur firewall.State) []Change {
 	return out
 }
 
-func kindOrder(k string) int {
+func kindOrder(k ChangeKind) int {
 	switch k {
-	case "mode":
+	case KindMode:
 		return 0
-	case "drift":
+	case KindDrift:
 		return 1
 	}
 	return 2
@@ -184,9 +196,5 @@ func prefixList(ps []netip.Prefix) string {
 	if len(ps) == 0 {
 		return "nobody"
 	}
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = firewall.PrefixString(p)
-	}
-	return strings.Join(s, ", ")
+	return firewall.JoinPrefixes(ps)
 }

@@ -47,7 +47,7 @@ type changeView struct {
 func viewChanges(cs []Change) []changeView {
 	out := []changeView{}
 	for _, c := range cs {
-		out = append(out, changeView{string(c.Action), c.Kind, c.Key})
+		out = append(out, changeView{string(c.Action), string(c.Kind), c.Key})
 	}
 	return out
 }

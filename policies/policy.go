@@ -24,8 +24,8 @@ import (
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 
-	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/internal/hclsrc"
+	"github.com/portwarden/portwarden/rule"
 )
 
 //go:embed veeam
@@ -486,7 +486,7 @@ type ConcreteFlow struct {
 	*Flow
 	Active    bool
 	Protocols []string // "tcp", "udp"
-	Ports     []firewall.PortRange
+	Ports     []rule.PortRange
 }
 
 // Evaluate evaluates every flow under settings (variable name → value;
@@ -621,7 +621,7 @@ func evalProtocols(e hcl.Expression, ctx *hcl.EvalContext, flow string) ([]strin
 
 // evalPorts evaluates a ports list. Null elements are allowed only in an
 // inactive flow (a "when" that guards an unset port variable).
-func evalPorts(e hcl.Expression, ctx *hcl.EvalContext, flow string, active bool) ([]firewall.PortRange, hcl.Diagnostics) {
+func evalPorts(e hcl.Expression, ctx *hcl.EvalContext, flow string, active bool) ([]rule.PortRange, hcl.Diagnostics) {
 	v, diags := e.Value(ctx)
 	if diags.HasErrors() {
 		return nil, diags
@@ -629,7 +629,7 @@ func evalPorts(e hcl.Expression, ctx *hcl.EvalContext, flow string, active bool)
 	if v.IsNull() || !v.IsKnown() || !(v.Type().IsTupleType() || v.Type().IsListType()) {
 		return nil, hcl.Diagnostics{exprError(e, "Invalid ports", fmt.Sprintf("Flow %q: ports must be a list of port numbers or \"lo-hi\" ranges.", flow))}
 	}
-	var out []firewall.PortRange
+	var out []rule.PortRange
 	for _, el := range v.AsValueSlice() {
 		if el.IsNull() {
 			if active {
@@ -641,7 +641,7 @@ func evalPorts(e hcl.Expression, ctx *hcl.EvalContext, flow string, active bool)
 		if err != nil || !s.IsKnown() {
 			return nil, hcl.Diagnostics{exprError(e, "Invalid ports", fmt.Sprintf("Flow %q: %s is not a port or range.", flow, el.GoString()))}
 		}
-		pr, err := firewall.ParsePortRange(s.AsString())
+		pr, err := rule.ParsePortRange(s.AsString())
 		if err != nil {
 			return nil, hcl.Diagnostics{exprError(e, "Invalid ports", fmt.Sprintf("Flow %q: %s.", flow, err))}
 		}
@@ -650,7 +650,7 @@ func evalPorts(e hcl.Expression, ctx *hcl.EvalContext, flow string, active bool)
 	if active && len(out) == 0 {
 		return nil, hcl.Diagnostics{exprError(e, "Invalid ports", fmt.Sprintf("Flow %q has no ports.", flow))}
 	}
-	return firewall.NormalizePorts(out), nil
+	return rule.NormalizePorts(out), nil
 }
 
 // MentionedPorts maps every port number the policy could use, under any

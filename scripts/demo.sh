@@ -17,10 +17,11 @@ fi
 "$PWLAB" down --dir "$LAB" >/dev/null 2>&1 || true
 trap 'step "Taking the lab down"; "$PWLAB" down --dir "$LAB"' EXIT
 
-step "Bringing up the lab: 4 hardened Linux hosts (default-drop nftables; lnx04 in enforce mode), 1 ufw host and 2 simulated Windows hosts"
-"$PWLAB" up --dir "$LAB" --linux 5 --ufw 1 --windows 2 --baseline drop || exit 1
+step "Bringing up the lab: 4 hardened Linux hosts (default-drop nftables; lnx04 in enforce mode), 1 firewalld host, 1 ufw host and 2 simulated Windows hosts"
+"$PWLAB" up --dir "$LAB" --linux 6 --firewalld 1 --ufw 1 --windows 2 --baseline drop || exit 1
 # The ufw host, as the lab's inventory notes it.
 UFWHOST=$(sed -n 's/^# \(lnx[0-9]*\): lab manager ufw.*/\1/p' "$INV" | head -n 1)
+FWDHOST=$(sed -n 's/^# \(lnx[0-9]*\): lab manager firewalld.*/\1/p' "$INV" | head -n 1)
 
 # One repository is run in enforce mode: portwarden owns its inbound policy.
 sed -i '/^host "lnx04"/,/^}/ s/mode *= "additive"/mode     = "enforce"/' "$INV"
@@ -54,6 +55,15 @@ echo "exit code: $?"
 
 step "portwarden apply --auto-approve (repair)"
 "$PW" apply --inventory "$INV" --auto-approve --progress bar || exit 1
+
+if [ -n "$FWDHOST" ]; then
+  step "firewalld's own view on $FWDHOST: portwarden's policy and ipsets"
+  "$PWLAB" exec --dir "$LAB" "$FWDHOST" -- firewall-cmd --info-policy=portwarden || exit 1
+  step "Rebooting $FWDHOST and $UFWHOST: each starts again from its own /etc; verify --probe without applying"
+  "$PWLAB" reboot --dir "$LAB" "$FWDHOST" || exit 1
+  "$PWLAB" reboot --dir "$LAB" "$UFWHOST" || exit 1
+  "$PW" verify --inventory "$INV" --host "$FWDHOST" --host "$UFWHOST" --probe || exit 1
+fi
 
 step "portwarden plan --detailed-exitcode (0 = converged)"
 "$PW" plan --inventory "$INV" --detailed-exitcode

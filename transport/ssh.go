@@ -19,7 +19,6 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/internal/filelock"
 )
 
@@ -710,7 +709,7 @@ func (c *sshConn) command(body string, data []byte) (cmd string, stdin []byte, e
 // ErrCommandTimeout, with what the script printed so far in Result. Run is
 // safe for concurrent use; sshd allows 10 sessions per connection at once
 // by default.
-func (c *sshConn) Run(ctx context.Context, s firewall.Script) (Result, error) {
+func (c *sshConn) Run(ctx context.Context, s Script) (Result, error) {
 	if s.Shell != "" && s.Shell != "sh" {
 		return Result{}, fmt.Errorf("running script on %s: ssh runs sh scripts, not %q", c.name, s.Shell)
 	}

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/lab"
 )
 
@@ -21,7 +20,7 @@ func TestSSHOutputCap(t *testing.T) {
 	c := dialSSHTest(t, cfg)
 
 	start := time.Now()
-	res, err := c.Run(context.Background(), firewall.Script{Body: "yes portwarden-flood-err >&2 &\nexec yes portwarden-flood-out"})
+	res, err := c.Run(context.Background(), Script{Body: "yes portwarden-flood-err >&2 &\nexec yes portwarden-flood-out"})
 	if !errors.Is(err, ErrOutputTooLarge) {
 		t.Fatalf("err = %v, want ErrOutputTooLarge", err)
 	}

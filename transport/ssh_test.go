@@ -23,7 +23,6 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/lab"
 )
 
@@ -51,7 +50,7 @@ func dialSSHTest(t *testing.T, cfg SSHConfig) Conn {
 
 func runSSHTest(t *testing.T, c Conn, body string, stdin []byte) Result {
 	t.Helper()
-	res, err := c.Run(context.Background(), firewall.Script{Shell: "sh", Body: body, Stdin: stdin})
+	res, err := c.Run(context.Background(), Script{Shell: "sh", Body: body, Stdin: stdin})
 	if err != nil {
 		t.Fatalf("Run %q: %v", body, err)
 	}
@@ -97,10 +96,10 @@ func TestSSHRun(t *testing.T) {
 		t.Errorf("LocalAddr %v, want the controller %v", got, l.Controller)
 	}
 
-	if _, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: "Get-Date"}); err == nil {
+	if _, err := c.Run(context.Background(), Script{Shell: "powershell", Body: "Get-Date"}); err == nil {
 		t.Error("a powershell script ran over ssh")
 	}
-	if _, err := c.Run(context.Background(), firewall.Script{Body: strings.Repeat("x", MaxSSHCommand+1)}); err == nil || !strings.Contains(err.Error(), "stdin") {
+	if _, err := c.Run(context.Background(), Script{Body: strings.Repeat("x", MaxSSHCommand+1)}); err == nil || !strings.Contains(err.Error(), "stdin") {
 		t.Errorf("an oversized body: got %v, want an error pointing to stdin", err)
 	}
 }
@@ -117,7 +116,7 @@ func TestSSHReusesConnection(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := c.Run(context.Background(), firewall.Script{Body: fmt.Sprintf("echo \"$SSH_CONNECTION\"; exit %d", i%3)})
+			res, err := c.Run(context.Background(), Script{Body: fmt.Sprintf("echo \"$SSH_CONNECTION\"; exit %d", i%3)})
 			if err != nil {
 				t.Errorf("Run %d: %v", i, err)
 				return
@@ -143,7 +142,7 @@ func TestSSHReusesConnection(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if _, err := c.Run(context.Background(), firewall.Script{Body: "true"}); err == nil {
+	if _, err := c.Run(context.Background(), Script{Body: "true"}); err == nil {
 		t.Error("Run after Close succeeded")
 	}
 }
@@ -502,7 +501,7 @@ func TestSSHPasswordAndSudo(t *testing.T) {
 		c := dialSSHTest(t, cfg)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_, err := c.Run(ctx, firewall.Script{Body: "id -u; exec sleep 33"})
+		_, err := c.Run(ctx, Script{Body: "id -u; exec sleep 33"})
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("got %v, want the ctx's deadline", err)
 		}
@@ -526,7 +525,7 @@ func TestSSHPasswordAndSudo(t *testing.T) {
 		cfg := base
 		cfg.Sudo = true
 		cfg.SudoPassword = "wrong-sudo-s3cret"
-		res, err := dialSSHTest(t, cfg).Run(context.Background(), firewall.Script{Body: "cat", Stdin: []byte("not a password\n")})
+		res, err := dialSSHTest(t, cfg).Run(context.Background(), Script{Body: "cat", Stdin: []byte("not a password\n")})
 		var se *SudoError
 		if !errors.As(err, &se) || se.User != user {
 			t.Fatalf("got %v, want a *SudoError", err)
@@ -541,7 +540,7 @@ func TestSSHPasswordAndSudo(t *testing.T) {
 	t.Run("sudo without password", func(t *testing.T) {
 		cfg := base
 		cfg.Sudo = true
-		_, err := dialSSHTest(t, cfg).Run(context.Background(), firewall.Script{Body: "id -u"})
+		_, err := dialSSHTest(t, cfg).Run(context.Background(), Script{Body: "id -u"})
 		var se *SudoError
 		if !errors.As(err, &se) || !strings.Contains(se.Msg, "password") {
 			t.Errorf("got %v, want a *SudoError saying a password is required", err)
@@ -685,7 +684,7 @@ func TestSSHTimeouts(t *testing.T) {
 	c := dialSSHTest(t, cfg)
 
 	start := time.Now()
-	res, err := c.Run(context.Background(), firewall.Script{Body: "echo started; exec sleep 30"})
+	res, err := c.Run(context.Background(), Script{Body: "echo started; exec sleep 30"})
 	if !errors.Is(err, ErrCommandTimeout) {
 		t.Fatalf("got %v, want ErrCommandTimeout", err)
 	}
@@ -698,11 +697,11 @@ func TestSSHTimeouts(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, cancel)
-	_, err = c.Run(ctx, firewall.Script{Body: "exec sleep 31"})
+	_, err = c.Run(ctx, Script{Body: "exec sleep 31"})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled: got %v, want context.Canceled", err)
 	}
-	if _, err := c.Run(ctx, firewall.Script{Body: "true"}); !errors.Is(err, context.Canceled) {
+	if _, err := c.Run(ctx, Script{Body: "true"}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Run with a canceled ctx: got %v", err)
 	}
 
@@ -713,7 +712,7 @@ func TestSSHTimeouts(t *testing.T) {
 	check := dialSSHTest(t, labSSH(l, "lnx01"))
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		res := runSSHTest(t, check, "for p in /proc/[0-9]*; do tr '\\0' ' ' <$p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 3[01]' || true", nil)
+		res := runSSHTest(t, check, "for p in /proc/[0-9]*; do tr '\\0' ' ' <$p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 3[01] $' || true", nil)
 		if strings.TrimSpace(string(res.Stdout)) == "0" {
 			break
 		}

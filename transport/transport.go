@@ -7,8 +7,6 @@ import (
 	"context"
 	"net/netip"
 	"time"
-
-	"github.com/portwarden/portwarden/firewall"
 )
 
 // Conn is one open connection to a host.
@@ -17,11 +15,22 @@ type Conn interface {
 	// exit status is not an error: it is reported in Result.ExitCode. err
 	// is for failures to deliver the script or read its result, including
 	// ctx ending and the command timeout.
-	Run(ctx context.Context, s firewall.Script) (Result, error)
+	Run(ctx context.Context, s Script) (Result, error)
 	// LocalAddr is the controller's address as the host sees the
 	// connection; enforce mode keeps the management port open from it.
 	LocalAddr() netip.Addr
 	Close() error
+}
+
+// Script is one program sent to a host in one round trip. Shell is "sh"
+// (POSIX shell, run as root) or "powershell". Body must not contain
+// secrets; Stdin carries data such as a ruleset or a sudo password. It has
+// the fields of firewall.Script, so the orchestrator converts one into the
+// other (transport.Script(s)) and transport knows nothing of firewalls.
+type Script struct {
+	Shell string
+	Body  string
+	Stdin []byte
 }
 
 // Result is what a script printed and how it exited.

@@ -18,8 +18,6 @@ import (
 	"unicode/utf16"
 
 	"github.com/masterzen/winrm"
-
-	"github.com/portwarden/portwarden/firewall"
 )
 
 // Defaults and limits of WinRM connections.
@@ -292,7 +290,7 @@ func (c *winrmConn) Close() error {
 // too. Either way the command is terminated on the host and the error
 // wraps ErrCommandTimeout or ctx.Err(). A dropped connection is an error
 // too: the script may or may not have run, and it is not sent again.
-func (c *winrmConn) Run(ctx context.Context, s firewall.Script) (Result, error) {
+func (c *winrmConn) Run(ctx context.Context, s Script) (Result, error) {
 	if s.Shell != "powershell" {
 		return Result{}, fmt.Errorf("winrm to %s: running a script: WinRM runs powershell scripts, not %q", c.name, s.Shell)
 	}

@@ -15,13 +15,11 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
-
-	"github.com/portwarden/portwarden/firewall"
 )
 
 // winrmScript is the body with $PortwardenStdin in front and the end
 // marker behind.
-func winrmScript(s firewall.Script) string {
+func winrmScript(s Script) string {
 	var b strings.Builder
 	if len(s.Stdin) > 0 {
 		b.WriteString("$PortwardenStdin=[Convert]::FromBase64String('" + base64.StdEncoding.EncodeToString(s.Stdin) + "')\n")

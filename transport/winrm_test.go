@@ -172,7 +172,7 @@ func dial(t *testing.T, cfg WinRMConfig) Conn {
 
 func runPS(t *testing.T, c Conn, body string) Result {
 	t.Helper()
-	res, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: body})
+	res, err := c.Run(context.Background(), Script{Shell: "powershell", Body: body})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestWinRMAuthSchemes(t *testing.T) {
 			if s := h.srv.Stats(); s.ShellsCreated != 1 || s.OpenShells != 0 {
 				t.Errorf("shells created %d, open %d", s.ShellsCreated, s.OpenShells)
 			}
-			if _, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: "'x'"}); err == nil {
+			if _, err := c.Run(context.Background(), Script{Shell: "powershell", Body: "'x'"}); err == nil {
 				t.Error("Run after Close succeeded")
 			}
 		})
@@ -353,7 +353,7 @@ func TestWinRMOutputCap(t *testing.T) {
 		return strings.Repeat(big, 17), "", 0
 	})}, newWinPKI(t))
 	c := dial(t, h.config())
-	_, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: "anything"})
+	_, err := c.Run(context.Background(), Script{Shell: "powershell", Body: "anything"})
 	if !errors.Is(err, ErrOutputTooLarge) || !strings.Contains(err.Error(), "16 MiB") {
 		t.Fatalf("err = %v, want ErrOutputTooLarge", err)
 	}
@@ -459,11 +459,11 @@ func TestWinRMStdin(t *testing.T) {
 	pki := newWinPKI(t)
 	h := startWinHost(t, wsman.Config{}, pki)
 	c := dial(t, h.config())
-	res, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: "[Text.Encoding]::UTF8.GetString($PortwardenStdin)", Stdin: []byte("data ✓")})
+	res, err := c.Run(context.Background(), Script{Shell: "powershell", Body: "[Text.Encoding]::UTF8.GetString($PortwardenStdin)", Stdin: []byte("data ✓")})
 	if err != nil || strings.TrimSpace(string(res.Stdout)) != "data ✓" {
 		t.Errorf("stdout %q, err %v", res.Stdout, err)
 	}
-	if _, err := c.Run(context.Background(), firewall.Script{Shell: "sh", Body: "echo"}); err == nil {
+	if _, err := c.Run(context.Background(), Script{Shell: "sh", Body: "echo"}); err == nil {
 		t.Error("an sh script ran over WinRM")
 	}
 }
@@ -489,7 +489,7 @@ func TestWinRMCommandTimeoutAndCancel(t *testing.T) {
 	c := dial(t, cfg)
 
 	t0 := time.Now()
-	_, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: "block"})
+	_, err := c.Run(context.Background(), Script{Shell: "powershell", Body: "block"})
 	if !errors.Is(err, ErrCommandTimeout) || !strings.Contains(err.Error(), "127.0.0.1") {
 		t.Errorf("err = %v, want ErrCommandTimeout", err)
 	}
@@ -500,7 +500,7 @@ func TestWinRMCommandTimeoutAndCancel(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-started; cancel() }()
-	_, err = c.Run(ctx, firewall.Script{Shell: "powershell", Body: "block"})
+	_, err = c.Run(ctx, Script{Shell: "powershell", Body: "block"})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
@@ -524,7 +524,7 @@ func TestWinRMTruncatedOutput(t *testing.T) {
 		return "### portwarden:windows-rules\r\n[", "", 0
 	})}, pki)
 	c := dial(t, h.config())
-	_, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: "anything"})
+	_, err := c.Run(context.Background(), Script{Shell: "powershell", Body: "anything"})
 	if !errors.Is(err, ErrWinRMOutputTruncated) {
 		t.Errorf("err = %v, want ErrWinRMOutputTruncated", err)
 	}
@@ -537,7 +537,7 @@ func TestWinRMDroppedConnection(t *testing.T) {
 			h := startWinHost(t, wsman.Config{}, pki)
 			c := dial(t, h.config())
 			h.srv.DropNext(action)
-			_, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: firewall.WindowsFactsScript.Body})
+			_, err := c.Run(context.Background(), Script{Shell: "powershell", Body: firewall.WindowsFactsScript.Body})
 			if err == nil || !strings.Contains(err.Error(), "the connection dropped") {
 				t.Fatalf("err = %v", err)
 			}
@@ -552,7 +552,7 @@ func TestWinRMDroppedConnection(t *testing.T) {
 		runPS(t, c, "'warm up'")
 		// Drop the answer to the first staging command.
 		h.srv.DropNext("Receive")
-		_, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: body})
+		_, err := c.Run(context.Background(), Script{Shell: "powershell", Body: body})
 		if err == nil || !strings.Contains(err.Error(), "staging the script") || !strings.Contains(err.Error(), "the connection dropped") {
 			t.Fatalf("err = %v", err)
 		}
@@ -591,7 +591,7 @@ func ExampleDialWinRM() {
 		return
 	}
 	defer conn.Close()
-	res, err := conn.Run(context.Background(), firewall.WindowsFactsScript)
+	res, err := conn.Run(context.Background(), Script(firewall.WindowsFactsScript))
 	fmt.Println(len(res.Stdout) > 0, err)
 }
 
@@ -699,7 +699,7 @@ func TestWinRMCommandLineTooLong(t *testing.T) {
 	// A host whose cmd.exe takes less than portwarden assumes.
 	h := startWinHost(t, wsman.Config{MaxCommandLine: 2000}, newWinPKI(t))
 	c := dial(t, h.config())
-	_, err := c.Run(context.Background(), firewall.Script{Shell: "powershell", Body: "'x'\n# " + strings.Repeat("y", 1500)})
+	_, err := c.Run(context.Background(), Script{Shell: "powershell", Body: "'x'\n# " + strings.Repeat("y", 1500)})
 	if err == nil || !strings.Contains(err.Error(), "too long") {
 		t.Errorf("err = %v", err)
 	}
@@ -728,7 +728,7 @@ func TestWinRMConcurrentAppliesOneHost(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := c.Run(context.Background(), s)
+			res, err := c.Run(context.Background(), Script(s))
 			if err == nil && res.ExitCode != 0 {
 				err = fmt.Errorf("exit %d: %s", res.ExitCode, res.Stderr)
 			}
@@ -748,7 +748,7 @@ func TestWinRMConcurrentAppliesOneHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := conns[0].Run(context.Background(), s)
+	res, err := conns[0].Run(context.Background(), Script(s))
 	if err != nil || res.ExitCode == 0 || !strings.Contains(string(res.Stderr), firewall.WindowsLockHeld+"WINHOST") {
 		t.Fatalf("apply while the lock is held: err %v, exit %d, stderr %s", err, res.ExitCode, res.Stderr)
 	}

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/orchestrator"
 	"github.com/portwarden/portwarden/transport"
@@ -39,7 +38,7 @@ func (d localDialer) Dial(_ context.Context, h *inventory.Host) (transport.Conn,
 // localConn runs scripts with sh on this machine.
 type localConn struct{}
 
-func (localConn) Run(ctx context.Context, s firewall.Script) (transport.Result, error) {
+func (localConn) Run(ctx context.Context, s transport.Script) (transport.Result, error) {
 	if s.Shell != "" && s.Shell != "sh" {
 		return transport.Result{}, fmt.Errorf("running script locally: only sh scripts, not %q", s.Shell)
 	}

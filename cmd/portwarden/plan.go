@@ -6,15 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/orchestrator"
+	"github.com/portwarden/portwarden/rule"
 	"github.com/portwarden/portwarden/transport"
 )
 
@@ -204,7 +203,7 @@ func writeHostPlan(w io.Writer, p *orchestrator.HostPlan) {
 
 func writeChange(w io.Writer, c orchestrator.Change) {
 	switch c.Kind {
-	case "mode", "drift":
+	case orchestrator.KindMode, orchestrator.KindDrift:
 		fmt.Fprintf(w, "    %c %s\n", c.Action, oneLine(c.Detail))
 		return
 	}
@@ -212,20 +211,20 @@ func writeChange(w io.Writer, c orchestrator.Change) {
 	if r == nil {
 		r = c.Before
 	}
-	spec := r.Protocol + "/" + firewall.PortsString(r.Ports)
+	spec := r.Spec()
 	switch c.Action {
 	case orchestrator.Update:
 		add, rm := orchestrator.SourceDelta(c)
 		var parts []string
 		if len(add) > 0 {
-			parts = append(parts, "+ "+prefixes(add))
+			parts = append(parts, "+ "+rule.JoinPrefixes(add))
 		}
 		if len(rm) > 0 {
-			parts = append(parts, "- "+prefixes(rm))
+			parts = append(parts, "- "+rule.JoinPrefixes(rm))
 		}
 		fmt.Fprintf(w, "    ~ %s sources: %s\n", spec, strings.Join(parts, "; "))
 	default:
-		fmt.Fprintf(w, "    %c %s from %s\n", c.Action, spec, prefixes(r.Sources))
+		fmt.Fprintf(w, "    %c %s from %s\n", c.Action, spec, rule.JoinPrefixes(r.Sources))
 	}
 	for _, rs := range c.Reasons {
 		fmt.Fprintf(w, "        %s\n", reasonText(rs))
@@ -264,14 +263,6 @@ func countHosts(n int) string {
 		return "1 host"
 	}
 	return fmt.Sprintf("%d hosts", n)
-}
-
-func prefixes(ps []netip.Prefix) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = firewall.PrefixString(p)
-	}
-	return strings.Join(s, ", ")
 }
 
 func indentRest(s, indent string) string {
@@ -326,7 +317,7 @@ type jsonChange struct {
 func toJSONChanges(cs []orchestrator.Change) []jsonChange {
 	out := []jsonChange{}
 	for _, c := range cs {
-		jc := jsonChange{Action: c.Action.Wire(), Kind: c.Kind, Detail: c.Detail, Reasons: c.Reasons}
+		jc := jsonChange{Action: c.Action.Wire(), Kind: string(c.Kind), Detail: c.Detail, Reasons: c.Reasons}
 		r := c.After
 		if r == nil {
 			r = c.Before
@@ -336,20 +327,12 @@ func toJSONChanges(cs []orchestrator.Change) []jsonChange {
 			for _, p := range r.Ports {
 				jc.Ports = append(jc.Ports, p.String())
 			}
-			jc.Sources = prefixStrings(r.Sources)
+			jc.Sources = rule.PrefixStrings(r.Sources)
 		}
 		if c.Action == orchestrator.Update && c.Before != nil {
-			jc.BeforeSources = prefixStrings(c.Before.Sources)
+			jc.BeforeSources = rule.PrefixStrings(c.Before.Sources)
 		}
 		out = append(out, jc)
-	}
-	return out
-}
-
-func prefixStrings(ps []netip.Prefix) []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = firewall.PrefixString(p)
 	}
 	return out
 }

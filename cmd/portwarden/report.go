@@ -252,7 +252,7 @@ func flowGraph(inv *inventory.Inventory, rules []*orchestrator.HostRules, addrs 
 	for _, hr := range rules {
 		to := "host:" + hr.Host.Name
 		for _, r := range hr.Rules {
-			spec := r.Protocol + "/" + firewall.PortsString(r.Ports)
+			spec := r.Spec()
 			for _, src := range r.Sources {
 				for _, from := range sourceNodes(inv, src, hostAddrs, roles, addHost, nodes) {
 					k := [2]string{from, to}

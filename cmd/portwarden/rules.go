@@ -12,6 +12,7 @@ import (
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/orchestrator"
+	"github.com/portwarden/portwarden/rule"
 )
 
 func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -119,8 +120,8 @@ func writeRulesText(w io.Writer, hrs []*orchestrator.HostRules) {
 			width = max(width, len(r.Protocol)+1+len(firewall.PortsString(r.Ports)))
 		}
 		for _, r := range hr.Rules {
-			spec := r.Protocol + "/" + firewall.PortsString(r.Ports)
-			fmt.Fprintf(w, "  %-*s  from %s\n", width, spec, prefixes(r.Sources))
+			spec := r.Spec()
+			fmt.Fprintf(w, "  %-*s  from %s\n", width, spec, rule.JoinPrefixes(r.Sources))
 			for _, rs := range r.Reasons {
 				fmt.Fprintf(w, "      %s\n", reasonText(rs))
 			}

@@ -102,7 +102,7 @@ func plansFromJSON(doc *jsonPlan) ([]*orchestrator.HostPlan, error) {
 }
 
 func changeFromJSON(jc jsonChange) (orchestrator.Change, error) {
-	c := orchestrator.Change{Kind: jc.Kind, Detail: jc.Detail, Reasons: jc.Reasons}
+	c := orchestrator.Change{Kind: orchestrator.ChangeKind(jc.Kind), Detail: jc.Detail, Reasons: jc.Reasons}
 	actions := map[string]orchestrator.Action{}
 	for _, a := range []orchestrator.Action{orchestrator.Create, orchestrator.Delete, orchestrator.Update} {
 		actions[a.Wire()] = a

@@ -1,4 +1,4 @@
-package firewall
+package rule
 
 import (
 	"net/netip"
