@@ -243,7 +243,12 @@ func writeSummary(w io.Writer, plans []*orchestrator.HostPlan) {
 	case len(plans) > 0 && failed == len(plans):
 		fmt.Fprintf(w, "No host could be planned.\n")
 	case sum.Hosts == 0:
-		fmt.Fprintf(w, "No changes. %s match the policy.\n", countHosts(len(plans)-failed))
+		n := len(plans) - failed
+		verb := "match"
+		if n == 1 {
+			verb = "matches"
+		}
+		fmt.Fprintf(w, "No changes. %s %s the policy.\n", countHosts(n), verb)
 	default:
 		fmt.Fprintf(w, "Plan: %d to add, %d to change, %d to remove on %s.\n", sum.Add, sum.Change, sum.Remove, countHosts(sum.Hosts))
 	}
