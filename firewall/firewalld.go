@@ -186,14 +186,7 @@ func (b *Firewalld) Apply(d Desired) (Script, error) {
 	if err != nil {
 		return Script{}, fmt.Errorf("encoding firewalld objects: %w", err)
 	}
-	body := linuxPrelude("", true) + firewalldGuard.render(d.Guard) + `pw_status=0
-pw_section apply
-pw_fail() {
-	echo "$1"
-	echo "portwarden: $1" >&2
-	pw_status=1
-}
-if [ -z "$pw_tmp" ]; then
+	body := linuxPrelude("", true) + firewalldGuard.render(d.Guard) + linuxApplyHead + `if [ -z "$pw_tmp" ]; then
 	pw_fail "cannot create a temporary directory; nothing was changed"
 elif ! pw_has firewall-cmd; then
 	pw_fail "firewalld is not installed; nothing was changed"

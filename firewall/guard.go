@@ -383,3 +383,15 @@ func (c linuxConfirmer) RevertNow(id string) (Script, error) {
 	b, err := linuxConfirmBody(c.root, id, true)
 	return Script{Shell: "sh", Body: b}, err
 }
+
+// linuxApplyHead begins every Linux backend's apply section: the status the
+// script ends with and pw_fail, which says why in the apply section and on
+// stderr and marks the apply failed.
+const linuxApplyHead = `pw_status=0
+pw_section apply
+pw_fail() {
+	echo "$1"
+	echo "portwarden: $1" >&2
+	pw_status=1
+}
+`

@@ -504,14 +504,8 @@ func iptGuard(fams []iptFamily) linuxGuard {
 
 func iptApplyBody(v4, v6 *iptFamily) string {
 	var b strings.Builder
-	b.WriteString(`pw_status=0
-pw_section apply
-pw_fail() {
-	echo "$1"
-	echo "portwarden: $1" >&2
-	pw_status=1
-}
-if [ -z "$pw_tmp" ]; then
+	b.WriteString(linuxApplyHead)
+	b.WriteString(`if [ -z "$pw_tmp" ]; then
 	pw_fail "cannot create a temporary directory; nothing was changed"
 else
 	cat >"$pw_tmp/in"

@@ -183,14 +183,8 @@ const ufwFileMarker = "# portwarden:file "
 func ufwApplyBody(p ufwPlan, paths []string, active bool) string {
 	var b strings.Builder
 	q := linuxShellQuote
-	b.WriteString(`pw_status=0
-pw_section apply
-pw_fail() {
-	echo "$1"
-	echo "portwarden: $1" >&2
-	pw_status=1
-}
-pw_go=1
+	b.WriteString(linuxApplyHead)
+	b.WriteString(`pw_go=1
 if [ -z "$pw_tmp" ]; then
 	pw_fail "cannot create a temporary directory; nothing was changed"
 	pw_go=0

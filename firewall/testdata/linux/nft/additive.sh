@@ -444,13 +444,13 @@ pw_guard_end() {
 	fi
 }
 pw_status=0
-pw_include="include \"$pw_nftfile\" # portwarden"
 pw_section apply
 pw_fail() {
 	echo "$1"
 	echo "portwarden: $1" >&2
 	pw_status=1
 }
+pw_include="include \"$pw_nftfile\" # portwarden"
 if [ -z "$pw_tmp" ]; then
 	pw_fail "cannot create a temporary directory; nothing was changed"
 elif ! pw_has nft; then
