@@ -9,8 +9,9 @@
 // script's output, which repeats the facts format, back to State: so the
 // read-back after an apply costs no extra round trip.
 //
-// Implementations: NFTables (nftables.go), IPTables (iptables.go) and
-// Windows (windows.go). Detect (detect.go) picks a Linux backend from facts.
+// Implementations: NFTables (nftables.go), IPTables (iptables.go),
+// Firewalld (firewalld.go), UFW (ufw.go) and Windows (windows.go); Fake
+// (fake.go) for tests. Detect (detect.go) picks a Linux backend from facts.
 package firewall
 
 import (
