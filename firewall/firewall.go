@@ -12,6 +12,16 @@
 // Implementations: NFTables (nftables.go), IPTables (iptables.go),
 // Firewalld (firewalld.go), UFW (ufw.go) and Windows (windows.go); Fake
 // (fake.go) for tests. Detect (detect.go) picks a Linux backend from facts.
+//
+// Each Linux backend is split by concern: NAME.go holds the type, its
+// documentation and constants; NAME_apply.go the apply script;
+// NAME_state.go reading the owned state back; nftables_json.go and
+// iptables_save.go parse the listings; nftables_render.go and
+// iptables_render.go write rulesets; nftables_foreign.go analyzes foreign
+// chains. What the Linux backends share: linuxfacts.go (the facts script
+// and its parser), linuxdesired.go (validating a Desired, reserved
+// comments, merging read-back rules), linuxwarn.go (warnings about other
+// firewall managers and chains that drop), guard.go (the apply frame).
 package firewall
 
 import (
