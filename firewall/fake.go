@@ -41,7 +41,7 @@ func (f *Fake) Applied() []Desired {
 
 // Apply implements Backend: the script stores d (as JSON on stdin) and
 // prints it back.
-func (f *Fake) Apply(d Desired) (Script, error) {
+func (f *Fake) Apply(_ Facts, d Desired) (Script, error) {
 	body, err := json.Marshal(d)
 	if err != nil {
 		return Script{}, fmt.Errorf("encoding fake state: %w", err)

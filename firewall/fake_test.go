@@ -13,7 +13,7 @@ func TestFakeStateIsWhatWasApplied(t *testing.T) {
 	}
 	d := Desired{Mode: Enforce, ManagementPort: 22, ManagementSources: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")},
 		Rules: []Rule{{Protocol: "TCP", Ports: []PortRange{{Lo: 10, Hi: 20}, {Lo: 21, Hi: 30}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.4/32")}}}}
-	s, err := f.Apply(d)
+	s, err := f.Apply(nil, d)
 	if err != nil {
 		t.Fatal(err)
 	}

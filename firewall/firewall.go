@@ -116,8 +116,12 @@ type Backend interface {
 	// Apply returns one script that replaces portwarden's owned state with
 	// d atomically (all or nothing), persists it across reboots, and then
 	// prints the same facts sections that State reads, so the result can
-	// be verified from the script's own output.
-	Apply(d Desired) (Script, error)
+	// be verified from the script's own output. f are the facts gathered
+	// before (the ones State read): a Linux backend writes the change
+	// against what is on the host (existing jumps, foreign chains, ufw's
+	// files), and facts that are no longer true make the script fail and
+	// change nothing.
+	Apply(f Facts, d Desired) (Script, error)
 }
 
 // Facts are the sections a facts or apply script printed. Each section

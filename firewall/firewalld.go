@@ -24,11 +24,10 @@ import (
 // Apply runs firewalld.py with the host's python: it writes these objects
 // into the permanent configuration over D-Bus, reloads firewalld, checks
 // the runtime, and on any failure restores the objects and reloads again.
-type Firewalld struct {
-	// Facts are the host's facts; State reads them, Apply does not need
-	// them.
-	Facts Facts
-}
+//
+// Apply does not read the facts it is given: firewalld.py reads
+// firewalld's own view when it runs.
+type Firewalld struct{}
 
 //go:embed firewalld.py
 var firewalldProgram string
@@ -175,7 +174,7 @@ func firewalldLayers(src []netip.Prefix) [][]netip.Prefix {
 }
 
 // Apply implements Backend.
-func (b *Firewalld) Apply(d Desired) (Script, error) {
+func (b *Firewalld) Apply(_ Facts, d Desired) (Script, error) {
 	dd, err := prepareLinuxDesired(d)
 	if err != nil {
 		return Script{}, err

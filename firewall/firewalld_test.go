@@ -26,7 +26,7 @@ func firewalldDesired(mode Mode) Desired {
 func TestFirewalldApplyGolden(t *testing.T) {
 	for _, mode := range []Mode{Additive, Enforce} {
 		t.Run(string(mode), func(t *testing.T) {
-			s, err := (&Firewalld{}).Apply(firewalldDesired(mode))
+			s, err := (&Firewalld{}).Apply(nil, firewalldDesired(mode))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -41,10 +41,10 @@ func TestFirewalldApplyGolden(t *testing.T) {
 			}
 		})
 	}
-	if s, err := (&Firewalld{}).Apply(Desired{Mode: Additive}); err != nil || string(s.Stdin) != `{"policy":null,"ipsets":{}}` {
+	if s, err := (&Firewalld{}).Apply(nil, Desired{Mode: Additive}); err != nil || string(s.Stdin) != `{"policy":null,"ipsets":{}}` {
 		t.Errorf("removing everything: %s, %v", s.Stdin, err)
 	}
-	if _, err := (&Firewalld{}).Apply(Desired{Mode: Enforce, Rules: firewalldDesired(Additive).Rules}); err == nil {
+	if _, err := (&Firewalld{}).Apply(nil, Desired{Mode: Enforce, Rules: firewalldDesired(Additive).Rules}); err == nil {
 		t.Error("enforce without management port accepted")
 	}
 }

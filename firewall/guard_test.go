@@ -84,7 +84,8 @@ func reapWatchers(t *testing.T, root string) {
 func (h *kernelHost) runApply(d Desired, g Guard) (ApplyReport, string, int) {
 	h.ns.t.Helper()
 	d.Guard = g
-	s, err := h.backend(h.facts()).Apply(d)
+	b, f := h.detect()
+	s, err := b.Apply(f, d)
 	if err != nil {
 		h.ns.t.Fatal(err)
 	}
@@ -340,7 +341,8 @@ func TestGuardRevertDuringSlowApply(t *testing.T) {
 	before := h.owned("nftables")
 	d := lxDesired(Enforce)
 	d.Guard = Guard{ConfirmTimeout: time.Second, LockWait: time.Second}
-	s, err := h.backend(h.facts()).Apply(d)
+	b, f := h.detect()
+	s, err := b.Apply(f, d)
 	if err != nil {
 		t.Fatal(err)
 	}

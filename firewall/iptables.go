@@ -20,8 +20,8 @@ import (
 // creates the chain or, with --noflush, flushes it. The jump cannot be
 // made idempotent the same way: deleting a jump that is missing fails the
 // whole restore, and inserting one unconditionally would add another on
-// every apply. So Apply reads the facts from before it (Facts, which
-// Detect fills in): if INPUT holds exactly one jump and it is first, the
+// every apply. So Apply reads the facts from before it (its Facts
+// parameter): if INPUT holds exactly one jump and it is first, the
 // restore leaves it alone; otherwise it deletes every jump there is (by
 // its rule as iptables-save printed it) and inserts one at position 1. If
 // the facts are no longer true the restore fails and changes nothing.
@@ -54,8 +54,6 @@ import (
 type IPTables struct {
 	// Root replaces "/" for the persisted files (see NFTables.Root).
 	Root string
-	// Facts are the host's facts from before the apply.
-	Facts Facts
 	// Legacy uses the iptables-legacy tools on a host whose default
 	// iptables is the nf_tables variant (Detect sets it where the host's
 	// rules are in the legacy tables).

@@ -9,7 +9,7 @@ import (
 // families' restore input travels on standard input; the script prints
 // the facts sections after the change and exits non-zero if a restore or
 // persisting failed (the "apply" section and standard error say which).
-func (b *IPTables) Apply(d Desired) (Script, error) {
+func (b *IPTables) Apply(f Facts, d Desired) (Script, error) {
 	dd, err := prepareLinuxDesired(d)
 	if err != nil {
 		return Script{}, err
@@ -18,10 +18,7 @@ func (b *IPTables) Apply(d Desired) (Script, error) {
 	if err != nil {
 		return Script{}, err
 	}
-	if b.Facts == nil {
-		return Script{}, fmt.Errorf("iptables apply needs the host's facts (IPTables.Facts) to know which jumps exist")
-	}
-	lf, err := parseLinuxFacts(b.Facts)
+	lf, err := parseLinuxFacts(f)
 	if err != nil {
 		return Script{}, err
 	}

@@ -76,8 +76,8 @@ func TestParseIptablesSaveRejects(t *testing.T) {
 	}
 }
 
-func iptBackend(t *testing.T, fixture string) *IPTables {
-	return &IPTables{Root: fixtureRoot, Facts: loadFacts(t, fixture)}
+func iptBackend() *IPTables {
+	return &IPTables{Root: fixtureRoot}
 }
 
 func iptManyDesired() Desired {
@@ -100,7 +100,7 @@ func TestIPTablesApplyGolden(t *testing.T) {
 		{"remove-nothing", "empty", Desired{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := iptBackend(t, tc.facts).Apply(tc.d)
+			s, err := iptBackend().Apply(loadFacts(t, tc.facts), tc.d)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,14 +116,15 @@ func TestIPTablesApplyRejects(t *testing.T) {
 	no6 := withoutLines(loadFacts(t, "empty"), linuxSecTools, "ip6tables")
 	for name, tc := range map[string]struct {
 		b *IPTables
+		f Facts
 		d Desired
 	}{
-		"no facts":                {&IPTables{}, lxDesired(Additive)},
-		"ipv6 without ip6tables":  {&IPTables{Facts: no6}, lxDesired(Additive)},
-		"no iptables":             {&IPTables{Facts: withoutLines(loadFacts(t, "empty"), linuxSecTools, "iptables")}, lxDesired(Additive)},
-		"enforce without sources": {iptBackend(t, "empty"), Desired{Mode: Enforce, ManagementPort: 22}},
+		"no facts":                {&IPTables{}, nil, lxDesired(Additive)},
+		"ipv6 without ip6tables":  {&IPTables{}, no6, lxDesired(Additive)},
+		"no iptables":             {&IPTables{}, withoutLines(loadFacts(t, "empty"), linuxSecTools, "iptables"), lxDesired(Additive)},
+		"enforce without sources": {iptBackend(), loadFacts(t, "empty"), Desired{Mode: Enforce, ManagementPort: 22}},
 	} {
-		if _, err := tc.b.Apply(tc.d); err == nil {
+		if _, err := tc.b.Apply(tc.f, tc.d); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -140,8 +141,7 @@ func TestIPTablesState(t *testing.T) {
 		{"iptables-enforce", lxDesired(Enforce)},
 	} {
 		t.Run(tc.facts, func(t *testing.T) {
-			b := iptBackend(t, tc.facts)
-			st, err := b.State(b.Facts)
+			st, err := iptBackend().State(loadFacts(t, tc.facts))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -432,12 +432,12 @@ func TestIPTablesKernelStaleFacts(t *testing.T) {
 	d1 := lxDesired(Additive)
 	h.apply(d1)
 	h.ns.sh("iptables -I INPUT -m comment --comment portwarden -j PORTWARDEN-INPUT")
-	b := h.backend(h.facts()) // two jumps: the apply deletes both
+	b, f := h.detect() // two jumps: the apply deletes both
 	h.ns.sh("iptables -D INPUT -m comment --comment portwarden -j PORTWARDEN-INPUT")
 	save := func() string { return stable(h.ns.sh("iptables-save; ip6tables-save")) }
 	before := save()
 
-	s, err := b.Apply(lxDesired(Enforce))
+	s, err := b.Apply(f, lxDesired(Enforce))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -306,11 +306,12 @@ func TestCaptureLinuxFacts(t *testing.T) {
 	}
 	apply := func(ns *testNS, root, want string, d Desired) {
 		fs, _ := LinuxFactsScriptAt(root)
-		b, err := Detect(ns.script(fs), want, root)
+		f := ns.script(fs)
+		b, err := Detect(f, want, root)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := b.Apply(d)
+		s, err := b.Apply(f, d)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -37,8 +37,8 @@ package firewall
 //
 // # Facts
 //
-// Apply needs the facts gathered before it (Facts, which Detect fills in)
-// to find the foreign chains that drop and the handles of existing jumps.
+// Apply needs the facts gathered before it (its Facts parameter, the ones
+// State read) to find the foreign chains that drop and the handles of existing jumps.
 // A transaction built from facts that are no longer true (a jump deleted
 // meanwhile, a foreign table gone) fails as a whole in nft and changes
 // nothing; gathering facts again and re-applying then succeeds.
@@ -62,8 +62,6 @@ type NFTables struct {
 	// the lab gives each namespace host its own, since namespaces share
 	// the machine's file system.
 	Root string
-	// Facts are the host's facts from before the apply.
-	Facts Facts
 }
 
 // Name implements Backend.

@@ -12,7 +12,7 @@ import (
 // succeeded, prints the facts sections, and exits non-zero if the
 // transaction or persisting failed (the "apply" section and standard
 // error say which).
-func (b *NFTables) Apply(d Desired) (Script, error) {
+func (b *NFTables) Apply(f Facts, d Desired) (Script, error) {
 	dd, err := prepareLinuxDesired(d)
 	if err != nil {
 		return Script{}, err
@@ -21,10 +21,7 @@ func (b *NFTables) Apply(d Desired) (Script, error) {
 	if err != nil {
 		return Script{}, err
 	}
-	if b.Facts == nil {
-		return Script{}, fmt.Errorf("nftables apply needs the host's facts (NFTables.Facts) to find foreign chains that drop")
-	}
-	lf, err := parseLinuxFacts(b.Facts)
+	lf, err := parseLinuxFacts(f)
 	if err != nil {
 		return Script{}, err
 	}

@@ -80,8 +80,8 @@ func TestNFTSourceGroups(t *testing.T) {
 	}
 }
 
-func nftBackend(t *testing.T, fixture string) *NFTables {
-	return &NFTables{Root: fixtureRoot, Facts: loadFacts(t, fixture)}
+func nftBackend() *NFTables {
+	return &NFTables{Root: fixtureRoot}
 }
 
 func TestNFTablesApplyGolden(t *testing.T) {
@@ -101,7 +101,7 @@ func TestNFTablesApplyGolden(t *testing.T) {
 		{"remove-nothing", "empty", Desired{Mode: Additive}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := nftBackend(t, tc.facts).Apply(tc.d)
+			s, err := nftBackend().Apply(loadFacts(t, tc.facts), tc.d)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -136,21 +136,22 @@ func TestNFTablesApplyRejects(t *testing.T) {
 	noMode.Mode = ""
 	for name, tc := range map[string]struct {
 		b *NFTables
+		f Facts
 		d Desired
 	}{
-		"ipv4-mapped source":       {nftBackend(t, "empty"), bad4in6},
-		"duplicate rule":           {nftBackend(t, "empty"), dup},
-		"rule without sources":     {nftBackend(t, "empty"), noSrc},
-		"enforce without sources":  {nftBackend(t, "empty"), noMgmt},
-		"enforce without port":     {nftBackend(t, "empty"), noPort},
-		"protocol":                 {nftBackend(t, "empty"), badProto},
-		"rules without a mode":     {nftBackend(t, "empty"), noMode},
-		"unknown mode":             {nftBackend(t, "empty"), Desired{Mode: "strict"}},
-		"no facts":                 {&NFTables{}, lxDesired(Additive)},
-		"relative root":            {&NFTables{Root: "srv", Facts: loadFacts(t, "empty")}, lxDesired(Additive)},
-		"facts of a host sans nft": {&NFTables{Facts: withoutLines(loadFacts(t, "empty"), linuxSecTools, "nft=")}, lxDesired(Additive)},
+		"ipv4-mapped source":       {nftBackend(), loadFacts(t, "empty"), bad4in6},
+		"duplicate rule":           {nftBackend(), loadFacts(t, "empty"), dup},
+		"rule without sources":     {nftBackend(), loadFacts(t, "empty"), noSrc},
+		"enforce without sources":  {nftBackend(), loadFacts(t, "empty"), noMgmt},
+		"enforce without port":     {nftBackend(), loadFacts(t, "empty"), noPort},
+		"protocol":                 {nftBackend(), loadFacts(t, "empty"), badProto},
+		"rules without a mode":     {nftBackend(), loadFacts(t, "empty"), noMode},
+		"unknown mode":             {nftBackend(), loadFacts(t, "empty"), Desired{Mode: "strict"}},
+		"no facts":                 {&NFTables{}, nil, lxDesired(Additive)},
+		"relative root":            {&NFTables{Root: "srv"}, loadFacts(t, "empty"), lxDesired(Additive)},
+		"facts of a host sans nft": {&NFTables{}, withoutLines(loadFacts(t, "empty"), linuxSecTools, "nft="), lxDesired(Additive)},
 	} {
-		if _, err := tc.b.Apply(tc.d); err == nil {
+		if _, err := tc.b.Apply(tc.f, tc.d); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -167,8 +168,7 @@ func TestNFTablesState(t *testing.T) {
 		{"nft-enforce", lxDesired(Enforce)},
 	} {
 		t.Run(tc.facts, func(t *testing.T) {
-			b := nftBackend(t, tc.facts)
-			st, err := b.State(b.Facts)
+			st, err := nftBackend().State(loadFacts(t, tc.facts))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -376,6 +376,13 @@ func (h *kernelHost) facts() Facts {
 	return h.ns.script(fs)
 }
 
+// detect gathers fresh facts and detects the backend from them.
+func (h *kernelHost) detect() (Backend, Facts) {
+	h.ns.t.Helper()
+	f := h.facts()
+	return h.backend(f), f
+}
+
 func (h *kernelHost) backend(f Facts) Backend {
 	h.ns.t.Helper()
 	b, err := Detect(f, h.want, h.root)
@@ -393,8 +400,8 @@ func (h *kernelHost) backend(f Facts) Backend {
 func (h *kernelHost) apply(d Desired) (Script, State) {
 	t := h.ns.t
 	t.Helper()
-	b := h.backend(h.facts())
-	s, err := b.Apply(d)
+	b, f := h.detect()
+	s, err := b.Apply(f, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -647,11 +654,11 @@ func TestNFTablesKernelStaleFacts(t *testing.T) {
 	d1 := lxDesired(Additive)
 	h.apply(d1)
 	h.ns.sh("nft insert rule inet filter input jump portwarden_input")
-	b := h.backend(h.facts()) // two jumps: the apply deletes both by handle
+	b, f := h.detect() // two jumps: the apply deletes both by handle
 	h.ns.sh(`nft -a list chain inet filter input | sed -n 's/.*jump portwarden_input # handle \([0-9]*\)$/\1/p' | while read -r n; do nft delete rule inet filter input handle "$n"; done`)
 	before := h.ns.sh("nft list ruleset")
 
-	s, err := b.Apply(lxDesired(Enforce))
+	s, err := b.Apply(f, lxDesired(Enforce))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -679,8 +686,8 @@ func TestNFTablesKernelStaleFacts(t *testing.T) {
 func TestNFTablesKernelTruncatedInput(t *testing.T) {
 	requireKernel(t, "nft")
 	h := newKernelHost(t, "nftables")
-	b := h.backend(h.facts())
-	s, err := b.Apply(lxDesired(Additive))
+	b, f := h.detect()
+	s, err := b.Apply(f, lxDesired(Additive))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,17 +33,11 @@ import (
 // tests them with iptables-restore --test, swaps them in with rename,
 // and reloads; if the reload fails, the old files go back and ufw is
 // reloaded again, so the host is as it was. See docs/ufw.md.
-type UFW struct {
-	// Facts are the host's facts from before the apply: Apply rewrites
-	// ufw's files from their contents.
-	Facts Facts
-}
-
-// newUFW is Detect's ufw backend. ufw reads its files at fixed paths, so
-// a persist root does not apply (a lab host has its own /etc).
-func newUFW(_ string, f Facts) (Backend, error) {
-	return &UFW{Facts: f}, nil
-}
+//
+// ufw reads its files at fixed paths, so a persist root does not apply
+// (a lab host has its own /etc). Apply rewrites ufw's files from their
+// contents in the facts it is given.
+type UFW struct{}
 
 // Name implements Backend.
 func (*UFW) Name() string { return "ufw" }
@@ -118,15 +112,12 @@ func (h *ufwHost) plan(d linuxDesired) (ufwPlan, error) {
 }
 
 // Apply implements Backend. The new files travel on standard input.
-func (b *UFW) Apply(d Desired) (Script, error) {
+func (b *UFW) Apply(f Facts, d Desired) (Script, error) {
 	dd, err := prepareLinuxDesired(d)
 	if err != nil {
 		return Script{}, err
 	}
-	if b.Facts == nil {
-		return Script{}, fmt.Errorf("ufw apply needs the host's facts (UFW.Facts): it rewrites ufw's files from them")
-	}
-	lf, err := parseLinuxFacts(b.Facts)
+	lf, err := parseLinuxFacts(f)
 	if err != nil {
 		return Script{}, err
 	}

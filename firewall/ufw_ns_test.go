@@ -104,8 +104,8 @@ func (u *ufwNS) backend() (*UFW, Facts) {
 // the apply's own output.
 func (u *ufwNS) apply(d Desired) State {
 	u.t.Helper()
-	b, _ := u.backend()
-	s, err := b.Apply(d)
+	b, f := u.backend()
+	s, err := b.Apply(f, d)
 	if err != nil {
 		u.t.Fatalf("apply: %v", err)
 	}
@@ -303,8 +303,8 @@ func TestUFWKernelRollback(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(u.sbin, "ufw"), []byte(wrapper), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := u.backend()
-	s, err := b.Apply(ufwTestDesired(Enforce))
+	b, f := u.backend()
+	s, err := b.Apply(f, ufwTestDesired(Enforce))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,8 +328,8 @@ func TestUFWKernelRollback(t *testing.T) {
 	os.Remove(filepath.Join(u.sbin, "ufw"))
 
 	// Stale facts: the admin adds a rule between plan and apply.
-	b, _ = u.backend()
-	s, err = b.Apply(ufwTestDesired(Additive))
+	b, f = u.backend()
+	s, err = b.Apply(f, ufwTestDesired(Additive))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,10 +351,10 @@ func TestUFWKernelArmedRevert(t *testing.T) {
 	u := newUFWNS(t)
 	u.sh("ufw --force enable >/dev/null && ufw allow 8080/tcp >/dev/null")
 	before := u.file("ufw/user.rules")
-	b, _ := u.backend()
+	b, f := u.backend()
 	d := ufwTestDesired(Additive)
 	d.Guard = Guard{ConfirmTimeout: 4 * time.Second}
-	s, err := b.Apply(d)
+	s, err := b.Apply(f, d)
 	if err != nil {
 		t.Fatal(err)
 	}

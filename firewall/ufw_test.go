@@ -202,7 +202,7 @@ func ufwFacts(t *testing.T, defaults string) Facts {
 func TestUFWApplyScript(t *testing.T) {
 	d := Desired{Mode: Enforce, ManagementPort: 22, ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/32")},
 		Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{Lo: 443, Hi: 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32")}}}}
-	s, err := (&UFW{Facts: ufwFacts(t, "IPV6=yes\nDEFAULT_INPUT_POLICY=\"ACCEPT\"\n")}).Apply(d)
+	s, err := (&UFW{}).Apply(ufwFacts(t, "IPV6=yes\nDEFAULT_INPUT_POLICY=\"ACCEPT\"\n"), d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestUFWApplyScript(t *testing.T) {
 		t.Errorf("enforce does not send the record and the default:\n%s", s.Stdin)
 	}
 	// A host file with portwarden's framing lines in it is refused.
-	_, err = (&UFW{Facts: ufwFacts(t, "IPV6=yes\n"+iptEndMarker+"\nDEFAULT_INPUT_POLICY=\"ACCEPT\"\n")}).Apply(d)
+	_, err = (&UFW{}).Apply(ufwFacts(t, "IPV6=yes\n"+iptEndMarker+"\nDEFAULT_INPUT_POLICY=\"ACCEPT\"\n"), d)
 	if err == nil || !strings.Contains(err.Error(), "frame") {
 		t.Errorf("framing line in /etc/default/ufw: %v", err)
 	}

@@ -69,7 +69,7 @@ const windowsUnlock = "}finally{$mx.ReleaseMutex();$mx.Dispose()}\n"
 // is, since that already means Block there, so nothing recorded as
 // NotConfigured ever needs writing back. Profile names in the script are
 // literals: -Profile and -Name take wildcards too.
-func (Windows) Apply(d Desired) (Script, error) {
+func (Windows) Apply(_ Facts, d Desired) (Script, error) {
 	mode, err := ParseMode(string(d.Mode))
 	if err != nil {
 		return Script{}, fmt.Errorf("rendering the Windows firewall change: %w", err)

@@ -94,7 +94,7 @@ func TestWindowsScriptsGolden(t *testing.T) {
 	fixedChangeID(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := Windows{}.Apply(tt.d)
+			s, err := Windows{}.Apply(nil, tt.d)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,11 +116,11 @@ func fixedChangeID(t *testing.T) {
 
 func TestWindowsChangeIDIsRandomPerRun(t *testing.T) {
 	d := veeamDesired(Additive)
-	a, err := Windows{}.Apply(d)
+	a, err := Windows{}.Apply(nil, d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Windows{}.Apply(d)
+	b, err := Windows{}.Apply(nil, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestWindowsScriptSafety(t *testing.T) {
 	mutating := []string{"New-NetFirewallRule", "Remove-NetFirewallRule", "Rename-NetFirewallRule", "Set-NetFirewallProfile"}
 	for _, d := range []Desired{veeamDesired(Additive), veeamDesired(Enforce), {Mode: Additive}} {
 		t.Run(string(d.Mode), func(t *testing.T) {
-			s, err := Windows{}.Apply(d)
+			s, err := Windows{}.Apply(nil, d)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -215,7 +215,7 @@ func TestWindowsApplyRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Windows{}.Apply(tt.d)
+			_, err := Windows{}.Apply(nil, tt.d)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Apply error = %v, want one containing %q", err, tt.want)
 			}

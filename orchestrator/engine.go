@@ -67,6 +67,9 @@ type HostPlan struct {
 	Remaining []Change
 
 	backend firewall.Backend
+	// facts are what the plan read from the host: Apply renders the
+	// change against them.
+	facts firewall.Facts
 }
 
 // Failed reports whether anything went wrong for the host.
@@ -221,7 +224,7 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 	if err != nil {
 		return fmt.Errorf("choosing firewall backend: %w", err)
 	}
-	p.backend, p.Backend = b, b.Name()
+	p.backend, p.Backend, p.facts = b, b.Name(), facts
 	st, err := b.State(facts)
 	if err != nil {
 		return fmt.Errorf("reading %s state: %w", b.Name(), err)
@@ -308,7 +311,7 @@ func (e *Engine) applyHost(ctx context.Context, p *HostPlan) error {
 	if guarded {
 		d.Guard = e.Guard
 	}
-	s, err := p.backend.Apply(d)
+	s, err := p.backend.Apply(p.facts, d)
 	if err != nil {
 		p.Left = LeftUnchanged
 		return fmt.Errorf("rendering %s change: %w", p.backend.Name(), err)

@@ -89,7 +89,10 @@ func (memBackend) State(f firewall.Facts) (firewall.State, error) {
 	}
 	return st, nil
 }
-func (memBackend) Apply(d firewall.Desired) (firewall.Script, error) {
+func (memBackend) Apply(f firewall.Facts, d firewall.Desired) (firewall.Script, error) {
+	if _, ok := f["rules"]; !ok {
+		return firewall.Script{}, errors.New("apply was not given the facts the plan read")
+	}
 	var keys []string
 	for _, r := range d.Rules {
 		keys = append(keys, r.Key())

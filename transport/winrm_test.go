@@ -392,7 +392,7 @@ func TestWinRMStagesLongScripts(t *testing.T) {
 	}
 	d := firewall.Desired{Mode: firewall.Enforce, ManagementPort: 5986, ManagementSources: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
 		Rules: []firewall.Rule{{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2500, Hi: 3300}}, Sources: many}}}
-	s, err := firewall.Windows{}.Apply(d)
+	s, err := firewall.Windows{}.Apply(nil, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -721,7 +721,7 @@ func TestWinRMConcurrentAppliesOneHost(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, len(conns))
 	for i, c := range conns {
-		s, err := firewall.Windows{}.Apply(d)
+		s, err := firewall.Windows{}.Apply(nil, d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -744,7 +744,7 @@ func TestWinRMConcurrentAppliesOneHost(t *testing.T) {
 
 	release := fw.HoldMutex(`Global\portwarden`)
 	defer release()
-	s, err := firewall.Windows{}.Apply(firewall.Desired{Mode: firewall.Additive})
+	s, err := firewall.Windows{}.Apply(nil, firewall.Desired{Mode: firewall.Additive})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -255,7 +255,7 @@ func TestFirewalldApplyAllOrNothing(t *testing.T) {
 		return out
 	}
 	b := &firewall.Firewalld{}
-	good, err := b.Apply(firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{
+	good, err := b.Apply(nil, firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{
 		{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2600, Hi: 2600}}, Sources: src("198.18.0.0/24", "198.18.3.5/32", "fd70::/64")},
 	}})
 	if err != nil {
@@ -268,7 +268,7 @@ func TestFirewalldApplyAllOrNothing(t *testing.T) {
 	// A change of sources only goes in place, without a reload: a
 	// runtime-only change another tool made (fail2ban's way) survives.
 	execOK(t, l, fh, "firewall-cmd", "--zone=public", "--add-port=7779/tcp")
-	moved, err := b.Apply(firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{
+	moved, err := b.Apply(nil, firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{
 		{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2600, Hi: 2600}}, Sources: src("198.18.0.0/24", "198.18.3.6/32", "fd70::/64")},
 	}})
 	if err != nil {
@@ -289,7 +289,7 @@ func TestFirewalldApplyAllOrNothing(t *testing.T) {
 	}
 	kernelBefore := kernel()
 
-	changed, err := b.Apply(firewall.Desired{Mode: firewall.Enforce, ManagementPort: 22, ManagementSources: src("198.18.0.1/32"), Rules: []firewall.Rule{
+	changed, err := b.Apply(nil, firewall.Desired{Mode: firewall.Enforce, ManagementPort: 22, ManagementSources: src("198.18.0.1/32"), Rules: []firewall.Rule{
 		{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2600, Hi: 2600}}, Sources: src("198.18.1.0/24")},
 		{Protocol: "udp", Ports: []firewall.PortRange{{Lo: 53, Hi: 53}}, Sources: src("198.18.2.0/24")},
 	}})

@@ -138,7 +138,7 @@ func TestRemoveByNullInputObjectRemovesNothing(t *testing.T) {
 
 func TestApplyFailsOnAFinalNameOutsideTheGroup(t *testing.T) {
 	fw := newFirewall(t)
-	s, err := firewall.Windows{}.Apply(desired(firewall.Additive))
+	s, err := firewall.Windows{}.Apply(nil, desired(firewall.Additive))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestApplyWaitsForTheHostLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	release := fw.HoldMutex(`Global\portwarden`)
-	s, err := firewall.Windows{}.Apply(desired(firewall.Additive))
+	s, err := firewall.Windows{}.Apply(nil, desired(firewall.Additive))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestConcurrentAppliesSerialize(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]string, 2)
 	for i, d := range []firewall.Desired{a, b} {
-		s, err := firewall.Windows{}.Apply(d)
+		s, err := firewall.Windows{}.Apply(nil, d)
 		if err != nil {
 			t.Fatal(err)
 		}

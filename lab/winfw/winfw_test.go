@@ -83,7 +83,7 @@ var cmpPrefix = cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })
 
 func apply(t *testing.T, fw *Firewall, d firewall.Desired) firewall.State {
 	t.Helper()
-	s, err := firewall.Windows{}.Apply(d)
+	s, err := firewall.Windows{}.Apply(nil, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestApplyRollsBackWhenACreationFails(t *testing.T) {
 	// last rule the next apply creates, so that creation fails.
 	d := desired(firewall.Additive)
 	d.Rules = append(d.Rules, firewall.Rule{Protocol: "udp", Ports: ports(pr(999, 999)), Sources: pfx("10.0.0.7")})
-	s, err := firewall.Windows{}.Apply(d)
+	s, err := firewall.Windows{}.Apply(nil, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +272,7 @@ func TestApplyRollsBackWhenACreationFails(t *testing.T) {
 func TestApplyCleansUpAnInterruptedRun(t *testing.T) {
 	fw := newFirewall(t)
 	d := desired(firewall.Additive)
-	s, err := firewall.Windows{}.Apply(d)
+	s, err := firewall.Windows{}.Apply(nil, d)
 	if err != nil {
 		t.Fatal(err)
 	}
