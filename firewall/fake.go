@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // Fake is a Backend for tests of other packages that need no host: Apply
@@ -67,8 +69,8 @@ func (*Fake) State(facts Facts) (State, error) {
 	for _, r := range d.Rules {
 		st.Rules = append(st.Rules, r.Normalize())
 	}
-	if d.Mode == Enforce && d.ManagementPort != 0 {
-		m := Rule{Protocol: "tcp", Ports: []PortRange{{Lo: d.ManagementPort, Hi: d.ManagementPort}},
+	if d.Mode == rule.Enforce && d.ManagementPort != 0 {
+		m := rule.Rule{Protocol: "tcp", Ports: []rule.PortRange{{Lo: d.ManagementPort, Hi: d.ManagementPort}},
 			Sources: append([]netip.Prefix(nil), d.ManagementSources...)}.Normalize()
 		st.Management = &m
 	}

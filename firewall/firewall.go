@@ -31,40 +31,10 @@ import (
 	"github.com/portwarden/portwarden/rule"
 )
 
-// The shared vocabulary lives in package rule. These aliases and forwards
-// exist so that backend code reads unqualified (Rule, PortsString, Enforce)
-// and code on other branches keeps compiling (the orchestrator, whose tests
-// declare a helper named rule, uses them too); they will go when the
-// backends are split into files of their own.
-type (
-	Mode      = rule.Mode
-	PortRange = rule.PortRange
-	Rule      = rule.Rule
-)
-
-const (
-	Tag      = rule.Tag
-	Additive = rule.Additive
-	Enforce  = rule.Enforce
-)
-
-var (
-	ParseMode         = rule.ParseMode
-	ParsePortRange    = rule.ParsePortRange
-	NormalizePorts    = rule.NormalizePorts
-	PortsString       = rule.PortsString
-	AggregatePrefixes = rule.AggregatePrefixes
-	ComparePrefix     = rule.ComparePrefix
-	SplitFamilies     = rule.SplitFamilies
-	PrefixString      = rule.PrefixString
-	Spec              = rule.Spec
-	JoinPrefixes      = rule.JoinPrefixes
-)
-
 // Desired is everything portwarden wants on one host.
 type Desired struct {
-	Mode  Mode
-	Rules []Rule // normalized, sorted by Key
+	Mode  rule.Mode
+	Rules []rule.Rule // normalized, sorted by Key
 	// Management is the port the controller reaches the host on (SSH 22,
 	// WinRM 5986...) and ManagementSources the controller's addresses. In
 	// enforce mode they are always kept open, whatever the policy says.
@@ -80,11 +50,11 @@ type State struct {
 	Backend string
 	// Installed is false when nothing of portwarden's is on the host yet.
 	Installed bool
-	Mode      Mode
-	Rules     []Rule // normalized, sorted by Key
+	Mode      rule.Mode
+	Rules     []rule.Rule // normalized, sorted by Key
 	// Management is the enforce-mode rule that keeps the management port
 	// open from the controller (normalized), or nil when there is none.
-	Management *Rule
+	Management *rule.Rule
 	// Drift lists owned objects besides rules that differ from what Apply
 	// writes (a missing jump rule, a changed chain policy). Any entry
 	// makes the plan re-apply the host.

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // Firewalld manages a host whose firewall firewalld runs, through
@@ -34,8 +36,8 @@ var firewalldProgram string
 
 // Owned object names and settings.
 const (
-	firewalldPolicy   = Tag
-	firewalldPrefix   = Tag + "-"
+	firewalldPolicy   = rule.Tag
+	firewalldPrefix   = rule.Tag + "-"
 	firewalldMgmt     = firewalldPrefix + "mgmt"
 	firewalldV6Suffix = "-6"
 	firewalldLayerSep = "-l"
@@ -112,8 +114,8 @@ func firewalldObjects(d linuxDesired) fwdObjects {
 		Services:     []string{}, Ports: []any{}, Protocols: []string{}, SourcePorts: []any{},
 		ICMPBlocks: []string{}, ForwardPorts: []any{},
 	}
-	add := func(base, short, comment, proto string, ports []PortRange, src []netip.Prefix) {
-		v4, v6 := SplitFamilies(src)
+	add := func(base, short, comment, proto string, ports []rule.PortRange, src []netip.Prefix) {
+		v4, v6 := rule.SplitFamilies(src)
 		for _, fam := range []struct {
 			name, family, rich string
 			src                []netip.Prefix
@@ -125,7 +127,7 @@ func firewalldObjects(d linuxDesired) fwdObjects {
 				}
 				entries := make([]string, len(layer))
 				for i, s := range layer {
-					entries[i] = PrefixString(s)
+					entries[i] = rule.PrefixString(s)
 				}
 				slices.Sort(entries)
 				o.IPSets[name] = fwdIPSet{Short: short, Description: comment, Type: "hash:net",
@@ -140,10 +142,10 @@ func firewalldObjects(d linuxDesired) fwdObjects {
 	for i, r := range d.Rules {
 		add(firewalldPrefix+strconv.Itoa(i+1), "portwarden "+r.Key(), r.Comment, r.Protocol, r.Ports, r.Sources)
 	}
-	if d.Mode == Enforce {
+	if d.Mode == rule.Enforce {
 		p.Target = "DROP"
 		add(firewalldMgmt, "portwarden management", "the controller", "tcp",
-			[]PortRange{{Lo: d.ManagementPort, Hi: d.ManagementPort}}, d.ManagementSources)
+			[]rule.PortRange{{Lo: d.ManagementPort, Hi: d.ManagementPort}}, d.ManagementSources)
 		p.RichRules = append(p.RichRules, firewalldRuleICMP, firewalldRuleICMPv6, firewalldRuleDHCPv6)
 	}
 	o.Policy = p

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // State implements Backend.
@@ -46,11 +48,11 @@ func (b *Firewalld) State(f Facts) (State, error) {
 	p := perm.Policy
 	switch p.Target {
 	case "DROP":
-		st.Mode = Enforce
+		st.Mode = rule.Enforce
 	case "CONTINUE":
-		st.Mode = Additive
+		st.Mode = rule.Additive
 	default:
-		st.Mode = Additive
+		st.Mode = rule.Additive
 		st.Drift = append(st.Drift, fmt.Sprintf("policy portwarden has target %q", p.Target))
 	}
 	if p.Priority != FirewalldPriority || !slices.Equal(p.IngressZones, []string{"ANY"}) || !slices.Equal(p.EgressZones, []string{"HOST"}) {
@@ -80,9 +82,9 @@ var firewalldRichRE = regexp.MustCompile(`^rule family="(ipv4|ipv6)" source ipse
 
 // firewalldRules reads the rules back from the policy's rich rules and
 // the ipsets they name.
-func firewalldRules(rich []string, ipsets map[string]fwdIPSet, mode Mode) ([]Rule, *Rule, []string, error) {
+func firewalldRules(rich []string, ipsets map[string]fwdIPSet, mode rule.Mode) ([]rule.Rule, *rule.Rule, []string, error) {
 	var drift []string
-	byBase := map[string]*Rule{}
+	byBase := map[string]*rule.Rule{}
 	var bases []string
 	reserved := map[string]bool{}
 	used := map[string]bool{}
@@ -103,7 +105,7 @@ func firewalldRules(rich []string, ipsets map[string]fwdIPSet, mode Mode) ([]Rul
 			continue
 		}
 		used[m[2]] = true
-		pr, err := ParsePortRange(m[3])
+		pr, err := rule.ParsePortRange(m[3])
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("policy portwarden: rich rule %q: %w", rr, err)
 		}
@@ -114,7 +116,7 @@ func firewalldRules(rich []string, ipsets map[string]fwdIPSet, mode Mode) ([]Rul
 		base = strings.TrimSuffix(base, firewalldV6Suffix)
 		r := byBase[base]
 		if r == nil {
-			r = &Rule{Protocol: m[4], Comment: set.Description}
+			r = &rule.Rule{Protocol: m[4], Comment: set.Description}
 			byBase[base] = r
 			bases = append(bases, base)
 		}
@@ -139,11 +141,11 @@ func firewalldRules(rich []string, ipsets map[string]fwdIPSet, mode Mode) ([]Rul
 			drift = append(drift, fmt.Sprintf("ipset %s is not used by policy portwarden", n))
 		}
 	}
-	if mode == Enforce && len(reserved) != 3 || mode != Enforce && len(reserved) > 0 {
+	if mode == rule.Enforce && len(reserved) != 3 || mode != rule.Enforce && len(reserved) > 0 {
 		drift = append(drift, "policy portwarden's icmp/dhcpv6 rules do not match its mode")
 	}
 	var m ruleMerger
-	var mgmt *Rule
+	var mgmt *rule.Rule
 	slices.Sort(bases)
 	for _, base := range bases {
 		r := byBase[base]
@@ -173,7 +175,7 @@ func firewalldEntry(e string) (netip.Prefix, error) {
 // firewalldKernelDrift checks the kernel ruleset that firewalld built
 // (table inet firewalld, when firewalld uses nftables): portwarden's
 // policy chain is there and each runtime ipset is a set with its entries.
-func firewalldKernelDrift(lf *linuxFacts, rt fwdObjects, mode Mode) []string {
+func firewalldKernelDrift(lf *linuxFacts, rt fwdObjects, mode rule.Mode) []string {
 	text, err := lf.section(linuxSecNFT, "nft -j list ruleset")
 	if err != nil || strings.TrimSpace(text) == "" {
 		return nil // firewalld with its iptables backend, or no nft: firewalld's own view is all there is
@@ -229,7 +231,7 @@ func firewalldKernelDrift(lf *linuxFacts, rt fwdObjects, mode Mode) []string {
 	if rt.Policy != nil && !chain {
 		drift = append(drift, "the kernel ruleset has no chain for policy portwarden (inet firewalld filter_IN_policy_portwarden)")
 	}
-	if rt.Policy != nil && chain && (mode == Enforce) != (lastVerdict == "drop") {
+	if rt.Policy != nil && chain && (mode == rule.Enforce) != (lastVerdict == "drop") {
 		drift = append(drift, "the kernel's chain for policy portwarden does not end as its mode says")
 	}
 	for name, ipset := range rt.IPSets {
@@ -245,7 +247,7 @@ func firewalldKernelDrift(lf *linuxFacts, rt fwdObjects, mode Mode) []string {
 		want := slices.Clone(ipset.Entries)
 		for i, w := range want {
 			if p, err := firewalldEntry(w); err == nil {
-				want[i] = PrefixString(p.Masked())
+				want[i] = rule.PrefixString(p.Masked())
 			}
 		}
 		slices.Sort(got)

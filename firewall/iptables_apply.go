@@ -3,6 +3,8 @@ package firewall
 import (
 	"fmt"
 	"strings"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // Apply implements Backend. See IPTables for what the script does. Both
@@ -48,7 +50,7 @@ func (b *IPTables) Apply(f Facts, d Desired) (Script, error) {
 	}
 	if len(fams) == 1 && !dd.remove {
 		for _, r := range dd.Rules {
-			if _, s6 := SplitFamilies(r.Sources); len(s6) > 0 {
+			if _, s6 := rule.SplitFamilies(r.Sources); len(s6) > 0 {
 				return Script{}, fmt.Errorf("rule %s has IPv6 sources but ip6tables-save and ip6tables-restore are not both installed", r.Key())
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // iptRuleLines renders the rules of PORTWARDEN-INPUT for one family.
@@ -20,13 +22,13 @@ func iptRuleLines(d linuxDesired, v6 bool) []string {
 		out = append(out, l+" -j "+target)
 	}
 	pick := func(src []netip.Prefix) []netip.Prefix {
-		s4, s6 := SplitFamilies(src)
+		s4, s6 := rule.SplitFamilies(src)
 		if v6 {
 			return s6
 		}
 		return s4
 	}
-	if d.Mode == Enforce {
+	if d.Mode == rule.Enforce {
 		add("-m conntrack --ctstate RELATED,ESTABLISHED", commentEstablished, "ACCEPT")
 		add("-m conntrack --ctstate INVALID", commentInvalid, "DROP")
 		add("-i lo", commentLoopback, "ACCEPT")
@@ -57,7 +59,7 @@ func iptRuleLines(d linuxDesired, v6 bool) []string {
 			add("-s "+iptSources(src)+" -p "+r.Protocol+" -m multiport --dports "+iptPorts(chunk), c, "ACCEPT")
 		}
 	}
-	if d.Mode == Enforce {
+	if d.Mode == rule.Enforce {
 		add("", commentDrop, "DROP")
 	}
 	return out
@@ -71,7 +73,7 @@ func iptSources(src []netip.Prefix) string {
 	return strings.Join(s, ",")
 }
 
-func iptPorts(ps []PortRange) string {
+func iptPorts(ps []rule.PortRange) string {
 	s := make([]string, len(ps))
 	for i, p := range ps {
 		s[i] = strconv.Itoa(int(p.Lo))
@@ -84,9 +86,9 @@ func iptPorts(ps []PortRange) string {
 
 // iptPortChunks splits ports into lists that multiport takes: at most 15
 // ports, a range counting as two.
-func iptPortChunks(ps []PortRange) [][]PortRange {
-	var out [][]PortRange
-	var cur []PortRange
+func iptPortChunks(ps []rule.PortRange) [][]rule.PortRange {
+	var out [][]rule.PortRange
+	var cur []rule.PortRange
 	n := 0
 	for _, p := range ps {
 		w := 1
@@ -125,7 +127,7 @@ func iptRender(d linuxDesired, cur *iptFamilyState, v6 bool) string {
 		return b.String()
 	}
 	if !keep {
-		b.WriteString("-I " + iptInput + " 1 -m comment --comment " + Tag + " -j " + iptChain + "\n")
+		b.WriteString("-I " + iptInput + " 1 -m comment --comment " + rule.Tag + " -j " + iptChain + "\n")
 	}
 	for _, l := range iptRuleLines(d, v6) {
 		b.WriteString(l + "\n")

@@ -6,11 +6,13 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // iptContent is PORTWARDEN-INPUT of one family, parsed.
 type iptContent struct {
-	rules []Rule
+	rules []rule.Rule
 	fixed map[string]bool
 	// dropLast is true when the chain ends with portwarden's DROP.
 	dropLast bool
@@ -27,7 +29,7 @@ func iptParseChain(c *iptChainInfo, fam iptFamily) (*iptContent, error) {
 	type part struct {
 		proto, ports, comment string
 		cont                  bool
-		rule                  Rule
+		rule                  rule.Rule
 	}
 	var parts []*part
 	for i, l := range c.rules {
@@ -56,7 +58,7 @@ func iptParseChain(c *iptChainInfo, fam iptFamily) (*iptContent, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s chain %s, rule %d: %w", fam.name, iptChain, i+1, err)
 		}
-		ports := PortsString(r.Ports)
+		ports := rule.PortsString(r.Ports)
 		if n := len(parts); n > 0 {
 			p := parts[n-1]
 			if p.proto == r.Protocol && p.ports == ports && p.comment == comment && p.cont == cont {
@@ -68,7 +70,7 @@ func iptParseChain(c *iptChainInfo, fam iptFamily) (*iptContent, error) {
 		parts = append(parts, &part{r.Protocol, ports, comment, cont, r})
 	}
 	var merged ruleMerger
-	var last *Rule
+	var last *rule.Rule
 	flush := func() {
 		if last != nil {
 			merged.add(*last)
@@ -99,8 +101,8 @@ func iptParseChain(c *iptChainInfo, fam iptFamily) (*iptContent, error) {
 
 // iptParsePolicyRule reads "-s S -p P -m multiport --dports L -m comment
 // --comment C -j ACCEPT" (or -m tcp --dport N) for one source.
-func iptParsePolicyRule(l iptLine, v6 bool) (Rule, error) {
-	var r Rule
+func iptParsePolicyRule(l iptLine, v6 bool) (rule.Rule, error) {
+	var r rule.Rule
 	accept := false
 	a := l.args
 	for i := 0; i < len(a); i++ {
@@ -116,10 +118,10 @@ func iptParsePolicyRule(l iptLine, v6 bool) (Rule, error) {
 		switch a[i] {
 		case "-s", "-p", "-m", "--dports", "--dport", "--comment", "-j":
 			if v, err = arg(); err != nil {
-				return Rule{}, err
+				return rule.Rule{}, err
 			}
 		default:
-			return Rule{}, fmt.Errorf("unexpected %q in %q", a[i], l.text)
+			return rule.Rule{}, fmt.Errorf("unexpected %q in %q", a[i], l.text)
 		}
 		switch a[i-1] {
 		case "-s":
@@ -127,31 +129,31 @@ func iptParsePolicyRule(l iptLine, v6 bool) (Rule, error) {
 			if err != nil {
 				addr, err2 := netip.ParseAddr(v)
 				if err2 != nil {
-					return Rule{}, fmt.Errorf("source %q: %w", v, err)
+					return rule.Rule{}, fmt.Errorf("source %q: %w", v, err)
 				}
 				if addr.Zone() != "" {
-					return Rule{}, fmt.Errorf("source %q: %w", v, errZone)
+					return rule.Rule{}, fmt.Errorf("source %q: %w", v, errZone)
 				}
 				p = netip.PrefixFrom(addr, addr.BitLen())
 			}
 			if p.Addr().Is6() != v6 {
-				return Rule{}, fmt.Errorf("source %s of the other address family", p)
+				return rule.Rule{}, fmt.Errorf("source %s of the other address family", p)
 			}
 			r.Sources = append(r.Sources, p)
 		case "-p":
 			if v != "tcp" && v != "udp" {
-				return Rule{}, fmt.Errorf("unexpected protocol %q", v)
+				return rule.Rule{}, fmt.Errorf("unexpected protocol %q", v)
 			}
 			r.Protocol = v
 		case "-m":
 			if v != "multiport" && v != "tcp" && v != "udp" && v != "comment" {
-				return Rule{}, fmt.Errorf("unexpected match %q in %q", v, l.text)
+				return rule.Rule{}, fmt.Errorf("unexpected match %q in %q", v, l.text)
 			}
 		case "--dports", "--dport":
 			for _, s := range strings.Split(v, ",") {
-				p, err := ParsePortRange(strings.Replace(s, ":", "-", 1))
+				p, err := rule.ParsePortRange(strings.Replace(s, ":", "-", 1))
 				if err != nil {
-					return Rule{}, err
+					return rule.Rule{}, err
 				}
 				r.Ports = append(r.Ports, p)
 			}
@@ -159,19 +161,19 @@ func iptParsePolicyRule(l iptLine, v6 bool) (Rule, error) {
 			r.Comment = v
 		case "-j":
 			if v != "ACCEPT" {
-				return Rule{}, fmt.Errorf("unexpected target %q", v)
+				return rule.Rule{}, fmt.Errorf("unexpected target %q", v)
 			}
 			accept = true
 		}
 	}
 	if !accept || len(r.Sources) == 0 || len(r.Ports) == 0 || r.Protocol == "" {
-		return Rule{}, fmt.Errorf("not a rule portwarden writes: %q", l.text)
+		return rule.Rule{}, fmt.Errorf("not a rule portwarden writes: %q", l.text)
 	}
 	return r, nil
 }
 
-func iptPreambleKinds(mode Mode, v6 bool) []string {
-	if mode != Enforce {
+func iptPreambleKinds(mode rule.Mode, v6 bool) []string {
+	if mode != rule.Enforce {
 		return nil
 	}
 	k := []string{commentEstablished, commentInvalid, commentLoopback, commentDrop}
@@ -194,8 +196,8 @@ func (b *IPTables) State(f Facts) (State, error) {
 	st := State{Backend: b.Name()}
 	st.Warnings = append(st.Warnings, lf.managerWarnings()...)
 	var merged ruleMerger
-	var mgmt *Rule
-	var modes []Mode
+	var mgmt *rule.Rule
+	var modes []rule.Mode
 	installed := map[bool]bool{}
 	for _, fam := range fams {
 		cur, err := iptReadFamily(lf, fam)
@@ -223,9 +225,9 @@ func (b *IPTables) State(f Facts) (State, error) {
 			return State{}, err
 		}
 		st.Drift = append(st.Drift, c.drift...)
-		mode := Additive
+		mode := rule.Additive
 		if c.fixed[commentDrop] {
-			mode = Enforce
+			mode = rule.Enforce
 			if !c.dropLast {
 				st.Drift = append(st.Drift, fmt.Sprintf("%s chain %s: portwarden's DROP is not its last rule", fam.name, iptChain))
 			}
@@ -239,7 +241,7 @@ func (b *IPTables) State(f Facts) (State, error) {
 			}
 		}
 		for k := range c.fixed {
-			if !slices.Contains(want, k) && !(k == commentManagement && mode == Enforce) {
+			if !slices.Contains(want, k) && !(k == commentManagement && mode == rule.Enforce) {
 				extra = append(extra, k)
 			}
 		}
@@ -255,7 +257,7 @@ func (b *IPTables) State(f Facts) (State, error) {
 		}
 		if len(c.mgmt) > 0 {
 			if mgmt == nil {
-				mgmt = &Rule{Protocol: "tcp", Ports: []PortRange{{Lo: c.mgmtPort, Hi: c.mgmtPort}}}
+				mgmt = &rule.Rule{Protocol: "tcp", Ports: []rule.PortRange{{Lo: c.mgmtPort, Hi: c.mgmtPort}}}
 			}
 			mgmt.Sources = append(mgmt.Sources, c.mgmt...)
 		}
@@ -271,13 +273,13 @@ func (b *IPTables) State(f Facts) (State, error) {
 				st.Drift = append(st.Drift, fmt.Sprintf("%s chain %s is missing", fam.name, iptChain))
 			}
 		}
-		st.Mode = Enforce
+		st.Mode = rule.Enforce
 		for _, m := range modes {
-			if m != Enforce {
-				st.Mode = Additive
+			if m != rule.Enforce {
+				st.Mode = rule.Additive
 			}
 		}
-		if len(modes) > 1 && slices.Contains(modes, Enforce) && st.Mode == Additive {
+		if len(modes) > 1 && slices.Contains(modes, rule.Enforce) && st.Mode == rule.Additive {
 			st.Drift = append(st.Drift, "the IPv4 and IPv6 chains are in different modes")
 		}
 		if lf.persistRootMatches(b.Root) {

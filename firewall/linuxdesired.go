@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // Reserved comments mark the rules portwarden writes besides the policy
@@ -15,18 +17,18 @@ import (
 // comment never starts with linuxReservedPrefix (CleanComment sees to it),
 // so a rule carrying one is recognized without parsing its matches.
 const (
-	linuxReservedPrefix = Tag + ":"
-	commentEstablished  = Tag + ":established"
-	commentInvalid      = Tag + ":invalid"
-	commentLoopback     = Tag + ":loopback"
-	commentICMP         = Tag + ":icmp"
-	commentICMPv6       = Tag + ":icmpv6"
-	commentDHCPv6       = Tag + ":dhcpv6"
-	commentManagement   = Tag + ":management"
-	commentDrop         = Tag + ":drop"
+	linuxReservedPrefix = rule.Tag + ":"
+	commentEstablished  = rule.Tag + ":established"
+	commentInvalid      = rule.Tag + ":invalid"
+	commentLoopback     = rule.Tag + ":loopback"
+	commentICMP         = rule.Tag + ":icmp"
+	commentICMPv6       = rule.Tag + ":icmpv6"
+	commentDHCPv6       = rule.Tag + ":dhcpv6"
+	commentManagement   = rule.Tag + ":management"
+	commentDrop         = rule.Tag + ":drop"
 	// commentContinued starts the comment of an iptables rule that carries
 	// more ports of the rule before it (multiport takes 15 ports at most).
-	commentContinued = Tag + ":cont"
+	commentContinued = rule.Tag + ":cont"
 )
 
 // linuxMaxComment bounds a stored comment in bytes: nftables keeps at most
@@ -60,7 +62,7 @@ func CleanComment(s string) string {
 	}
 	out := b.String()
 	if rest, ok := strings.CutPrefix(out, linuxReservedPrefix); ok {
-		out = Tag + " " + rest
+		out = rule.Tag + " " + rest
 	}
 	for len(out) > linuxMaxComment {
 		_, size := utf8.DecodeLastRuneInString(out)
@@ -88,13 +90,13 @@ func prepareLinuxDesired(d Desired) (linuxDesired, error) {
 		if len(d.Rules) > 0 {
 			return out, fmt.Errorf("desired state has rules but no mode")
 		}
-		out.Mode = Additive
-	case Additive, Enforce:
+		out.Mode = rule.Additive
+	case rule.Additive, rule.Enforce:
 	default:
 		return out, fmt.Errorf("unknown mode %q", d.Mode)
 	}
-	out.remove = out.Mode == Additive && len(d.Rules) == 0
-	if out.Mode == Enforce {
+	out.remove = out.Mode == rule.Additive && len(d.Rules) == 0
+	if out.Mode == rule.Enforce {
 		if d.ManagementPort == 0 {
 			return out, fmt.Errorf("enforce mode needs the management port: without it the controller would lock itself out")
 		}
@@ -102,13 +104,13 @@ func prepareLinuxDesired(d Desired) (linuxDesired, error) {
 			return out, fmt.Errorf("enforce mode needs the controller's addresses (management sources): without them the controller would lock itself out")
 		}
 	}
-	mgmt := (Rule{Sources: d.ManagementSources}).Normalize().Sources
+	mgmt := (rule.Rule{Sources: d.ManagementSources}).Normalize().Sources
 	if err := linuxCheckSources(mgmt); err != nil {
 		return out, fmt.Errorf("management sources: %w", err)
 	}
 	out.ManagementSources = mgmt
 	seen := map[string]bool{}
-	out.Rules = make([]Rule, 0, len(d.Rules))
+	out.Rules = make([]rule.Rule, 0, len(d.Rules))
 	for _, r := range d.Rules {
 		r = r.Normalize()
 		r.Comment = CleanComment(r.Comment)
@@ -156,8 +158,8 @@ func linuxCheckSources(src []netip.Prefix) error {
 
 // sortRules orders rules by protocol, then numerically by ports, the
 // order the orchestrator computes them in.
-func sortRules(rs []Rule) {
-	slices.SortFunc(rs, func(a, b Rule) int {
+func sortRules(rs []rule.Rule) {
+	slices.SortFunc(rs, func(a, b rule.Rule) int {
 		if c := cmp.Compare(a.Protocol, b.Protocol); c != 0 {
 			return c
 		}
@@ -184,12 +186,12 @@ func linuxPrefixLast(p netip.Prefix) netip.Addr {
 // ruleMerger collects rules read back from a host, possibly split into
 // several host rules each, and merges them by Key.
 type ruleMerger struct {
-	byKey map[string]*Rule
+	byKey map[string]*rule.Rule
 }
 
-func (m *ruleMerger) add(r Rule) {
+func (m *ruleMerger) add(r rule.Rule) {
 	if m.byKey == nil {
-		m.byKey = map[string]*Rule{}
+		m.byKey = map[string]*rule.Rule{}
 	}
 	k := r.Key()
 	if have, ok := m.byKey[k]; ok {
@@ -203,8 +205,8 @@ func (m *ruleMerger) add(r Rule) {
 	m.byKey[k] = &r
 }
 
-func (m *ruleMerger) rules() []Rule {
-	out := make([]Rule, 0, len(m.byKey))
+func (m *ruleMerger) rules() []rule.Rule {
+	out := make([]rule.Rule, 0, len(m.byKey))
 	for _, r := range m.byKey {
 		out = append(out, r.Normalize())
 	}

@@ -1,5 +1,7 @@
 package firewall
 
+import "github.com/portwarden/portwarden/rule"
+
 // NFTables is the nftables backend. It owns the table "inet portwarden",
 // whose base chain "input" (type filter, hook input, priority filter)
 // holds the rules: policy accept in additive mode; policy drop in enforce
@@ -69,9 +71,9 @@ func (*NFTables) Name() string { return "nftables" }
 
 const (
 	nftFamily     = "inet"
-	nftTable      = Tag // table inet portwarden
+	nftTable      = rule.Tag // table inet portwarden
 	nftInputChain = "input"
-	nftOwnedChain = Tag + "_input" // in foreign tables
+	nftOwnedChain = rule.Tag + "_input" // in foreign tables
 	// nftPersistPath is in a directory of its own: configurations that
 	// include /etc/nftables.d/*.nft would load the file twice.
 	nftPersistPath = "/etc/portwarden/portwarden.nft"

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // Apply implements Backend. See NFTables for what the script does. The
@@ -86,7 +88,7 @@ func nftGuard(h *nftHost) (linuxGuard, error) {
 			fmt.Fprintf(&save, "\tpw_nft_jumps %[1]s >\"$pw_state/jc.%[2]d\"\n", fc, n)
 			fmt.Fprintf(&del, "\tpw_nft_jumps %[1]s | while IFS= read -r pw_h; do echo \"delete rule %[1]s handle $pw_h\"; done\n", fc)
 			fmt.Fprintf(&jumps, `	while IFS= read -r pw_h; do echo "insert rule %[1]s jump %[2]s comment \"%[3]s\""; done <"$pw_state/jc.%[4]d"
-`, fc, nftOwnedChain, Tag, n)
+`, fc, nftOwnedChain, rule.Tag, n)
 			n++
 		}
 	}

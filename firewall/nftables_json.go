@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // The JSON of nft -j list ruleset, the parts portwarden reads.
@@ -146,13 +148,13 @@ func (r *nftRule) verdictOnly() []map[string]json.RawMessage {
 }
 
 // nftParsePolicyRule reads `ip[6] saddr S tcp|udp dport P accept`.
-func nftParsePolicyRule(r *nftRule) (Rule, error) {
-	rule := Rule{Comment: r.Comment}
+func nftParsePolicyRule(r *nftRule) (rule.Rule, error) {
+	out := rule.Rule{Comment: r.Comment}
 	accepted := false
 	for _, e := range r.Expr {
 		kind, raw := nftExprKind(e)
 		if accepted {
-			return Rule{}, fmt.Errorf("unexpected %q after accept", kind)
+			return rule.Rule{}, fmt.Errorf("unexpected %q after accept", kind)
 		}
 		switch kind {
 		case "counter":
@@ -170,42 +172,42 @@ func nftParsePolicyRule(r *nftRule) (Rule, error) {
 				Right json.RawMessage `json:"right"`
 			}
 			if err := json.Unmarshal(raw, &m); err != nil {
-				return Rule{}, fmt.Errorf("parsing match: %w", err)
+				return rule.Rule{}, fmt.Errorf("parsing match: %w", err)
 			}
 			p := m.Left.Payload
 			if m.Op != "==" || p == nil {
-				return Rule{}, fmt.Errorf("unexpected match %s", raw)
+				return rule.Rule{}, fmt.Errorf("unexpected match %s", raw)
 			}
 			switch {
 			case p.Field == "saddr" && (p.Protocol == "ip" || p.Protocol == "ip6"):
-				if rule.Sources != nil {
-					return Rule{}, fmt.Errorf("two source matches")
+				if out.Sources != nil {
+					return rule.Rule{}, fmt.Errorf("two source matches")
 				}
 				src, err := nftParseAddrs(m.Right, p.Protocol == "ip6")
 				if err != nil {
-					return Rule{}, err
+					return rule.Rule{}, err
 				}
-				rule.Sources = src
+				out.Sources = src
 			case p.Field == "dport" && (p.Protocol == "tcp" || p.Protocol == "udp"):
-				if rule.Ports != nil {
-					return Rule{}, fmt.Errorf("two port matches")
+				if out.Ports != nil {
+					return rule.Rule{}, fmt.Errorf("two port matches")
 				}
 				ports, err := nftParsePorts(m.Right)
 				if err != nil {
-					return Rule{}, err
+					return rule.Rule{}, err
 				}
-				rule.Protocol, rule.Ports = p.Protocol, ports
+				out.Protocol, out.Ports = p.Protocol, ports
 			default:
-				return Rule{}, fmt.Errorf("unexpected match on %s %s", p.Protocol, p.Field)
+				return rule.Rule{}, fmt.Errorf("unexpected match on %s %s", p.Protocol, p.Field)
 			}
 		default:
-			return Rule{}, fmt.Errorf("unexpected %q expression", kind)
+			return rule.Rule{}, fmt.Errorf("unexpected %q expression", kind)
 		}
 	}
-	if !accepted || rule.Sources == nil || rule.Ports == nil {
-		return Rule{}, fmt.Errorf("not a rule portwarden writes: want source addresses, destination ports and accept")
+	if !accepted || out.Sources == nil || out.Ports == nil {
+		return rule.Rule{}, fmt.Errorf("not a rule portwarden writes: want source addresses, destination ports and accept")
 	}
-	return rule, nil
+	return out, nil
 }
 
 // nftSetElems returns the elements of a set value, or the value itself.
@@ -270,12 +272,12 @@ func nftParseAddrs(raw json.RawMessage, v6 bool) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func nftParsePorts(raw json.RawMessage) ([]PortRange, error) {
+func nftParsePorts(raw json.RawMessage) ([]rule.PortRange, error) {
 	elems, err := nftSetElems(raw)
 	if err != nil {
 		return nil, err
 	}
-	var out []PortRange
+	var out []rule.PortRange
 	for _, e := range elems {
 		var n int
 		var rg struct {
@@ -292,7 +294,7 @@ func nftParsePorts(raw json.RawMessage) ([]PortRange, error) {
 		if lo < 1 || hi > 65535 || hi < lo {
 			return nil, fmt.Errorf("bad port range %d-%d", lo, hi)
 		}
-		out = append(out, PortRange{Lo: uint16(lo), Hi: uint16(hi)})
+		out = append(out, rule.PortRange{Lo: uint16(lo), Hi: uint16(hi)})
 	}
 	return out, nil
 }

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // nftFamilies says which address families a table of family fam sees.
@@ -17,7 +19,7 @@ func nftFamilies(fam string) (v4, v6 bool) {
 func nftRuleLines(d linuxDesired, fam string) []string {
 	v4, v6 := nftFamilies(fam)
 	var out []string
-	if d.Mode == Enforce {
+	if d.Mode == rule.Enforce {
 		out = append(out,
 			`ct state established,related accept comment "`+commentEstablished+`"`,
 			`ct state invalid drop comment "`+commentInvalid+`"`,
@@ -31,7 +33,7 @@ func nftRuleLines(d linuxDesired, fam string) []string {
 				`ip6 saddr fe80::/10 udp dport 546 accept comment "`+commentDHCPv6+`"`)
 		}
 		p := d.ManagementPort
-		out = append(out, nftSourceRules(d.ManagementSources, "tcp", []PortRange{{Lo: p, Hi: p}}, commentManagement, v4, v6)...)
+		out = append(out, nftSourceRules(d.ManagementSources, "tcp", []rule.PortRange{{Lo: p, Hi: p}}, commentManagement, v4, v6)...)
 	}
 	for _, r := range d.Rules {
 		out = append(out, nftSourceRules(r.Sources, r.Protocol, r.Ports, r.Comment, v4, v6)...)
@@ -40,9 +42,9 @@ func nftRuleLines(d linuxDesired, fam string) []string {
 }
 
 // nftSourceRules renders one rule per address family and source group.
-func nftSourceRules(src []netip.Prefix, proto string, ports []PortRange, comment string, v4, v6 bool) []string {
+func nftSourceRules(src []netip.Prefix, proto string, ports []rule.PortRange, comment string, v4, v6 bool) []string {
 	var out []string
-	s4, s6 := SplitFamilies(src)
+	s4, s6 := rule.SplitFamilies(src)
 	for _, fam := range []struct {
 		on   bool
 		kw   string
@@ -52,7 +54,7 @@ func nftSourceRules(src []netip.Prefix, proto string, ports []PortRange, comment
 			continue
 		}
 		for _, g := range nftSourceGroups(fam.srcs) {
-			line := fam.kw + " saddr " + nftSet(g, PrefixString) + " " + proto + " dport " + nftSet(ports, PortRange.String) + " accept"
+			line := fam.kw + " saddr " + nftSet(g, rule.PrefixString) + " " + proto + " dport " + nftSet(ports, rule.PortRange.String) + " accept"
 			if comment != "" {
 				line += ` comment "` + comment + `"`
 			}
@@ -150,7 +152,7 @@ func nftRender(d linuxDesired, h *nftHost) (live, boot string, err error) {
 	} else {
 		bt.WriteString("table inet portwarden {}\ndelete table inet portwarden\n")
 		policy := "accept"
-		if d.Mode == Enforce {
+		if d.Mode == rule.Enforce {
 			policy = "drop"
 		}
 		both("table inet portwarden {\n\tchain input {\n\t\ttype filter hook input priority filter; policy %s;\n", policy)
@@ -179,7 +181,7 @@ func nftRender(d linuxDesired, h *nftHost) (live, boot string, err error) {
 			if err := nftName(c.Name); err != nil {
 				return "", "", fmt.Errorf("foreign chain in %s %s: %w", fam, name, err)
 			}
-			jump := fmt.Sprintf("insert rule %s %s %s jump %s comment \"%s\"\n", fam, name, c.Name, nftOwnedChain, Tag)
+			jump := fmt.Sprintf("insert rule %s %s %s jump %s comment \"%s\"\n", fam, name, c.Name, nftOwnedChain, rule.Tag)
 			fmt.Fprintf(&bt, "add chain %s %s %s\n", fam, name, c.Name)
 			bt.WriteString(jump)
 			if !f.jumpOK(c) {

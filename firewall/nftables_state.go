@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // State implements Backend.
@@ -40,9 +42,9 @@ func (b *NFTables) State(f Facts) (State, error) {
 			}
 			switch c.Policy {
 			case "drop":
-				st.Mode = Enforce
+				st.Mode = rule.Enforce
 			case "accept":
-				st.Mode = Additive
+				st.Mode = rule.Additive
 			default:
 				return State{}, fmt.Errorf("chain inet portwarden input has an unknown policy %q", c.Policy)
 			}
@@ -51,12 +53,12 @@ func (b *NFTables) State(f Facts) (State, error) {
 			}
 			st.Rules = own.rules.rules()
 			if len(own.mgmt) > 0 {
-				m := Rule{Protocol: "tcp", Ports: []PortRange{{Lo: own.port, Hi: own.port}}, Sources: own.mgmt}.Normalize()
+				m := rule.Rule{Protocol: "tcp", Ports: []rule.PortRange{{Lo: own.port, Hi: own.port}}, Sources: own.mgmt}.Normalize()
 				st.Management = &m
 			}
 			if d := own.preambleDrift(st.Mode, nftFamily); d != "" {
 				st.Drift = append(st.Drift, "chain inet portwarden input: "+d)
-			} else if st.Mode == Enforce && len(own.mgmt) == 0 {
+			} else if st.Mode == rule.Enforce && len(own.mgmt) == 0 {
 				st.Drift = append(st.Drift, "chain inet portwarden input: the management rule is missing")
 			}
 		}
@@ -144,7 +146,7 @@ type nftChainContent struct {
 // of family fam, or "". The management rule is checked apart: a foreign
 // table of one family has none when the controller has no address of
 // that family.
-func (c *nftChainContent) preambleDrift(mode Mode, fam string) string {
+func (c *nftChainContent) preambleDrift(mode rule.Mode, fam string) string {
 	want := nftPreambleKinds(mode, fam)
 	var missing, extra []string
 	for _, k := range want {
@@ -153,7 +155,7 @@ func (c *nftChainContent) preambleDrift(mode Mode, fam string) string {
 		}
 	}
 	for k := range c.fixed {
-		if !slices.Contains(want, k) && !(k == commentManagement && mode == Enforce) {
+		if !slices.Contains(want, k) && !(k == commentManagement && mode == rule.Enforce) {
 			extra = append(extra, k)
 		}
 	}
@@ -167,8 +169,8 @@ func (c *nftChainContent) preambleDrift(mode Mode, fam string) string {
 	return ""
 }
 
-func nftPreambleKinds(mode Mode, fam string) []string {
-	if mode != Enforce {
+func nftPreambleKinds(mode rule.Mode, fam string) []string {
+	if mode != rule.Enforce {
 		return nil
 	}
 	v4, v6 := nftFamilies(fam)
@@ -206,7 +208,7 @@ func (c *nftChainContent) forFamily(fam string) *nftChainContent {
 }
 
 // equal compares a portwarden_input chain with want, what it should hold.
-func (c *nftChainContent) equal(want *nftChainContent, mode Mode, fam string) bool {
+func (c *nftChainContent) equal(want *nftChainContent, mode rule.Mode, fam string) bool {
 	if c.preambleDrift(mode, fam) != "" {
 		return false
 	}
@@ -214,13 +216,13 @@ func (c *nftChainContent) equal(want *nftChainContent, mode Mode, fam string) bo
 		return false
 	}
 	a, b := c.rules.rules(), want.rules.rules()
-	return slices.EqualFunc(a, b, func(x, y Rule) bool {
+	return slices.EqualFunc(a, b, func(x, y rule.Rule) bool {
 		return x.Key() == y.Key() && slices.Equal(x.Sources, y.Sources)
 	})
 }
 
 func normPrefixes(p []netip.Prefix) []netip.Prefix {
-	return (Rule{Sources: p}).Normalize().Sources
+	return (rule.Rule{Sources: p}).Normalize().Sources
 }
 
 // nftParseChain reads one of portwarden's chains. Rules with a reserved
@@ -244,11 +246,11 @@ func nftParseChain(c *nftChain) (*nftChainContent, error) {
 			}
 			continue
 		}
-		rule, err := nftParsePolicyRule(r)
+		pr, err := nftParsePolicyRule(r)
 		if err != nil {
 			return nil, fmt.Errorf("chain %s, rule handle %d: %w", c, r.Handle, err)
 		}
-		out.rules.add(rule)
+		out.rules.add(pr)
 	}
 	return out, nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // UFW is the backend for hosts whose firewall ufw manages. It works
@@ -63,7 +65,7 @@ func (h *ufwHost) plan(d linuxDesired) (ufwPlan, error) {
 	p := ufwPlan{write: map[string]string{}, existed: map[string]bool{}}
 	if !h.defaults.ipv6 {
 		for _, r := range d.Rules {
-			if _, s6 := SplitFamilies(r.Sources); len(s6) > 0 {
+			if _, s6 := rule.SplitFamilies(r.Sources); len(s6) > 0 {
 				return p, fmt.Errorf("rule %s has IPv6 sources but IPV6=no in %s: ufw does not filter IPv6 on this host (set IPV6=yes there and run ufw reload)", r.Key(), ufwDefaultPath)
 			}
 		}
@@ -79,15 +81,15 @@ func (h *ufwHost) plan(d linuxDesired) (ufwPlan, error) {
 	}
 	rec := h.record
 	switch {
-	case d.Mode == Enforce:
-		if rec.mode != Enforce {
-			rec = ufwRecord{mode: Enforce, previousInput: h.defaults.inputPolicy}
+	case d.Mode == rule.Enforce:
+		if rec.mode != rule.Enforce {
+			rec = ufwRecord{mode: rule.Enforce, previousInput: h.defaults.inputPolicy}
 		}
 		set(ufwRecordPath, rec.render())
 		if h.defaults.inputPolicy != "DROP" || !h.defaults.hasInputLine {
 			set(ufwDefaultPath, setUFWDefault(h.raw[ufwDefaultPath], "DEFAULT_INPUT_POLICY", "DROP"))
 		}
-	case rec.mode == Enforce:
+	case rec.mode == rule.Enforce:
 		// Leaving enforce mode (to additive or to nothing) puts the
 		// host's default back.
 		if rec.previousInput != "" && rec.previousInput != h.defaults.inputPolicy {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/rule"
 	"github.com/portwarden/portwarden/transport"
 )
 
@@ -237,11 +238,11 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 			p.Controller = a
 		}
 		p.Desired.ManagementSources = append(p.Desired.ManagementSources, netip.PrefixFrom(a, a.BitLen()))
-	} else if p.Desired.Mode == firewall.Enforce && h.OS != "windows" {
+	} else if p.Desired.Mode == rule.Enforce && h.OS != "windows" {
 		return fmt.Errorf("enforce mode needs the controller's address as the host sees the session, and the host did not report $SSH_CONNECTION: refusing to plan a default-drop policy that could lock the controller out")
 	}
 	p.Desired.ManagementSources = append(p.Desired.ManagementSources, e.ManagementSources...)
-	p.Desired.ManagementSources = (firewall.Rule{Sources: p.Desired.ManagementSources}).Normalize().Sources
+	p.Desired.ManagementSources = (rule.Rule{Sources: p.Desired.ManagementSources}).Normalize().Sources
 	p.Changes = Diff(p.Rules, p.Desired, p.Current)
 	if p.Changes == nil {
 		p.Changes = []Change{}
