@@ -128,13 +128,12 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 		}
 	}
 
-	type key struct{ proto, ports string }
-	pending := map[*HostRules]map[key]*Rule{}
+	pending := map[*HostRules]map[string]*Rule{}
 	addRule := func(hr *HostRules, proto string, ports []rule.PortRange, srcs []netip.Prefix, rs Reason) {
 		if pending[hr] == nil {
-			pending[hr] = map[key]*Rule{}
+			pending[hr] = map[string]*Rule{}
 		}
-		k := key{proto, rule.PortsString(ports)}
+		k := rule.Spec([]string{proto}, ports)
 		r := pending[hr][k]
 		if r == nil {
 			r = &Rule{Rule: rule.Rule{Protocol: proto, Ports: ports}}
