@@ -84,7 +84,7 @@ func nftSourceGroups(src []netip.Prefix) [][]netip.Prefix {
 	var groups [][]netip.Prefix
 	var ends []netip.Addr
 	for _, p := range src {
-		first, last := p.Masked().Addr(), linuxPrefixLast(p)
+		first, last := p.Masked().Addr(), rule.PrefixLast(p)
 		placed := false
 		for i, end := range ends {
 			if next := end.Next(); next.IsValid() && next.Less(first) {
