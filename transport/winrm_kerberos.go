@@ -278,7 +278,8 @@ func (k *kerberosAuth) explain(err error) error {
 }
 
 // kdcCause is the network error under a gokrb5 networking error, as far
-// as its text shows it: the last "dial ..." or "read ..." part.
+// as its text shows it: the last "dial ..." or "read ..." part, else the
+// innermost message.
 func kdcCause(err error) string {
 	var ne net.Error
 	if errors.As(err, &ne) {
@@ -289,6 +290,9 @@ func kdcCause(err error) string {
 		if i := strings.LastIndex(text, marker); i >= 0 {
 			return text[i:]
 		}
+	}
+	if i := strings.LastIndex(text, ": "); i >= 0 {
+		return text[i+2:]
 	}
 	return text
 }

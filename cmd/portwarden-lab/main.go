@@ -84,6 +84,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ufw := fl.Int("ufw", 0, "how many of the Linux hosts have ufw enabled")
 	baseline := fl.String("baseline", "", `pre-existing firewall on Linux hosts: "" or "drop"`)
 	passwordAuth := fl.Bool("password-auth", false, "let sshd accept passwords (root stays key-only)")
+	kerberos := fl.Bool("kerberos", false, "run an MIT KDC (realm "+lab.KerberosRealm+") and make the Windows hosts accept Kerberos only")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -98,6 +99,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Dir:          *dir,
 		Linux:        *linux,
 		Windows:      *windows,
+		Kerberos:     *kerberos,
 		Firewalld:    *firewalld,
 		UFW:          *ufw,
 		BaselineDrop: *baseline == "drop",
