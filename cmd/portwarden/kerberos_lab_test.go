@@ -176,17 +176,7 @@ func TestKerberosWindowsHosts(t *testing.T) {
 	}
 
 	// The hosts' logs and the KDC's files hold no password either.
-	err = filepath.Walk(l.Dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || !fi.Mode().IsRegular() || fi.Size() > 8<<20 || p == l.WinRMPasswordPath() {
-			return nil
-		}
-		b, _ := os.ReadFile(p)
-		noSecret("lab file "+p, string(b))
-		return nil
-	})
-	if err != nil {
-		t.Error(err)
-	}
+	checkLabFiles(t, l, noSecret)
 	w1, _ := l.Host("win01")
 	serveLog, _ := os.ReadFile(filepath.Join(w1.Dir, "serve.log"))
 	for _, want := range []string{"refusing NTLM", "refusing Basic", "Kerberos authentication failed"} {
