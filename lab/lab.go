@@ -43,7 +43,8 @@
 // of its overlays); ns/ holds the hosts' mount namespaces.
 // With Windows hosts also ca.pem (the lab CA), winrm-password (0600, no
 // trailing newline) and hosts/NAME/cert.pem, key.pem, serve.log and
-// winfw.json.
+// winfw.json. With Kerberos (kdc.go) also krb5.conf, kdc/ (the KDC's
+// kdc.conf, database, stash and logs) and hosts/NAME/http.keytab.
 package lab
 
 import (
