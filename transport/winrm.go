@@ -220,7 +220,7 @@ func (c *winrmConn) opError(ctx context.Context, doing string, err error) error 
 	case errors.Is(err, errKerberosRefused):
 		spn, _ := WinRMSPN(c.cfg)
 		return &AuthError{User: c.cfg.User, Host: c.name, Methods: []string{c.cfg.Auth}, Err: &KerberosError{Kind: "ticket refused",
-			Msg: fmt.Sprintf("the host refused the ticket for %s: wrong spn for this host, a keytab on the host that does not match the KDC, or an account that may not use WinRM", spn)}}
+			Msg: fmt.Sprintf("the host refused the ticket for %s: wrong spn for this host, a keytab on the host that does not match the KDC, clocks more than 5 minutes apart, or an account that may not use WinRM", spn)}}
 	case errors.Is(err, errKerberosNotOffered):
 		return &AuthError{User: c.cfg.User, Host: c.name, Methods: []string{c.cfg.Auth}, Err: errKerberosNotOffered}
 	case errors.Is(err, errUnauthorized):

@@ -37,6 +37,9 @@ type kerberosAuth struct {
 	principal string // user@REALM, for errors
 	realm     string
 	source    string // where the KDCs come from, for errors
+	// loggingIn is closed when a login that ctx stopped waiting for has
+	// ended; destroy waits for it rather than race with it.
+	loggingIn chan struct{}
 }
 
 // KerberosPrincipal splits a WinRM user into the Kerberos user name and
@@ -191,7 +194,9 @@ func newKerberosAuth(cfg WinRMConfig) (*kerberosAuth, error) {
 // KDC); ctx ending stops the wait.
 func (k *kerberosAuth) login(ctx context.Context) error {
 	done := make(chan error, 1)
+	k.loggingIn = make(chan struct{})
 	go func() {
+		defer close(k.loggingIn)
 		if err := k.cl.Login(); err != nil {
 			done <- err
 			return
@@ -219,8 +224,20 @@ func (k *kerberosAuth) setHeader(req *http.Request) error {
 	return nil
 }
 
-// destroy forgets the tickets and the password, and stops renewals.
-func (k *kerberosAuth) destroy() { k.cl.Destroy() }
+// destroy forgets the tickets and the password, and stops renewals; after
+// a login still under way, once it has ended.
+func (k *kerberosAuth) destroy() {
+	if k.loggingIn == nil {
+		k.cl.Destroy()
+		return
+	}
+	select {
+	case <-k.loggingIn:
+		k.cl.Destroy()
+	default:
+		go func() { <-k.loggingIn; k.cl.Destroy() }()
+	}
+}
 
 // KerberosError is a Kerberos failure, said in words: which step failed
 // and what to check. It never holds the password.

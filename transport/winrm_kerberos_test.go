@@ -1,12 +1,16 @@
 package transport
 
 import (
+	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestKerberosPrincipal(t *testing.T) {
@@ -156,5 +160,52 @@ func TestOffersNegotiate(t *testing.T) {
 		if got := offersNegotiate(h); got != tt.want {
 			t.Errorf("offersNegotiate(%q) = %t", tt.values, got)
 		}
+	}
+}
+
+// TestKerberosLoginHonoursConnectTimeout: a KDC that accepts the
+// connection and never answers holds the dial no longer than
+// ConnectTimeout (gokrb5 itself would wait 5 s per KDC), and the error
+// does not hold the password.
+func TestKerberosLoginHonoursConnectTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	conf := filepath.Join(t.TempDir(), "krb5.conf")
+	os.WriteFile(conf, []byte("[libdefaults]\n default_realm = LAB.TEST\n udp_preference_limit = 1\n[realms]\n LAB.TEST = {\n  kdc = "+ln.Addr().String()+"\n }\n"), 0o644)
+	const password = "pwMarkerKrbTimeout7Q4"
+	start := time.Now()
+	_, err = DialWinRM(context.Background(), WinRMConfig{Address: "127.0.0.1", Port: 1, User: "admin", Password: password,
+		Auth: "kerberos", Realm: "LAB.TEST", SPN: "HTTP/w.lab.test", Krb5ConfigPath: conf, ConnectTimeout: 300 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "timed out after 300ms") {
+		t.Errorf("err = %v, want a connect timeout", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("DialWinRM took %s", d)
+	}
+	if err != nil && strings.Contains(err.Error(), password) {
+		t.Errorf("the error holds the password: %v", err)
 	}
 }
