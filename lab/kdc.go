@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -84,15 +85,27 @@ func KerberosAvailable() error {
 	return err
 }
 
-// planKDC names the KDC's namespace, veth, addresses and directory: it is
-// "host" number MaxHosts, after every possible lab host.
+// planKDC names the KDC's namespace, veth, addresses and directory. Its
+// addresses are the subnet's last but one (198.18.<ID>.254 in a /24) and
+// ::ff88, which no host numbering (the subnet's address plus 10+i)
+// reaches.
 func planKDC(l *Lab) *Host {
 	h := &Host{Name: kdcName, OS: kdcName, Port: 88, Namespace: nsName(l.ID, kdcName),
-		Address: hostAddr(l.ID, MaxHosts), Veth: vethName(l.ID, MaxHosts), Dir: filepath.Join(l.Dir, kdcName)}
+		Address: lastAddr(l.Subnet).Prev(), Veth: fmt.Sprintf("pw%dkdc", l.ID), Dir: filepath.Join(l.Dir, kdcName)}
 	if l.Subnet6.IsValid() {
-		h.Address6 = hostAddr6(l.ID, MaxHosts)
+		b := l.Subnet6.Addr().As16()
+		b[14], b[15] = 0xff, 0x88
+		h.Address6 = netip.AddrFrom16(b)
 	}
 	return h
+}
+
+// lastAddr is the last address of p (its broadcast address, for IPv4).
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := (uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 // Krb5ConfPath is DIR/krb5.conf: the realm and its KDC, for the controller

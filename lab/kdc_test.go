@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,5 +83,21 @@ func TestKerberosLab(t *testing.T) {
 	}
 	if _, etcAfter := os.Stat("/etc/krb5.conf"); os.IsNotExist(etcBefore) && !os.IsNotExist(etcAfter) {
 		t.Error("/etc/krb5.conf appeared")
+	}
+}
+
+func TestPlanKDC(t *testing.T) {
+	l := &Lab{ID: 7, Dir: "/lab", Subnet: subnetFor(7), Subnet6: subnet6For(7)}
+	k := planKDC(l)
+	if k.Address.String() != "198.18.7.254" || k.Address6.String() != "fd70:7764:0:7::ff88" || k.Veth != "pw7kdc" || k.Namespace != "pw7-kdc" {
+		t.Errorf("KDC %+v", k)
+	}
+	for i := range MaxHosts {
+		if hostAddr(7, i) == k.Address || hostAddr6(7, i) == k.Address6 {
+			t.Fatalf("host %d has the KDC's address", i)
+		}
+	}
+	if got := lastAddr(netip.MustParsePrefix("198.19.8.0/21")); got.String() != "198.19.15.255" {
+		t.Errorf("lastAddr(/21) = %s", got)
 	}
 }
