@@ -30,14 +30,18 @@ func (d *decoder) winrmKerberos(m map[string]*value, c *transport.WinRMConfig) h
 	r.str("realm", &c.Realm)
 	r.str("spn", &c.SPN)
 	r.path(d, "krb5_conf", &c.Krb5ConfigPath)
-	if !slices.Contains(winrmAuths, c.Auth) {
+	auth := c.Auth
+	if auth == "" && m["auth"] == nil {
+		auth = "ntlm" // the default, where the caller has not set it yet
+	}
+	if !slices.Contains(winrmAuths, auth) {
 		return append(diags, attrDiag(m["auth"], "Invalid winrm auth", fmt.Sprintf("auth %q is not supported: want \"ntlm\", \"basic\" or \"kerberos\".", c.Auth)))
 	}
-	if c.Auth != "kerberos" {
+	if auth != "kerberos" {
 		for _, name := range []string{"realm", "spn", "krb5_conf"} {
 			if v := m[name]; v != nil {
 				diags = append(diags, attrDiag(v, "Kerberos setting without Kerberos",
-					fmt.Sprintf("%s is used only with auth = \"kerberos\"; this host uses auth = %q.", name, c.Auth)))
+					fmt.Sprintf("%s is used only with auth = \"kerberos\"; this host uses auth = %q.", name, auth)))
 			}
 		}
 		return diags
