@@ -82,9 +82,9 @@ func validRealm(r string) bool { return len(r) <= 255 && realmRE.MatchString(r) 
 // ("HTTP/win01.corp.example", "WSMAN/win01:5985").
 var spnRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*/[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?$`)
 
-// ValidSPN reports whether spn is a service principal name portwarden
+// validSPN reports whether spn is a service principal name portwarden
 // accepts: "service/host[:port]", without realm.
-func ValidSPN(spn string) bool { return spnRE.MatchString(spn) }
+func validSPN(spn string) bool { return spnRE.MatchString(spn) }
 
 // WinRMSPN is the service principal the ticket is asked for: SPN if set,
 // else HTTP/ with the TLS server name or the address. A host addressed by
@@ -102,7 +102,7 @@ func WinRMSPN(cfg WinRMConfig) (string, error) {
 		}
 		spn = "HTTP/" + strings.TrimSuffix(host, ".")
 	}
-	if !ValidSPN(spn) {
+	if !validSPN(spn) {
 		return "", fmt.Errorf("%q is not a service principal name (want \"HTTP/host.corp.example\")", spn)
 	}
 	return spn, nil
@@ -161,9 +161,12 @@ func loadKrb5Config(path, realm string) (*config.Config, string, error) {
 		return c, "DNS SRV records of " + realm + " (no krb5.conf)", nil
 	}
 	c, err := config.Load(path)
-	if err != nil {
+	var unsupported config.UnsupportedDirective
+	if err != nil && !(errors.As(err, &unsupported) && c != nil) {
 		return nil, "", fmt.Errorf("reading the Kerberos configuration %s: %w", path, err)
 	}
+	// A directive gokrb5 does not know (MIT has many) is skipped, as MIT
+	// skips unknown relations.
 	return c, path, nil
 }
 

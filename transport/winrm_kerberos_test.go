@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jcmturner/gokrb5/v8/config"
 )
 
 func TestKerberosPrincipal(t *testing.T) {
@@ -115,6 +117,18 @@ func TestLoadKrb5Config(t *testing.T) {
 	t.Setenv("KRB5_CONFIG", conf)
 	if _, src, err := loadKrb5Config("", "LAB.TEST"); err != nil || src != conf {
 		t.Errorf("$KRB5_CONFIG: %q, %v", src, err)
+	}
+	// MIT relations gokrb5 does not know are skipped, not fatal.
+	mit := filepath.Join(dir, "mit.conf")
+	os.WriteFile(mit, []byte("includedir /etc/krb5.conf.d/\n[libdefaults]\n default_realm = LAB.TEST\n pkinit_anchors = FILE:/etc/ca.pem\n"+
+		" spake_preauth_groups = edwards25519\n[realms]\n LAB.TEST = {\n  kdc = 192.0.2.1:88\n  admin_server = 192.0.2.1\n  v4_realm = LAB.TEST\n }\n"), 0o644)
+	if _, err := config.Load(mit); err == nil {
+		t.Fatal("gokrb5 no longer reports v4_ directives: this check tests nothing")
+	}
+	if c, _, err := loadKrb5Config(mit, "LAB.TEST"); err != nil || c.LibDefaults.DefaultRealm != "LAB.TEST" {
+		t.Errorf("MIT krb5.conf: %v", err)
+	} else if _, kdcs, err := c.GetKDCs("LAB.TEST", true); err != nil || kdcs[1] != "192.0.2.1:88" {
+		t.Errorf("MIT krb5.conf KDCs = %v, %v", kdcs, err)
 	}
 	if _, _, err := loadKrb5Config(filepath.Join(dir, "nope"), "LAB.TEST"); err == nil {
 		t.Error("a missing krb5_conf loaded")
