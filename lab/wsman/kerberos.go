@@ -44,7 +44,7 @@ func newKerberosAcceptor(keytabPath string, principals []string) (*kerberosAccep
 	for _, p := range principals {
 		key, ok := principalKey(p)
 		if !ok {
-			return nil, fmt.Errorf("Kerberos principal %q: want user@REALM", p)
+			return nil, fmt.Errorf("the Kerberos principal %q: want user@REALM", p)
 		}
 		k.principals[key] = p
 	}
