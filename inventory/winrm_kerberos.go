@@ -3,6 +3,7 @@ package inventory
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -54,6 +55,15 @@ func (d *decoder) winrmKerberos(m map[string]*value, c *transport.WinRMConfig) h
 			}
 			diags = append(diags, attrDiag(subject, "Invalid Kerberos principal", err.Error()+"."))
 		}
+	}
+	if c.Realm != "" && c.Realm != strings.ToUpper(c.Realm) {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Kerberos realm not in capitals",
+			Detail: fmt.Sprintf("Kerberos realms are case-sensitive, and Active Directory's is the domain's DNS name in capitals (%q); "+
+				"a KDC that answers in capitals fails the login.", strings.ToUpper(c.Realm)),
+			Subject: rangeOf(m["realm"]),
+		})
 	}
 	if _, err := transport.WinRMSPN(*c); err != nil {
 		subject := m["spn"]

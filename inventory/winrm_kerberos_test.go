@@ -51,6 +51,16 @@ func TestWinRMKerberosDiagnostics(t *testing.T) {
 	}
 }
 
+func TestWinRMKerberosRealmCase(t *testing.T) {
+	pol := builtin(t)
+	src := "host \"w\" {\n  address = \"w.corp.example\"\n  os = \"windows\"\n  winrm {\n    user = \"admin\"\n    auth = \"kerberos\"\n    realm = \"corp.example\"\n  }\n}\n"
+	_, diags := Parse([]byte(src), "test.hcl", pol)
+	if diags.HasErrors() || len(diags) != 1 || diags[0].Summary != "Kerberos realm not in capitals" || !strings.Contains(diags[0].Detail, `"CORP.EXAMPLE"`) ||
+		!strings.HasPrefix(diags[0].Subject.String(), "test.hcl:7,13") {
+		t.Errorf("got %v", diags)
+	}
+}
+
 func TestWinRMKerberosRealmInUser(t *testing.T) {
 	pol := builtin(t)
 	src := "host \"w\" {\n  address = \"10.0.0.5\"\n  os = \"windows\"\n  winrm {\n    user = \"admin@CORP.EXAMPLE\"\n    realm = \"OTHER.EXAMPLE\"\n    auth = \"kerberos\"\n    spn = \"HTTP/w.corp.example\"\n  }\n}\n"

@@ -285,12 +285,20 @@ func (k *kerberosAuth) explain(err error) error {
 		}
 	}
 	switch {
+	case strings.Contains(text, "CRealm in response does not match") || strings.Contains(text, "SRealm in response does not match"):
+		// gokrb5 compares realms exactly; a KDC answers in its own
+		// spelling (Active Directory: capitals).
+		return &KerberosError{Kind: "configuration", Msg: fmt.Sprintf("the KDC answered for another spelling of realm %s: write realm as the KDC does (Active Directory: the domain's DNS name in capitals)", k.realm)}
 	case strings.Contains(text, "client password/keytab incorrect"):
 		// A KDC that did not ask for pre-authentication, and an AS-REP
 		// that the password cannot decrypt.
 		return &KerberosError{Kind: "pre-authentication failed", Msg: "wrong password for " + k.principal + " (the KDC's answer does not decrypt with it)", Auth: true}
 	case strings.Contains(text, "no KDCs defined") || strings.Contains(text, "error getting KDCs"):
-		return &KerberosError{Kind: "configuration", Msg: fmt.Sprintf("no KDC for realm %s in %s", k.realm, k.source)}
+		msg := fmt.Sprintf("no KDC for realm %s in %s", k.realm, k.source)
+		if up := strings.ToUpper(k.realm); up != k.realm {
+			msg += fmt.Sprintf(" (realms are case-sensitive: %s?)", up)
+		}
+		return &KerberosError{Kind: "configuration", Msg: msg}
 	case strings.Contains(text, "Networking_Error") || strings.Contains(text, "error sending to a KDC") || strings.Contains(text, "communication error with KDC"):
 		return &KerberosError{Kind: "KDC unreachable", Msg: fmt.Sprintf("no KDC of realm %s answered (KDCs from %s): %s", k.realm, k.source, kdcCause(err))}
 	}

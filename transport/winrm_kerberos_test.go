@@ -149,6 +149,7 @@ func TestKerberosExplain(t *testing.T) {
 		{"[Root cause: Networking_Error] Networking_Error: AS Exchange Error: failed sending AS_REQ to KDC: communication error with KDC via TCP: error sending to a KDC: dial tcp 198.18.1.1:88: connect: connection refused", "KDC unreachable", "dial tcp 198.18.1.1:88: connect: connection refused", false},
 		{"[Root cause: Configuration_Error] error getting KDCs: no KDCs defined in configuration for realm LAB.TEST", "configuration", "no KDC for realm LAB.TEST in /lab/krb5.conf", false},
 		{"[Root cause: KRBMessage_Handling_Error] AS Exchange Error: AS_REP is not valid or client password/keytab incorrect", "pre-authentication failed", "wrong password", true},
+		{"[Root cause: KRBMessage_Handling_Error] KRBMessage_Handling_Error: AS Exchange Error: AS_REP is not valid or client password/keytab incorrect < KRBMessage_Handling_Error: CRealm in response does not match what was requested. Requested: lab.test; Reply: LAB.TEST", "configuration", "another spelling of realm LAB.TEST", false},
 		{"something else", "kerberos", "something else", false},
 	}
 	for _, tt := range tests {

@@ -150,6 +150,9 @@ func TestKerberosWindowsHosts(t *testing.T) {
 			os.WriteFile(bad, []byte(strings.Replace(string(conf), l.KDC.Address.String()+":88", l.KDC.Address.String()+":89", 1)), 0o644)
 			return strings.Replace(s, l.Krb5ConfPath(), bad, 1)
 		}, []string{"kerberos: KDC unreachable", "realm " + lab.KerberosRealm}},
+		{"realm in lower case", func(s string) string {
+			return strings.Replace(s, `realm     = "`+lab.KerberosRealm+`"`, `realm     = "`+strings.ToLower(lab.KerberosRealm)+`"`, 1)
+		}, []string{"kerberos: configuration", "no KDC for realm portwarden.test", "realms are case-sensitive: " + lab.KerberosRealm + "?"}},
 		{"NTLM refused", func(s string) string {
 			return strings.Replace(dropKerberosAttrs(s), `auth      = "kerberos"`, `auth      = "ntlm"`, 1)
 		}, []string{"authentication failed", "offered ntlm"}},
