@@ -1,12 +1,12 @@
 #!/bin/sh
 # krb5kdc.sh DIR puts MIT Kerberos' KDC programs (krb5kdc, kdb5_util,
-# kadmin.local and the db2 database module) under DIR, for the lab's KDC
-# (lab/kdc.go), without installing the krb5-kdc package:
+# kadmin.local and the db2 database module) and kinit under DIR, for the
+# lab's KDC (lab/kdc.go), without installing the krb5-kdc package:
 #
 #   Debian's krb5-kdc depends on krb5-config, whose postinst writes this
 #   machine's /etc/krb5.conf (every Kerberos client here would then read
 #   it), and krb5-kdc's own postinst writes /etc/krb5kdc/kdc.conf and
-#   ships a service. So the two packages that hold the programs are
+#   ships a service. So the packages that hold the programs are
 #   downloaded with apt-get download and unpacked with dpkg-deb -x into
 #   DIR; no maintainer script runs and nothing under /etc changes. The
 #   libraries they link against (libkdb5-10, libkadm5srv-mit12,
@@ -22,14 +22,16 @@ if [ -z "$version" ] || [ "$version" = "(none)" ]; then
 	echo "krb5kdc.sh: apt knows no krb5-kdc package (apt-get update?)" >&2
 	exit 1
 fi
-if [ -x "$dir/usr/sbin/krb5kdc" ] && [ -x "$dir/usr/sbin/kadmin.local" ] && [ "$(cat "$dir/VERSION" 2>/dev/null)" = "$version" ]; then
+if [ -x "$dir/usr/sbin/krb5kdc" ] && [ -x "$dir/usr/sbin/kadmin.local" ] && [ -x "$dir/usr/bin/kinit" ] && [ "$(cat "$dir/VERSION" 2>/dev/null)" = "$version" ]; then
+	# Nothing unpacked here may run with another user's rights (ksu).
+	find "$dir" -perm /6000 -type f -exec chmod ug-s {} +
 	exit 0
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # _apt cannot write into a root-owned mktemp directory; let it.
 chmod 0777 "$tmp"
-(cd "$tmp" && apt-get download -qq "krb5-kdc=$version" "krb5-admin-server=$version")
+(cd "$tmp" && apt-get download -qq "krb5-kdc=$version" "krb5-admin-server=$version" "krb5-user=$version")
 rm -rf "$dir.new"
 mkdir -p "$dir.new"
 for deb in "$tmp"/*.deb; do
@@ -38,6 +40,8 @@ done
 # The service files and init scripts are of no use here; drop them so
 # that nothing in DIR looks like something to enable.
 rm -rf "$dir.new/etc" "$dir.new/lib/systemd"
+# Nothing unpacked here may run with another user's rights (ksu).
+find "$dir.new" -perm /6000 -type f -exec chmod ug-s {} +
 echo "$version" >"$dir.new/VERSION"
 rm -rf "$dir"
 mv "$dir.new" "$dir"
