@@ -69,3 +69,30 @@ func TestWinRMKerberosRealmInUser(t *testing.T) {
 		t.Errorf("got %v", diags)
 	}
 }
+
+func TestWinRMKerberosCCache(t *testing.T) {
+	pol := builtin(t)
+	host := func(winrm string) string {
+		return "host \"w\" {\n  address = \"w.corp.example\"\n  os = \"windows\"\n  winrm {\n    user = \"admin\"\n    auth = \"kerberos\"\n    realm = \"CORP.EXAMPLE\"\n" + winrm + "  }\n}\n"
+	}
+	inv, diags := Parse([]byte(host("    ccache = \"FILE:cc/krb5cc\"\n")), filepath.Join("/inv", "test.hcl"), pol)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if c := inv.Host("w").WinRM; c.Krb5CCachePath != filepath.Join("/inv", "cc", "krb5cc") || c.Password != "" {
+		t.Errorf("ccache %q, password set %t", c.Krb5CCachePath, c.Password != "")
+	}
+	for _, tt := range []struct{ winrm, summary, pos string }{
+		{"    ccache = \"/tmp/krb5cc_0\"\n    password = \"pw\"\n", "Both password and ccache", "test.hcl:8,14"},
+		{"    ccache = \"KEYRING:persistent:0\"\n", "Unsupported credential cache", "test.hcl:8,14"},
+	} {
+		_, diags := Parse([]byte(host(tt.winrm)), "test.hcl", pol)
+		if !diags.HasErrors() || diags[0].Summary != tt.summary || !strings.HasPrefix(diags[0].Subject.String(), tt.pos) {
+			t.Errorf("%q: %v, want %s at %s", tt.winrm, diags, tt.summary, tt.pos)
+		}
+	}
+	src := "host \"w\" {\n  address = \"w.corp.example\"\n  os = \"windows\"\n  winrm {\n    ccache = \"/tmp/krb5cc_0\"\n  }\n}\n"
+	if _, diags := Parse([]byte(src), "test.hcl", pol); !diags.HasErrors() || diags[0].Summary != "Kerberos setting without Kerberos" {
+		t.Errorf("ccache with ntlm: %v", diags)
+	}
+}

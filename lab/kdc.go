@@ -32,6 +32,7 @@ const (
 // kdcPrograms are the MIT KDC programs the lab runs.
 type kdcPrograms struct {
 	krb5kdc, kdb5util, kadmin string
+	kinit                     string // "" if missing: only Kinit needs it
 	// moduleDir holds db2.so, the KDC database module; "" for the
 	// compiled-in directory (an installed krb5-kdc).
 	moduleDir string
@@ -63,11 +64,17 @@ func findKDC() (kdcPrograms, error) {
 		mods, _ := filepath.Glob(filepath.Join(root, "usr", "lib", "*", "krb5", "plugins", "kdb", "db2.so"))
 		if len(mods) > 0 && executable(p.krb5kdc) && executable(p.kdb5util) && executable(p.kadmin) {
 			p.moduleDir = filepath.Dir(mods[0])
+			if k := filepath.Join(root, "usr", "bin", "kinit"); executable(k) {
+				p.kinit = k
+			}
 			return p, nil
 		}
 	}
 	p := kdcPrograms{krb5kdc: "/usr/sbin/krb5kdc", kdb5util: "/usr/sbin/kdb5_util", kadmin: "/usr/sbin/kadmin.local"}
 	if executable(p.krb5kdc) && executable(p.kdb5util) && executable(p.kadmin) {
+		if executable("/usr/bin/kinit") {
+			p.kinit = "/usr/bin/kinit"
+		}
 		return p, nil
 	}
 	return kdcPrograms{}, fmt.Errorf("a Kerberos lab needs MIT's KDC (krb5kdc, kdb5_util, kadmin.local): run make deps, "+
@@ -269,4 +276,32 @@ func (l *Lab) upKDC(ctx context.Context, p kdcPrograms) error {
 		return err
 	}
 	return l.waitListening(ctx, *l.KDC, startTimeout)
+}
+
+// Kinit gets a ticket-granting ticket for KerberosUser from the lab's KDC
+// into the credential cache file ccache, valid for lifetime (kinit -l,
+// e.g. "10h" or "5s"), as an admin's "kinit" would. The password reaches
+// kinit on stdin.
+func (l *Lab) Kinit(ctx context.Context, ccache, lifetime string) error {
+	if l.KDC == nil {
+		return errors.New("kinit: the lab has no KDC")
+	}
+	p, err := findKDC()
+	if err != nil {
+		return fmt.Errorf("kinit: %w", err)
+	}
+	if p.kinit == "" {
+		return errors.New("kinit: no kinit program (make deps unpacks krb5-user's)")
+	}
+	pw, err := os.ReadFile(l.WinRMPasswordPath())
+	if err != nil {
+		return fmt.Errorf("kinit: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, "env", "KRB5_CONFIG="+l.Krb5ConfPath(), "KRB5CCNAME=FILE:"+ccache,
+		p.kinit, "-l", lifetime, KerberosUser())
+	cmd.Stdin = bytes.NewReader(append(pw, '\n'))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("kinit: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }

@@ -107,6 +107,10 @@ type WinRMConfig struct {
 	// Krb5ConfigPath is the krb5.conf that names the realm's KDCs,
 	// default $KRB5_CONFIG, else the OS's file, else DNS SRV records.
 	Realm, SPN, Krb5ConfigPath string
+	// Krb5CCachePath, with Auth "kerberos" and no Password, is a
+	// credential cache (a file, as kinit writes it) whose ticket-granting
+	// ticket for User is used instead of a password.
+	Krb5CCachePath string
 	// AllowBasicOverHTTPCleartextPassword must be set for Basic
 	// authentication over plain HTTP, which sends the password in clear
 	// text with every request.

@@ -178,7 +178,7 @@ func winrmDefaults(cfg WinRMConfig) (WinRMConfig, error) {
 	if cfg.User == "" {
 		return cfg, fmt.Errorf("winrm to %s: no user", cfg.Address)
 	}
-	if cfg.Password == "" {
+	if cfg.Password == "" && !(cfg.Auth == "kerberos" && cfg.Krb5CCachePath != "") {
 		return cfg, fmt.Errorf("winrm to %s: no password for user %s", cfg.Address, cfg.User)
 	}
 	if cfg.ConnectTimeout <= 0 {

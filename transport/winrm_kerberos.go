@@ -27,6 +27,7 @@ import (
 
 	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/config"
+	"github.com/jcmturner/gokrb5/v8/credentials"
 	"github.com/jcmturner/gokrb5/v8/spnego"
 )
 
@@ -37,6 +38,7 @@ type kerberosAuth struct {
 	principal string // user@REALM, for errors
 	realm     string
 	source    string // where the KDCs come from, for errors
+	ccache    string // the credential cache used instead of a password
 	// loggingIn is closed when a login that ctx stopped waiting for has
 	// ended; destroy waits for it rather than race with it.
 	loggingIn chan struct{}
@@ -183,13 +185,39 @@ func newKerberosAuth(cfg WinRMConfig) (*kerberosAuth, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kerberos: %w", err)
 	}
+	k := &kerberosAuth{spn: spn, principal: name + "@" + realm, realm: realm, source: source}
+	if cfg.Password == "" && cfg.Krb5CCachePath != "" {
+		if k.cl, err = clientFromCCache(cfg.Krb5CCachePath, name, realm, kc); err != nil {
+			return nil, err
+		}
+		k.ccache = cfg.Krb5CCachePath
+		return k, nil
+	}
 	// FAST armoring needs a ticket the client does not have yet; like
 	// masterzen/winrm, do without it. Pre-authentication is sent at once
 	// (Active Directory requires it) so that a wrong password is the
 	// KDC's KDC_ERR_PREAUTH_FAILED, not an AS-REP that fails to decrypt.
-	cl := client.NewWithPassword(name, realm, cfg.Password, kc,
+	k.cl = client.NewWithPassword(name, realm, cfg.Password, kc,
 		client.DisablePAFXFAST(true), client.AssumePreAuthentication(true))
-	return &kerberosAuth{cl: cl, spn: spn, principal: name + "@" + realm, realm: realm, source: source}, nil
+	return k, nil
+}
+
+// clientFromCCache makes a client from a credential cache that kinit
+// filled for name@realm.
+func clientFromCCache(path, name, realm string, kc *config.Config) (*client.Client, error) {
+	cc, err := credentials.LoadCCache(path)
+	if err != nil {
+		return nil, &KerberosError{Kind: "credential cache", Msg: fmt.Sprintf("reading %s: %v", path, err)}
+	}
+	holder := cc.GetClientPrincipalName().PrincipalNameString() + "@" + cc.GetClientRealm()
+	if !strings.EqualFold(cc.GetClientPrincipalName().PrincipalNameString(), name) || cc.GetClientRealm() != realm {
+		return nil, &KerberosError{Kind: "credential cache", Msg: fmt.Sprintf("%s holds the tickets of %s, not %s@%s", path, holder, name, realm), Auth: true}
+	}
+	cl, err := client.NewFromCCache(cc, kc, client.DisablePAFXFAST(true))
+	if err != nil {
+		return nil, &KerberosError{Kind: "credential cache", Msg: fmt.Sprintf("%s has no ticket-granting ticket for %s: run kinit %s", path, holder, holder), Auth: true}
+	}
+	return cl, nil
 }
 
 // login gets a ticket-granting ticket and the host's service ticket.
@@ -285,6 +313,8 @@ func (k *kerberosAuth) explain(err error) error {
 		}
 	}
 	switch {
+	case k.ccache != "" && (strings.Contains(text, "no valid existing session") || strings.Contains(text, "error getting any existing session")):
+		return &KerberosError{Kind: "ticket expired", Msg: fmt.Sprintf("the ticket-granting ticket of %s in %s has expired: run kinit %s", k.principal, k.ccache, k.principal), Auth: true}
 	case strings.Contains(text, "CRealm in response does not match") || strings.Contains(text, "SRealm in response does not match"):
 		// gokrb5 compares realms exactly; a KDC answers in its own
 		// spelling (Active Directory: capitals).

@@ -224,3 +224,29 @@ func TestKerberosLoginHonoursConnectTimeout(t *testing.T) {
 		t.Errorf("the error holds the password: %v", err)
 	}
 }
+
+func TestKerberosCCacheErrors(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "krb5.conf")
+	os.WriteFile(conf, []byte("[libdefaults]\n default_realm = LAB.TEST\n[realms]\n LAB.TEST = {\n  kdc = 192.0.2.1:88\n }\n"), 0o644)
+	garbage := filepath.Join(dir, "garbage")
+	os.WriteFile(garbage, []byte("not a ccache"), 0o600)
+	base := WinRMConfig{Address: "w.lab.test", User: "admin", Auth: "kerberos", Realm: "LAB.TEST", Krb5ConfigPath: conf}
+	for _, tt := range []struct{ path, want string }{
+		{filepath.Join(dir, "missing"), "kerberos: credential cache: reading " + filepath.Join(dir, "missing")},
+		{garbage, "kerberos: credential cache: reading " + garbage},
+	} {
+		cfg := base
+		cfg.Krb5CCachePath = tt.path
+		if _, err := newKerberosAuth(cfg); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ccache %s: %v, want %q", tt.path, err, tt.want)
+		}
+	}
+	// Without a password, a ccache is what makes the configuration whole.
+	if _, err := winrmDefaults(WinRMConfig{Address: "w.lab.test", User: "admin", Auth: "kerberos", Krb5CCachePath: garbage}); err != nil {
+		t.Errorf("kerberos with a ccache and no password: %v", err)
+	}
+	if _, err := winrmDefaults(WinRMConfig{Address: "w.lab.test", User: "admin", Auth: "ntlm", Krb5CCachePath: garbage}); err == nil {
+		t.Error("ntlm without a password was accepted")
+	}
+}

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portwarden/portwarden/lab"
 )
@@ -126,6 +128,30 @@ func TestKerberosWindowsHosts(t *testing.T) {
 	})
 
 	passwordRE := regexp.MustCompile(`password  = file\("[^"]*"\)`)
+
+	// An admin's kinit instead of a password: the ticket-granting ticket
+	// in a credential cache; once it expires, the error says to kinit.
+	t.Run("credential cache", func(t *testing.T) {
+		ctx := context.Background()
+		for _, tc := range []struct{ lifetime, want string }{{"10h", ""}, {"2s", "kerberos: ticket expired"}} {
+			cc := filepath.Join(dir, "krb5cc-"+tc.lifetime)
+			if err := l.Kinit(ctx, cc, tc.lifetime); err != nil {
+				t.Fatal(err)
+			}
+			inv := variant("ccache-"+tc.lifetime, func(s string) string { return passwordRE.ReplaceAllString(s, `ccache    = "`+cc+`"`) })
+			if tc.want != "" {
+				time.Sleep(3 * time.Second) // past the ticket's end
+			}
+			doc, _ := planDoc(t, inv)
+			hp := hostOf(doc, "win01")
+			switch {
+			case tc.want == "" && (hp.Error != "" || len(hp.Changes) != 0):
+				t.Errorf("plan with a fresh ticket: error %q, %d changes", hp.Error, len(hp.Changes))
+			case tc.want != "" && (!strings.Contains(hp.Error, tc.want) || !strings.Contains(hp.Error, "run kinit Administrator@"+lab.KerberosRealm)):
+				t.Errorf("plan with an expired ticket: error %q, want %q", hp.Error, tc.want)
+			}
+		}
+	})
 	failures := []struct {
 		name string
 		edit func(string) string
