@@ -4,6 +4,12 @@
 //   - BenchmarkCompute, BenchmarkLoadInventory: rule computation and
 //     inventory loading for fleets of hundreds of hosts stay in tens of
 //     milliseconds.
+//   - BenchmarkComputeRepositories, BenchmarkRulesCLI: a 2,000-repository
+//     inventory, where every repository's rules name every other one.
+//     Compute in process (allocations), and the whole `portwarden rules
+//     --format json` as a process: wall time, peak RSS and JSON size.
+//     Target (issue 11): ≤ 1.5 s and ≤ 200 MB for the dense inventory;
+//     the scattered one (no two addresses aggregate) is the worst case.
 //   - BenchmarkBareSSH: the floor. One SSH connection and one trivial
 //     command per host, hosts in parallel, over the same transport.
 //   - BenchmarkConvergeLab: a whole run (connect, facts, plan, apply and

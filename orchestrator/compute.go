@@ -84,6 +84,15 @@ func (a Addresses) of(h *inventory.Host) []netip.Addr {
 	return a[h.Name]
 }
 
+// prefixesOf is a host's addresses as single-address prefixes.
+func prefixesOf(h *inventory.Host, addrs Addresses) []netip.Prefix {
+	var ps []netip.Prefix
+	for _, a := range addrs.of(h) {
+		ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return ps
+}
+
 // source is one inventory host or network that plays a role.
 type source struct {
 	host     *inventory.Host // nil for a network
@@ -106,10 +115,7 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 		hr := &HostRules{Host: h, Roles: EffectiveRoles(h, pol)}
 		out = append(out, hr)
 		byName[h.Name] = hr
-		var ps []netip.Prefix
-		for _, a := range addrs.of(h) {
-			ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
-		}
+		ps := prefixesOf(h, addrs)
 		for _, r := range hr.Roles {
 			roles[r] = append(roles[r], source{host: h, prefixes: ps})
 		}
@@ -127,21 +133,31 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 		}
 	}
 
+	// Each rule gathers the roles its sources play; the addresses come
+	// from the roles' peer sets, computed and aggregated once per set of
+	// roles, at the end.
+	peers := newPeerSets(roles)
 	type key struct{ proto, ports string }
-	pending := map[*HostRules]map[key]*Rule{}
-	addRule := func(hr *HostRules, proto string, ports []firewall.PortRange, srcs []netip.Prefix, rs Reason) {
+	type pendingRule struct {
+		rule      *Rule
+		fromRoles []string
+	}
+	pending := map[*HostRules]map[key]*pendingRule{}
+	addRule := func(hr *HostRules, proto string, ports []firewall.PortRange, from string, rs Reason) {
 		if pending[hr] == nil {
-			pending[hr] = map[key]*Rule{}
+			pending[hr] = map[key]*pendingRule{}
 		}
 		k := key{proto, firewall.PortsString(ports)}
 		r := pending[hr][k]
 		if r == nil {
-			r = &Rule{Rule: firewall.Rule{Protocol: proto, Ports: ports}}
+			r = &pendingRule{rule: &Rule{Rule: firewall.Rule{Protocol: proto, Ports: ports}}}
 			pending[hr][k] = r
 		}
-		r.Sources = append(r.Sources, srcs...)
-		if !slices.Contains(r.Reasons, rs) {
-			r.Reasons = append(r.Reasons, rs)
+		if !slices.Contains(r.fromRoles, from) {
+			r.fromRoles = append(r.fromRoles, from)
+		}
+		if !slices.Contains(r.rule.Reasons, rs) {
+			r.rule.Reasons = append(r.rule.Reasons, rs)
 		}
 	}
 	// Notes with the same text from several flows (the seed repeats some
@@ -221,32 +237,29 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 				// Sources never include the destination itself: a host
 				// that plays both ends talks to itself over loopback.
 				for _, from := range f.From {
-					var srcs []netip.Prefix
-					self := false
-					for _, s := range roles[from] {
-						if s.host != dst.host {
-							srcs = append(srcs, s.prefixes...)
-						} else {
-							self = true
-						}
-					}
+					srcs := peers.sources([]string{from}, dst.host, dst.prefixes)
 					if len(srcs) == 0 {
-						if self {
+						if peers.roles[from] != nil && peers.roles[from].isHost[dst.host] {
 							note(hr, selfNote(spec, from, to), ref(f))
 						}
 						continue
 					}
 					rs := Reason{Pack: f.Pack, Flow: f.Name, FromRole: from, ToRole: to, Description: f.Description, Section: f.Section}
 					for _, p := range f.Protocols {
-						addRule(hr, p, f.Ports, srcs, rs)
+						addRule(hr, p, f.Ports, from, rs)
 					}
 				}
 			}
 		}
 	}
 	for _, hr := range out {
-		for _, r := range pending[hr] {
-			r.Rule = r.Rule.Normalize()
+		self := prefixesOf(hr.Host, addrs)
+		for _, p := range pending[hr] {
+			r := p.rule
+			slices.Sort(p.fromRoles)
+			r.Protocol = strings.ToLower(r.Protocol)
+			r.Ports = firewall.NormalizePorts(r.Ports)
+			r.Sources = peers.sources(p.fromRoles, hr.Host, self)
 			slices.SortFunc(r.Reasons, func(a, b Reason) int {
 				return cmp.Or(cmp.Compare(a.Flow, b.Flow), cmp.Compare(a.FromRole, b.FromRole), cmp.Compare(a.ToRole, b.ToRole))
 			})

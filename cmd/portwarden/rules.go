@@ -31,7 +31,7 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		code = 1
 	}
 	if c.format == "json" {
-		return max(code, writeJSON(stdout, stderr, rulesJSON(hrs)))
+		return max(code, writeRulesJSON(stdout, stderr, hrs))
 	}
 	writeRulesText(stdout, hrs)
 	return code
@@ -61,7 +61,7 @@ type jsonRule struct {
 }
 
 func toJSONRule(r orchestrator.Rule) jsonRule {
-	jr := jsonRule{Protocol: r.Protocol, Reasons: r.Reasons}
+	jr := jsonRule{Protocol: r.Protocol, Reasons: r.Reasons, Sources: make([]string, 0, len(r.Sources))}
 	for _, p := range r.Ports {
 		jr.Ports = append(jr.Ports, p.String())
 	}
@@ -71,20 +71,23 @@ func toJSONRule(r orchestrator.Rule) jsonRule {
 	return jr
 }
 
-func rulesJSON(hrs []*orchestrator.HostRules) jsonRules {
-	out := jsonRules{FormatVersion: formatVersion, Hosts: []jsonHostRules{}}
-	for _, hr := range hrs {
-		h := jsonHostRules{Name: hr.Host.Name, Address: hr.Host.Address, OS: hr.Host.OS, Managed: hr.Host.Managed,
-			Roles: hr.Roles, Rules: []jsonRule{}, Notes: hr.Notes}
-		if h.Notes == nil {
-			h.Notes = []string{}
-		}
-		for _, r := range hr.Rules {
-			h.Rules = append(h.Rules, toJSONRule(r))
-		}
-		out.Hosts = append(out.Hosts, h)
+func hostRulesJSON(hr *orchestrator.HostRules) jsonHostRules {
+	h := jsonHostRules{Name: hr.Host.Name, Address: hr.Host.Address, OS: hr.Host.OS, Managed: hr.Host.Managed,
+		Roles: hr.Roles, Rules: make([]jsonRule, 0, len(hr.Rules)), Notes: hr.Notes}
+	if h.Notes == nil {
+		h.Notes = []string{}
 	}
-	return out
+	for _, r := range hr.Rules {
+		h.Rules = append(h.Rules, toJSONRule(r))
+	}
+	return h
+}
+
+// writeRulesJSON writes the rules document (jsonRules) host by host: only
+// one host's wire form and text exist at a time, so a large inventory's
+// document is never held whole.
+func writeRulesJSON(stdout, stderr io.Writer, hrs []*orchestrator.HostRules) int {
+	return writeHostsJSON(stdout, stderr, len(hrs), func(i int) any { return hostRulesJSON(hrs[i]) }, nil)
 }
 
 func writeJSON(stdout, stderr io.Writer, v any) int {

@@ -1,0 +1,129 @@
+package orchestrator
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	"go4.org/netipx"
+
+	"github.com/portwarden/portwarden/inventory"
+	rulepkg "github.com/portwarden/portwarden/rule" // plan_test.go has a func rule
+)
+
+// roleMembers is everything that plays one role, with the role's peer set
+// computed once: the aggregated addresses of every member.
+type roleMembers struct {
+	sources []source
+	all     *netipx.IPSet      // every member's addresses
+	nets    *netipx.IPSet      // the networks' prefixes only
+	hosts   map[netip.Addr]int // how many member hosts have each address
+	isHost  map[*inventory.Host]bool
+}
+
+func newRoleMembers(srcs []source) *roleMembers {
+	m := &roleMembers{sources: srcs, hosts: map[netip.Addr]int{}, isHost: map[*inventory.Host]bool{}}
+	var all, nets netipx.IPSetBuilder
+	for _, s := range srcs {
+		for _, p := range s.prefixes {
+			all.AddPrefix(p.Masked())
+			if s.host == nil {
+				nets.AddPrefix(p.Masked())
+			}
+		}
+		if s.host != nil {
+			m.isHost[s.host] = true
+			for _, p := range slices.Compact(slices.Clone(s.prefixes)) {
+				m.hosts[p.Addr()]++
+			}
+		}
+	}
+	m.all, _ = all.IPSet() // prefixes are valid: inventory and Addresses hold parsed ones
+	m.nets, _ = nets.IPSet()
+	return m
+}
+
+// coveredByOther says whether a, an address of h, is also an address of
+// another member: a network that contains it or another host that has it.
+func (m *roleMembers) coveredByOther(h *inventory.Host, a netip.Addr) bool {
+	n := m.hosts[a]
+	if m.isHost[h] {
+		n--
+	}
+	return n > 0 || m.nets.Contains(a)
+}
+
+// peerSets hands out the sources of rules: the union of the peer sets of
+// some roles, without the destination host's own addresses. Results are
+// memoized by roles and the addresses left out, so every host that is not
+// itself a member shares one slice, and each set is aggregated once.
+type peerSets struct {
+	roles map[string]*roleMembers
+	union map[string][]netip.Prefix // roles joined by "\x00" → aggregated union
+	cache map[string][]netip.Prefix // union key + "\x01" + removed addresses
+}
+
+func newPeerSets(roles map[string][]source) *peerSets {
+	ps := &peerSets{roles: map[string]*roleMembers{}, union: map[string][]netip.Prefix{}, cache: map[string][]netip.Prefix{}}
+	for r, srcs := range roles {
+		ps.roles[r] = newRoleMembers(srcs)
+	}
+	return ps
+}
+
+// sources returns the addresses of everything that plays any of roles
+// (sorted, unique), except dst itself, aggregated into the fewest
+// prefixes. The slice is shared: callers must not modify it (its capacity
+// is its length, so an append copies).
+func (ps *peerSets) sources(roles []string, dst *inventory.Host, dstAddrs []netip.Prefix) []netip.Prefix {
+	key := strings.Join(roles, "\x00")
+	var drop []netip.Addr
+	for _, p := range dstAddrs {
+		a := p.Addr()
+		member, other := false, false
+		for _, r := range roles {
+			m := ps.roles[r]
+			if m == nil {
+				continue
+			}
+			member = member || m.isHost[dst]
+			other = other || m.coveredByOther(dst, a)
+		}
+		if member && !other && !slices.Contains(drop, a) {
+			drop = append(drop, a)
+		}
+	}
+	ck := key
+	if len(drop) > 0 {
+		var b strings.Builder
+		b.WriteString(key)
+		for _, a := range drop {
+			b.WriteByte(1)
+			b.WriteString(a.String())
+		}
+		ck = b.String()
+	}
+	if out, ok := ps.cache[ck]; ok {
+		return out
+	}
+	out, ok := ps.union[key]
+	if !ok {
+		var b netipx.IPSetBuilder
+		for _, r := range roles {
+			if m := ps.roles[r]; m != nil {
+				b.AddSet(m.all)
+			}
+		}
+		set, _ := b.IPSet()
+		out = set.Prefixes()
+		slices.SortFunc(out, rulepkg.ComparePrefix)
+		out = slices.Clip(out)
+		ps.union[key] = out
+	}
+	for _, a := range drop {
+		out = rulepkg.RemoveAddr(out, a)
+	}
+	out = slices.Clip(out)
+	ps.cache[ck] = out
+	return out
+}
