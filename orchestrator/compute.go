@@ -14,6 +14,7 @@ import (
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/policies"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // Reason says why a rule exists: one flow of the policy, from one source
@@ -31,7 +32,7 @@ type Reason struct {
 
 // Rule is a required inbound rule with its reasons.
 type Rule struct {
-	firewall.Rule
+	rule.Rule
 	Reasons []Reason
 }
 
@@ -143,14 +144,14 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 		fromRoles []string
 	}
 	pending := map[*HostRules]map[key]*pendingRule{}
-	addRule := func(hr *HostRules, proto string, ports []firewall.PortRange, from string, rs Reason) {
+	addRule := func(hr *HostRules, proto string, ports []rule.PortRange, from string, rs Reason) {
 		if pending[hr] == nil {
 			pending[hr] = map[key]*pendingRule{}
 		}
-		k := key{proto, firewall.PortsString(ports)}
+		k := key{proto, rule.PortsString(ports)}
 		r := pending[hr][k]
 		if r == nil {
-			r = &pendingRule{rule: &Rule{Rule: firewall.Rule{Protocol: proto, Ports: ports}}}
+			r = &pendingRule{rule: &Rule{Rule: rule.Rule{Protocol: proto, Ports: ports}}}
 			pending[hr][k] = r
 		}
 		if !slices.Contains(r.fromRoles, from) {
@@ -186,7 +187,7 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 		if !f.Active {
 			continue
 		}
-		spec := firewall.Spec(f.Protocols, f.Ports)
+		spec := rule.Spec(f.Protocols, f.Ports)
 		if f.Endpoint != "" {
 			for _, from := range f.From {
 				for _, s := range roles[from] {
@@ -258,7 +259,7 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 			r := p.rule
 			slices.Sort(p.fromRoles)
 			r.Protocol = strings.ToLower(r.Protocol)
-			r.Ports = firewall.NormalizePorts(r.Ports)
+			r.Ports = rule.NormalizePorts(r.Ports)
 			r.Sources = peers.sources(p.fromRoles, hr.Host, self)
 			slices.SortFunc(r.Reasons, func(a, b Reason) int {
 				return cmp.Or(cmp.Compare(a.Flow, b.Flow), cmp.Compare(a.FromRole, b.FromRole), cmp.Compare(a.ToRole, b.ToRole))
@@ -287,7 +288,7 @@ type flowRef struct{ Section, Name string }
 func ref(f policies.ConcreteFlow) flowRef { return flowRef{f.Section, f.Name} }
 
 // compareRules orders rules by protocol, then by their ports.
-func compareRules(a, b firewall.Rule) int {
+func compareRules(a, b rule.Rule) int {
 	if c := cmp.Compare(a.Protocol, b.Protocol); c != 0 {
 		return c
 	}
@@ -327,7 +328,7 @@ func Destroy(rules []*HostRules) []*HostRules {
 	out := make([]*HostRules, len(rules))
 	for i, hr := range rules {
 		h := *hr.Host
-		h.Mode = firewall.Additive
+		h.Mode = rule.Additive
 		out[i] = &HostRules{Host: &h, Roles: hr.Roles}
 	}
 	return out

@@ -8,7 +8,7 @@ import (
 	"go4.org/netipx"
 
 	"github.com/portwarden/portwarden/inventory"
-	rulepkg "github.com/portwarden/portwarden/rule" // plan_test.go has a func rule
+	"github.com/portwarden/portwarden/rule"
 )
 
 // roleMembers is everything that plays one role, with the role's peer set
@@ -116,12 +116,12 @@ func (ps *peerSets) sources(roles []string, dst *inventory.Host, dstAddrs []neti
 		}
 		set, _ := b.IPSet()
 		out = set.Prefixes()
-		slices.SortFunc(out, rulepkg.ComparePrefix)
+		slices.SortFunc(out, rule.ComparePrefix)
 		out = slices.Clip(out)
 		ps.union[key] = out
 	}
 	for _, a := range drop {
-		out = rulepkg.RemoveAddr(out, a)
+		out = rule.RemoveAddr(out, a)
 	}
 	out = slices.Clip(out)
 	ps.cache[ck] = out

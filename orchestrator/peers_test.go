@@ -5,9 +5,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/policies"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // overlapInv has the cases the shared peer sets must get right: a host
@@ -123,7 +123,7 @@ func TestComputeSourcesMatchReference(t *testing.T) {
 					for _, rs := range r.Reasons {
 						want = append(want, members(rs.FromRole, hr.Host)...)
 					}
-					want = firewall.AggregatePrefixes(want)
+					want = rule.AggregatePrefixes(want)
 					if !slices.Equal(r.Sources, want) {
 						t.Errorf("%s %s: sources %v, want %v", hr.Host.Name, r.Spec(), r.Sources, want)
 					}

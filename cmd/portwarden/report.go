@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/orchestrator"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // runReport reads every managed host's state (as plan does), optionally
@@ -313,9 +313,9 @@ func sourceNodes(inv *inventory.Inventory, src netip.Prefix, hostAddrs func(*inv
 	if len(ids) > 0 {
 		return ids
 	}
-	id := "addr:" + firewall.PrefixString(src)
+	id := "addr:" + rule.PrefixString(src)
 	if _, ok := nodes[id]; !ok {
-		nodes[id] = reportNode{ID: id, Label: firewall.PrefixString(src), Group: "(other sources)", Kind: "address"}
+		nodes[id] = reportNode{ID: id, Label: rule.PrefixString(src), Group: "(other sources)", Kind: "address"}
 	}
 	return []string{id}
 }

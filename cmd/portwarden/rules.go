@@ -9,7 +9,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/orchestrator"
 	"github.com/portwarden/portwarden/rule"
@@ -66,7 +65,7 @@ func toJSONRule(r orchestrator.Rule) jsonRule {
 		jr.Ports = append(jr.Ports, p.String())
 	}
 	for _, s := range r.Sources {
-		jr.Sources = append(jr.Sources, firewall.PrefixString(s))
+		jr.Sources = append(jr.Sources, rule.PrefixString(s))
 	}
 	return jr
 }
@@ -120,7 +119,7 @@ func writeRulesText(w io.Writer, hrs []*orchestrator.HostRules) {
 		}
 		width := 0
 		for _, r := range hr.Rules {
-			width = max(width, len(r.Protocol)+1+len(firewall.PortsString(r.Ports)))
+			width = max(width, len(r.Protocol)+1+len(rule.PortsString(r.Ports)))
 		}
 		for _, r := range hr.Rules {
 			spec := r.Spec()
