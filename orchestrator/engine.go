@@ -69,7 +69,10 @@ type HostPlan struct {
 
 	backend firewall.Backend
 	// facts are what the plan read from the host: Apply renders the
-	// change against them.
+	// change against them. They are the largest part of a plan (a
+	// ruleset dump, manager files), so they are kept only while an apply
+	// may still need them: dropped at once for a host without changes or
+	// when the engine only plans (PlanOnly, Verify), and after the apply.
 	facts firewall.Facts
 }
 
@@ -95,6 +98,9 @@ type Engine struct {
 	// worked on finish, no new host is started. Canceling the context
 	// instead interrupts the hosts in flight.
 	Stop <-chan struct{}
+	// PlanOnly says that no plan of this engine will be applied (plan,
+	// verify): each host's facts are dropped as soon as it is planned.
+	PlanOnly bool
 
 	mu    sync.Mutex
 	conns map[string]transport.Conn
@@ -181,6 +187,12 @@ func (e *Engine) each(ctx context.Context, plans []*HostPlan, fn func(ctx contex
 // Plan gathers every managed host's facts in one round trip each and diffs
 // them against the computed rules. Unmanaged hosts get no plan.
 func (e *Engine) Plan(ctx context.Context, rules []*HostRules) []*HostPlan {
+	return e.plan(ctx, rules, !e.PlanOnly)
+}
+
+// plan is Plan; keep says whether the facts of hosts with changes are kept
+// for Apply.
+func (e *Engine) plan(ctx context.Context, rules []*HostRules, keep bool) []*HostPlan {
 	var plans []*HostPlan
 	for _, hr := range rules {
 		if hr.Host.Managed {
@@ -192,6 +204,9 @@ func (e *Engine) Plan(ctx context.Context, rules []*HostRules) []*HostPlan {
 		p.Err = e.planHost(ctx, p)
 		if p.Err == nil && ctx.Err() != nil {
 			p.Err = ctx.Err()
+		}
+		if !keep || p.Err != nil || len(p.Changes) == 0 {
+			p.facts = nil // no apply will need them
 		}
 		e.hooks().HostDone(p.Host.Name, "plan", p.Err)
 	})
@@ -290,6 +305,7 @@ func (e *Engine) Apply(ctx context.Context, plans []*HostPlan) {
 	e.each(ctx, todo, func(ctx context.Context, p *HostPlan) {
 		e.hooks().HostStart(p.Host.Name, "apply")
 		p.ApplyErr = e.applyHost(ctx, p)
+		p.facts = nil // the apply was the last use
 		e.hooks().HostDone(p.Host.Name, "apply", p.ApplyErr)
 	})
 	for _, p := range todo {
@@ -306,6 +322,10 @@ func (e *Engine) applyHost(ctx context.Context, p *HostPlan) error {
 	c, err := e.conn(ctx, p.Host)
 	if err != nil {
 		return err // the transport says what it was connecting to
+	}
+	if p.facts == nil {
+		p.Left = LeftUnchanged
+		return fmt.Errorf("applying: the plan kept no facts of the host (planned by an engine that only plans)")
 	}
 	d := p.Desired
 	conf, guarded := p.backend.(firewall.Confirmer)
@@ -386,7 +406,7 @@ func (e *Engine) applyFailed(p *HostPlan, guarded bool, rep firewall.ApplyReport
 // Verify re-reads every host and reports what still differs: a plan whose
 // Remaining equals its Changes.
 func (e *Engine) Verify(ctx context.Context, rules []*HostRules) []*HostPlan {
-	plans := e.Plan(ctx, rules)
+	plans := e.plan(ctx, rules, false)
 	for _, p := range plans {
 		p.Remaining = p.Changes
 	}

@@ -102,3 +102,47 @@ func TestEngineConvergesOnFakes(t *testing.T) {
 		}
 	}
 }
+
+// A plan keeps a host's facts only while an apply may need them: not for
+// a host without changes, not on a PlanOnly engine or in Verify, and not
+// after the host was applied. An engine that only plans refuses to apply.
+func TestEngineKeepsFactsOnlyForApply(t *testing.T) {
+	fleet := fakeFleet{backend: &firewall.Fake{}, hosts: map[string]*transporttest.Host{"fresh": {}, "done": {}}}
+	ctx := context.Background()
+	setup := &Engine{Dialer: fleet, Platform: fleet}
+	plans := setup.Plan(ctx, memRules("done"))
+	setup.Apply(ctx, plans)
+	setup.Close()
+	if plans[0].facts != nil || !plans[0].Applied {
+		t.Fatalf("after apply: facts kept %v, applied %v (%v)", plans[0].facts != nil, plans[0].Applied, plans[0].ApplyErr)
+	}
+
+	e := &Engine{Dialer: fleet, Platform: fleet}
+	defer e.Close()
+	byName := map[string]*HostPlan{}
+	for _, p := range e.Plan(ctx, memRules("fresh", "done")) {
+		byName[p.Host.Name] = p
+	}
+	if p := byName["fresh"]; p.Err != nil || len(p.Changes) == 0 || p.facts == nil {
+		t.Errorf("fresh host with changes: err %v, changes %d, facts kept %v", p.Err, len(p.Changes), p.facts != nil)
+	}
+	if p := byName["done"]; p.Err != nil || len(p.Changes) != 0 || p.facts != nil {
+		t.Errorf("converged host: err %v, changes %d, facts kept %v", p.Err, len(p.Changes), p.facts != nil)
+	}
+	for _, p := range e.Verify(ctx, memRules("fresh")) {
+		if p.facts != nil || len(p.Remaining) == 0 {
+			t.Errorf("verify kept facts (%v) or lost the difference %v", p.facts != nil, p.Remaining)
+		}
+	}
+
+	only := &Engine{Dialer: fleet, Platform: fleet, PlanOnly: true}
+	defer only.Close()
+	plans = only.Plan(ctx, memRules("fresh"))
+	if plans[0].facts != nil || len(plans[0].Changes) == 0 {
+		t.Fatalf("PlanOnly: facts kept %v, changes %v", plans[0].facts != nil, plans[0].Changes)
+	}
+	only.Apply(ctx, plans)
+	if plans[0].Applied || plans[0].ApplyErr == nil || plans[0].Left != LeftUnchanged {
+		t.Errorf("PlanOnly plan was applied: applied %v, err %v, left %q", plans[0].Applied, plans[0].ApplyErr, plans[0].Left)
+	}
+}

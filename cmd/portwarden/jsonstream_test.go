@@ -2,8 +2,14 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"net/netip"
 	"testing"
+
+	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/orchestrator"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // The streamed document is byte for byte what json.Encoder writes for the
@@ -47,5 +53,48 @@ func TestWriteHostsJSONMatchesEncoder(t *testing.T) {
 				t.Errorf("streamed:\n%s\nencoder:\n%s", got.String(), want.String())
 			}
 		})
+	}
+}
+
+// resultDoc is the whole result document as one value: the oracle the
+// streamed writers are checked against.
+func resultDoc(plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, withApply bool) any {
+	out := planJSON(plans)
+	for i, p := range plans {
+		out.Hosts[i] = hostResultJSON(p, withApply)
+	}
+	return struct {
+		jsonPlan
+		Probes []jsonProbe `json:"probes,omitempty"`
+	}{out, probesJSON(probes)}
+}
+
+// The streamed plan and result documents are the documents as one value,
+// byte for byte, for plans with changes, failures, apply results and
+// probes.
+func TestStreamedPlanDocuments(t *testing.T) {
+	plans := []*orchestrator.HostPlan{
+		goldenPlan("proxy", rule.Additive, firewall.State{Backend: "iptables"}),
+		goldenPlan("repo", rule.Additive, firewall.State{Backend: "nftables", Installed: true, Mode: rule.Additive, Rules: []rule.Rule{proxyRule("198.18.0.9")}}),
+		failedPlan("offline", errors.New("connecting to offline: i/o timeout")),
+	}
+	plans[0].Applied, plans[0].Left = true, orchestrator.LeftApplied
+	plans[1].ApplyErr, plans[1].Left, plans[1].Remaining = errors.New("read-back differs"), orchestrator.LeftUnknown, plans[1].Changes
+	probes := []*orchestrator.Probe{{From: "proxy", To: "repo", Addr: netip.MustParseAddr("198.18.0.9"), Proto: "tcp", Port: 2500, RuleKey: "tcp/2500-3300"}}
+	check := func(name string, want any, write func(w io.Writer) int) {
+		t.Helper()
+		var a, b bytes.Buffer
+		if writeJSON(&a, io.Discard, want) != 0 || write(&b) != 0 {
+			t.Fatalf("%s: writing failed", name)
+		}
+		if a.String() != b.String() {
+			t.Errorf("%s: streamed:\n%s\nwhole:\n%s", name, b.String(), a.String())
+		}
+	}
+	check("plan", planJSON(plans), func(w io.Writer) int { return writePlanJSON(w, io.Discard, plans) })
+	for _, withApply := range []bool{false, true} {
+		for _, ps := range [][]*orchestrator.Probe{nil, probes} {
+			check("result", resultDoc(plans, ps, withApply), func(w io.Writer) int { return writeResultDoc(w, io.Discard, plans, ps, withApply) })
+		}
 	}
 }

@@ -135,10 +135,11 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	s.gate(one.maxFailed, stderr)
 	began := time.Now()
 	s.prog.start("Planning", len(s.managed()))
+	s.engine.PlanOnly = true // facts go as each host is planned
 	plans := append(s.engine.Plan(ctx, s.rules), s.skipped...)
 	s.prog.finish()
 	if r.format == "json" {
-		if code := writeJSON(stdout, stderr, planJSON(plans)); code != 0 {
+		if code := writePlanJSON(stdout, stderr, plans); code != 0 {
 			return code
 		}
 	} else {
@@ -358,16 +359,30 @@ func hostPlanJSON(p *orchestrator.HostPlan) jsonHostPlan {
 }
 
 func planJSON(plans []*orchestrator.HostPlan) jsonPlan {
-	out := jsonPlan{FormatVersion: formatVersion, Hosts: []jsonHostPlan{}}
+	out := jsonPlan{FormatVersion: formatVersion, Hosts: []jsonHostPlan{}, Summary: planSummary(plans)}
 	for _, p := range plans {
 		out.Hosts = append(out.Hosts, hostPlanJSON(p))
+	}
+	return out
+}
+
+func planSummary(plans []*orchestrator.HostPlan) jsonSummary {
+	var out jsonSummary
+	for _, p := range plans {
 		if p.Err != nil {
-			out.Summary.Failed++
+			out.Failed++
 		}
 	}
 	sum := orchestrator.Summarize(plans)
-	out.Summary.Add, out.Summary.Change, out.Summary.Remove, out.Summary.Hosts = sum.Add, sum.Change, sum.Remove, sum.Hosts
+	out.Add, out.Change, out.Remove, out.Hosts = sum.Add, sum.Change, sum.Remove, sum.Hosts
 	return out
+}
+
+// writePlanJSON writes the plan document (planJSON) host by host, so that
+// only one host's wire form exists at a time.
+func writePlanJSON(stdout, stderr io.Writer, plans []*orchestrator.HostPlan) int {
+	return writeHostsJSON(stdout, stderr, len(plans), func(i int) any { return hostPlanJSON(plans[i]) },
+		[]jsonField{{"summary", planSummary(plans)}})
 }
 
 // confirm asks for "yes" on the terminal.
