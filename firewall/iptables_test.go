@@ -456,3 +456,22 @@ func TestIPTablesKernelStaleFacts(t *testing.T) {
 	}
 	checkState(t, st, d1)
 }
+
+// Without ipset (docs/iptables.md: sources as sets), a rule of a large
+// fleet is one iptables rule per aggregated prefix and port chunk: it
+// reads back equal and the second apply changes nothing.
+func TestIPTablesKernelLargeSets(t *testing.T) {
+	requireKernel(t, "iptables-save", "iptables-restore")
+	t.Parallel()
+	h := checkLargeSets(t, "iptables")
+	d := largeSetsDesired()
+	want := 0
+	for _, r := range d.Rules {
+		s4, _ := rule.SplitFamilies(r.Sources)
+		want += len(s4) * len(iptPortChunks(r.Ports))
+	}
+	out := h.ns.sh("iptables-save -t filter | grep -c -- '-A PORTWARDEN-INPUT -s .* -j ACCEPT' || true")
+	if got := strings.TrimSpace(out); got != fmt.Sprint(want+1) { // + the management rule
+		t.Errorf("%s source rules, want %d", got, want+1)
+	}
+}

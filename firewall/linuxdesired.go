@@ -172,17 +172,6 @@ func sortRules(rs []rule.Rule) {
 	})
 }
 
-// linuxPrefixLast returns the last address of p.
-func linuxPrefixLast(p netip.Prefix) netip.Addr {
-	p = p.Masked()
-	b := p.Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
-}
-
 // ruleMerger collects rules read back from a host, possibly split into
 // several host rules each, and merges them by Key.
 type ruleMerger struct {
