@@ -105,9 +105,23 @@ type source struct {
 // hosts named by DNS (see ResolveAddresses); a source host without a known
 // address is an error, never a silently missing peer.
 func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([]*HostRules, error) {
+	var out []*HostRules
+	err := ComputeEach(inv, pol, addrs, func(hr *HostRules) { out = append(out, hr) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ComputeEach is Compute handing each host's rules to each, in inventory
+// order, as soon as they are complete. The peer sets are shared; a host's
+// own sources (its set without its own address) exist only from its turn
+// on, so a caller that writes each host and lets it go never holds every
+// host's sources at once. each is not called when an error is returned.
+func ComputeEach(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses, each func(*HostRules)) error {
 	flows, diags := pol.Evaluate(inv.Settings)
 	if diags.HasErrors() {
-		return nil, fmt.Errorf("evaluating policy: %w", diags)
+		return fmt.Errorf("evaluating policy: %w", diags)
 	}
 	out := make([]*HostRules, 0, len(inv.Hosts))
 	byName := map[string]*HostRules{}
@@ -130,7 +144,7 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 	// otherwise drop a peer without a word.
 	for _, hr := range out {
 		if len(addrs.of(hr.Host)) == 0 {
-			return nil, fmt.Errorf("host %s: no address known for %q (resolve it first)", hr.Host.Name, hr.Host.Address)
+			return fmt.Errorf("host %s: no address known for %q (resolve it first)", hr.Host.Name, hr.Host.Address)
 		}
 	}
 
@@ -238,8 +252,7 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 				// Sources never include the destination itself: a host
 				// that plays both ends talks to itself over loopback.
 				for _, from := range f.From {
-					srcs := peers.sources([]string{from}, dst.host, dst.prefixes)
-					if len(srcs) == 0 {
+					if !peers.hasOthers([]string{from}, dst.host, dst.prefixes) {
 						if peers.roles[from] != nil && peers.roles[from].isHost[dst.host] {
 							note(hr, selfNote(spec, from, to), ref(f))
 						}
@@ -253,7 +266,8 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 			}
 		}
 	}
-	for _, hr := range out {
+	for i, hr := range out {
+		out[i] = nil // handed over: each owns it now
 		self := prefixesOf(hr.Host, addrs)
 		for _, p := range pending[hr] {
 			r := p.rule
@@ -272,8 +286,12 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 			hr.Notes = append(hr.Notes, text+" ["+strings.Join(n.refs, "; ")+"]")
 		}
 		sort.Strings(hr.Notes)
+		delete(pending, hr)
+		delete(notes, hr)
+		delete(byName, hr.Host.Name)
+		each(hr)
 	}
-	return out, nil
+	return nil
 }
 
 // selfNote says that a flow runs between two roles of one host: it stays on

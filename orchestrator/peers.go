@@ -54,29 +54,25 @@ func (m *roleMembers) coveredByOther(h *inventory.Host, a netip.Addr) bool {
 }
 
 // peerSets hands out the sources of rules: the union of the peer sets of
-// some roles, without the destination host's own addresses. Results are
-// memoized by roles and the addresses left out, so every host that is not
-// itself a member shares one slice, and each set is aggregated once.
+// some roles, without the destination host's own addresses. Unions are
+// memoized by roles, so every host that is not itself a member shares one
+// slice, and each set is aggregated once.
 type peerSets struct {
 	roles map[string]*roleMembers
 	union map[string][]netip.Prefix // roles joined by "\x00" → aggregated union
-	cache map[string][]netip.Prefix // union key + "\x01" + removed addresses
 }
 
 func newPeerSets(roles map[string][]source) *peerSets {
-	ps := &peerSets{roles: map[string]*roleMembers{}, union: map[string][]netip.Prefix{}, cache: map[string][]netip.Prefix{}}
+	ps := &peerSets{roles: map[string]*roleMembers{}, union: map[string][]netip.Prefix{}}
 	for r, srcs := range roles {
 		ps.roles[r] = newRoleMembers(srcs)
 	}
 	return ps
 }
 
-// sources returns the addresses of everything that plays any of roles
-// (sorted, unique), except dst itself, aggregated into the fewest
-// prefixes. The slice is shared: callers must not modify it (its capacity
-// is its length, so an append copies).
-func (ps *peerSets) sources(roles []string, dst *inventory.Host, dstAddrs []netip.Prefix) []netip.Prefix {
-	key := strings.Join(roles, "\x00")
+// drops returns the addresses of dst to leave out of the peer sets of
+// roles: its own, unless another member also has them.
+func (ps *peerSets) drops(roles []string, dst *inventory.Host, dstAddrs []netip.Prefix) []netip.Addr {
 	var drop []netip.Addr
 	for _, p := range dstAddrs {
 		a := p.Addr()
@@ -93,19 +89,39 @@ func (ps *peerSets) sources(roles []string, dst *inventory.Host, dstAddrs []neti
 			drop = append(drop, a)
 		}
 	}
-	ck := key
-	if len(drop) > 0 {
-		var b strings.Builder
-		b.WriteString(key)
-		for _, a := range drop {
-			b.WriteByte(1)
-			b.WriteString(a.String())
+	return drop
+}
+
+// hasOthers says whether anything but dst plays any of roles, without
+// building dst's own set.
+func (ps *peerSets) hasOthers(roles []string, dst *inventory.Host, dstAddrs []netip.Prefix) bool {
+	all := ps.unionOf(roles)
+	drop := ps.drops(roles, dst, dstAddrs)
+	for _, p := range all {
+		if !p.IsSingleIP() || !slices.Contains(drop, p.Addr()) {
+			return true
 		}
-		ck = b.String()
 	}
-	if out, ok := ps.cache[ck]; ok {
-		return out
+	return false
+}
+
+// sources returns the addresses of everything that plays any of roles
+// (sorted, unique), except dst itself, aggregated into the fewest
+// prefixes. The union of roles is shared by every destination that is not
+// a member (callers must not modify it: its capacity is its length, so an
+// append copies); a member gets its own slice, which is not kept.
+func (ps *peerSets) sources(roles []string, dst *inventory.Host, dstAddrs []netip.Prefix) []netip.Prefix {
+	out := ps.unionOf(roles)
+	for _, a := range ps.drops(roles, dst, dstAddrs) {
+		out = rule.RemoveAddr(out, a)
 	}
+	return slices.Clip(out)
+}
+
+// unionOf is the aggregated union of the peer sets of roles, built once
+// per combination of roles.
+func (ps *peerSets) unionOf(roles []string) []netip.Prefix {
+	key := strings.Join(roles, "\x00")
 	out, ok := ps.union[key]
 	if !ok {
 		var b netipx.IPSetBuilder
@@ -120,10 +136,5 @@ func (ps *peerSets) sources(roles []string, dst *inventory.Host, dstAddrs []neti
 		out = slices.Clip(out)
 		ps.union[key] = out
 	}
-	for _, a := range drop {
-		out = rule.RemoveAddr(out, a)
-	}
-	out = slices.Clip(out)
-	ps.cache[ck] = out
 	return out
 }

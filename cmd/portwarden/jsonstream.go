@@ -19,48 +19,86 @@ type jsonField struct {
 // document, while only one host's wire form exists at a time. tail holds
 // the keys after "hosts" (a plan's summary, probes), in order.
 func writeHostsJSON(stdout, stderr io.Writer, n int, host func(i int) any, tail []jsonField) int {
-	w := bufio.NewWriterSize(stdout, 64<<10)
-	err := encodeHosts(w, n, host, tail)
-	if err == nil {
-		err = w.Flush()
+	w := newHostsWriter(stdout)
+	for i := range n {
+		w.add(host(i))
 	}
+	return w.close(stderr, tail)
+}
+
+// hostsWriter writes a hosts document one host at a time: nothing is
+// written before the first host or close, so a command that fails before
+// any host leaves stdout empty.
+type hostsWriter struct {
+	w   *bufio.Writer
+	n   int
+	err error
+}
+
+func newHostsWriter(w io.Writer) *hostsWriter {
+	return &hostsWriter{w: bufio.NewWriterSize(w, 64<<10)}
+}
+
+func (hw *hostsWriter) value(indent string, v any) {
+	if hw.err != nil {
+		return
+	}
+	b, err := json.MarshalIndent(v, indent, "  ")
 	if err != nil {
-		fmt.Fprintf(stderr, "Error: writing JSON: %s\n", err)
+		hw.err = err
+		return
+	}
+	_, hw.err = hw.w.Write(b)
+}
+
+func (hw *hostsWriter) head() {
+	fmt.Fprintf(hw.w, "{\n  \"format_version\": %q,\n  \"hosts\": [", formatVersion)
+}
+
+// add writes one host.
+func (hw *hostsWriter) add(v any) {
+	if hw.n == 0 {
+		hw.head()
+	} else {
+		hw.w.WriteByte(',')
+	}
+	hw.n++
+	hw.w.WriteString("\n    ")
+	hw.value("    ", v)
+}
+
+// close ends the hosts list, writes tail and flushes; it returns the exit
+// code of a failed write (1, said on stderr) or 0.
+func (hw *hostsWriter) close(stderr io.Writer, tail []jsonField) int {
+	if hw.n == 0 {
+		hw.head()
+	} else {
+		hw.w.WriteString("\n  ")
+	}
+	hw.w.WriteByte(']')
+	for _, f := range tail {
+		k, _ := json.Marshal(f.Key)
+		fmt.Fprintf(hw.w, ",\n  %s: ", k)
+		hw.value("  ", f.Value)
+	}
+	hw.w.WriteString("\n}\n")
+	if hw.err == nil {
+		hw.err = hw.w.Flush()
+	}
+	if hw.err != nil {
+		fmt.Fprintf(stderr, "Error: writing JSON: %s\n", hw.err)
 		return 1
 	}
 	return 0
 }
 
-func encodeHosts(w *bufio.Writer, n int, host func(i int) any, tail []jsonField) error {
-	field := func(indent string, v any) error {
-		b, err := json.MarshalIndent(v, indent, "  ")
-		if err != nil {
-			return err
-		}
-		_, err = w.Write(b)
-		return err
+// writeJSON writes a whole document, indented as every document is.
+func writeJSON(stdout, stderr io.Writer, v any) int {
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(stderr, "Error: writing JSON: %s\n", err)
+		return 1
 	}
-	fmt.Fprintf(w, "{\n  \"format_version\": %q,\n  \"hosts\": [", formatVersion)
-	for i := range n {
-		if i > 0 {
-			w.WriteByte(',')
-		}
-		w.WriteString("\n    ")
-		if err := field("    ", host(i)); err != nil {
-			return err
-		}
-	}
-	if n > 0 {
-		w.WriteString("\n  ")
-	}
-	w.WriteByte(']')
-	for _, f := range tail {
-		k, _ := json.Marshal(f.Key)
-		fmt.Fprintf(w, ",\n  %s: ", k)
-		if err := field("  ", f.Value); err != nil {
-			return err
-		}
-	}
-	_, err := w.WriteString("\n}\n")
-	return err
+	return 0
 }

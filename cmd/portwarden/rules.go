@@ -1,8 +1,8 @@
 package main
 
 import (
+	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -21,7 +21,22 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	c.offline = true // rules connects to no host: it needs no secret
-	_, _, hrs, ok := computeRules(ctx, &c, stderr)
+	// Each host is written as soon as its rules are computed and then
+	// let go: a large inventory's rules never exist all at once.
+	jw := newHostsWriter(stdout)
+	tw := bufio.NewWriter(stdout)
+	first := true
+	_, _, ok := computeRulesEach(ctx, &c, stderr, func(hr *orchestrator.HostRules) {
+		if c.format == "json" {
+			jw.add(hostRulesJSON(hr))
+			return
+		}
+		if !first {
+			fmt.Fprintln(tw)
+		}
+		first = false
+		writeHostRulesText(tw, hr)
+	})
 	if !ok {
 		return 1
 	}
@@ -30,9 +45,12 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		code = 1
 	}
 	if c.format == "json" {
-		return max(code, writeRulesJSON(stdout, stderr, hrs))
+		return max(code, jw.close(stderr, nil))
 	}
-	writeRulesText(stdout, hrs)
+	if err := tw.Flush(); err != nil {
+		fmt.Fprintf(stderr, "Error: writing the rules: %s\n", err)
+		return 1
+	}
 	return code
 }
 
@@ -82,55 +100,33 @@ func hostRulesJSON(hr *orchestrator.HostRules) jsonHostRules {
 	return h
 }
 
-// writeRulesJSON writes the rules document (jsonRules) host by host: only
-// one host's wire form and text exist at a time, so a large inventory's
-// document is never held whole.
-func writeRulesJSON(stdout, stderr io.Writer, hrs []*orchestrator.HostRules) int {
-	return writeHostsJSON(stdout, stderr, len(hrs), func(i int) any { return hostRulesJSON(hrs[i]) }, nil)
-}
-
-func writeJSON(stdout, stderr io.Writer, v any) int {
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		fmt.Fprintf(stderr, "Error: writing JSON: %s\n", err)
-		return 1
-	}
-	return 0
-}
-
-// writeRulesText prints each host's rules like the plan prints changes: a
-// line per rule, then its reasons indented beneath, so that long
+// writeHostRulesText prints a host's rules like the plan prints changes:
+// a line per rule, then its reasons indented beneath, so that long
 // descriptions never widen a table.
-func writeRulesText(w io.Writer, hrs []*orchestrator.HostRules) {
-	for i, hr := range hrs {
-		if i > 0 {
-			fmt.Fprintln(w)
+func writeHostRulesText(w io.Writer, hr *orchestrator.HostRules) {
+	h := hr.Host
+	managed := ""
+	if !h.Managed {
+		managed = ", not managed: open these by hand"
+	}
+	fmt.Fprintf(w, "%s (%s, %s%s)\n", h.Name, h.Address, h.OS, managed)
+	fmt.Fprintf(w, "  roles: %s\n", strings.Join(hr.Roles, ", "))
+	if len(hr.Rules) == 0 {
+		fmt.Fprintf(w, "  no inbound rules needed\n")
+	}
+	width := 0
+	for _, r := range hr.Rules {
+		width = max(width, len(r.Protocol)+1+len(rule.PortsString(r.Ports)))
+	}
+	for _, r := range hr.Rules {
+		spec := r.Spec()
+		fmt.Fprintf(w, "  %-*s  from %s\n", width, spec, rule.JoinPrefixes(r.Sources))
+		for _, rs := range r.Reasons {
+			fmt.Fprintf(w, "      %s\n", reasonText(rs))
 		}
-		h := hr.Host
-		managed := ""
-		if !h.Managed {
-			managed = ", not managed: open these by hand"
-		}
-		fmt.Fprintf(w, "%s (%s, %s%s)\n", h.Name, h.Address, h.OS, managed)
-		fmt.Fprintf(w, "  roles: %s\n", strings.Join(hr.Roles, ", "))
-		if len(hr.Rules) == 0 {
-			fmt.Fprintf(w, "  no inbound rules needed\n")
-		}
-		width := 0
-		for _, r := range hr.Rules {
-			width = max(width, len(r.Protocol)+1+len(rule.PortsString(r.Ports)))
-		}
-		for _, r := range hr.Rules {
-			spec := r.Spec()
-			fmt.Fprintf(w, "  %-*s  from %s\n", width, spec, rule.JoinPrefixes(r.Sources))
-			for _, rs := range r.Reasons {
-				fmt.Fprintf(w, "      %s\n", reasonText(rs))
-			}
-		}
-		for _, n := range hr.Notes {
-			fmt.Fprintf(w, "  note: %s\n", oneLine(n))
-		}
+	}
+	for _, n := range hr.Notes {
+		fmt.Fprintf(w, "  note: %s\n", oneLine(n))
 	}
 }
 
@@ -147,11 +143,24 @@ func reasonText(r orchestrator.Reason) string {
 // c.skipped, as failed plans), the others go on. On any other error it says
 // so on stderr and returns ok false: nothing may touch a host then.
 func computeRules(ctx context.Context, c *common, stderr io.Writer) (*inventory.Inventory, orchestrator.Addresses, []*orchestrator.HostRules, bool) {
+	var hrs []*orchestrator.HostRules
+	inv, addrs, ok := computeRulesEach(ctx, c, stderr, func(hr *orchestrator.HostRules) { hrs = append(hrs, hr) })
+	if !ok {
+		return nil, nil, nil, false
+	}
+	return inv, addrs, hrs, true
+}
+
+// computeRulesEach is computeRules handing each kept host's rules to each
+// as soon as they are computed (orchestrator.ComputeEach), so that rules
+// can write a large inventory host by host without holding every host's
+// sources. each is never called when ok is false.
+func computeRulesEach(ctx context.Context, c *common, stderr io.Writer, each func(*orchestrator.HostRules)) (*inventory.Inventory, orchestrator.Addresses, bool) {
 	loading.Store(true)
 	defer loading.Store(false)
 	pol, inv := load(c, stderr)
 	if inv == nil {
-		return nil, nil, nil, false
+		return nil, nil, false
 	}
 	addrs, missing, diags := resolveHosts(ctx, inv, false)
 	for _, d := range diags { // a host not selected only warns
@@ -159,16 +168,9 @@ func computeRules(ctx context.Context, c *common, stderr io.Writer) (*inventory.
 			d.Severity = hcl.DiagWarning
 		}
 	}
-	all, err := orchestrator.Compute(inv, pol, addrs)
-	if err != nil {
-		writeDiags(stderr, c.format, inv.Files, diags)
-		fmt.Fprintf(stderr, "Error: %s\nNothing was changed on any host.\n", err)
-		return nil, nil, nil, false
-	}
-	var hrs []*orchestrator.HostRules
-	for _, hr := range all {
+	err := orchestrator.ComputeEach(inv, pol, addrs, func(hr *orchestrator.HostRules) {
 		if !c.selected(hr.Host) {
-			continue
+			return
 		}
 		need := needsPlaceholder(hr, inv, addrs, missing)
 		switch {
@@ -183,13 +185,18 @@ func computeRules(ctx context.Context, c *common, stderr io.Writer) (*inventory.
 				Subject:  hr.Host.DeclRange.Ptr(),
 			})
 		default:
-			hrs = append(hrs, hr)
+			each(hr)
 		}
+	})
+	if err != nil {
+		writeDiags(stderr, c.format, inv.Files, diags)
+		fmt.Fprintf(stderr, "Error: %s\nNothing was changed on any host.\n", err)
+		return nil, nil, false
 	}
 	if writeDiagList(stderr, c.format, inv.Files, diags) && c.format != "json" {
 		fmt.Fprintf(stderr, "%s left out; the other hosts go on.\n", countHosts(len(c.skipped)))
 	}
-	return inv, withoutPlaceholders(addrs), hrs, true
+	return inv, withoutPlaceholders(addrs), true
 }
 
 // hostAt is the host whose address is at rng, or nil.
