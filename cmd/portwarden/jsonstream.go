@@ -67,6 +67,21 @@ func (hw *hostsWriter) add(v any) {
 	hw.value("    ", v)
 }
 
+// addFunc writes one host with write, which gets the writer positioned
+// where the host's opening brace goes (indented as add indents).
+func (hw *hostsWriter) addFunc(write func(w *bufio.Writer) error) {
+	if hw.n == 0 {
+		hw.head()
+	} else {
+		hw.w.WriteByte(',')
+	}
+	hw.n++
+	hw.w.WriteString("\n    ")
+	if hw.err == nil {
+		hw.err = write(hw.w)
+	}
+}
+
 // close ends the hosts list, writes tail and flushes; it returns the exit
 // code of a failed write (1, said on stderr) or 0.
 func (hw *hostsWriter) close(stderr io.Writer, tail []jsonField) int {

@@ -28,7 +28,7 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	first := true
 	_, _, ok := computeRulesEach(ctx, &c, stderr, func(hr *orchestrator.HostRules) {
 		if c.format == "json" {
-			jw.add(hostRulesJSON(hr))
+			jw.addFunc(func(w *bufio.Writer) error { return appendHostRulesJSON(w, hr) })
 			return
 		}
 		if !first {
