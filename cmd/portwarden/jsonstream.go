@@ -57,14 +57,10 @@ func (hw *hostsWriter) head() {
 
 // add writes one host.
 func (hw *hostsWriter) add(v any) {
-	if hw.n == 0 {
-		hw.head()
-	} else {
-		hw.w.WriteByte(',')
-	}
-	hw.n++
-	hw.w.WriteString("\n    ")
-	hw.value("    ", v)
+	hw.addFunc(func(*bufio.Writer) error {
+		hw.value("    ", v)
+		return nil
+	})
 }
 
 // addFunc writes one host with write, which gets the writer positioned
