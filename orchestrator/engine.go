@@ -187,16 +187,46 @@ func (e *Engine) each(ctx context.Context, plans []*HostPlan, fn func(ctx contex
 // Plan gathers every managed host's facts in one round trip each and diffs
 // them against the computed rules. Unmanaged hosts get no plan.
 func (e *Engine) Plan(ctx context.Context, rules []*HostRules) []*HostPlan {
-	return e.plan(ctx, rules, !e.PlanOnly)
+	return e.plan(ctx, rules, !e.PlanOnly, nil)
+}
+
+// PlanEach is Plan handing each host's plan to each as soon as it is
+// done: in inventory order (a host waits for the hosts before it, so
+// output stays the same from run to run), one call at a time, while the
+// hosts after it are still being planned. Hosts that a stop or a
+// cancellation kept from starting come last, with their error set.
+func (e *Engine) PlanEach(ctx context.Context, rules []*HostRules, each func(*HostPlan)) []*HostPlan {
+	return e.plan(ctx, rules, !e.PlanOnly, each)
 }
 
 // plan is Plan; keep says whether the facts of hosts with changes are kept
-// for Apply.
-func (e *Engine) plan(ctx context.Context, rules []*HostRules, keep bool) []*HostPlan {
+// for Apply; each, if set, gets every plan as PlanEach says.
+func (e *Engine) plan(ctx context.Context, rules []*HostRules, keep bool, each func(*HostPlan)) []*HostPlan {
 	var plans []*HostPlan
 	for _, hr := range rules {
 		if hr.Host.Managed {
 			plans = append(plans, &HostPlan{Host: hr.Host, Rules: hr})
+		}
+	}
+	// Hand plans on in order: done[i] once host i is planned; next is the
+	// first plan not handed on yet.
+	var mu sync.Mutex
+	done := make([]bool, len(plans))
+	index := make(map[*HostPlan]int, len(plans))
+	for i, p := range plans {
+		index[p] = i
+	}
+	next := 0
+	handOn := func(i int) {
+		if each == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		done[i] = true
+		for next < len(plans) && done[next] {
+			each(plans[next])
+			next++
 		}
 	}
 	e.each(ctx, plans, func(ctx context.Context, p *HostPlan) {
@@ -209,10 +239,12 @@ func (e *Engine) plan(ctx context.Context, rules []*HostRules, keep bool) []*Hos
 			p.facts = nil // no apply will need them
 		}
 		e.hooks().HostDone(p.Host.Name, "plan", p.Err)
+		handOn(index[p])
 	})
-	for _, p := range plans {
+	for i, p := range plans {
 		if p.Err == nil && p.Changes == nil && p.backend == nil {
 			p.Err = e.notStarted(ctx)
+			handOn(i)
 		}
 	}
 	return plans
@@ -406,7 +438,7 @@ func (e *Engine) applyFailed(p *HostPlan, guarded bool, rep firewall.ApplyReport
 // Verify re-reads every host and reports what still differs: a plan whose
 // Remaining equals its Changes.
 func (e *Engine) Verify(ctx context.Context, rules []*HostRules) []*HostPlan {
-	plans := e.plan(ctx, rules, false)
+	plans := e.plan(ctx, rules, false, nil)
 	for _, p := range plans {
 		p.Remaining = p.Changes
 	}

@@ -69,6 +69,16 @@ func resultDoc(plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, wit
 	}{out, probesJSON(probes)}
 }
 
+// writePlanJSON writes the plan document host by host, as plan does
+// while hosts are planned.
+func writePlanJSON(stdout, stderr io.Writer, plans []*orchestrator.HostPlan) int {
+	jw := newHostsWriter(stdout)
+	for _, p := range plans {
+		jw.add(hostPlanJSON(p))
+	}
+	return jw.close(stderr, []jsonField{{"summary", planSummary(plans)}})
+}
+
 // The streamed plan and result documents are the documents as one value,
 // byte for byte, for plans with changes, failures, apply results and
 // probes.

@@ -136,13 +136,23 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	began := time.Now()
 	s.prog.start("Planning", len(s.managed()))
 	s.engine.PlanOnly = true // facts go as each host is planned
-	plans := append(s.engine.Plan(ctx, s.rules), s.skipped...)
-	s.prog.finish()
+	var plans []*orchestrator.HostPlan
 	if r.format == "json" {
-		if code := writePlanJSON(stdout, stderr, plans); code != 0 {
+		// Each host is written as soon as it and the hosts before it
+		// are planned.
+		jw := newHostsWriter(stdout)
+		plans = s.engine.PlanEach(ctx, s.rules, func(p *orchestrator.HostPlan) { jw.add(hostPlanJSON(p)) })
+		for _, p := range s.skipped {
+			jw.add(hostPlanJSON(p))
+		}
+		plans = append(plans, s.skipped...)
+		s.prog.finish()
+		if code := jw.close(stderr, []jsonField{{"summary", planSummary(plans)}}); code != 0 {
 			return code
 		}
 	} else {
+		plans = append(s.engine.Plan(ctx, s.rules), s.skipped...)
+		s.prog.finish()
 		writePlanText(stdout, plans)
 	}
 	if *out != "" {
@@ -376,13 +386,6 @@ func planSummary(plans []*orchestrator.HostPlan) jsonSummary {
 	sum := orchestrator.Summarize(plans)
 	out.Add, out.Change, out.Remove, out.Hosts = sum.Add, sum.Change, sum.Remove, sum.Hosts
 	return out
-}
-
-// writePlanJSON writes the plan document (planJSON) host by host, so that
-// only one host's wire form exists at a time.
-func writePlanJSON(stdout, stderr io.Writer, plans []*orchestrator.HostPlan) int {
-	return writeHostsJSON(stdout, stderr, len(plans), func(i int) any { return hostPlanJSON(plans[i]) },
-		[]jsonField{{"summary", planSummary(plans)}})
 }
 
 // confirm asks for "yes" on the terminal.
