@@ -10,6 +10,8 @@
 //     --format json` as a process: wall time, peak RSS and JSON size.
 //     Target (issue 11): ≤ 1.5 s and ≤ 200 MB for the dense inventory;
 //     the scattered one (no two addresses aggregate) is the worst case.
+//     BenchmarkRulesCommand (cmd/portwarden) runs the same command in
+//     process, with allocations; the inventories are RepoFleet's.
 //   - BenchmarkEngineMemory: the controller's memory over a fake fleet
 //     (transport/transporttest, firewall.Fake) of 2,000 hosts whose facts
 //     carry 32 KB each: what the plans retain after plan, plan-for-apply
