@@ -12,15 +12,7 @@ import (
 // the facts sections after the change and exits non-zero if a restore or
 // persisting failed (the "apply" section and standard error say which).
 func (b *IPTables) Apply(f Facts, d Desired) (Script, error) {
-	dd, err := prepareLinuxDesired(d)
-	if err != nil {
-		return Script{}, err
-	}
-	root, err := linuxRoot(b.Root)
-	if err != nil {
-		return Script{}, err
-	}
-	lf, err := parseLinuxFacts(f)
+	dd, root, lf, err := prepareLinuxApply(f, d, b.Root)
 	if err != nil {
 		return Script{}, err
 	}

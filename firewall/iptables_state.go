@@ -233,24 +233,8 @@ func (b *IPTables) State(f Facts) (State, error) {
 			}
 		}
 		modes = append(modes, mode)
-		var missing, extra []string
-		want := iptPreambleKinds(mode, fam.v6)
-		for _, k := range want {
-			if !c.fixed[k] {
-				missing = append(missing, k)
-			}
-		}
-		for k := range c.fixed {
-			if !slices.Contains(want, k) && !(k == commentManagement && mode == rule.Enforce) {
-				extra = append(extra, k)
-			}
-		}
-		slices.Sort(extra)
-		if len(missing) > 0 {
-			st.Drift = append(st.Drift, fmt.Sprintf("%s chain %s: %s mode rules %s are missing", fam.name, iptChain, mode, strings.Join(missing, ", ")))
-		}
-		if len(extra) > 0 {
-			st.Drift = append(st.Drift, fmt.Sprintf("%s chain %s: rules %s do not belong in %s mode", fam.name, iptChain, strings.Join(extra, ", "), mode))
+		for _, d := range linuxPreambleDrift(c.fixed, iptPreambleKinds(mode, fam.v6), mode) {
+			st.Drift = append(st.Drift, fmt.Sprintf("%s chain %s: %s", fam.name, iptChain, d))
 		}
 		for _, r := range c.rules {
 			merged.add(r)

@@ -31,6 +31,34 @@ const (
 	commentContinued = rule.Tag + ":cont"
 )
 
+// linuxPreambleDrift says what is wrong with the reserved rules found in
+// one of portwarden's chains (fixed, by comment) for mode, whose preamble
+// is want: the rules that are missing, then those that do not belong.
+// The management rule is checked apart: a chain of one family has none
+// when the controller has no address of that family.
+func linuxPreambleDrift(fixed map[string]bool, want []string, mode rule.Mode) []string {
+	var missing, extra []string
+	for _, k := range want {
+		if !fixed[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range fixed {
+		if !slices.Contains(want, k) && !(k == commentManagement && mode == rule.Enforce) {
+			extra = append(extra, k)
+		}
+	}
+	slices.Sort(extra)
+	var d []string
+	if len(missing) > 0 {
+		d = append(d, fmt.Sprintf("%s mode rules %s are missing", mode, strings.Join(missing, ", ")))
+	}
+	if len(extra) > 0 {
+		d = append(d, fmt.Sprintf("rules %s do not belong in %s mode", strings.Join(extra, ", "), mode))
+	}
+	return d
+}
+
 // linuxMaxComment bounds a stored comment in bytes: nftables keeps at most
 // 128 bytes of comment, iptables 256, and iptables also needs room for
 // commentContinued.
@@ -139,6 +167,25 @@ func prepareLinuxDesired(d Desired) (linuxDesired, error) {
 	}
 	sortRules(out.Rules)
 	return out, nil
+}
+
+// prepareLinuxApply is how the nftables and iptables Apply begin: d
+// validated, the persist root checked (as linuxRoot returns it), and the
+// facts from before the apply parsed.
+func prepareLinuxApply(f Facts, d Desired, persistRoot string) (linuxDesired, string, *linuxFacts, error) {
+	dd, err := prepareLinuxDesired(d)
+	if err != nil {
+		return linuxDesired{}, "", nil, err
+	}
+	root, err := linuxRoot(persistRoot)
+	if err != nil {
+		return linuxDesired{}, "", nil, err
+	}
+	lf, err := parseLinuxFacts(f)
+	if err != nil {
+		return linuxDesired{}, "", nil, err
+	}
+	return dd, root, lf, nil
 }
 
 func linuxCheckSources(src []netip.Prefix) error {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -354,6 +355,18 @@ func TestLinuxFactsPartsPrintEverySection(t *testing.T) {
 			if !strings.Contains(script, "pw_section "+sec+"\n") && !strings.Contains(script, "pw_run "+sec+" ") {
 				t.Errorf("%s script does not print section %s", name, sec)
 			}
+		}
+	}
+	// A part named after a section prints it, and no two parts share a
+	// name.
+	seen := map[string]bool{}
+	for _, p := range linuxFactsParts {
+		if seen[p.name] {
+			t.Errorf("two parts named %s", p.name)
+		}
+		seen[p.name] = true
+		if slices.Contains(secs, p.name) && !strings.Contains(p.shell, "pw_section "+p.name+"\n") && !strings.Contains(p.shell, "pw_run "+p.name+" ") {
+			t.Errorf("part %s does not print its section", p.name)
 		}
 	}
 	if strings.Contains(linuxNFTReadback, "pw_run "+linuxSecIPT) || strings.Contains(linuxNFTReadback, "iptables -V") {

@@ -147,24 +147,8 @@ type nftChainContent struct {
 // table of one family has none when the controller has no address of
 // that family.
 func (c *nftChainContent) preambleDrift(mode rule.Mode, fam string) string {
-	want := nftPreambleKinds(mode, fam)
-	var missing, extra []string
-	for _, k := range want {
-		if !c.fixed[k] {
-			missing = append(missing, k)
-		}
-	}
-	for k := range c.fixed {
-		if !slices.Contains(want, k) && !(k == commentManagement && mode == rule.Enforce) {
-			extra = append(extra, k)
-		}
-	}
-	slices.Sort(extra)
-	switch {
-	case len(missing) > 0:
-		return fmt.Sprintf("%s mode rules %s are missing", mode, strings.Join(missing, ", "))
-	case len(extra) > 0:
-		return fmt.Sprintf("rules %s do not belong in %s mode", strings.Join(extra, ", "), mode)
+	if d := linuxPreambleDrift(c.fixed, nftPreambleKinds(mode, fam), mode); len(d) > 0 {
+		return d[0]
 	}
 	return ""
 }

@@ -449,34 +449,17 @@ func rangePrefixes(lo, hi netip.Addr) []netip.Prefix {
 		// before hi.
 		for bits > 0 {
 			p := netip.PrefixFrom(lo, bits-1).Masked()
-			if p.Addr() != lo || hi.Less(lastAddr(p)) {
+			if p.Addr() != lo || hi.Less(rule.PrefixLast(p)) {
 				break
 			}
 			bits--
 		}
 		p := netip.PrefixFrom(lo, bits)
 		out = append(out, p)
-		last := lastAddr(p)
+		last := rule.PrefixLast(p)
 		if !last.Less(hi) {
 			return out
 		}
 		lo = last.Next()
 	}
-}
-
-// lastAddr is the highest address in p.
-func lastAddr(p netip.Prefix) netip.Addr {
-	a := p.Masked().Addr().As16()
-	off := 0
-	if p.Addr().Is4() {
-		off = 96
-	}
-	for i := off + p.Bits(); i < 128; i++ {
-		a[i/8] |= 1 << (7 - uint(i%8))
-	}
-	out := netip.AddrFrom16(a)
-	if p.Addr().Is4() {
-		out = out.Unmap()
-	}
-	return out
 }

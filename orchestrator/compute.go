@@ -152,17 +152,16 @@ func ComputeEach(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses
 	// from the roles' peer sets, computed and aggregated once per set of
 	// roles, at the end.
 	peers := newPeerSets(roles)
-	type key struct{ proto, ports string }
 	type pendingRule struct {
 		rule      *Rule
 		fromRoles []string
 	}
-	pending := map[*HostRules]map[key]*pendingRule{}
+	pending := map[*HostRules]map[string]*pendingRule{}
 	addRule := func(hr *HostRules, proto string, ports []rule.PortRange, from string, rs Reason) {
 		if pending[hr] == nil {
-			pending[hr] = map[key]*pendingRule{}
+			pending[hr] = map[string]*pendingRule{}
 		}
-		k := key{proto, rule.PortsString(ports)}
+		k := rule.Spec([]string{proto}, ports)
 		r := pending[hr][k]
 		if r == nil {
 			r = &pendingRule{rule: &Rule{Rule: rule.Rule{Protocol: proto, Ports: ports}}}

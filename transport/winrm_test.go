@@ -306,7 +306,12 @@ func TestWinRMConfigErrors(t *testing.T) {
 		{"no address", func(c *WinRMConfig) { c.Address = "" }, "no host address"},
 		{"url", func(c *WinRMConfig) { c.Address = "https://host:5986/wsman" }, "without scheme"},
 		{"port in address", func(c *WinRMConfig) { c.Address = "host:5986" }, "port"},
-		{"bad auth", func(c *WinRMConfig) { c.Auth = "kerberos" }, "unknown authentication"},
+		{"bad auth", func(c *WinRMConfig) { c.Auth = "credssp" }, "unknown authentication"},
+		{"kerberos without realm", func(c *WinRMConfig) { c.Auth = "kerberos" }, "no Kerberos realm"},
+		{"kerberos to an IP without spn", func(c *WinRMConfig) { c.Auth, c.Realm = "kerberos", "CORP.EXAMPLE" }, "set spn"},
+		{"kerberos with a missing krb5.conf", func(c *WinRMConfig) {
+			c.Auth, c.Realm, c.SPN, c.Krb5ConfigPath = "kerberos", "CORP.EXAMPLE", "HTTP/w.corp.example", "/nonexistent/krb5.conf"
+		}, "reading the Kerberos configuration /nonexistent/krb5.conf"},
 		{"no password", func(c *WinRMConfig) { c.Password = "" }, "no password"},
 		{"bad port", func(c *WinRMConfig) { c.Port = 70000 }, "bad port"},
 		{"missing CA file", func(c *WinRMConfig) { c.CACertPath = "/nonexistent/ca.pem" }, "reading the CA certificates"},

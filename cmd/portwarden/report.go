@@ -302,11 +302,7 @@ func sourceNodes(inv *inventory.Inventory, src netip.Prefix, hostAddrs func(*inv
 				if len(n.Roles) > 0 {
 					group = n.Roles[0]
 				}
-				var cidrs []string
-				for _, c := range n.CIDRs {
-					cidrs = append(cidrs, c.String())
-				}
-				nodes[id] = reportNode{ID: id, Label: n.Name + "\n" + strings.Join(cidrs, ", "), Group: group, Kind: "network"}
+				nodes[id] = reportNode{ID: id, Label: n.Name + "\n" + rule.JoinPrefixes(n.CIDRs), Group: group, Kind: "network"}
 			}
 			ids = append(ids, id)
 		}

@@ -78,14 +78,7 @@ type jsonRule struct {
 }
 
 func toJSONRule(r orchestrator.Rule) jsonRule {
-	jr := jsonRule{Protocol: r.Protocol, Reasons: r.Reasons, Sources: make([]string, 0, len(r.Sources))}
-	for _, p := range r.Ports {
-		jr.Ports = append(jr.Ports, p.String())
-	}
-	for _, s := range r.Sources {
-		jr.Sources = append(jr.Sources, rule.PrefixString(s))
-	}
-	return jr
+	return jsonRule{Protocol: r.Protocol, Ports: rule.PortStrings(r.Ports), Sources: rule.PrefixStrings(r.Sources), Reasons: r.Reasons}
 }
 
 func hostRulesJSON(hr *orchestrator.HostRules) jsonHostRules {
@@ -116,7 +109,7 @@ func writeHostRulesText(w io.Writer, hr *orchestrator.HostRules) {
 	}
 	width := 0
 	for _, r := range hr.Rules {
-		width = max(width, len(r.Protocol)+1+len(rule.PortsString(r.Ports)))
+		width = max(width, len(r.Spec()))
 	}
 	for _, r := range hr.Rules {
 		spec := r.Spec()

@@ -126,11 +126,7 @@ func (e *jsonEmitter) rule(r orchestrator.Rule) {
 	e.str(r.Protocol)
 	e.comma()
 	e.key("ports", 5)
-	var ports []string
-	for _, p := range r.Ports {
-		ports = append(ports, p.String())
-	}
-	e.strs(ports, 5, true)
+	e.strs(rule.PortStrings(r.Ports), 5, true)
 	e.comma()
 	e.key("sources", 5)
 	e.prefixes(r.Rule, 5)
