@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -28,15 +28,32 @@ func writeHostsJSON(stdout, stderr io.Writer, n int, host func(i int) any, tail 
 
 // hostsWriter writes a hosts document one host at a time: nothing is
 // written before the first host or close, so a command that fails before
-// any host leaves stdout empty.
+// any host leaves stdout empty. It writes to out only at host boundaries,
+// whole hosts at a time (some 64 KB at once): a write never ends inside a
+// character, which stdout's terminal-safety filter (safeWriter) would
+// otherwise see as invalid UTF-8 and escape.
 type hostsWriter struct {
-	w   *bufio.Writer
+	out io.Writer
+	w   *bytes.Buffer
 	n   int
 	err error
 }
 
+// hostsFlushAt is how much hostsWriter gathers before writing it out.
+const hostsFlushAt = 64 << 10
+
 func newHostsWriter(w io.Writer) *hostsWriter {
-	return &hostsWriter{w: bufio.NewWriterSize(w, 64<<10)}
+	return &hostsWriter{out: w, w: &bytes.Buffer{}}
+}
+
+// flushHosts writes what is gathered once it is large enough (always, if
+// force): only ever between hosts.
+func (hw *hostsWriter) flushHosts(force bool) {
+	if hw.err != nil || hw.w.Len() < hostsFlushAt && !force {
+		return
+	}
+	_, hw.err = hw.out.Write(hw.w.Bytes())
+	hw.w.Reset()
 }
 
 func (hw *hostsWriter) value(indent string, v any) {
@@ -57,15 +74,15 @@ func (hw *hostsWriter) head() {
 
 // add writes one host.
 func (hw *hostsWriter) add(v any) {
-	hw.addFunc(func(*bufio.Writer) error {
+	hw.addFunc(func(*bytes.Buffer) error {
 		hw.value("    ", v)
 		return nil
 	})
 }
 
-// addFunc writes one host with write, which gets the writer positioned
+// addFunc writes one host with write, which gets the buffer positioned
 // where the host's opening brace goes (indented as add indents).
-func (hw *hostsWriter) addFunc(write func(w *bufio.Writer) error) {
+func (hw *hostsWriter) addFunc(write func(w *bytes.Buffer) error) {
 	if hw.n == 0 {
 		hw.head()
 	} else {
@@ -76,6 +93,7 @@ func (hw *hostsWriter) addFunc(write func(w *bufio.Writer) error) {
 	if hw.err == nil {
 		hw.err = write(hw.w)
 	}
+	hw.flushHosts(false)
 }
 
 // close ends the hosts list, writes tail and flushes; it returns the exit
@@ -93,9 +111,7 @@ func (hw *hostsWriter) close(stderr io.Writer, tail []jsonField) int {
 		hw.value("  ", f.Value)
 	}
 	hw.w.WriteString("\n}\n")
-	if hw.err == nil {
-		hw.err = hw.w.Flush()
-	}
+	hw.flushHosts(true)
 	if hw.err != nil {
 		fmt.Fprintf(stderr, "Error: writing JSON: %s\n", hw.err)
 		return 1

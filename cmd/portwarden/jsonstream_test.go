@@ -5,8 +5,12 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/portwarden/portwarden/bench"
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/orchestrator"
 	"github.com/portwarden/portwarden/rule"
@@ -105,6 +109,32 @@ func TestStreamedPlanDocuments(t *testing.T) {
 	for _, withApply := range []bool{false, true} {
 		for _, ps := range [][]*orchestrator.Probe{nil, probes} {
 			check("result", resultDoc(plans, ps, withApply), func(w io.Writer) int { return writeResultDoc(w, io.Discard, plans, ps, withApply) })
+		}
+	}
+}
+
+// Output larger than one write, with characters of several bytes, comes
+// through stdout's terminal-safety filter unescaped: writes end between
+// hosts, never inside a character (a cut character would be escaped as
+// \xe2... in the middle of a reason).
+func TestStreamedOutputKeepsCharactersWhole(t *testing.T) {
+	inv := filepath.Join(t.TempDir(), "fleet.hcl")
+	if err := os.WriteFile(inv, []byte(bench.RepoFleet(400, false)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"text", "json"} {
+		out, errOut, code := runCLI(t, "rules", "--inventory", inv, "--format", format)
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s", format, code, errOut)
+		}
+		if len(out) < 4*hostsFlushAt {
+			t.Fatalf("%s: %d bytes prove nothing", format, len(out))
+		}
+		if i := strings.Index(out, `\x`); i >= 0 {
+			t.Errorf("%s: an escape in the output: %q", format, out[max(0, i-80):min(len(out), i+40)])
+		}
+		if format == "text" && !strings.Contains(out, "→") {
+			t.Errorf("text view without an arrow: the test proves nothing")
 		}
 	}
 }

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -23,19 +23,26 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	c.offline = true // rules connects to no host: it needs no secret
 	// Each host is written as soon as its rules are computed and then
 	// let go: a large inventory's rules never exist all at once.
+	// Text goes out a whole host at a time too: a write that ended inside
+	// a character would be escaped by stdout's safeWriter.
 	jw := newHostsWriter(stdout)
-	tw := bufio.NewWriter(stdout)
+	var text bytes.Buffer
+	var werr error
 	first := true
 	_, _, ok := computeRulesEach(ctx, &c, stderr, func(hr *orchestrator.HostRules) {
 		if c.format == "json" {
-			jw.addFunc(func(w *bufio.Writer) error { return appendHostRulesJSON(w, hr) })
+			jw.addFunc(func(w *bytes.Buffer) error { return appendHostRulesJSON(w, hr) })
 			return
 		}
 		if !first {
-			fmt.Fprintln(tw)
+			fmt.Fprintln(&text)
 		}
 		first = false
-		writeHostRulesText(tw, hr)
+		writeHostRulesText(&text, hr)
+		if text.Len() >= hostsFlushAt && werr == nil {
+			_, werr = stdout.Write(text.Bytes())
+			text.Reset()
+		}
 	})
 	if !ok {
 		return 1
@@ -47,7 +54,10 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if c.format == "json" {
 		return max(code, jw.close(stderr, nil))
 	}
-	if err := tw.Flush(); err != nil {
+	if werr == nil {
+		_, werr = stdout.Write(text.Bytes())
+	}
+	if err := werr; err != nil {
 		fmt.Fprintf(stderr, "Error: writing the rules: %s\n", err)
 		return 1
 	}

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"strconv"
 
@@ -14,7 +14,7 @@ import (
 // hostRulesJSON(hr), written in one pass. A rule of a large fleet lists
 // thousands of sources; addresses need no escaping, so they are written
 // as they are, and every other string goes through encoding/json.
-func appendHostRulesJSON(w *bufio.Writer, hr *orchestrator.HostRules) error {
+func appendHostRulesJSON(w *bytes.Buffer, hr *orchestrator.HostRules) error {
 	e := jsonEmitter{w: w}
 	h := hr.Host
 	e.open('{', 2)
@@ -60,7 +60,7 @@ func appendHostRulesJSON(w *bufio.Writer, hr *orchestrator.HostRules) error {
 
 // jsonEmitter writes indented JSON; level n is 2n spaces.
 type jsonEmitter struct {
-	w   *bufio.Writer
+	w   *bytes.Buffer
 	err error
 }
 
