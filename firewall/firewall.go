@@ -103,26 +103,24 @@ const SectionMarker = "### portwarden:"
 
 // ParseFacts splits script output into sections.
 func ParseFacts(out string) Facts {
+	// Sections are slices of out, not copies: a ruleset dump is the
+	// largest part of a plan and is held until the apply.
 	f := Facts{}
-	name := ""
-	var b strings.Builder
-	flush := func() {
+	name, start, pos := "", 0, 0
+	flush := func(end int) {
 		if name != "" {
-			f[name] = b.String()
+			f[name] = out[start:end]
 		}
-		b.Reset()
 	}
 	for line := range strings.Lines(out) {
+		at := pos
+		pos += len(line)
 		trimmed := strings.TrimRight(line, "\r\n")
 		if rest, ok := strings.CutPrefix(trimmed, SectionMarker); ok {
-			flush()
-			name = strings.TrimSpace(rest)
-			continue
-		}
-		if name != "" {
-			b.WriteString(line)
+			flush(at)
+			name, start = strings.TrimSpace(rest), pos
 		}
 	}
-	flush()
+	flush(pos)
 	return f
 }

@@ -42,13 +42,13 @@ func iptRuleLines(d linuxDesired, v6 bool) []string {
 				add("-p icmp -m icmp --icmp-type "+strconv.Itoa(t), commentICMP, "ACCEPT")
 			}
 		}
-		if src := pick(d.ManagementSources); len(src) > 0 {
-			add("-s "+iptSources(src)+" -p tcp -m tcp --dport "+strconv.Itoa(int(d.ManagementPort)), commentManagement, "ACCEPT")
+		for _, src := range iptSourceChunks(pick(d.ManagementSources)) {
+			add("-s "+src+" -p tcp -m tcp --dport "+strconv.Itoa(int(d.ManagementPort)), commentManagement, "ACCEPT")
 		}
 	}
 	for _, r := range d.Rules {
-		src := pick(r.Sources)
-		if len(src) == 0 {
+		srcs := iptSourceChunks(pick(r.Sources))
+		if len(srcs) == 0 {
 			continue
 		}
 		for i, chunk := range iptPortChunks(r.Ports) {
@@ -56,7 +56,9 @@ func iptRuleLines(d linuxDesired, v6 bool) []string {
 			if i > 0 {
 				c = strings.TrimSpace(commentContinued + " " + c)
 			}
-			add("-s "+iptSources(src)+" -p "+r.Protocol+" -m multiport --dports "+iptPorts(chunk), c, "ACCEPT")
+			for _, src := range srcs {
+				add("-s "+src+" -p "+r.Protocol+" -m multiport --dports "+iptPorts(chunk), c, "ACCEPT")
+			}
 		}
 	}
 	if d.Mode == rule.Enforce {
@@ -65,12 +67,32 @@ func iptRuleLines(d linuxDesired, v6 bool) []string {
 	return out
 }
 
-func iptSources(src []netip.Prefix) string {
-	s := make([]string, len(src))
-	for i, p := range src {
-		s[i] = p.String()
+// iptMaxParam is the longest parameter iptables-restore reads: longer
+// ones fail the whole restore with "Parameter too long!" (its parameter
+// buffer holds 1024 bytes).
+const iptMaxParam = 1000
+
+// iptSourceChunks renders sources as -s lists that iptables-restore takes:
+// comma-separated, each under iptMaxParam. iptables expands each list into
+// one rule per source, which iptables-save lists one by one.
+func iptSourceChunks(src []netip.Prefix) []string {
+	var out []string
+	var b strings.Builder
+	for _, p := range src {
+		s := p.String()
+		if b.Len() > 0 && b.Len()+1+len(s) > iptMaxParam {
+			out = append(out, b.String())
+			b.Reset()
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(s)
 	}
-	return strings.Join(s, ",")
+	if b.Len() > 0 {
+		out = append(out, b.String())
+	}
+	return out
 }
 
 func iptPorts(ps []rule.PortRange) string {

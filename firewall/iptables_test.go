@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,6 +40,36 @@ func TestIptSplit(t *testing.T) {
 	}
 	if _, err := iptSplit(`--comment "open`); err == nil {
 		t.Errorf("unterminated quote accepted")
+	}
+}
+
+// Source lists stay under the parameter length iptables-restore reads and
+// add up to the sources, in order.
+func TestIptSourceChunks(t *testing.T) {
+	if got := iptSourceChunks(nil); got != nil {
+		t.Errorf("no sources: %q", got)
+	}
+	if got := iptSourceChunks(lxPfx("10.0.0.1", "10.1.0.0/16")); !slices.Equal(got, []string{"10.0.0.1/32,10.1.0.0/16"}) {
+		t.Errorf("two sources: %q", got)
+	}
+	var src []string
+	for i := range 500 {
+		src = append(src, fmt.Sprintf("10.%d.%d.7", i/250, i%250), fmt.Sprintf("fd00::%x/128", i))
+	}
+	chunks := iptSourceChunks(lxPfx(src...))
+	var all []string
+	for _, c := range chunks {
+		if len(c) > iptMaxParam {
+			t.Errorf("chunk of %d characters", len(c))
+		}
+		all = append(all, strings.Split(c, ",")...)
+	}
+	want := make([]string, len(src))
+	for i, p := range lxPfx(src...) {
+		want[i] = p.String()
+	}
+	if !slices.Equal(all, want) || len(chunks) < 10 {
+		t.Errorf("%d chunks do not add up to the %d sources", len(chunks), len(src))
 	}
 }
 
@@ -455,4 +486,23 @@ func TestIPTablesKernelStaleFacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkState(t, st, d1)
+}
+
+// Without ipset (docs/iptables.md: sources as sets), a rule of a large
+// fleet is one iptables rule per aggregated prefix and port chunk: it
+// reads back equal and the second apply changes nothing.
+func TestIPTablesKernelLargeSets(t *testing.T) {
+	requireKernel(t, "iptables-save", "iptables-restore")
+	t.Parallel()
+	h := checkLargeSets(t, "iptables")
+	d := largeSetsDesired()
+	want := 0
+	for _, r := range d.Rules {
+		s4, _ := rule.SplitFamilies(r.Sources)
+		want += len(s4) * len(iptPortChunks(r.Ports))
+	}
+	out := h.ns.sh("iptables-save -t filter | grep -c -- '-A PORTWARDEN-INPUT -s .* -j ACCEPT' || true")
+	if got := strings.TrimSpace(out); got != fmt.Sprint(want+1) { // + the management rule
+		t.Errorf("%s source rules, want %d", got, want+1)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 
+	"go4.org/netipx"
+
 	"github.com/portwarden/portwarden/rule"
 )
 
@@ -239,6 +241,16 @@ func nftParseAddrs(raw json.RawMessage, v6 bool) ([]netip.Prefix, error) {
 				Addr string `json:"addr"`
 				Len  int    `json:"len"`
 			} `json:"prefix"`
+			Range []string `json:"range"`
+		}
+		if json.Unmarshal(e, &pfx) == nil && pfx.Range != nil {
+			// nft merged touching elements of the set into a range.
+			ps, err := nftParseRange(pfx.Range, v6)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ps...)
+			continue
 		}
 		switch {
 		case json.Unmarshal(e, &s) == nil:
@@ -270,6 +282,33 @@ func nftParseAddrs(raw json.RawMessage, v6 bool) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// nftParseRange reads an address range ["first", "last"] of a set as the
+// prefixes that cover it exactly.
+func nftParseRange(r []string, v6 bool) ([]netip.Prefix, error) {
+	if len(r) != 2 {
+		return nil, fmt.Errorf("unexpected source range %q", r)
+	}
+	var ends [2]netip.Addr
+	for i, s := range r {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("source range %q: %w", r, err)
+		}
+		if a.Zone() != "" {
+			return nil, fmt.Errorf("source %q: %w", s, errZone)
+		}
+		if a.Is6() != v6 {
+			return nil, fmt.Errorf("source range %q in a match of the other address family", r)
+		}
+		ends[i] = a
+	}
+	rg := netipx.IPRangeFrom(ends[0], ends[1])
+	if !rg.IsValid() {
+		return nil, fmt.Errorf("source range %q: the end is below the start", r)
+	}
+	return rg.Prefixes(), nil
 }
 
 func nftParsePorts(raw json.RawMessage) ([]rule.PortRange, error) {

@@ -41,7 +41,11 @@ func nftRuleLines(d linuxDesired, fam string) []string {
 	return out
 }
 
-// nftSourceRules renders one rule per address family and source group.
+// nftSourceRules renders one rule per address family: its sources are one
+// anonymous set, whatever their number (a rule of a large fleet carries
+// thousands). nft merges touching elements of such a set into ranges
+// (10.0.0.1 and 10.0.0.2/31 become 10.0.0.1-10.0.0.3); the read-back
+// turns ranges into prefixes again, so the state equals the desired one.
 func nftSourceRules(src []netip.Prefix, proto string, ports []rule.PortRange, comment string, v4, v6 bool) []string {
 	var out []string
 	s4, s6 := rule.SplitFamilies(src)
@@ -50,16 +54,14 @@ func nftSourceRules(src []netip.Prefix, proto string, ports []rule.PortRange, co
 		kw   string
 		srcs []netip.Prefix
 	}{{v4, "ip", s4}, {v6, "ip6", s6}} {
-		if !fam.on {
+		if !fam.on || len(fam.srcs) == 0 {
 			continue
 		}
-		for _, g := range nftSourceGroups(fam.srcs) {
-			line := fam.kw + " saddr " + nftSet(g, rule.PrefixString) + " " + proto + " dport " + nftSet(ports, rule.PortRange.String) + " accept"
-			if comment != "" {
-				line += ` comment "` + comment + `"`
-			}
-			out = append(out, line)
+		line := fam.kw + " saddr " + nftSet(fam.srcs, rule.PrefixString) + " " + proto + " dport " + nftSet(ports, rule.PortRange.String) + " accept"
+		if comment != "" {
+			line += ` comment "` + comment + `"`
 		}
+		out = append(out, line)
 	}
 	return out
 }
@@ -68,38 +70,16 @@ func nftSet[T any](xs []T, str func(T) string) string {
 	if len(xs) == 1 {
 		return str(xs[0])
 	}
-	s := make([]string, len(xs))
+	var b strings.Builder
+	b.WriteString("{ ")
 	for i, x := range xs {
-		s[i] = str(x)
-	}
-	return "{ " + strings.Join(s, ", ") + " }"
-}
-
-// nftSourceGroups splits sorted prefixes into groups in which no two
-// overlap or touch. nft merges such elements of an anonymous set
-// (10.0.0.0/25 and 10.0.0.128/25 become 10.0.0.0/24, 10.0.0.1 and
-// 10.0.0.2 a range), and the rules read back would no longer equal the
-// desired ones; one rule per group keeps every prefix as it was.
-func nftSourceGroups(src []netip.Prefix) [][]netip.Prefix {
-	var groups [][]netip.Prefix
-	var ends []netip.Addr
-	for _, p := range src {
-		first, last := p.Masked().Addr(), rule.PrefixLast(p)
-		placed := false
-		for i, end := range ends {
-			if next := end.Next(); next.IsValid() && next.Less(first) {
-				groups[i] = append(groups[i], p)
-				ends[i] = last
-				placed = true
-				break
-			}
+		if i > 0 {
+			b.WriteString(", ")
 		}
-		if !placed {
-			groups = append(groups, []netip.Prefix{p})
-			ends = append(ends, last)
-		}
+		b.WriteString(str(x))
 	}
-	return groups
+	b.WriteString(" }")
+	return b.String()
 }
 
 // nftName checks that a foreign table or chain name can be written into a

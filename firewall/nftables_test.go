@@ -3,7 +3,6 @@ package firewall
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,30 +53,53 @@ func nftLoad(ruleset string) string {
 	return "nft -f - <<'EOF'\n" + ruleset + "EOF\n"
 }
 
-func TestNFTSourceGroups(t *testing.T) {
+// One rule per family carries every source as one set, touching and
+// nested-free as AggregatePrefixes leaves them.
+func TestNFTSourceRulesOneSetPerFamily(t *testing.T) {
+	src := lxPfx("10.0.0.1", "10.0.0.2/31", "10.0.0.128/25", "10.99.0.2", "fd00::/64", "fd00:0:0:1::/64")
+	got := nftSourceRules(src, "tcp", []rule.PortRange{{Lo: 22, Hi: 22}, {Lo: 2500, Hi: 3300}}, "c", true, true)
+	want := []string{
+		`ip saddr { 10.0.0.1, 10.0.0.2/31, 10.0.0.128/25, 10.99.0.2 } tcp dport { 22, 2500-3300 } accept comment "c"`,
+		`ip6 saddr { fd00::/64, fd00:0:0:1::/64 } tcp dport { 22, 2500-3300 } accept comment "c"`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("nftSourceRules:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := nftSourceRules(lxPfx("10.0.0.1"), "udp", []rule.PortRange{{Lo: 53, Hi: 53}}, "", true, true); !slices.Equal(got, []string{"ip saddr 10.0.0.1 udp dport 53 accept"}) {
+		t.Errorf("single source, no IPv6: %q", got)
+	}
+}
+
+// Ranges that nft made of touching set elements read back as the prefixes
+// that cover them; a range of the wrong family or upside down is refused.
+func TestNFTParseAddrsRanges(t *testing.T) {
 	for _, tc := range []struct {
-		in   []string
-		want [][]string
+		in   string
+		v6   bool
+		want []string
+		bad  bool
 	}{
-		{[]string{"10.0.0.1", "10.0.0.3"}, [][]string{{"10.0.0.1", "10.0.0.3"}}},
-		{[]string{"10.0.0.1", "10.0.0.2", "10.0.0.3"}, [][]string{{"10.0.0.1", "10.0.0.3"}, {"10.0.0.2"}}},
-		{[]string{"10.0.0.0/25", "10.0.0.128/25"}, [][]string{{"10.0.0.0/25"}, {"10.0.0.128/25"}}},
-		{[]string{"10.1.2.0/24", "10.1.2.7", "10.99.0.2"}, [][]string{{"10.1.2.0/24", "10.99.0.2"}, {"10.1.2.7"}}},
-		{[]string{"10.0.0.0/8", "255.255.255.255"}, [][]string{{"10.0.0.0/8", "255.255.255.255"}}},
-		{[]string{"10.0.0.0/8", "10.0.0.0/8"}, [][]string{{"10.0.0.0/8"}, {"10.0.0.0/8"}}},
-		{[]string{"fd00::/64", "fd00:0:0:1::/64"}, [][]string{{"fd00::/64"}, {"fd00:0:0:1::/64"}}},
+		{in: `{"set": [{"range": ["10.0.0.1", "10.0.0.3"]}, {"prefix": {"addr": "10.0.0.8", "len": 29}}, "10.0.1.7"]}`, want: []string{"10.0.0.1", "10.0.0.2/31", "10.0.0.8/29", "10.0.1.7"}},
+		{in: `{"set": [{"range": ["2001:db8::1", "2001:db8::3"]}]}`, v6: true, want: []string{"2001:db8::1", "2001:db8::2/127"}},
+		{in: `{"range": ["10.0.0.0", "10.0.1.255"]}`, want: []string{"10.0.0.0/23"}},
+		{in: `{"set": [{"range": ["10.0.0.3", "10.0.0.1"]}]}`, bad: true},
+		{in: `{"set": [{"range": ["10.0.0.1", "2001:db8::1"]}]}`, bad: true},
+		{in: `{"set": [{"range": ["10.0.0.1"]}]}`, bad: true},
+		{in: `{"set": [{"range": ["10.0.0.1", "10.0.0.2"]}]}`, v6: true, bad: true},
 	} {
-		got := nftSourceGroups(lxPfx(tc.in...))
-		var gs [][]string
-		for _, g := range got {
-			var s []string
-			for _, p := range g {
-				s = append(s, rule.PrefixString(p))
+		got, err := nftParseAddrs(json.RawMessage(tc.in), tc.v6)
+		if tc.bad {
+			if err == nil {
+				t.Errorf("%s: accepted as %v", tc.in, got)
 			}
-			gs = append(gs, s)
+			continue
 		}
-		if fmt.Sprint(gs) != fmt.Sprint(tc.want) {
-			t.Errorf("nftSourceGroups(%v) = %v, want %v", tc.in, gs, tc.want)
+		if err != nil {
+			t.Errorf("%s: %v", tc.in, err)
+			continue
+		}
+		if s := rule.PrefixStrings(got); !slices.Equal(s, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.in, s, tc.want)
 		}
 	}
 }
@@ -315,7 +337,7 @@ func TestNFTablesStateRejects(t *testing.T) {
 		return append(items, map[string]any{"rule": map[string]any{
 			"family": "inet", "table": "portwarden", "chain": "input", "handle": 501,
 			"expr": []any{
-				map[string]any{"match": map[string]any{"op": "==", "left": map[string]any{"payload": map[string]any{"protocol": "ip", "field": "saddr"}}, "right": map[string]any{"range": []any{"10.0.0.1", "10.0.0.9"}}}},
+				map[string]any{"match": map[string]any{"op": "==", "left": map[string]any{"payload": map[string]any{"protocol": "ip", "field": "saddr"}}, "right": map[string]any{"range": []any{"10.0.0.9", "10.0.0.1"}}}},
 				map[string]any{"match": map[string]any{"op": "==", "left": map[string]any{"payload": map[string]any{"protocol": "tcp", "field": "dport"}}, "right": 80}},
 				map[string]any{"accept": nil}},
 		}})
@@ -325,7 +347,7 @@ func TestNFTablesStateRejects(t *testing.T) {
 		"no nftables array": withSection(base, linuxSecNFT, `{"tables": []}`),
 		"nft failed":        withSection(base, linuxSecErrors, "nft_ruleset: exit status 1: Operation not permitted\n"),
 		"unknown rule":      foreignRule,
-		"range source":      rangeSource,
+		"reversed range":    rangeSource,
 		"truncated":         withSection(ParseFacts(strings.Split(factsText(base), "### portwarden:iptables")[0]), "x", ""),
 	} {
 		if _, err := (&NFTables{}).State(f); err == nil {
@@ -706,4 +728,20 @@ func TestNFTablesKernelTruncatedInput(t *testing.T) {
 		t.Fatalf("full ruleset: exit %d: %s", code, stderr)
 	}
 	checkState(t, h.state(), lxDesired(rule.Additive))
+}
+
+// Sources are sets: one nft rule per policy rule and family, whatever the
+// number of peers, touching prefixes read back through nft's ranges, and
+// the second apply changes nothing.
+func TestNFTablesKernelLargeSets(t *testing.T) {
+	requireKernel(t, "nft")
+	t.Parallel()
+	h := checkLargeSets(t, "nftables")
+	out := h.ns.sh("nft list chain inet portwarden input")
+	if n := strings.Count(out, " saddr "); n != 5 { // tcp v4 + v6, udp v4, management v4, the DHCPv6 preamble
+		t.Errorf("%d source matches, want 5 (one per rule and family):\n%.2000s", n, out)
+	}
+	if !strings.Contains(out, "10.0.0.1-10.0.0.7") {
+		t.Errorf("touching prefixes are not one range element:\n%.2000s", out)
+	}
 }

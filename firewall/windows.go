@@ -11,6 +11,8 @@ import (
 	"strings"
 	"unicode"
 
+	"go4.org/netipx"
+
 	"github.com/portwarden/portwarden/rule"
 )
 
@@ -42,11 +44,14 @@ const (
 	// from before enforce mode, so that going back to additive can
 	// restore it.
 	windowsManagementName = rule.Tag + "-management"
-	// windowsMaxAddresses caps the remote addresses of one Windows rule;
-	// a rule with more sources is split into parts that State merges
-	// again. Windows accepts more, but long address lists make rules hard
-	// to read in the MMC snap-in and the scripts long.
-	windowsMaxAddresses = 200
+	// windowsMaxAddresses caps the RemoteAddress entries of one Windows
+	// rule. Sources are written as the fewest entries (touching prefixes
+	// become one range "a-b"), so a rule is one rule with a single
+	// RemoteAddress list for all but the largest fleets; above the cap it
+	// is split into parts that State merges again. Windows 10 is reported
+	// to take at most 1,000 entries per rule (Windows documents no limit):
+	// the cap stays there.
+	windowsMaxAddresses = 1000
 	// windowsPendingInfix marks a rule created by an apply that has not
 	// been committed yet: "<final name>-pending-<change id>".
 	windowsPendingInfix = "-pending-"
@@ -159,11 +164,41 @@ func windowsRuleName(r rule.Rule, part int) string {
 	return name
 }
 
+// validateSources checks sources and renders them as the fewest
+// RemoteAddress entries: the aggregated prefixes, with prefixes that touch
+// joined into one range "first-last" (Windows reads ranges as well as
+// subnets; State turns both back into prefixes).
 func validateSources(src []netip.Prefix) ([]string, error) {
+	ps, err := windowsPrefixes(src)
+	if err != nil {
+		return nil, err
+	}
+	var b netipx.IPSetBuilder
+	for _, p := range ps {
+		b.AddPrefix(p)
+	}
+	set, err := b.IPSet()
+	if err != nil {
+		return nil, fmt.Errorf("sources: %w", err)
+	}
+	var out []string
+	for _, r := range set.Ranges() {
+		if p, ok := r.Prefix(); ok {
+			out = append(out, rule.PrefixString(p))
+		} else {
+			out = append(out, r.From().String()+"-"+r.To().String())
+		}
+	}
+	return out, nil
+}
+
+// windowsPrefixes checks sources and unmaps IPv4-mapped ones, which
+// Windows knows only as IPv4.
+func windowsPrefixes(src []netip.Prefix) ([]netip.Prefix, error) {
 	if len(src) == 0 {
 		return nil, errors.New("no sources: portwarden never opens a port to any address")
 	}
-	out := make([]string, 0, len(src))
+	out := make([]netip.Prefix, 0, len(src))
 	for _, p := range src {
 		if !p.IsValid() {
 			return nil, errors.New("invalid source prefix")
@@ -180,7 +215,7 @@ func validateSources(src []netip.Prefix) ([]string, error) {
 				return nil, fmt.Errorf("source %s: IPv4-mapped prefix shorter than /96", p)
 			}
 		}
-		out = append(out, rule.PrefixString(netip.PrefixFrom(a, bits).Masked()))
+		out = append(out, netip.PrefixFrom(a, bits).Masked())
 	}
 	return out, nil
 }

@@ -75,10 +75,16 @@ func veeamDesired(mode rule.Mode) Desired {
 }
 
 func TestWindowsScriptsGolden(t *testing.T) {
-	many := make([]netip.Prefix, 0, 450)
-	for i := range 450 {
-		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(i / 256), byte(i % 256)}), 32))
+	// 1,001 addresses that do not touch and 10.2.0.1 to 10.2.0.6, one
+	// range entry: 1,002 entries, one more than a rule takes.
+	many := make([]netip.Prefix, 0, 1007)
+	for i := range 1001 {
+		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(2 * i / 256), byte(2 * i % 256)}), 32))
 	}
+	for i := range 6 {
+		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 2, 0, byte(1 + i)}), 32))
+	}
+	many = rule.AggregatePrefixes(many)
 	tests := []struct {
 		name string
 		d    Desired

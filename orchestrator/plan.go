@@ -153,13 +153,22 @@ func SourceDelta(c Change) (added, removed []netip.Prefix) {
 	if c.Before == nil || c.After == nil {
 		return nil, nil
 	}
+	// A set each way, not a scan per source: a rule may carry thousands.
+	in := func(ps []netip.Prefix) map[netip.Prefix]bool {
+		m := make(map[netip.Prefix]bool, len(ps))
+		for _, p := range ps {
+			m[p] = true
+		}
+		return m
+	}
+	before, after := in(c.Before.Sources), in(c.After.Sources)
 	for _, s := range c.After.Sources {
-		if !slices.Contains(c.Before.Sources, s) {
+		if !before[s] {
 			added = append(added, s)
 		}
 	}
 	for _, s := range c.Before.Sources {
-		if !slices.Contains(c.After.Sources, s) {
+		if !after[s] {
 			removed = append(removed, s)
 		}
 	}

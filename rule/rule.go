@@ -246,3 +246,38 @@ func JoinPrefixes(ps []netip.Prefix) string {
 func JoinPrefixStrings(ps []string) string {
 	return strings.Join(ps, ", ")
 }
+
+// RemoveAddr returns ps, an aggregated, sorted prefix list (as
+// AggregatePrefixes returns it), without the address a: the prefix that
+// holds a is split into the fewest prefixes that cover the rest of it, so
+// the result is still the fewest prefixes, sorted. It costs one pass over
+// ps (no re-aggregation); ps itself is not modified. ps is returned as is
+// when no prefix holds a.
+func RemoveAddr(ps []netip.Prefix, a netip.Addr) []netip.Prefix {
+	i := slices.IndexFunc(ps, func(p netip.Prefix) bool { return p.Contains(a) })
+	if i < 0 {
+		return ps
+	}
+	p := ps[i]
+	// The rest of p is, at each length below a's own, the sibling half
+	// that does not hold a.
+	var rest []netip.Prefix
+	for bits := p.Bits() + 1; bits <= a.BitLen(); bits++ {
+		half, _ := a.Prefix(bits)
+		rest = append(rest, sibling(half))
+	}
+	slices.SortFunc(rest, ComparePrefix)
+	out := make([]netip.Prefix, 0, len(ps)-1+len(rest))
+	out = append(out, ps[:i]...)
+	out = append(out, rest...)
+	return append(out, ps[i+1:]...)
+}
+
+// sibling is the other half of the prefix one bit shorter than p.
+func sibling(p netip.Prefix) netip.Prefix {
+	b := p.Addr().AsSlice()
+	bit := p.Bits() - 1
+	b[bit/8] ^= 0x80 >> (bit % 8)
+	addr, _ := netip.AddrFromSlice(b)
+	return netip.PrefixFrom(addr.WithZone(p.Addr().Zone()), p.Bits())
+}

@@ -62,6 +62,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	defer s.engine.Close()
 	s.prog.start("Reading rules back", len(s.managed()))
+	s.engine.PlanOnly = true // a report applies nothing
 	plans := s.engine.Plan(ctx, s.rules)
 	s.prog.finish()
 	var probes []*orchestrator.Probe

@@ -89,14 +89,19 @@ func resolveHosts(ctx context.Context, inv *inventory.Inventory, offline bool) (
 // needsPlaceholder names the unresolved hosts whose addresses hr's rules
 // would need, or nil.
 func needsPlaceholder(hr *orchestrator.HostRules, inv *inventory.Inventory, addrs orchestrator.Addresses, missing map[string]bool) []string {
+	if len(missing) == 0 {
+		return nil
+	}
 	var names []string
 	for _, r := range hr.Rules {
 		for _, s := range r.Sources {
 			if !placeholderPrefix.Overlaps(s) {
 				continue
 			}
+			// Sources are aggregated: one prefix may stand for several
+			// placeholders.
 			for _, h := range inv.Hosts {
-				if missing[h.Name] && slices.Contains(addrs[h.Name], s.Addr()) && !slices.Contains(names, h.Name) {
+				if missing[h.Name] && !slices.Contains(names, h.Name) && slices.ContainsFunc(addrs[h.Name], s.Contains) {
 					names = append(names, h.Name)
 				}
 			}

@@ -12,6 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/orchestrator"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // mapResolver answers from a map: no DNS query leaves the test.
@@ -138,5 +142,22 @@ func TestRulesNeedNoSecrets(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "roles:") {
 			t.Errorf("%s: code %d\n%s", inv, code, errOut)
 		}
+	}
+}
+
+// Two unresolved peers whose placeholders aggregate into one prefix are
+// both named: the rule needs each of them.
+func TestNeedsPlaceholderAggregated(t *testing.T) {
+	a, b := &inventory.Host{Name: "a"}, &inventory.Host{Name: "b"}
+	inv := &inventory.Inventory{Hosts: []*inventory.Host{a, b, {Name: "c"}}}
+	addrs := orchestrator.Addresses{"a": {placeholderAddr(0)}, "b": {placeholderAddr(1)}}
+	missing := map[string]bool{"a": true, "b": true}
+	agg := rule.AggregatePrefixes([]netip.Prefix{netip.PrefixFrom(placeholderAddr(0), 128), netip.PrefixFrom(placeholderAddr(1), 128)})
+	if len(agg) != 1 {
+		t.Fatalf("placeholders did not aggregate: %v", agg)
+	}
+	hr := &orchestrator.HostRules{Host: &inventory.Host{Name: "c"}, Rules: []orchestrator.Rule{{Rule: rule.Rule{Protocol: "tcp", Sources: agg}}}}
+	if got := needsPlaceholder(hr, inv, addrs, missing); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("needsPlaceholder = %v, want [a b]", got)
 	}
 }
