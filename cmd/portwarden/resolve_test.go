@@ -140,3 +140,39 @@ func TestRulesNeedNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestUnresolvableComputedAddressNotShown: an address computed by env()
+// that does not resolve is reported at its place without its value (nor
+// in the resolver's error), as every diagnostic treats computed values.
+func TestUnresolvableComputedAddressNotShown(t *testing.T) {
+	src, err := os.ReadFile("../../examples/site.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := filepath.Join(t.TempDir(), "site.hcl")
+	if err := os.WriteFile(inv, []byte(strings.Replace(string(src), `"192.0.2.21"`, `env("PW_TEST_ADDR")`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const marker = "pwmarkeraddr7q5.corp.example"
+	t.Setenv("PW_TEST_ADDR", marker)
+	useResolver(t, mapResolver{})
+	for _, format := range []string{"text", "json"} {
+		out, errOut, code := runCLI(t, "rules", "--inventory", inv, "--format", format)
+		if code != 1 || !strings.Contains(errOut, "Unresolvable address") || !strings.Contains(errOut, `host \"hv01\"`) && !strings.Contains(errOut, `host "hv01"`) {
+			t.Fatalf("%s: code %d, want 1 with the diagnostic for hv01:\n%s", format, code, errOut)
+		}
+		if strings.Contains(strings.ToLower(out+errOut), marker) {
+			t.Errorf("%s: the computed address is shown:\n%s\n%s", format, out, errOut)
+		}
+		if format == "text" && !strings.Contains(errOut, "on "+inv+" line 64") {
+			t.Errorf("text diagnostic without the place:\n%s", errOut)
+		}
+	}
+	// The same name written out is shown: the check above can fail.
+	if err := os.WriteFile(inv, []byte(strings.Replace(string(src), `"192.0.2.21"`, `"`+marker+`"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, _ := runCLI(t, "rules", "--inventory", inv); !strings.Contains(errOut, marker) {
+		t.Errorf("a literal address is not shown:\n%s", errOut)
+	}
+}
