@@ -321,10 +321,14 @@ func (d *decoder) decode(body hcl.Body) hcl.Diagnostics {
 				key = h.Addr.Unmap().String()
 			}
 			if prev := addrs[key]; prev != nil {
+				shown := h.Address
+				if !writtenAttr(b, "address") {
+					shown = "(computed, not shown)"
+				}
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,
 					Summary:  "Duplicate host address",
-					Detail:   fmt.Sprintf("Host %q has address %s, which host %q (%s) has already.", h.Name, h.Address, prev.Name, prev.DeclRange),
+					Detail:   fmt.Sprintf("Host %q has address %s, which host %q (%s) has already.", h.Name, shown, prev.Name, prev.DeclRange),
 					Subject:  b.DefRange.Ptr(),
 				})
 				continue
@@ -648,7 +652,7 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 	sort.Strings(roles)
 	h.Roles = slices.Compact(roles)
 	for _, r := range h.Roles {
-		diags = append(diags, d.checkRole(r, h.OS, "host "+h.Name, rolesRng, false)...)
+		diags = append(diags, hideComputedIn(d.checkRole(r, h.OS, "host "+h.Name, rolesRng, false), rolesValues(layers)...)...)
 	}
 	if diags.HasErrors() {
 		return nil, diags
@@ -744,7 +748,7 @@ func (d *decoder) decodeNetwork(b *hcl.Block) (*Network, hcl.Diagnostics) {
 		sort.Strings(rs)
 		n.Roles = slices.Compact(rs)
 		for _, r := range n.Roles {
-			diags = append(diags, d.checkRole(r, "", "network "+n.Name, rv.rng, true)...)
+			diags = append(diags, hideComputedIn(d.checkRole(r, "", "network "+n.Name, rv.rng, true), rv)...)
 		}
 	}
 	if diags.HasErrors() {
