@@ -176,3 +176,37 @@ func TestUnresolvableComputedAddressNotShown(t *testing.T) {
 		t.Errorf("a literal address is not shown:\n%s", errOut)
 	}
 }
+
+// TestEveryHostUnresolved: when no host's name resolves, every command
+// that would connect reports each host at its address and contacts none
+// (the resolver answers nothing; no address is dialed).
+func TestEveryHostUnresolved(t *testing.T) {
+	useResolver(t, mapResolver{})
+	dir := writeFiles(t, map[string]string{"id": "", "known_hosts": "", "inv.hcl": `
+host "repo01" {
+  address = "repo01.corp.example"
+  os      = "linux"
+  roles   = ["backup_repository"]
+  ssh {
+    private_key = "id"
+    known_hosts = "known_hosts"
+  }
+}
+`})
+	inv := filepath.Join(dir, "inv.hcl")
+	for _, args := range [][]string{
+		{"plan"}, {"plan", "--format", "json"}, {"plan", "--format", "json", "--out", filepath.Join(dir, "plan.json")},
+		{"apply", "--auto-approve"}, {"apply", "--auto-approve", "--format", "json", "--audit-log", filepath.Join(dir, "audit.log"), "--metrics-file", filepath.Join(dir, "m.prom")},
+		{"verify"}, {"verify", "--format", "json"},
+		{"report", "--format", "json", "--out", filepath.Join(dir, "r.json")},
+	} {
+		out, errOut, code := runCLI(t, append(args, "--inventory", inv)...)
+		what := strings.Join(args, " ")
+		if strings.Contains(errOut, "panic") || code == 0 && args[0] != "report" { // a report is written whatever the hosts say
+			t.Errorf("%s: exit %d\n%s\n%s", what, code, out, errOut)
+		}
+		if !strings.Contains(out+errOut, "repo01") || !strings.Contains(out+errOut, "did not resolve") {
+			t.Errorf("%s: repo01's unresolved name is not reported:\n%s\n%s", what, out, errOut)
+		}
+	}
+}
