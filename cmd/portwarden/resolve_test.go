@@ -139,6 +139,13 @@ func TestRulesNeedNoSecrets(t *testing.T) {
 			t.Errorf("%s: code %d\n%s", inv, code, errOut)
 		}
 	}
+	// Nor the files: a file() secret that does not exist, an env() sudo
+	// password that is not set.
+	useResolver(t, mapResolver{"vbr01.lab.example": "192.0.2.10"})
+	dir := writeFiles(t, map[string]string{"inv.hcl": validateInv, "id_test": "", "known_hosts": ""})
+	if out, errOut, code := runCLI(t, "rules", "--inventory", filepath.Join(dir, "inv.hcl")); code != 0 || !strings.Contains(out, "repo01") {
+		t.Errorf("rules without the secret files: code %d\n%s\n%s", code, out, errOut)
+	}
 }
 
 // TestUnresolvableComputedAddressNotShown: an address computed by env()
