@@ -791,6 +791,12 @@ func (d *decoder) sshConfig(m map[string]*value, address string) (*transport.SSH
 	if c.User == "" {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid ssh user", Detail: "ssh user must not be empty."})
 	}
+	if c.InsecureIgnoreHostKey {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Unverified SSH host key",
+			Detail: "insecure_ignore_host_key = true accepts any host key: anyone on the path can impersonate the host and " +
+				"read the passwords sent to it. Prefer known_hosts (or accept_new_host_keys once).",
+			Subject: rangeOf(m["insecure_ignore_host_key"])})
+	}
 	var jump string
 	r.str("proxy_jump", &jump)
 	if jump != "" {
