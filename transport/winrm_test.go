@@ -354,8 +354,8 @@ func TestWinRMOutputCap(t *testing.T) {
 	})}, newWinPKI(t))
 	c := dial(t, h.config())
 	_, err := c.Run(context.Background(), Script{Shell: "powershell", Body: "anything"})
-	if !errors.Is(err, ErrOutputTooLarge) || !strings.Contains(err.Error(), "16 MiB") {
-		t.Fatalf("err = %v, want ErrOutputTooLarge", err)
+	if !errors.Is(err, ErrOutputTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("winrm to 127.0.0.1:%d", h.port)) || !strings.Contains(err.Error(), "(16 MiB)") {
+		t.Fatalf("err = %v, want ErrOutputTooLarge naming the host and the cap", err)
 	}
 	// The connection is still usable for the next script.
 	if res := runPS(t, c, "small"); !strings.Contains(string(res.Stdout), "small") {
