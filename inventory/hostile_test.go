@@ -53,6 +53,13 @@ func TestComputedValuesStayOutOfDiagnostics(t *testing.T) {
 	if _, diags := Parse([]byte(src), filepath.Join(dir, "inv.hcl"), pol); !diags.HasErrors() || strings.Contains(diags.Error(), "hunter2-marker") {
 		t.Errorf("duplicate computed address: %v", diags)
 	}
+	// Warnings about the host's connection settings name it without a
+	// computed address.
+	src = "host \"w\" {\n  address = env(\"PW_TEST_NAME\")\n  os = \"windows\"\n  winrm {\n    insecure = true\n  }\n}\n"
+	if _, diags := Parse([]byte(src), filepath.Join(dir, "inv.hcl"), pol); len(diags) == 0 || diags[0].Summary != "Unverified WinRM certificate" ||
+		strings.Contains(diags.Error(), "hunter2-marker") || !strings.Contains(diags[0].Detail, "this host") {
+		t.Errorf("warning with a computed address: %v", diags)
+	}
 	// A literal value is still quoted, to help.
 	_, diags := Parse([]byte("host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"solaris\"\n}\n"), "inv.hcl", pol)
 	if !strings.Contains(diags.Error(), "solaris") {

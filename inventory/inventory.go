@@ -669,11 +669,11 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 	switch h.OS {
 	case "linux":
 		cfg, ds := d.sshConfig(merged(func(l layer) map[string]*value { return l.ssh }), h.Address)
-		diags = append(diags, ds...)
+		diags = append(diags, redactComputed(ds, l.attrs["address"], "this host")...)
 		h.SSH = cfg
 	case "windows":
 		cfg, ds := d.winrmConfig(merged(func(l layer) map[string]*value { return l.winrm }), h.Address)
-		diags = append(diags, ds...)
+		diags = append(diags, redactComputed(ds, l.attrs["address"], "this host")...)
 		h.WinRM = cfg
 	}
 	if diags.HasErrors() {

@@ -77,6 +77,26 @@ func hideComputedIn(ds hcl.Diagnostics, vs ...*value) hcl.Diagnostics {
 	return ds
 }
 
+// redactComputed replaces, in the detail of each of ds, every string of
+// v's value with what, when v is computed: a diagnostic about something
+// else (a warning about the host's WinRM settings) still names the host
+// without showing a value from env() or file(). A detail that shows the
+// value in another form is hidden whole (hideComputed).
+func redactComputed(ds hcl.Diagnostics, v *value, what string) hcl.Diagnostics {
+	if v == nil || !v.computed {
+		return ds
+	}
+	for _, d := range ds {
+		walkStrings(v.v, func(s string) {
+			if s != "" {
+				d.Detail = strings.ReplaceAll(d.Detail, s, what)
+			}
+		})
+		d.Detail = hideComputed(v, d.Detail)
+	}
+	return ds
+}
+
 // writtenAttr reports whether block b sets name to a value written out in
 // the file, which a diagnostic may quote.
 func writtenAttr(b *hcl.Block, name string) bool {
