@@ -9,9 +9,9 @@ type linuxFactsPart struct {
 	name  string
 	shell string
 	// iptables marks the parts only the iptables backend, ufw and Detect
-	// read (the iptables variant, the iptables-save listings): an
-	// nftables apply prints lean in their place, saving a host the
-	// processes they start.
+	// read (the iptables variant, the iptables-save listings): the
+	// nftables and firewalld applies print lean in their place, saving a
+	// host the processes they start.
 	iptables bool
 	lean     string
 }
@@ -187,13 +187,13 @@ func joinLinuxFactsParts(parts []linuxFactsPart, lean bool) string {
 	return strings.Join(out, "\n")
 }
 
-// linuxFactsSections is the body of the facts script, and what every
-// Linux apply script but the nftables one prints after its change.
+// linuxFactsSections is the body of the facts script, and what the
+// iptables and ufw apply scripts print after their change.
 var linuxFactsSections = joinLinuxFactsParts(linuxFactsParts, false)
 
-// linuxNFTReadback is what an nftables apply prints back: the facts without
-// the iptables listings and the iptables variant, which the nftables
-// backend's State does not read, and which would cost every host a few
-// more processes per apply. The sections stay, empty, so the output still
-// parses as facts.
+// linuxNFTReadback is what an nftables (or firewalld) apply prints back:
+// the facts without the iptables listings and the iptables variant, which
+// those backends' State does not read, and which would cost every host a
+// few more processes per apply. The sections stay, empty, so the output
+// still parses as facts.
 var linuxNFTReadback = joinLinuxFactsParts(linuxFactsParts, true)
