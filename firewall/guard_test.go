@@ -294,9 +294,13 @@ func TestGuardCommitConfirmed(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkState(t, st, lxDesired(rule.Enforce))
-			// The lock is free again.
-			if rep, errOut, code := h.runApply(lxDesired(rule.Enforce), Guard{LockWait: time.Second}); code != 0 || rep.LockBusy {
-				t.Errorf("after revert now: exit %d %+v %s", code, rep, errOut)
+			// The lock is free again; without a confirm timeout (--no-confirm)
+			// nothing is armed: no confirm id, no state left for a revert.
+			if rep, errOut, code := h.runApply(lxDesired(rule.Enforce), Guard{LockWait: time.Second}); code != 0 || rep.LockBusy || rep.ConfirmID != "" {
+				t.Errorf("after revert now, unconfirmed: exit %d %+v %s", code, rep, errOut)
+			}
+			if d := h.stateDirs(); len(d) > 0 {
+				t.Errorf("an apply without confirm timeout left state for a revert: %v", d)
 			}
 		})
 	}

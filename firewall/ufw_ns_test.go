@@ -305,6 +305,10 @@ func TestUFWKernelRollback(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(u.sbin, "ufw"), []byte(wrapper), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// What an interrupted earlier run left staged: removed under the lock.
+	for _, f := range []string{"ufw/user.rules.portwarden-new", "ufw/user6.rules.portwarden-old-AbCd1234", "default/ufw.portwarden-new-Zz99Yy88"} {
+		os.WriteFile(filepath.Join(u.dir, f), []byte("stale\n"), 0o600)
+	}
 	b, f := u.backend()
 	s, err := b.Apply(f, ufwTestDesired(rule.Enforce))
 	if err != nil {
@@ -312,6 +316,11 @@ func TestUFWKernelRollback(t *testing.T) {
 	}
 	// /run is fresh per run: the wrapper fails once within this script.
 	out, _, code := u.run(s.Body, s.Stdin)
+	for _, pattern := range []string{"ufw/*.portwarden-*", "default/ufw.portwarden-*"} {
+		if left, _ := filepath.Glob(filepath.Join(u.dir, pattern)); len(left) > 0 {
+			t.Errorf("staged or stale files left after the run: %v", left)
+		}
+	}
 	if code == 0 || !strings.Contains(out, "the old files are back and loaded") {
 		t.Fatalf("apply with a failing reload: exit %d\n%s", code, out)
 	}

@@ -321,10 +321,14 @@ func (d *decoder) decode(body hcl.Body) hcl.Diagnostics {
 				key = h.Addr.Unmap().String()
 			}
 			if prev := addrs[key]; prev != nil {
+				shown := h.Address
+				if !writtenAttr(b, "address") {
+					shown = "(computed, not shown)"
+				}
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,
 					Summary:  "Duplicate host address",
-					Detail:   fmt.Sprintf("Host %q has address %s, which host %q (%s) has already.", h.Name, h.Address, prev.Name, prev.DeclRange),
+					Detail:   fmt.Sprintf("Host %q has address %s, which host %q (%s) has already.", h.Name, shown, prev.Name, prev.DeclRange),
 					Subject:  b.DefRange.Ptr(),
 				})
 				continue
@@ -648,7 +652,7 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 	sort.Strings(roles)
 	h.Roles = slices.Compact(roles)
 	for _, r := range h.Roles {
-		diags = append(diags, d.checkRole(r, h.OS, "host "+h.Name, rolesRng, false)...)
+		diags = append(diags, hideComputedIn(d.checkRole(r, h.OS, "host "+h.Name, rolesRng, false), rolesValues(layers)...)...)
 	}
 	if diags.HasErrors() {
 		return nil, diags
@@ -665,11 +669,11 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 	switch h.OS {
 	case "linux":
 		cfg, ds := d.sshConfig(merged(func(l layer) map[string]*value { return l.ssh }), h.Address)
-		diags = append(diags, ds...)
+		diags = append(diags, redactComputed(ds, l.attrs["address"], "this host")...)
 		h.SSH = cfg
 	case "windows":
 		cfg, ds := d.winrmConfig(merged(func(l layer) map[string]*value { return l.winrm }), h.Address)
-		diags = append(diags, ds...)
+		diags = append(diags, redactComputed(ds, l.attrs["address"], "this host")...)
 		h.WinRM = cfg
 	}
 	if diags.HasErrors() {
@@ -744,7 +748,7 @@ func (d *decoder) decodeNetwork(b *hcl.Block) (*Network, hcl.Diagnostics) {
 		sort.Strings(rs)
 		n.Roles = slices.Compact(rs)
 		for _, r := range n.Roles {
-			diags = append(diags, d.checkRole(r, "", "network "+n.Name, rv.rng, true)...)
+			diags = append(diags, hideComputedIn(d.checkRole(r, "", "network "+n.Name, rv.rng, true), rv)...)
 		}
 	}
 	if diags.HasErrors() {
@@ -786,6 +790,12 @@ func (d *decoder) sshConfig(m map[string]*value, address string) (*transport.SSH
 	r.duration("command_timeout", &c.CommandTimeout)
 	if c.User == "" {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid ssh user", Detail: "ssh user must not be empty."})
+	}
+	if c.InsecureIgnoreHostKey {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Unverified SSH host key",
+			Detail: "insecure_ignore_host_key = true accepts any host key: anyone on the path can impersonate the host and " +
+				"read the passwords sent to it. Prefer known_hosts (or accept_new_host_keys once).",
+			Subject: rangeOf(m["insecure_ignore_host_key"])})
 	}
 	var jump string
 	r.str("proxy_jump", &jump)

@@ -109,28 +109,50 @@ func DialWinRM(ctx context.Context, cfg WinRMConfig) (Conn, error) {
 		return nil, fmt.Errorf("winrm to %s: %w", c.name, err)
 	}
 
-	dctx, cancel := context.WithTimeoutCause(ctx, cfg.ConnectTimeout, errConnectTimeout)
-	defer cancel()
 	if tr.krb != nil {
-		if err := tr.krb.login(dctx); err != nil {
+		// The Kerberos login (tickets from the KDC) is made once, within
+		// the connect timeout; opening the shell below is what is retried.
+		lctx, cancel := context.WithTimeoutCause(ctx, cfg.ConnectTimeout, errConnectTimeout)
+		err := tr.krb.login(lctx)
+		if err != nil {
+			err = c.opError(lctx, "connecting", err)
+			cancel()
 			tr.destroy()
-			return nil, c.opError(dctx, "connecting", err)
+			return nil, err
 		}
+		cancel()
 	}
-	tr.setContext(dctx)
-	shell, err := c.client.CreateShell()
+	// Opening the shell is connecting: retried as SSH's dial is when it
+	// failed in a way that says nothing about the host's answer (refused,
+	// reset, dropped, timed out; transport/retry.go). A shell the host may
+	// have opened for a dropped attempt runs nothing and idles out.
+	shell, err := dialRetry(ctx, func() (*winrm.Shell, error) { return c.openShell(ctx) })
 	if err != nil {
 		tr.destroy()
-		return nil, c.opError(dctx, "connecting", err)
+		return nil, err
 	}
 	c.shell = shell
+	return c, nil
+}
+
+// openShell makes one attempt at opening the remote shell, bounded by the
+// connect timeout.
+func (c *winrmConn) openShell(ctx context.Context) (*winrm.Shell, error) {
+	dctx, cancel := context.WithTimeoutCause(ctx, c.cfg.ConnectTimeout, errConnectTimeout)
+	defer cancel()
+	c.tr.setContext(dctx)
+	shell, err := c.client.CreateShell()
+	if err != nil {
+		c.tr.closeIdle()
+		return nil, c.opError(dctx, "connecting", err)
+	}
 	if dctx.Err() != nil {
 		// Ended while the host was opening the shell: close it again.
 		_ = shell.Close()
-		tr.destroy()
+		c.tr.closeIdle()
 		return nil, c.opError(dctx, "connecting", dctx.Err())
 	}
-	return c, nil
+	return shell, nil
 }
 
 var errConnectTimeout = errors.New("connect timeout")

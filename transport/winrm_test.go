@@ -360,8 +360,8 @@ func TestWinRMOutputCap(t *testing.T) {
 	})}, newWinPKI(t))
 	c := dial(t, h.config())
 	_, err := c.Run(context.Background(), Script{Shell: "powershell", Body: "anything"})
-	if !errors.Is(err, ErrOutputTooLarge) || !strings.Contains(err.Error(), "16 MiB") {
-		t.Fatalf("err = %v, want ErrOutputTooLarge", err)
+	if !errors.Is(err, ErrOutputTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("winrm to 127.0.0.1:%d", h.port)) || !strings.Contains(err.Error(), "(16 MiB)") {
+		t.Fatalf("err = %v, want ErrOutputTooLarge naming the host and the cap", err)
 	}
 	// The connection is still usable for the next script.
 	if res := runPS(t, c, "small"); !strings.Contains(string(res.Stdout), "small") {
@@ -768,4 +768,58 @@ func TestWinRMConcurrentAppliesOneHost(t *testing.T) {
 	if n != 1 {
 		t.Errorf("%d rules in the group after the locked-out apply, want the 1 from before", n)
 	}
+}
+
+// TestWinRMRetriesTransientConnects: opening the shell (WinRM's connect)
+// is retried as SSH's dial is: a dropped connection or a refused one is
+// tried again, at most sshDialAttempts times; a refused login is not.
+func TestWinRMRetriesTransientConnects(t *testing.T) {
+	pki := newWinPKI(t)
+	t.Run("dropped twice, then served", func(t *testing.T) {
+		h := startWinHost(t, wsman.Config{}, pki)
+		h.srv.DropNext("Create")
+		h.srv.DropNext("Create")
+		c := dial(t, h.config())
+		runPS(t, c, "'x'")
+		if s := h.srv.Stats(); s.Dropped != 2 || s.ShellsCreated != 1 {
+			t.Errorf("dropped %d, shells created %d; want 2 and 1", s.Dropped, s.ShellsCreated)
+		}
+	})
+	t.Run("always dropped: bounded", func(t *testing.T) {
+		h := startWinHost(t, wsman.Config{}, pki)
+		for range 10 {
+			h.srv.DropNext("Create")
+		}
+		_, err := DialWinRM(context.Background(), h.config())
+		if err == nil || !strings.Contains(err.Error(), "the connection dropped") || !strings.Contains(err.Error(), fmt.Sprintf("(after %d attempts)", sshDialAttempts)) {
+			t.Errorf("err = %v", err)
+		}
+		if s := h.srv.Stats(); s.Dropped != sshDialAttempts || s.ShellsCreated != 0 {
+			t.Errorf("dropped %d, shells created %d; want %d and 0", s.Dropped, s.ShellsCreated, sshDialAttempts)
+		}
+	})
+	t.Run("wrong password: not retried", func(t *testing.T) {
+		h := startWinHost(t, wsman.Config{}, pki)
+		cfg := h.config()
+		cfg.Password = "wrong"
+		_, err := DialWinRM(context.Background(), cfg)
+		var ae *AuthError
+		if !errors.As(err, &ae) || strings.Contains(err.Error(), "attempts") {
+			t.Errorf("err = %v, want an AuthError after one attempt", err)
+		}
+	})
+	t.Run("refused: retried", func(t *testing.T) {
+		lab.SkipShort(t, "a listener on loopback")
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close() // nothing listens there now: connections are refused
+		cfg := WinRMConfig{Address: "127.0.0.1", Port: port, User: winUser, Password: winPassword, Insecure: true, ConnectTimeout: time.Second}
+		_, err = DialWinRM(context.Background(), cfg)
+		if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), fmt.Sprintf("(after %d attempts)", sshDialAttempts)) {
+			t.Errorf("err = %v", err)
+		}
+	})
 }

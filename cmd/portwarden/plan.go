@@ -353,7 +353,10 @@ func toJSONChanges(cs []orchestrator.Change) []jsonChange {
 
 func hostPlanJSON(p *orchestrator.HostPlan) jsonHostPlan {
 	h := jsonHostPlan{Name: p.Host.Name, Address: p.Host.Address, OS: p.Host.OS, Backend: p.Backend,
-		Mode: string(p.Desired.Mode), Changes: toJSONChanges(p.Changes), Warnings: p.Current.Warnings, Notes: p.Rules.Notes}
+		Mode: string(p.Desired.Mode), Changes: toJSONChanges(p.Changes), Warnings: p.Current.Warnings}
+	if p.Rules != nil { // nil for a host left out before planning (its name did not resolve)
+		h.Notes = p.Rules.Notes
+	}
 	if p.Err != nil {
 		h.Error = p.Err.Error()
 	}
