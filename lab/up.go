@@ -70,7 +70,12 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 		}
 	}
 
-	id, err := claimID(ctx)
+	n := o.Linux + o.Windows
+	claim := claimID
+	if n > SmallLabHosts {
+		claim = claimLargeID
+	}
+	id, err := claim(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("starting lab: %w", err)
 	}
@@ -78,8 +83,8 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 		Dir:          dir,
 		ID:           id,
 		Bridge:       bridgeName(id),
-		Subnet:       subnetFor(id),
-		Controller:   subnetFor(id).Addr().Next(),
+		Subnet:       labSubnet(id, n),
+		Controller:   labSubnet(id, n).Addr().Next(),
 		Subnet6:      subnet6For(id),
 		Controller6:  subnet6For(id).Addr().Next(),
 		BaselineDrop: o.BaselineDrop,
@@ -181,6 +186,10 @@ func (l *Lab) build(ctx context.Context, o Options, labBin string) error {
 }
 
 func planHosts(l *Lab, linux, windows int) []Host {
+	subnet := l.Subnet
+	if !subnet.IsValid() {
+		subnet = labSubnet(l.ID, linux+windows)
+	}
 	var hosts []Host
 	for i := range linux + windows {
 		h := Host{OS: Linux, Port: 22, Name: fmt.Sprintf("lnx%02d", i+1)}
@@ -188,11 +197,12 @@ func planHosts(l *Lab, linux, windows int) []Host {
 			h = Host{OS: Windows, Port: 5986, Name: fmt.Sprintf("win%02d", i-linux+1)}
 		}
 		h.Namespace = nsName(l.ID, h.Name)
-		h.Address = hostAddr(l.ID, i)
+		h.Address = hostAddr(subnet, i)
 		if l.Subnet6.IsValid() {
-			h.Address6 = hostAddr6(l.ID, i)
+			h.Address6 = hostAddr6(l.Subnet6, i)
 		}
 		h.Veth = vethName(l.ID, i)
+		h.MAC = hostMAC(l.ID, i)
 		h.Dir = filepath.Join(l.Dir, "hosts", h.Name)
 		if h.OS == Linux {
 			h.PersistRoot = "/"
