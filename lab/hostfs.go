@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -125,13 +127,60 @@ func (l *Lab) setupHostFS(ctx context.Context, h Host) error {
 		return fmt.Errorf("setting up the files of %s: %w", h.Name, err)
 	}
 	f.Close()
-	_, err = run(ctx, nil, "unshare", "--mount="+target, "--propagation", "private", "--",
-		"nsenter", "--net="+netnsPath(h), "--",
+	err = unshareMount(ctx, target, "nsenter", "--net="+netnsPath(h), "--",
 		"/bin/sh", "-c", hostFSScript, "sh", fsDir(h), home)
 	if err != nil {
 		return fmt.Errorf("setting up the files of %s: %w", h.Name, err)
 	}
 	return nil
+}
+
+// mountCPU is a CPU on which unshareMount succeeded after a refusal, -1
+// before.
+var mountCPU atomic.Int32
+
+func init() { mountCPU.Store(-1) }
+
+// unshareMount runs argv in a new mount namespace bound on target
+// ("unshare --mount=TARGET"). The kernel binds a mount namespace only into
+// an older one (a loop check by namespace id), and recent kernels hand
+// out namespace ids in per-CPU batches: in a mount namespace other than
+// the machine's first (a benchmark's own, benchlab.PrivateMountNamespace),
+// a new namespace made on another CPU can have a lower id than the
+// binder's and is refused with EINVAL. Then the unshare is retried pinned
+// to each CPU in turn (taskset): ids on one CPU only grow, so the CPU that
+// works keeps working.
+func unshareMount(ctx context.Context, target string, argv ...string) error {
+	args := append([]string{"--mount=" + target, "--propagation", "private", "--"}, argv...)
+	if cpu := mountCPU.Load(); cpu >= 0 {
+		return runPinned(ctx, int(cpu), args)
+	}
+	_, err := run(ctx, nil, "unshare", args...)
+	if err == nil || !refusedBind(err) {
+		return err
+	}
+	for cpu := range runtime.NumCPU() {
+		if err = runPinned(ctx, cpu, args); err == nil {
+			mountCPU.Store(int32(cpu))
+			return nil
+		}
+		if !refusedBind(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func runPinned(ctx context.Context, cpu int, unshareArgs []string) error {
+	_, err := run(ctx, nil, "taskset", append([]string{"-c", strconv.Itoa(cpu), "unshare"}, unshareArgs...)...)
+	return err
+}
+
+// refusedBind reports whether unshare failed to bind the new namespace
+// (the kernel's loop check), rather than the command failing.
+func refusedBind(err error) bool {
+	var ce *CommandError
+	return errors.As(err, &ce) && strings.Contains(ce.Stderr, "/ns/mnt on ") && strings.Contains(ce.Stderr, "Invalid argument")
 }
 
 func netnsPath(h Host) string { return filepath.Join("/run/netns", h.Namespace) }
