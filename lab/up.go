@@ -164,11 +164,17 @@ func (l *Lab) build(ctx context.Context, o Options, labBin string) error {
 	if err := l.save(); err != nil {
 		return err
 	}
+	// Every probe that connects costs the host's sshd a fork: probe a
+	// few hosts at a time, or a large lab's probes starve each other of
+	// CPU and time out.
+	wait := make(chan struct{}, 16)
 	for i := range l.Hosts {
 		h := l.Hosts[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			wait <- struct{}{}
+			defer func() { <-wait }()
 			errs[i] = l.waitListening(ctx, h, startTimeout)
 		}()
 	}
