@@ -243,7 +243,11 @@ func writeTable(w io.Writer, results []Result) {
 	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range results {
 		if r.Err != "" {
-			fmt.Fprintf(w, "| %d | %d | failed: %s | | | | %s / %s |\n", r.Hosts, r.Parallel, strings.ReplaceAll(r.Err, "|", "/"), benchlab.Seconds(r.LabUp), benchlab.Seconds(r.LabDown))
+			msg := strings.Join(strings.Fields(strings.ReplaceAll(r.Err, "|", "/")), " ")
+			if len(msg) > 300 {
+				msg = msg[:300] + "..."
+			}
+			fmt.Fprintf(w, "| %d | %d | failed: %s | | | | %s / %s |\n", r.Hosts, r.Parallel, msg, benchlab.Seconds(r.LabUp), benchlab.Seconds(r.LabDown))
 			continue
 		}
 		fmt.Fprintf(w, "| %d | %d | %s | %s (%s) | %s (%s) | %s / %s | %s / %s |\n", r.Hosts, r.Parallel,
