@@ -269,7 +269,9 @@ func recap(out []byte) (changed, bad int, err error) {
 // whether either is active.
 func managers(ctx context.Context, l *lab.Lab, host string) string {
 	out, err := l.Exec(ctx, host, nil, "/bin/sh", "-c", `fw=no; ufw=no
-[ -x /usr/sbin/firewalld ] && fw="installed, $(pgrep -x firewalld >/dev/null && echo running || echo not running)"
+# pgrep sees the whole machine: count only a firewalld in this host's network namespace.
+running() { for p in $(pgrep -x "$1"); do [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/self/ns/net)" ] && return 0; done; return 1; }
+[ -x /usr/sbin/firewalld ] && fw="installed, $(running firewalld && echo running || echo not running)"
 [ -x /usr/sbin/ufw ] && ufw="installed, $(grep -q '^ENABLED=yes' /etc/ufw/ufw.conf && echo enabled || echo ENABLED=no)"
 echo "firewalld $fw; ufw $ufw"`)
 	if err != nil {
