@@ -143,13 +143,14 @@ func init() { mountCPU.Store(-1) }
 
 // unshareMount runs argv in a new mount namespace bound on target
 // ("unshare --mount=TARGET"). The kernel binds a mount namespace only into
-// an older one (a loop check by namespace id), and recent kernels hand
-// out namespace ids in per-CPU batches: in a mount namespace other than
-// the machine's first (a benchmark's own, benchlab.PrivateMountNamespace),
-// a new namespace made on another CPU can have a lower id than the
-// binder's and is refused with EINVAL. Then the unshare is retried pinned
-// to each CPU in turn (taskset): ids on one CPU only grow, so the CPU that
-// works keeps working.
+// an older one (a loop check by namespace id). In a mount namespace other
+// than the machine's first (a benchmark's own,
+// benchlab.PrivateMountNamespace), kernel 6.18 refused that bind with
+// EINVAL for some new namespaces, depending on the CPU they were made on:
+// namespace ids appear to come in per-CPU batches, so a new namespace can
+// have a lower id than the binder's. Then the unshare is retried pinned to
+// each CPU in turn (taskset), and the CPU that works is kept: ids on one
+// CPU only grow.
 func unshareMount(ctx context.Context, target string, argv ...string) error {
 	args := append([]string{"--mount=" + target, "--propagation", "private", "--"}, argv...)
 	if cpu := mountCPU.Load(); cpu >= 0 {
