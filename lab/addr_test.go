@@ -1,8 +1,10 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -75,5 +77,51 @@ func TestSubnetsNeverOverlap(t *testing.T) {
 				t.Errorf("%s overlaps %s", a, b)
 			}
 		}
+	}
+}
+
+// A lab with the large address plan, on the real kernel: SSH reaches its
+// hosts in 198.19.0.0/16 over IPv4 and IPv6, both ends hold permanent
+// neighbour entries (the machine's neighbour tables are not used up),
+// and Down leaves nothing.
+func TestLargeAddressPlan(t *testing.T) {
+	t.Parallel()
+	l := upWithCleanup(t, Options{Linux: 2, Large: true})
+	if l.ID > LargeLabIDs || l.Subnet != largeSubnetFor(l.ID) {
+		t.Fatalf("lab %d has subnet %s, want %s", l.ID, l.Subnet, largeSubnetFor(l.ID))
+	}
+	ctx := context.Background()
+	for _, h := range l.Hosts {
+		if !netip.MustParsePrefix("198.19.0.0/16").Contains(h.Address) {
+			t.Errorf("%s has address %s", h.Name, h.Address)
+		}
+		out := sshRun(t, l, h, "ip -o addr show dev eth0; ip neigh show dev eth0 nud permanent")
+		for _, want := range []string{h.Address.String() + "/21", h.Address6.String() + "/64",
+			l.Controller.String() + " lladdr " + bridgeMAC(l.ID) + " PERMANENT", l.Controller6.String() + " lladdr " + bridgeMAC(l.ID) + " PERMANENT"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: no %q in\n%s", h.Name, want, out)
+			}
+		}
+	}
+	out, err := run(ctx, nil, "ip", "neigh", "show", "dev", l.Bridge, "nud", "permanent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range l.Hosts {
+		for _, a := range []netip.Addr{h.Address, h.Address6} {
+			if want := a.String() + " lladdr " + h.MAC + " PERMANENT"; !strings.Contains(string(out), want) {
+				t.Errorf("bridge: no %q in\n%s", want, out)
+			}
+		}
+	}
+	loaded, err := Load(l.Dir)
+	if err != nil || loaded.Subnet != l.Subnet {
+		t.Fatalf("Load: %v, subnet %v", err, loaded)
+	}
+	if err := l.Down(); err != nil {
+		t.Fatal(err)
+	}
+	if left := leftovers(t, l); len(left) > 0 {
+		t.Errorf("left after Down: %v", left)
 	}
 }

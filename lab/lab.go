@@ -95,6 +95,11 @@ type Options struct {
 	// Root stays key-only (PermitRootLogin prohibit-password), so this is
 	// for users that a test creates.
 	PasswordAuth bool
+	// Large gives the lab the address plan of a large lab (an ID of
+	// 1-LargeLabIDs, a /21 in 198.19.0.0/16) however few hosts it has;
+	// labs of more than SmallLabHosts hosts always have it. Tests use it
+	// to try that plan without a thousand hosts.
+	Large bool
 	// LabBinary is the portwarden-lab executable that serves Windows hosts
 	// ("portwarden-lab serve-windows"). Default: $PORTWARDEN_LAB_BIN, else
 	// the running executable if it is portwarden-lab.

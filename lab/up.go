@@ -70,10 +70,9 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 		}
 	}
 
-	n := o.Linux + o.Windows
-	claim := claimID
-	if n > SmallLabHosts {
-		claim = claimLargeID
+	claim, subnet := claimID, subnetFor
+	if o.Large || o.Linux+o.Windows > SmallLabHosts {
+		claim, subnet = claimLargeID, largeSubnetFor
 	}
 	id, err := claim(ctx)
 	if err != nil {
@@ -83,8 +82,8 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 		Dir:          dir,
 		ID:           id,
 		Bridge:       bridgeName(id),
-		Subnet:       labSubnet(id, n),
-		Controller:   labSubnet(id, n).Addr().Next(),
+		Subnet:       subnet(id),
+		Controller:   subnet(id).Addr().Next(),
 		Subnet6:      subnet6For(id),
 		Controller6:  subnet6For(id).Addr().Next(),
 		BaselineDrop: o.BaselineDrop,
