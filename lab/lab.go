@@ -73,6 +73,8 @@ const (
 
 // MaxHosts is the largest number of hosts (Linux and Windows) in one lab.
 // Labs of more than SmallLabHosts hosts are large labs (198.19.0.0/16).
+// The benchmarks run 1,000; larger labs fit the address plan but have not
+// been run.
 const MaxHosts = 2000
 
 // Options says what lab to build.
