@@ -89,6 +89,9 @@ func Tail(b []byte, n int) string {
 // to each host over SSH can cost. It returns the wall time and how many
 // hosts failed (with the first error).
 func Floor(ctx context.Context, l *lab.Lab, parallel int) (time.Duration, int, error) {
+	if parallel < 1 {
+		return 0, 0, fmt.Errorf("floor: parallelism %d", parallel)
+	}
 	key, err := os.ReadFile(l.KeyPath())
 	if err != nil {
 		return 0, 0, fmt.Errorf("floor: %w", err)

@@ -158,7 +158,12 @@ func defaultParallel(ctx context.Context, exe string) (int, error) {
 	if m == nil {
 		return 0, errors.New("cannot read the default of --parallel from portwarden plan --help; pass --parallel")
 	}
-	return strconv.Atoi(string(m[1]))
+	p, err := strconv.Atoi(string(m[1]))
+	if err != nil || p < 1 {
+		// A default computed at run time (0 = auto) cannot be matched.
+		return 0, fmt.Errorf("portwarden's default --parallel is %q; pass --parallel N to measure at N", m[1])
+	}
+	return p, nil
 }
 
 // measure runs one size. A failure is recorded in Result.Err; the lab is
