@@ -36,8 +36,8 @@ func (l *Lab) Down() error {
 	// they run, and commands tests ran there. The recorded server PIDs are
 	// killed too, after checking they are ours, in case a namespace went
 	// away under a live process.
-	pids := l.pidsOf(l.Hosts)
-	for _, h := range l.Hosts {
+	pids := l.pidsOf(l.netHosts())
+	for _, h := range l.netHosts() {
 		if h.PID > 0 && !slices.Contains(pids, h.PID) && l.ownsPID(h) {
 			pids = append(pids, h.PID)
 		}
@@ -55,7 +55,7 @@ func (l *Lab) Down() error {
 	// One "ip -batch" deletes every namespace (-force: the others go on
 	// when one fails).
 	var del []string
-	for _, h := range l.Hosts {
+	for _, h := range l.netHosts() {
 		if _, err := os.Lstat(netnsPath(h)); err == nil {
 			del = append(del, "netns del "+h.Namespace)
 		}
@@ -68,7 +68,7 @@ func (l *Lab) Down() error {
 	// veth made before its peer moved into the namespace).
 	deadline := time.Now().Add(time.Second + time.Duration(len(l.Hosts))*time.Millisecond)
 	var veths []string
-	for _, h := range l.Hosts {
+	for _, h := range l.netHosts() {
 		if h.Veth == "" {
 			continue
 		}
@@ -160,7 +160,7 @@ func (l *Lab) waitGone(pids []int, timeout time.Duration) bool {
 // labFiles are the files Up writes at the top of Dir; lab.json goes last.
 var labFiles = []string{
 	"inventory.hcl", "known_hosts", "authorized_keys", "id_ed25519", "id_ed25519.pub",
-	"ca.pem", "winrm-password", stateFile + ".tmp",
+	"ca.pem", "winrm-password", "krb5.conf", stateFile + ".tmp",
 }
 
 func (l *Lab) removeFiles() error {
@@ -171,7 +171,7 @@ func (l *Lab) removeFiles() error {
 	if err := unmountAll(l.nsDir()); err != nil {
 		return fmt.Errorf("removing lab files: %w", err)
 	}
-	for _, h := range l.Hosts {
+	for _, h := range l.netHosts() {
 		if h.Dir == "" {
 			continue
 		}

@@ -50,7 +50,8 @@
 // of its overlays); ns/ holds the hosts' mount namespaces.
 // With Windows hosts also ca.pem (the lab CA), winrm-password (0600, no
 // trailing newline) and hosts/NAME/cert.pem, key.pem, serve.log and
-// winfw.json.
+// winfw.json. With Kerberos (kdc.go) also krb5.conf, kdc/ (the KDC's
+// kdc.conf, database, stash and logs) and hosts/NAME/http.keytab.
 package lab
 
 import (
@@ -102,6 +103,12 @@ type Options struct {
 	// labs of more than SmallLabHosts hosts always have it. Tests use it
 	// to try that plan without a thousand hosts.
 	Large bool
+	// Kerberos runs a real MIT KDC for the realm KerberosRealm in a
+	// namespace of its own (kdc.go) and makes the Windows hosts accept
+	// Kerberos only, as in a domain that disabled NTLM; the inventory
+	// uses auth = "kerberos". It needs Windows hosts and the KDC
+	// programs (make deps).
+	Kerberos bool
 	// LabBinary is the portwarden-lab executable that serves Windows hosts
 	// ("portwarden-lab serve-windows"). Default: $PORTWARDEN_LAB_BIN, else
 	// the running executable if it is portwarden-lab.
@@ -152,6 +159,9 @@ type Lab struct {
 	Subnet6     netip.Prefix `json:"subnet6"`
 	Controller6 netip.Addr   `json:"controller6"`
 	Hosts       []Host       `json:"hosts"`
+	// KDC is the Kerberos KDC of a lab built with Options.Kerberos: MIT
+	// krb5kdc in the namespace pw<ID>-kdc on the bridge; nil otherwise.
+	KDC *Host `json:"kdc,omitempty"`
 
 	BaselineDrop bool `json:"baseline_drop"`
 	PasswordAuth bool `json:"password_auth"`
@@ -223,7 +233,7 @@ func Load(dir string) (*Lab, error) {
 	if l.Subnet != subnetFor(l.ID) && (l.ID > LargeLabIDs || l.Subnet != largeSubnetFor(l.ID)) {
 		return nil, fmt.Errorf("loading lab from %s: subnet %s is not lab %d's", abs, l.Subnet, l.ID)
 	}
-	for _, h := range l.Hosts {
+	for _, h := range l.netHosts() {
 		if h.Namespace != nsName(l.ID, h.Name) {
 			return nil, fmt.Errorf("loading lab from %s: host %s has foreign namespace %q", abs, h.Name, h.Namespace)
 		}
