@@ -19,7 +19,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build cross deps test test-short lint staticcheck bench demo demo-down clean
+.PHONY: all build cross deps test test-short lint staticcheck bench bench-go bench-ansible demo demo-down clean
 
 all: build
 
@@ -59,8 +59,27 @@ test: deps lint
 test-short: lint
 	$(GO) test -short ./...
 
-bench: deps
+# bench runs the fleet benchmark (bench/fleet): a lab of each size in
+# BENCH_SIZES, the floor (one SSH connection + true per host), converge,
+# no-op and the controller's peak RSS; docs/benchmarks.md. It takes minutes
+# (1,000 hosts: a quarter of an hour) and is not part of make test.
+BENCH_SIZES ?= 50 200 1000
+BENCH_FLAGS ?=
+bench: deps build
+	$(GO) run ./bench/fleet --portwarden $(BIN)/portwarden --sizes "$(BENCH_SIZES)" $(BENCH_FLAGS)
+
+# bench-go runs the Go benchmarks of bench/ (rule computation, inventory
+# loading, converge against small labs).
+bench-go: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/
+
+# bench-ansible applies the same rules through Ansible (bench/ansible) on
+# labs of ANSIBLE_SIZES hosts, and portwarden on labs of the same size.
+ANSIBLE_SIZES ?= 20 50
+ANSIBLE_DEPS  := ansible
+bench-ansible: deps build
+	./scripts/deps.sh $(ANSIBLE_DEPS)
+	$(GO) run ./bench/ansible --portwarden $(BIN)/portwarden --sizes "$(ANSIBLE_SIZES)" $(BENCH_FLAGS)
 
 demo: deps build
 	./scripts/demo.sh "$(LABDIR)"

@@ -29,5 +29,16 @@
 //
 // The lab benchmarks need root and skip otherwise.
 //
-// Run: make bench (or go test -run '^$' -bench . -benchmem ./bench/).
+// Run: make bench-go (go test -run '^$' -bench . -benchmem ./bench/).
+//
+// The fleet benchmarks are programs, since they measure the real
+// portwarden binary (its wall time and peak RSS) and run for minutes:
+//
+//   - bench/fleet (make bench, BENCH_SIZES="50 200 1000"): per lab size,
+//     the floor, converge, no-op and the controller's peak RSS, with
+//     ratios to the floor;
+//   - bench/ansible (make bench-ansible, ANSIBLE_SIZES="20 50"): the same
+//     rules through Ansible's ansible.builtin.iptables (forks = hosts).
+//
+// bench/benchlab is what they share. docs/benchmarks.md holds the figures.
 package bench

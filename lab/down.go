@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -16,7 +17,9 @@ import (
 // is empty then). It works on a partial lab and a second call does
 // nothing.
 func (l *Lab) Down() error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// A large lab's commands are batched, but the kernel's work grows
+	// with the hosts.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute+time.Duration(len(l.Hosts))*50*time.Millisecond)
 	defer cancel()
 	var errs []error
 
@@ -33,10 +36,9 @@ func (l *Lab) Down() error {
 	// they run, and commands tests ran there. The recorded server PIDs are
 	// killed too, after checking they are ours, in case a namespace went
 	// away under a live process.
-	var pids []int
+	pids := l.pidsOf(l.netHosts())
 	for _, h := range l.netHosts() {
-		pids = append(pids, l.hostPIDs(ctx, h)...)
-		if h.PID > 0 && l.ownsPID(h) {
+		if h.PID > 0 && !slices.Contains(pids, h.PID) && l.ownsPID(h) {
 			pids = append(pids, h.PID)
 		}
 	}
@@ -50,25 +52,36 @@ func (l *Lab) Down() error {
 			errs = append(errs, err)
 		}
 	}
+	// One "ip -batch" deletes every namespace (-force: the others go on
+	// when one fails).
+	var del []string
 	for _, h := range l.netHosts() {
-		if netnsExists(ctx, h.Namespace) {
-			if err := ip(ctx, "netns", "del", h.Namespace); err != nil {
-				errs = append(errs, fmt.Errorf("deleting namespace of %s: %w", h.Name, err))
-			}
+		if _, err := os.Lstat(netnsPath(h)); err == nil {
+			del = append(del, "netns del "+h.Namespace)
 		}
+	}
+	if err := ipBatch(ctx, del); err != nil {
+		errs = append(errs, fmt.Errorf("deleting the hosts' namespaces: %w", err))
 	}
 	// Deleting a namespace deletes its veth pairs, but the kernel does so
 	// in the background: wait for them, and delete the ones that stay (a
 	// veth made before its peer moved into the namespace).
+	deadline := time.Now().Add(time.Second + time.Duration(len(l.Hosts))*time.Millisecond)
+	var veths []string
 	for _, h := range l.netHosts() {
 		if h.Veth == "" {
 			continue
 		}
-		for i := 0; i < 100 && linkExists(ctx, h.Veth); i++ {
+		for rootLinkExists(h.Veth) && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if err := delLink(ctx, h.Veth); err != nil {
-			errs = append(errs, fmt.Errorf("deleting veth of %s: %w", h.Name, err))
+		if rootLinkExists(h.Veth) {
+			veths = append(veths, h.Veth)
+		}
+	}
+	for _, v := range veths {
+		if err := delLink(ctx, v); err != nil {
+			errs = append(errs, fmt.Errorf("deleting veth %s: %w", v, err))
 		}
 	}
 	if l.Bridge != "" {

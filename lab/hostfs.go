@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
@@ -81,10 +83,15 @@ const hostFSScript = `set -eu
 fs=$1
 home=$2
 # Mounts under /run are the machine's (its network namespaces among them):
-# the host must hold no reference to them.
-awk '$5 ~ "^/run/" { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
-	umount -l "$m" 2>/dev/null || :
-done
+# the host must hold no reference to them. A lazy umount detaches a mount
+# with everything below it, so only the topmost mounts under /run are
+# named (/run/netns, not each of the thousand namespaces of a large lab).
+awk 'NR == FNR { at[$1] = $5; next } $5 ~ "^/run/" && at[$2] !~ "^/run/" { print $5 }' /proc/self/mountinfo /proc/self/mountinfo |
+	xargs -r umount -l 2>/dev/null || :
+if awk '$5 ~ "^/run/" { found = 1 } END { exit !found }' /proc/self/mountinfo; then
+	echo "mounts under /run are left in the host's mount namespace" >&2
+	exit 1
+fi
 umount -l /sys 2>/dev/null || :
 mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
 for d in etc var/lib var/log; do
@@ -120,13 +127,61 @@ func (l *Lab) setupHostFS(ctx context.Context, h Host) error {
 		return fmt.Errorf("setting up the files of %s: %w", h.Name, err)
 	}
 	f.Close()
-	_, err = run(ctx, nil, "unshare", "--mount="+target, "--propagation", "private", "--",
-		"nsenter", "--net="+netnsPath(h), "--",
+	err = unshareMount(ctx, target, "nsenter", "--net="+netnsPath(h), "--",
 		"/bin/sh", "-c", hostFSScript, "sh", fsDir(h), home)
 	if err != nil {
 		return fmt.Errorf("setting up the files of %s: %w", h.Name, err)
 	}
 	return nil
+}
+
+// mountCPU is a CPU on which unshareMount succeeded after a refusal, -1
+// before.
+var mountCPU atomic.Int32
+
+func init() { mountCPU.Store(-1) }
+
+// unshareMount runs argv in a new mount namespace bound on target
+// ("unshare --mount=TARGET"). The kernel binds a mount namespace only into
+// an older one (a loop check by namespace id). In a mount namespace other
+// than the machine's first (a benchmark's own,
+// benchlab.PrivateMountNamespace), kernel 6.18 refused that bind with
+// EINVAL for some new namespaces, depending on the CPU they were made on:
+// namespace ids appear to come in per-CPU batches, so a new namespace can
+// have a lower id than the binder's. Then the unshare is retried pinned to
+// each CPU in turn (taskset), and the CPU that works is kept: ids on one
+// CPU only grow.
+func unshareMount(ctx context.Context, target string, argv ...string) error {
+	args := append([]string{"--mount=" + target, "--propagation", "private", "--"}, argv...)
+	if cpu := mountCPU.Load(); cpu >= 0 {
+		return runPinned(ctx, int(cpu), args)
+	}
+	_, err := run(ctx, nil, "unshare", args...)
+	if err == nil || !refusedBind(err) {
+		return err
+	}
+	for cpu := range runtime.NumCPU() {
+		if err = runPinned(ctx, cpu, args); err == nil {
+			mountCPU.Store(int32(cpu))
+			return nil
+		}
+		if !refusedBind(err) {
+			return err
+		}
+	}
+	return err
+}
+
+func runPinned(ctx context.Context, cpu int, unshareArgs []string) error {
+	_, err := run(ctx, nil, "taskset", append([]string{"-c", strconv.Itoa(cpu), "unshare"}, unshareArgs...)...)
+	return err
+}
+
+// refusedBind reports whether unshare failed to bind the new namespace
+// (the kernel's loop check), rather than the command failing.
+func refusedBind(err error) bool {
+	var ce *CommandError
+	return errors.As(err, &ce) && strings.Contains(ce.Stderr, "/ns/mnt on ") && strings.Contains(ce.Stderr, "Invalid argument")
 }
 
 func netnsPath(h Host) string { return filepath.Join("/run/netns", h.Namespace) }
@@ -151,39 +206,64 @@ func (l *Lab) hostSh(ctx context.Context, h Host, script string, args ...string)
 }
 
 // mountNSID is "mnt:[INODE]" of the host's mount namespace, as
-// /proc/PID/ns/mnt reads, or "" if it is not there.
-func (l *Lab) mountNSID(h Host) string {
-	var st unix.Stat_t
-	if err := unix.Stat(l.mountNS(h), &st); err != nil {
-		return ""
-	}
-	// An unmounted placeholder file is on the lab's file system, not nsfs.
-	var fs unix.Statfs_t
-	if err := unix.Statfs(l.mountNS(h), &fs); err != nil || fs.Type != unix.NSFS_MAGIC {
-		return ""
-	}
-	return fmt.Sprintf("mnt:[%d]", st.Ino)
-}
+// /proc/PID/ns/mnt reads, or "" if it is not there (an unmounted
+// placeholder file is on the lab's file system, not nsfs).
+func (l *Lab) mountNSID(h Host) string { return nsfsID("mnt", l.mountNS(h)) }
 
 // hostPIDs lists the processes of a host: those in its network namespace
 // and those in its mount namespace.
 func (l *Lab) hostPIDs(ctx context.Context, h Host) []int {
-	pids := netnsPIDs(ctx, h.Namespace)
-	id := l.mountNSID(h)
-	if id == "" {
-		return pids
+	return l.pidsOf([]Host{h})
+}
+
+// pidsOf lists the processes of hosts (in one of their network or mount
+// namespaces), from one pass over /proc however many hosts there are.
+// This process is never the lab's, even while one of its threads visits a
+// lab namespace (Listen, DialFrom).
+func (l *Lab) pidsOf(hosts []Host) []int {
+	ids := map[string]bool{}
+	for _, h := range hosts {
+		if id := nsfsID("net", netnsPath(h)); id != "" {
+			ids[id] = true
+		}
+		if h.OS == Linux {
+			if id := l.mountNSID(h); id != "" {
+				ids[id] = true
+			}
+		}
 	}
+	if len(ids) == 0 {
+		return nil
+	}
+	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid <= 1 || pid == os.Getpid() || slices.Contains(pids, pid) {
+		if err != nil || pid <= 1 || pid == os.Getpid() {
 			continue
 		}
-		if link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid)); err == nil && link == id {
-			pids = append(pids, pid)
+		for _, ns := range []string{"net", "mnt"} {
+			if link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns)); err == nil && ids[link] {
+				pids = append(pids, pid)
+				break
+			}
 		}
 	}
 	return pids
+}
+
+// nsfsID is "KIND:[INODE]" of the namespace bound on path, as
+// /proc/PID/ns/KIND reads, or "" if no namespace is bound there.
+func nsfsID(kind, path string) string {
+	var fs unix.Statfs_t
+	if err := unix.Statfs(path, &fs); err != nil || fs.Type != unix.NSFS_MAGIC {
+		return ""
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%s:[%d]", kind, st.Ino)
 }
 
 // mountsUnder lists the mount points at or under dir in this process's

@@ -92,9 +92,17 @@ func TestPlanKDC(t *testing.T) {
 	if k.Address.String() != "198.18.7.254" || k.Address6.String() != "fd70:7764:0:7::ff88" || k.Veth != "pw7kdc" || k.Namespace != "pw7-kdc" {
 		t.Errorf("KDC %+v", k)
 	}
-	for i := range MaxHosts {
-		if hostAddr(7, i) == k.Address || hostAddr6(7, i) == k.Address6 {
+	for i := range SmallLabHosts {
+		if hostAddr(l.Subnet, i) == k.Address || hostAddr6(l.Subnet6, i) == k.Address6 {
 			t.Fatalf("host %d has the KDC's address", i)
+		}
+	}
+	// A large lab's KDC is at the end of its /21, beyond its last host.
+	large := &Lab{ID: 7, Dir: "/lab", Subnet: largeSubnetFor(7), Subnet6: subnet6For(7)}
+	kl := planKDC(large)
+	for i := range MaxHosts {
+		if hostAddr(large.Subnet, i) == kl.Address || hostAddr6(large.Subnet6, i) == kl.Address6 {
+			t.Fatalf("host %d of a large lab has the KDC's address %s", i, kl.Address)
 		}
 	}
 	if got := lastAddr(netip.MustParsePrefix("198.19.8.0/21")); got.String() != "198.19.15.255" {

@@ -6,15 +6,22 @@
 // Naming and addressing. A lab has a small numeric ID (1-254), claimed
 // atomically by creating the bridge "pwbr<ID>" (the kernel refuses a second
 // bridge of that name, so labs made at once by several processes never
-// collide). The lab network is 198.18.<ID>.0/24 (inside the 198.18.0.0/15
-// benchmark range); the bridge holds 198.18.<ID>.1, which is the
-// controller's address. Host i (Linux hosts first, then Windows hosts) is
-// named lnx01.., win01.., lives in the namespace "pw<ID>-<name>", reaches the
-// bridge through the veth pair "pw<ID>h<i>" (root side) / "eth0" (host side),
-// and has the address 198.18.<ID>.<10+i>/24. The lab is dual-stack: the
-// bridge also holds fd70:7764:0:<ID hex>::1/64 (a unique local prefix) and
-// host i fd70:7764:0:<ID hex>::<10+i, hex>; Linux hosts' sshd listens on
-// both. Nothing is routed or NATed out of the lab, the bridge opts out of
+// collide). A lab of up to SmallLabHosts (240) hosts is 198.18.<ID>.0/24
+// (inside the 198.18.0.0/15 benchmark range); the bridge holds
+// 198.18.<ID>.1, which is the controller's address. A larger lab (up to
+// MaxHosts) takes an ID of 1-LargeLabIDs (32) and the /21
+// 198.19.<8*(ID-1)>.0/21, the controller at its .1: large labs and small
+// ones never overlap, also small labs of older builds. Host i (Linux hosts
+// first, then Windows hosts) is named lnx01.., win01.., lives in the
+// namespace "pw<ID>-<name>", reaches the bridge through the veth pair
+// "pw<ID>h<i>" (root side) / "eth0" (host side), and has the subnet's
+// address plus 10+i (198.18.<ID>.<10+i>/24 in a small lab). The lab is
+// dual-stack: the bridge also holds fd70:7764:0:<ID hex>::1/64 (a unique
+// local prefix) and host i fd70:7764:0:<ID hex>::<10+i, hex>; Linux hosts'
+// sshd listens on both. Host and controller know each other's MAC address
+// through permanent neighbour entries, so the machine's neighbour tables
+// (shared by all namespaces, gc_thresh3) do not overflow in a large lab.
+// Nothing is routed or NATed out of the lab, the bridge opts out of
 // br_netfilter, and the root namespace's firewall is never touched.
 //
 // Each Linux host also has a mount namespace of its own (hostfs.go): a
@@ -66,7 +73,10 @@ const (
 )
 
 // MaxHosts is the largest number of hosts (Linux and Windows) in one lab.
-const MaxHosts = 240
+// Labs of more than SmallLabHosts hosts are large labs (198.19.0.0/16).
+// The benchmarks run 1,000; larger labs fit the address plan but have not
+// been run.
+const MaxHosts = 2000
 
 // Options says what lab to build.
 type Options struct {
@@ -88,6 +98,11 @@ type Options struct {
 	// Root stays key-only (PermitRootLogin prohibit-password), so this is
 	// for users that a test creates.
 	PasswordAuth bool
+	// Large gives the lab the address plan of a large lab (an ID of
+	// 1-LargeLabIDs, a /21 in 198.19.0.0/16) however few hosts it has;
+	// labs of more than SmallLabHosts hosts always have it. Tests use it
+	// to try that plan without a thousand hosts.
+	Large bool
 	// Kerberos runs a real MIT KDC for the realm KerberosRealm in a
 	// namespace of its own (kdc.go) and makes the Windows hosts accept
 	// Kerberos only, as in a domain that disabled NTLM; the inventory
@@ -112,7 +127,10 @@ type Host struct {
 	// Port is the management port: 22 (SSH) or 5986 (WinRM over HTTPS).
 	Port int `json:"port"`
 	// Veth is the root namespace's end of the host's veth pair.
-	Veth  string   `json:"veth"`
+	Veth string `json:"veth"`
+	// MAC is the address of the host's eth0 (hostMAC), which the
+	// controller's permanent neighbour entries name.
+	MAC   string   `json:"mac,omitempty"`
 	Roles []string `json:"roles"`
 	// Dir is DIR/hosts/NAME.
 	Dir string `json:"dir"`
@@ -211,6 +229,9 @@ func Load(dir string) (*Lab, error) {
 	}
 	if l.ID < 1 || l.ID > 254 || l.Bridge != bridgeName(l.ID) {
 		return nil, fmt.Errorf("loading lab from %s: bad lab id %d or bridge %q", abs, l.ID, l.Bridge)
+	}
+	if l.Subnet != subnetFor(l.ID) && (l.ID > LargeLabIDs || l.Subnet != largeSubnetFor(l.ID)) {
+		return nil, fmt.Errorf("loading lab from %s: subnet %s is not lab %d's", abs, l.Subnet, l.ID)
 	}
 	for _, h := range l.netHosts() {
 		if h.Namespace != nsName(l.ID, h.Name) {

@@ -153,7 +153,9 @@ func (l *Lab) waitListening(ctx context.Context, h Host, timeout time.Duration) 
 	deadline := time.Now().Add(timeout)
 	var d net.Dialer
 	for {
-		dctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		// Generous: on a loaded machine a connected socket may wait for
+		// this process to be scheduled.
+		dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		c, err := d.DialContext(dctx, "tcp", addr)
 		cancel()
 		if err == nil {

@@ -79,7 +79,11 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 		}
 	}
 
-	id, err := claimID(ctx)
+	claim, subnet := claimID, subnetFor
+	if o.Large || o.Linux+o.Windows > SmallLabHosts {
+		claim, subnet = claimLargeID, largeSubnetFor
+	}
+	id, err := claim(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("starting lab: %w", err)
 	}
@@ -87,8 +91,8 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 		Dir:          dir,
 		ID:           id,
 		Bridge:       bridgeName(id),
-		Subnet:       subnetFor(id),
-		Controller:   subnetFor(id).Addr().Next(),
+		Subnet:       subnet(id),
+		Controller:   subnet(id).Addr().Next(),
 		Subnet6:      subnet6For(id),
 		Controller6:  subnet6For(id).Addr().Next(),
 		BaselineDrop: o.BaselineDrop,
@@ -177,11 +181,17 @@ func (l *Lab) build(ctx context.Context, o Options, labBin string, kdc kdcProgra
 	if err := l.save(); err != nil {
 		return err
 	}
+	// Every probe that connects costs the host's sshd a fork: probe a
+	// few hosts at a time, or a large lab's probes starve each other of
+	// CPU and time out.
+	wait := make(chan struct{}, 16)
 	for i := range l.Hosts {
 		h := l.Hosts[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			wait <- struct{}{}
+			defer func() { <-wait }()
 			errs[i] = l.waitListening(ctx, h, startTimeout)
 		}()
 	}
@@ -199,6 +209,10 @@ func (l *Lab) build(ctx context.Context, o Options, labBin string, kdc kdcProgra
 }
 
 func planHosts(l *Lab, linux, windows int) []Host {
+	subnet := l.Subnet
+	if !subnet.IsValid() {
+		subnet = labSubnet(l.ID, linux+windows)
+	}
 	var hosts []Host
 	for i := range linux + windows {
 		h := Host{OS: Linux, Port: 22, Name: fmt.Sprintf("lnx%02d", i+1)}
@@ -206,11 +220,12 @@ func planHosts(l *Lab, linux, windows int) []Host {
 			h = Host{OS: Windows, Port: 5986, Name: fmt.Sprintf("win%02d", i-linux+1)}
 		}
 		h.Namespace = nsName(l.ID, h.Name)
-		h.Address = hostAddr(l.ID, i)
+		h.Address = hostAddr(subnet, i)
 		if l.Subnet6.IsValid() {
-			h.Address6 = hostAddr6(l.ID, i)
+			h.Address6 = hostAddr6(l.Subnet6, i)
 		}
 		h.Veth = vethName(l.ID, i)
+		h.MAC = hostMAC(l.ID, i)
 		h.Dir = filepath.Join(l.Dir, "hosts", h.Name)
 		if h.OS == Linux {
 			h.PersistRoot = "/"

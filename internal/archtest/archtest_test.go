@@ -32,6 +32,9 @@ var allowed = map[string][]string{
 	"lab/winfw":               {},
 	"lab/wsman":               {},
 	"bench":                   {},
+	"bench/benchlab":          {"lab"},
+	"bench/fleet":             {"bench/benchlab", "lab"},
+	"bench/ansible":           {"bench/benchlab", "lab"},
 }
 
 type listedPackage struct {

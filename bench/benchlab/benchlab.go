@@ -1,0 +1,210 @@
+// Package benchlab is what the fleet benchmarks (bench/fleet,
+// bench/ansible) share: a lab for one run, the floor (one SSH connection
+// and one trivial command per host), and timed runs of real programs (the
+// portwarden binary, ansible-playbook) with their peak memory.
+package benchlab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/portwarden/portwarden/lab"
+)
+
+// Up builds a lab of n Linux hosts (no firewall manager) in dir and says
+// how long it took.
+func Up(ctx context.Context, dir string, n int) (*lab.Lab, time.Duration, error) {
+	start := time.Now()
+	l, err := lab.Up(ctx, lab.Options{Dir: dir, Linux: n})
+	return l, time.Since(start), err
+}
+
+// Down takes l down and says how long it took.
+func Down(l *lab.Lab) (time.Duration, error) {
+	start := time.Now()
+	err := l.Down()
+	return time.Since(start), err
+}
+
+// Run is one finished run of a program.
+type Run struct {
+	Wall time.Duration
+	// MaxRSS is the program's peak resident set size in bytes (wait4's
+	// ru_maxrss).
+	MaxRSS   int64
+	ExitCode int
+	Stdout   []byte
+	Stderr   []byte
+}
+
+// Exec runs argv with env added to this process's environment and
+// measures it. A non-zero exit is not an error (Run.ExitCode says it);
+// err is for a program that could not run.
+func Exec(ctx context.Context, env []string, argv ...string) (Run, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r := Run{Wall: time.Since(start), Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return r, fmt.Errorf("running %s: %w", argv[0], err)
+	}
+	if cmd.ProcessState != nil {
+		r.ExitCode = cmd.ProcessState.ExitCode()
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			r.MaxRSS = ru.Maxrss * 1024 // kilobytes on Linux
+		}
+	}
+	return r, nil
+}
+
+// Tail is the end of a program's output, for errors.
+func Tail(b []byte, n int) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > n {
+		s = "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// Floor connects to every Linux host of l over SSH (golang.org/x/crypto/ssh,
+// the lab's key, host keys checked against its known_hosts), runs "true"
+// and disconnects, parallel hosts at once: the least any tool that talks
+// to each host over SSH can cost. It returns the wall time and how many
+// hosts failed (with the first error).
+func Floor(ctx context.Context, l *lab.Lab, parallel int) (time.Duration, int, error) {
+	if parallel < 1 {
+		return 0, 0, fmt.Errorf("floor: parallelism %d", parallel)
+	}
+	key, err := os.ReadFile(l.KeyPath())
+	if err != nil {
+		return 0, 0, fmt.Errorf("floor: %w", err)
+	}
+	signer, err := ssh.ParsePrivateKey(key)
+	if err != nil {
+		return 0, 0, fmt.Errorf("floor: %w", err)
+	}
+	hostKeys, err := knownhosts.New(l.KnownHostsPath())
+	if err != nil {
+		return 0, 0, fmt.Errorf("floor: %w", err)
+	}
+	cfg := &ssh.ClientConfig{
+		User:            "root",
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: hostKeys,
+		Timeout:         time.Minute,
+	}
+	var hosts []lab.Host
+	for _, h := range l.Hosts {
+		if h.OS == lab.Linux {
+			hosts = append(hosts, h)
+		}
+	}
+	var (
+		mu     sync.Mutex
+		failed int
+		first  error
+		wg     sync.WaitGroup
+	)
+	sem := make(chan struct{}, parallel)
+	start := time.Now()
+	for _, h := range hosts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := trueOver(ctx, cfg, net.JoinHostPort(h.Address.String(), strconv.Itoa(h.Port))); err != nil {
+				mu.Lock()
+				failed++
+				if first == nil {
+					first = fmt.Errorf("%s: %w", h.Name, err)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start), failed, first
+}
+
+func trueOver(ctx context.Context, cfg *ssh.ClientConfig, addr string) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	sc, chans, reqs, err := ssh.NewClientConn(c, addr, cfg)
+	if err != nil {
+		c.Close()
+		return err
+	}
+	client := ssh.NewClient(sc, chans, reqs)
+	defer client.Close()
+	s, err := client.NewSession()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.Run("true")
+}
+
+// Ratio is a/b as "1.8×".
+func Ratio(a, b time.Duration) string {
+	if b <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f×", float64(a)/float64(b))
+}
+
+// Seconds is d as "12.3 s".
+func Seconds(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+
+// MB is n bytes as "123 MB" (10^6 bytes).
+func MB(n int64) string { return fmt.Sprintf("%d MB", (n+500_000)/1_000_000) }
+
+// mountNSEnv marks a benchmark process that runs in a mount namespace of
+// its own.
+const mountNSEnv = "PORTWARDEN_BENCH_MOUNTNS"
+
+// PrivateMountNamespace re-executes this program in a mount namespace of
+// its own (unshare --mount --propagation private), unless it already
+// runs in one, and never returns then. A lab's network namespaces are bind
+// mounts in /run/netns: those of a large lab stay in the benchmark's mount
+// namespace, so other labs on the machine (whose hosts unmount everything
+// under /run when they start) neither see nor pay for a thousand of them.
+// The lab must be taken down by this process: when it dies, its
+// namespaces' names go with it (portwarden-lab down --dir still stops the
+// servers it recorded in lab.json, and with them the namespaces).
+func PrivateMountNamespace() error {
+	if os.Getenv(mountNSEnv) == "1" {
+		return nil
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		return fmt.Errorf("running in a mount namespace of its own: %w", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("running in a mount namespace of its own: %w", err)
+	}
+	argv := append([]string{unshare, "--mount", "--propagation", "private", "--", exe}, os.Args[1:]...)
+	env := append(os.Environ(), mountNSEnv+"=1")
+	return fmt.Errorf("running in a mount namespace of its own: %w", syscall.Exec(unshare, argv, env))
+}

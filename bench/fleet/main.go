@@ -1,0 +1,263 @@
+// Command fleet is the fleet benchmark behind "make bench": for each size
+// it builds a lab of that many Linux hosts (real OpenSSH servers in
+// network namespaces), and measures, in the same run and at the same
+// parallelism,
+//
+//   - the floor: one SSH connection (golang.org/x/crypto/ssh) and "true"
+//     per host, measured before the converge and after the no-op (the
+//     lower of the two is the floor);
+//   - converge: "portwarden apply --auto-approve" on hosts that have no
+//     rules yet (the real binary, default settings: commit-confirmed);
+//   - no-op: "portwarden plan --detailed-exitcode" on the converged hosts,
+//     which must report no changes;
+//   - the controller's peak RSS (wait4's ru_maxrss of those two runs);
+//
+// then takes the lab down. It prints one line per size as it goes and a
+// Markdown table at the end (docs/benchmarks.md holds one).
+//
+//	go run ./bench/fleet --portwarden bin/portwarden --sizes "50 200 1000"
+//
+// It needs root, and runs in a mount namespace of its own
+// (benchlab.PrivateMountNamespace).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/portwarden/portwarden/bench/benchlab"
+	"github.com/portwarden/portwarden/lab"
+)
+
+// Result is one size's measurements.
+type Result struct {
+	Hosts    int           `json:"hosts"`
+	Parallel int           `json:"parallel"`
+	LabUp    time.Duration `json:"lab_up_ns"`
+	LabDown  time.Duration `json:"lab_down_ns"`
+	// Floors are the two floor runs; Floor is the lower.
+	Floors   [2]time.Duration `json:"floors_ns"`
+	Floor    time.Duration    `json:"floor_ns"`
+	Converge time.Duration    `json:"converge_ns"`
+	NoOp     time.Duration    `json:"noop_ns"`
+	// ConvergeRSS and NoOpRSS are the controller's peak RSS in bytes.
+	ConvergeRSS int64  `json:"converge_rss_bytes"`
+	NoOpRSS     int64  `json:"noop_rss_bytes"`
+	Load        string `json:"load_average_after"`
+	// Err says what went wrong: a failed host, a plan with changes.
+	Err string `json:"error,omitempty"`
+}
+
+func main() {
+	if err := benchlab.PrivateMountNamespace(); err != nil {
+		fmt.Fprintf(os.Stderr, "fleet: %v\n", err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "fleet: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fl := flag.NewFlagSet("fleet", flag.ContinueOnError)
+	bin := fl.String("portwarden", "bin/portwarden", "the portwarden binary to measure")
+	sizes := fl.String("sizes", "50 200 1000", "lab sizes (Linux hosts), separated by spaces or commas")
+	parallel := fl.Int("parallel", 0, "hosts at once, passed as --parallel (0: portwarden's default, read from its --help)")
+	jsonOut := fl.String("json", "", "also write the results as JSON to `file`")
+	if err := fl.Parse(args); err != nil {
+		return err
+	}
+	ns, err := parseSizes(*sizes)
+	if err != nil {
+		return err
+	}
+	exe, err := filepath.Abs(*bin)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(exe); err != nil {
+		return fmt.Errorf("the portwarden binary: %w (make build)", err)
+	}
+	if err := lab.Available(); err != nil {
+		return err
+	}
+	p := *parallel
+	if p == 0 {
+		if p, err = defaultParallel(ctx, exe); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "machine: %s\n", benchlab.Machine())
+	fmt.Fprintf(stdout, "portwarden: %s, --parallel %d (floor at the same parallelism)\n\n", exe, p)
+	var results []Result
+	var errs []error
+	for _, n := range ns {
+		r := measure(ctx, exe, n, p, *parallel != 0, stdout)
+		results = append(results, r)
+		if r.Err != "" {
+			errs = append(errs, fmt.Errorf("%d hosts: %s", n, r.Err))
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	fmt.Fprintln(stdout)
+	writeTable(stdout, results)
+	if *jsonOut != "" {
+		b, err := json.MarshalIndent(results, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func parseSizes(s string) ([]int, error) {
+	var ns []int
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > lab.MaxHosts {
+			return nil, fmt.Errorf("bad size %q: want 1-%d Linux hosts", f, lab.MaxHosts)
+		}
+		ns = append(ns, n)
+	}
+	if len(ns) == 0 {
+		return nil, errors.New("no sizes")
+	}
+	return ns, nil
+}
+
+var defaultRE = regexp.MustCompile(`-parallel int\s*\n?[^\n]*\(default (\d+)\)`)
+
+// defaultParallel reads the default of --parallel from "portwarden plan
+// --help", so the floor runs at the parallelism the CLI really uses.
+func defaultParallel(ctx context.Context, exe string) (int, error) {
+	r, err := benchlab.Exec(ctx, nil, exe, "plan", "--help")
+	if err != nil {
+		return 0, err
+	}
+	m := defaultRE.FindSubmatch(append(r.Stdout, r.Stderr...))
+	if m == nil {
+		return 0, errors.New("cannot read the default of --parallel from portwarden plan --help; pass --parallel")
+	}
+	p, err := strconv.Atoi(string(m[1]))
+	if err != nil || p < 1 {
+		// A default computed at run time (0 = auto) cannot be matched.
+		return 0, fmt.Errorf("portwarden's default --parallel is %q; pass --parallel N to measure at N", m[1])
+	}
+	return p, nil
+}
+
+// measure runs one size. A failure is recorded in Result.Err; the lab is
+// always taken down.
+func measure(ctx context.Context, exe string, n, parallel int, passParallel bool, stdout io.Writer) (r Result) {
+	r = Result{Hosts: n, Parallel: parallel}
+	dir, err := os.MkdirTemp("", fmt.Sprintf("portwarden-bench-%d-", n))
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	defer os.RemoveAll(dir)
+	upCtx, cancel := context.WithTimeout(ctx, 10*time.Minute+time.Duration(n)*time.Second)
+	defer cancel()
+	l, up, err := benchlab.Up(upCtx, filepath.Join(dir, "lab"), n)
+	r.LabUp = up
+	if err != nil {
+		r.Err = fmt.Sprintf("lab up: %v", err)
+		fmt.Fprintf(stdout, "%5d hosts: %s\n", n, r.Err)
+		return r
+	}
+	defer func() {
+		down, err := benchlab.Down(l)
+		r.LabDown = down
+		if err != nil && r.Err == "" {
+			r.Err = fmt.Sprintf("lab down: %v", err)
+		}
+		fmt.Fprintf(stdout, "%5d hosts: lab up %s, down %s\n", n, benchlab.Seconds(r.LabUp), benchlab.Seconds(r.LabDown))
+	}()
+
+	floor := func(i int) bool {
+		d, failed, err := benchlab.Floor(ctx, l, parallel)
+		r.Floors[i] = d
+		if err != nil {
+			r.Err = fmt.Sprintf("floor: %d of %d hosts failed: %v", failed, n, err)
+			return false
+		}
+		return true
+	}
+	pw := func(args ...string) benchlab.Run {
+		argv := append([]string{exe}, args...)
+		argv = append(argv, "--inventory", l.InventoryPath(), "--progress", "none")
+		if passParallel {
+			argv = append(argv, "--parallel", strconv.Itoa(parallel))
+		}
+		res, err := benchlab.Exec(ctx, nil, argv...)
+		if err != nil && r.Err == "" {
+			r.Err = err.Error()
+		}
+		return res
+	}
+	if !floor(0) {
+		return r
+	}
+	conv := pw("apply", "--auto-approve")
+	r.Converge, r.ConvergeRSS = conv.Wall, conv.MaxRSS
+	if conv.ExitCode != 0 {
+		r.Err = fmt.Sprintf("apply exited %d: %s", conv.ExitCode, benchlab.Tail(conv.Stderr, 600))
+		return r
+	}
+	noop := pw("plan", "--detailed-exitcode")
+	r.NoOp, r.NoOpRSS = noop.Wall, noop.MaxRSS
+	if noop.ExitCode != 0 {
+		r.Err = fmt.Sprintf("plan on the converged hosts exited %d (0 is no changes): %s", noop.ExitCode, benchlab.Tail(append(noop.Stdout, noop.Stderr...), 600))
+		return r
+	}
+	if !floor(1) {
+		return r
+	}
+	r.Floor = min(r.Floors[0], r.Floors[1])
+	r.Load = benchlab.LoadAverage()
+	fmt.Fprintf(stdout, "%5d hosts: floor %s (%s, %s), converge %s (%s), no-op %s (%s), peak RSS %s / %s, load %s\n",
+		n, benchlab.Seconds(r.Floor), benchlab.Seconds(r.Floors[0]), benchlab.Seconds(r.Floors[1]),
+		benchlab.Seconds(r.Converge), benchlab.Ratio(r.Converge, r.Floor),
+		benchlab.Seconds(r.NoOp), benchlab.Ratio(r.NoOp, r.Floor),
+		benchlab.MB(r.ConvergeRSS), benchlab.MB(r.NoOpRSS), r.Load)
+	return r
+}
+
+func writeTable(w io.Writer, results []Result) {
+	fmt.Fprintln(w, "| hosts | --parallel | floor | converge | no-op | controller peak RSS (apply / plan) | lab up / down |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range results {
+		if r.Err != "" {
+			msg := strings.Join(strings.Fields(strings.ReplaceAll(r.Err, "|", "/")), " ")
+			if len(msg) > 300 {
+				msg = msg[:300] + "..."
+			}
+			fmt.Fprintf(w, "| %d | %d | failed: %s | | | | %s / %s |\n", r.Hosts, r.Parallel, msg, benchlab.Seconds(r.LabUp), benchlab.Seconds(r.LabDown))
+			continue
+		}
+		fmt.Fprintf(w, "| %d | %d | %s | %s (%s) | %s (%s) | %s / %s | %s / %s |\n", r.Hosts, r.Parallel,
+			benchlab.Seconds(r.Floor), benchlab.Seconds(r.Converge), benchlab.Ratio(r.Converge, r.Floor),
+			benchlab.Seconds(r.NoOp), benchlab.Ratio(r.NoOp, r.Floor),
+			benchlab.MB(r.ConvergeRSS), benchlab.MB(r.NoOpRSS), benchlab.Seconds(r.LabUp), benchlab.Seconds(r.LabDown))
+	}
+}
