@@ -169,7 +169,7 @@ func TestWindowsScriptSafety(t *testing.T) {
 					t.Errorf("line %d pipes into Remove-NetFirewallRule: %s", i+1, line)
 				}
 				switch {
-				case strings.Contains(line, "New-NetFirewallRule"):
+				case strings.Contains(line, "$new+=New-NetFirewallRule"):
 					lastNew = i
 				case strings.Contains(line, "foreach($x in $old){Remove-NetFirewallRule") && firstOldRemove < 0:
 					firstOldRemove = i
