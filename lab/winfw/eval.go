@@ -101,6 +101,8 @@ func (in *interp) lookupVar(sc *scope, name string, pos position) (any, error) {
 		return "Administrator", nil
 	case "env:systemroot", "env:windir":
 		return `C:\Windows`, nil
+	case "env:programdata":
+		return programData, nil
 	case "psitem":
 		name = "_"
 	}
@@ -829,6 +831,9 @@ func (in *interp) callMethod(obj any, name string, args []any, pos position) (an
 	if lname == "tostring" && len(args) == 0 {
 		return toString(obj), nil
 	}
+	if v, ok, err := in.dotnetMethod(obj, name, args, pos); ok {
+		return v, err
+	}
 	switch o := obj.(type) {
 	case *psMutex:
 		return in.mutexMethod(o, name, args, pos)
@@ -891,6 +896,9 @@ func (in *interp) callMethod(obj any, name string, args []any, pos position) (an
 func (in *interp) staticMember(t *typeLit, name string, call bool, args []any, pos position) (any, error) {
 	typ := normType(t.name)
 	lname := strings.ToLower(name)
+	if v, ok, err := in.dotnetStatic(typ, name, call, args, pos); ok {
+		return v, err
+	}
 	switch {
 	case (typ == "text.encoding") && !call:
 		switch lname {

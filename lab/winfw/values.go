@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 type psObject struct {
@@ -222,6 +223,14 @@ func typeName(v any) string {
 		return "System.Text.UTF8Encoding"
 	case *psMutex:
 		return "System.Threading.Mutex"
+	case psDate:
+		return "System.DateTime"
+	case psTimeSpan:
+		return "System.TimeSpan"
+	case psDateTimeOffset:
+		return "System.DateTimeOffset"
+	case psSHA256:
+		return "System.Security.Cryptography.SHA256CryptoServiceProvider"
 	}
 	return fmt.Sprintf("%T", v)
 }
@@ -268,6 +277,11 @@ func toString(v any) string {
 		return x.message
 	case *scriptBlock:
 		return x.text
+	case psDate:
+		return x.t.Format("1/2/2006 3:04:05 PM")
+	case psTimeSpan:
+		h := int64(x.d / time.Hour)
+		return fmt.Sprintf("%02d:%02d:%02d", h, int64(x.d/time.Minute)%60, int64(x.d/time.Second)%60)
 	}
 	return typeName(v)
 }

@@ -127,6 +127,7 @@ type Firewall struct {
 	enforced string     // the nftables ruleset last loaded
 
 	mutexes mutexTable
+	sched   scheduler
 }
 
 // New opens (or creates, with Windows' default rules) the firewall kept
@@ -157,6 +158,9 @@ func New(opts Options) (*Firewall, error) {
 		return nil, err
 	}
 	if err := f.enforce(&st); err != nil {
+		return nil, err
+	}
+	if err := f.startScheduler(); err != nil {
 		return nil, err
 	}
 	return f, nil

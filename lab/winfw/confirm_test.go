@@ -1,0 +1,278 @@
+package winfw
+
+// Commit-confirmed on the simulated host: the scheduled task that the
+// apply script registers runs at its trigger in the host's own process,
+// with a real timer, after the script (and any WinRM shell) ended.
+
+import (
+	"context"
+	"encoding/base64"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portwarden/portwarden/firewall"
+)
+
+// groupRules is what portwarden owns in st: the group's rules and the
+// profiles' inbound defaults, for comparing states.
+func groupRules(st State) string {
+	var b strings.Builder
+	for _, r := range st.Rules {
+		if r.Group == firewall.Tag {
+			b.WriteString(r.Name + " " + r.DisplayName + " " + r.Protocol + " " + strings.Join(r.LocalPort, ",") + " " + strings.Join(r.RemoteAddress, ",") + " " + r.Description + "\n")
+		}
+	}
+	for _, p := range st.Profiles {
+		b.WriteString(p.Name + " " + p.DefaultInboundAction + "\n")
+	}
+	return b.String()
+}
+
+// guardedApply runs an apply with commit-confirmed and returns its
+// output and confirm id.
+func guardedApply(t *testing.T, fw *Firewall, d firewall.Desired, timeout time.Duration) (string, string) {
+	t.Helper()
+	d.Guard = firewall.Guard{ConfirmTimeout: timeout, LockWait: time.Second}
+	s, err := firewall.Windows{}.Apply(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := run(t, fw, s.Body)
+	rep := firewall.ParseApplyReport(firewall.ParseFacts(out))
+	if rep.Outcome != firewall.OutcomeApplied || rep.ConfirmID == "" {
+		t.Fatalf("apply report %+v\n%s", rep, out)
+	}
+	return out, rep.ConfirmID
+}
+
+func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !ok() {
+		if time.Since(start) > within {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func closeOnCleanup(t *testing.T, fw *Firewall) *Firewall {
+	t.Cleanup(fw.Close)
+	return fw
+}
+
+// TestUnconfirmedApplyRevertsByItself: nobody confirms; the task fires
+// after the timeout and restores the group and the profiles (enforce mode
+// set Block), and the next apply converges.
+func TestUnconfirmedApplyRevertsByItself(t *testing.T) {
+	fw := closeOnCleanup(t, newFirewall(t))
+	apply(t, fw, desired(firewall.Additive))
+	before := groupRules(snapshot(t, fw))
+	if err := fw.Modify(func(st *State) error { st.profile("Public").DefaultInboundAction = "Allow"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	before = groupRules(snapshot(t, fw))
+	start := time.Now()
+	guardedApply(t, fw, desired(firewall.Enforce), 2*time.Second)
+	if got := groupRules(snapshot(t, fw)); got == before || !strings.Contains(got, "Public Block") {
+		t.Fatalf("the apply changed nothing:\n%s", got)
+	}
+	tasks, err := fw.Tasks()
+	if err != nil || len(tasks) != 1 || tasks[0].Path != `\portwarden\` || tasks[0].UserID != `NT AUTHORITY\SYSTEM` || tasks[0].Ran {
+		t.Fatalf("tasks after the apply: %+v %v", tasks, err)
+	}
+	waitFor(t, "the revert", 15*time.Second, func() bool { return groupRules(snapshot(t, fw)) == before })
+	t.Logf("reverted %s after the apply (confirm timeout 2s)", time.Since(start).Round(10*time.Millisecond))
+	if took := time.Since(start); took < 2*time.Second {
+		t.Errorf("reverted after %s, before the trigger", took)
+	}
+	waitFor(t, "the task's result", 5*time.Second, func() bool {
+		ts, _ := fw.Tasks()
+		return len(ts) == 1 && ts[0].Ran && ts[0].State == "Ready"
+	})
+	if ts, _ := fw.Tasks(); ts[0].LastTaskResult != 0 {
+		t.Errorf("LastTaskResult %#x", ts[0].LastTaskResult)
+	}
+	if b, err := os.ReadFile(filepath.Join(fw.programDataHost(), ts0Name(t, fw)+".log")); err != nil || string(b) != "reverted" {
+		t.Errorf("revert log: %q %v", b, err)
+	}
+	// The next apply cleans up after the revert and converges.
+	st := apply(t, fw, desired(firewall.Enforce))
+	if len(st.Drift) != 0 || st.Mode != firewall.Enforce {
+		t.Errorf("rerun: %+v", st)
+	}
+	if ts, _ := fw.Tasks(); len(ts) != 0 {
+		t.Errorf("the rerun left tasks: %+v", ts)
+	}
+}
+
+func ts0Name(t *testing.T, fw *Firewall) string {
+	ts, err := fw.Tasks()
+	if err != nil || len(ts) == 0 {
+		t.Fatalf("no task: %v", err)
+	}
+	return ts[0].Name
+}
+
+// TestConfirmedApplyStays: the confirm removes the task and the saved
+// state; the change outlives the timeout.
+func TestConfirmedApplyStays(t *testing.T) {
+	fw := closeOnCleanup(t, newFirewall(t))
+	_, id := guardedApply(t, fw, desired(firewall.Enforce), 2*time.Second)
+	after := groupRules(snapshot(t, fw))
+	c, err := firewall.Windows{}.Confirm(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := run(t, fw, c.Body)
+	if r := firewall.ParseApplyReport(firewall.ParseFacts(out)).Confirm; r != "confirmed" {
+		t.Fatalf("confirm said %q:\n%s", r, out)
+	}
+	if ts, _ := fw.Tasks(); len(ts) != 0 {
+		t.Fatalf("the task is still registered: %+v", ts)
+	}
+	time.Sleep(3 * time.Second)
+	if got := groupRules(snapshot(t, fw)); got != after {
+		t.Fatalf("the confirmed change was reverted:\n%s\nwant:\n%s", got, after)
+	}
+	ents, _ := os.ReadDir(fw.programDataHost())
+	for _, e := range ents {
+		t.Errorf("left in ProgramData\\portwarden: %s", e.Name())
+	}
+	// A second confirm knows no such revert.
+	out, _ = run(t, fw, c.Body)
+	if r := firewall.ParseApplyReport(firewall.ParseFacts(out)).Confirm; r != "unknown" {
+		t.Errorf("second confirm said %q", r)
+	}
+}
+
+// TestRevertNowAndLateConfirm: the revert at once restores and reads back;
+// a confirm after the task fired says "reverting".
+func TestRevertNowAndLateConfirm(t *testing.T) {
+	fw := closeOnCleanup(t, newFirewall(t))
+	before := groupRules(snapshot(t, fw))
+	_, id := guardedApply(t, fw, desired(firewall.Additive), 30*time.Second)
+	r, _ := firewall.Windows{}.RevertNow(id)
+	out, _ := run(t, fw, r.Body)
+	f := firewall.ParseFacts(out)
+	if rep := firewall.ParseApplyReport(f); rep.Confirm != "reverted" {
+		t.Fatalf("revert now said %+v:\n%s", rep, out)
+	}
+	if st, err := (firewall.Windows{}).State(f); err != nil || st.Installed {
+		t.Errorf("read-back after the revert: %+v %v", st, err)
+	}
+	if got := groupRules(snapshot(t, fw)); got != before {
+		t.Errorf("not reverted:\n%s", got)
+	}
+	c, _ := firewall.Windows{}.Confirm(id)
+	out, _ = run(t, fw, c.Body)
+	if r := firewall.ParseApplyReport(firewall.ParseFacts(out)).Confirm; r != "reverting" {
+		t.Errorf("confirm after the revert said %q", r)
+	}
+}
+
+// TestApplyWaitsNotForArmedRevert: while a revert is armed, another apply
+// changes nothing and reports the lock as held.
+func TestApplyRefusedWhileRevertArmed(t *testing.T) {
+	fw := closeOnCleanup(t, newFirewall(t))
+	guardedApply(t, fw, desired(firewall.Additive), 30*time.Second)
+	before := groupRules(snapshot(t, fw))
+	d := desired(firewall.Enforce)
+	d.Guard = firewall.Guard{ConfirmTimeout: 30 * time.Second, LockWait: time.Second}
+	s, _ := firewall.Windows{}.Apply(d)
+	out, errOut, code := fw.Run(context.Background(), s.Body)
+	rep := firewall.ParseApplyReport(firewall.ParseFacts(out))
+	if code == 0 || !rep.LockBusy || rep.Outcome != firewall.OutcomeUnchanged || !strings.Contains(errOut, firewall.WindowsLockHeld) {
+		t.Fatalf("exit %d, report %+v, stderr:\n%s", code, rep, errOut)
+	}
+	if got := groupRules(snapshot(t, fw)); got != before {
+		t.Errorf("the refused apply changed the host")
+	}
+}
+
+// TestTamperedStateIsNotRestored: the saved state lives in a directory
+// that every user may write to; the revert checks the hash the task
+// carries and leaves a tampered state alone (the task fails).
+func TestTamperedStateIsNotRestored(t *testing.T) {
+	fw := closeOnCleanup(t, newFirewall(t))
+	guardedApply(t, fw, desired(firewall.Additive), 2*time.Second)
+	after := groupRules(snapshot(t, fw))
+	name := ts0Name(t, fw)
+	if err := os.WriteFile(filepath.Join(fw.programDataHost(), name+".json"), []byte(`{"Rules":[{"Name":"evil","DisplayName":"evil","Enabled":"True","Direction":"Inbound","Action":"Allow","Profile":"Any","Protocol":"Any","RemoteAddress":["Any"]}],"Profiles":{}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the task to run", 15*time.Second, func() bool {
+		ts, _ := fw.Tasks()
+		return len(ts) == 1 && ts[0].Ran && ts[0].State == "Ready"
+	})
+	if ts, _ := fw.Tasks(); ts[0].LastTaskResult == 0 {
+		t.Error("the task succeeded on a tampered state")
+	}
+	if got := groupRules(snapshot(t, fw)); got != after || hasRule(snapshot(t, fw), "evil") {
+		t.Errorf("a tampered state was restored:\n%s", got)
+	}
+}
+
+// TestScheduledTaskCmdletsAreStrict: parameters Windows refuses are
+// refused, mandatory ones enforced, and Unregister-ScheduledTask cannot
+// ask for confirmation in a non-interactive powershell.exe.
+func TestScheduledTaskCmdletsAreStrict(t *testing.T) {
+	fw := closeOnCleanup(t, newFirewall(t))
+	head := "$global:ErrorActionPreference='Stop'\n$a=New-ScheduledTaskAction -Execute 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe' -Argument '-NoProfile -EncodedCommand JAA='\n"
+	register := "Register-ScheduledTask -TaskName 't1' -TaskPath '\\portwarden\\' -Action $a -Trigger (New-ScheduledTaskTrigger -Once -At (Get-Date).AddSeconds(3600)) -Principal (New-ScheduledTaskPrincipal -UserId 'NT AUTHORITY\\SYSTEM' -LogonType ServiceAccount -RunLevel Highest)|Out-Null\n"
+	tests := []struct{ name, script, want string }{
+		{"unknown parameter", head + "Register-ScheduledTask -TaskName t -Action $a -RunAsAdmin", "A parameter cannot be found that matches parameter name 'RunAsAdmin'"},
+		{"trigger without -At", head + "New-ScheduledTaskTrigger -Once", "missing mandatory parameters: At"},
+		{"trigger without a schedule", head + "New-ScheduledTaskTrigger -At (Get-Date)", "Parameter set cannot be resolved"},
+		{"register without an action", head + "Register-ScheduledTask -TaskName t -Trigger (New-ScheduledTaskTrigger -Once -At (Get-Date))", "missing mandatory parameters: Action"},
+		{"bad task path", head + "Register-ScheduledTask -TaskName t -TaskPath 'portwarden' -Action $a -Trigger (New-ScheduledTaskTrigger -Once -At (Get-Date))", "The specified path is invalid."},
+		{"SYSTEM without ServiceAccount", head + "Register-ScheduledTask -TaskName t -Action $a -Trigger (New-ScheduledTaskTrigger -Once -At (Get-Date)) -Principal (New-ScheduledTaskPrincipal -UserId SYSTEM -LogonType Password)", "incorrectly formatted or out of range"},
+		{"registered twice without -Force", head + register + register, "Cannot create a file when that file already exists."},
+		{"unregister asks", head + register + "Unregister-ScheduledTask -TaskName 't1' -TaskPath '\\portwarden\\'", "NonInteractive mode"},
+		{"unregister a missing task", head + "Unregister-ScheduledTask -TaskName 'nope' -Confirm:$false", "No MSFT_ScheduledTask objects found with property 'TaskName' equal to 'nope'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errOut, code := fw.Run(context.Background(), tt.script)
+			if code == 0 || !strings.Contains(errOut, tt.want) {
+				t.Errorf("exit %d, stderr:\n%s\nwant %q", code, errOut, tt.want)
+			}
+			fw.Run(context.Background(), "Unregister-ScheduledTask -TaskName '*' -Confirm:$false -ErrorAction SilentlyContinue")
+		})
+	}
+}
+
+// TestFailingTaskLeavesWhatItDid: a task whose script fails half-way
+// leaves what it changed before the failure, stays registered and reports
+// the failure in LastTaskResult, as on Windows; a task whose program does
+// not exist changes nothing.
+func TestFailingTaskLeavesWhatItDid(t *testing.T) {
+	fw := closeOnCleanup(t, newFirewall(t))
+	script := "$global:ErrorActionPreference='Stop'\nNew-NetFirewallRule -Name 'half' -DisplayName 'half' -Group 'x' -Protocol TCP -LocalPort 1 -RemoteAddress 10.0.0.1|Out-Null\nthrow 'boom'\n"
+	enc := encodeCommandArg(script)
+	run(t, fw, "$a=New-ScheduledTaskAction -Execute 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe' -Argument '-NoProfile -NonInteractive -EncodedCommand "+enc+"'\n"+
+		"$b=New-ScheduledTaskAction -Execute 'C:\\Windows\\powershell.exe' -Argument '-EncodedCommand "+enc+"'\n"+
+		"$t=New-ScheduledTaskTrigger -Once -At (Get-Date).AddSeconds(1)\n"+
+		"Register-ScheduledTask -TaskName 'a' -Action $a -Trigger $t|Out-Null\nRegister-ScheduledTask -TaskName 'b' -Action $b -Trigger $t|Out-Null\n")
+	waitFor(t, "both tasks to run", 15*time.Second, func() bool {
+		ts, _ := fw.Tasks()
+		return len(ts) == 2 && ts[0].Ran && ts[1].Ran && ts[0].State == "Ready" && ts[1].State == "Ready"
+	})
+	ts, _ := fw.Tasks()
+	if ts[0].LastTaskResult != 1 || ts[1].LastTaskResult != taskFileNotFound {
+		t.Errorf("results %#x %#x", ts[0].LastTaskResult, ts[1].LastTaskResult)
+	}
+	if !hasRule(snapshot(t, fw), "half") {
+		t.Error("what the failing task did before it failed is gone")
+	}
+}
+
+func encodeCommandArg(script string) string {
+	return encodeB64(encodeUTF16LE(script))
+}
+
+func encodeB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
