@@ -106,8 +106,8 @@ func waitWinOwned(t *testing.T, l *lab.Lab, host, want string, within time.Durat
 	return time.Since(start)
 }
 
-// winConverge reruns apply and checks that plan has nothing left to do.
-func winConverge(t *testing.T, inv string) {
+// rerunConverges reruns apply and checks that plan has nothing left to do.
+func rerunConverges(t *testing.T, inv string) {
 	t.Helper()
 	if ad, code := applyJSON(t, inv); code != 0 {
 		for _, h := range ad.Hosts {
@@ -209,7 +209,7 @@ func TestFaultWindowsControllerKilledBeforeConfirm(t *testing.T) {
 		t.Errorf("win01's own revert task did not log a revert: tasks %+v, files %v", winTasks(t, l, "win01"), files)
 	}
 	t.Logf("controller killed: win01 reverted by itself %s after the kill (confirm timeout %s)", time.Since(killed).Round(100*time.Millisecond), timeout)
-	winConverge(t, inv)
+	rerunConverges(t, inv)
 	if ts := winTasks(t, l, "win01"); len(ts) != 0 {
 		t.Errorf("tasks left after the rerun: %+v", ts)
 	}
