@@ -12,9 +12,9 @@ package winfw
 // The parameters of the cmdlets are those of Windows Server's
 // ScheduledTasks module for the parameter sets modeled; any other
 // parameter is refused loudly, mandatory ones are enforced, and
-// Unregister-ScheduledTask without -Confirm:$false fails, since
-// powershell.exe -NonInteractive cannot ask (the cmdlet's ConfirmImpact is
-// High). An action runs only if it is powershell.exe at its real path with
+// Unregister-ScheduledTask without -Confirm:$false fails, since the
+// cmdlet asks for confirmation and powershell.exe -NonInteractive cannot
+// ask. An action runs only if it is powershell.exe at its real path with
 // -EncodedCommand (and -NoProfile, -NonInteractive, -ExecutionPolicy); the
 // script runs against the firewall with the same interpreter as a WinRM
 // command. Whatever a failing action changed stays changed, the task
@@ -557,7 +557,7 @@ func unregisterTask(c *cmdCall) error {
 	if err := mandatory(c, "TaskName"); err != nil {
 		return err
 	}
-	// ConfirmImpact High: the cmdlet asks unless -Confirm:$false, and
+	// The cmdlet asks for confirmation unless -Confirm:$false, and
 	// powershell.exe -NonInteractive cannot ask.
 	if confirm, set := c.bound["Confirm"].(bool); !set || confirm {
 		return &throwErr{rec: &errorRecord{message: "PowerShell is in NonInteractive mode. Read and Prompt functionality is not available.",
