@@ -7,9 +7,11 @@ package winfw
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -276,3 +278,53 @@ func encodeCommandArg(script string) string {
 }
 
 func encodeB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestApplyRollsBackWhenTheCommitFails: a cmdlet fails after the commit
+// began (the first rename, when the old rules are already gone): the
+// script restores the saved state at once, says so, and drops its armed
+// revert.
+func TestApplyRollsBackWhenTheCommitFails(t *testing.T) {
+	for _, confirm := range []time.Duration{0, 30 * time.Second} {
+		t.Run(fmt.Sprint(confirm), func(t *testing.T) {
+			var mu sync.Mutex
+			failing, renames := false, 0
+			fw, err := New(Options{StateDir: t.TempDir(), ManagementPort: 5986, Fault: func(cmdlet string) string {
+				mu.Lock()
+				defer mu.Unlock()
+				if failing && cmdlet == "Rename-NetFirewallRule" {
+					renames++
+					if renames == 1 {
+						return "Access is denied."
+					}
+				}
+				return ""
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(fw.Close)
+			apply(t, fw, desired(firewall.Additive))
+			before := groupRules(snapshot(t, fw))
+			mu.Lock()
+			failing = true
+			mu.Unlock()
+			d := desired(firewall.Enforce)
+			d.Guard = firewall.Guard{ConfirmTimeout: confirm, LockWait: time.Second}
+			s, _ := firewall.Windows{}.Apply(d)
+			out, errOut, code := fw.Run(context.Background(), s.Body)
+			rep := firewall.ParseApplyReport(firewall.ParseFacts(out))
+			if code == 0 || rep.Outcome != firewall.OutcomeRolledBack || !strings.Contains(errOut, "rolled back") {
+				t.Fatalf("exit %d, report %+v, stderr:\n%s", code, rep, errOut)
+			}
+			if got := groupRules(snapshot(t, fw)); got != before {
+				t.Errorf("not rolled back:\n%s\nwant:\n%s", got, before)
+			}
+			if ts, _ := fw.Tasks(); len(ts) != 0 {
+				t.Errorf("the rolled-back run left its task: %+v", ts)
+			}
+			if ents, _ := os.ReadDir(fw.programDataHost()); len(ents) != 0 {
+				t.Errorf("the rolled-back run left %d files", len(ents))
+			}
+		})
+	}
+}

@@ -1020,6 +1020,11 @@ func (in *interp) invoke(c *commandExpr, sc *scope, input []any, piped bool) ([]
 		err = in.fw.withState(func(st *State) (bool, error) {
 			in.st, in.dirty = st, false
 			defer func() { in.st = nil }()
+			if f := in.fw.opts.Fault; f != nil {
+				if msg := f(def.name); msg != "" {
+					return false, call.writeError(&errorRecord{message: msg, category: "PermissionDenied", reason: "CimException", fqid: "Windows System Error 5," + def.name})
+				}
+			}
 			rerr := def.run(call)
 			return in.dirty, rerr
 		})

@@ -51,6 +51,11 @@ type Options struct {
 	// script asks for. It changes only how long a wait lasts, never its
 	// outcome.
 	MaxMutexWait time.Duration
+	// Fault, if set, is asked before every NetSecurity cmdlet runs; a
+	// non-empty answer makes that cmdlet fail with that message (a
+	// CimException, as "Access is denied." would be) without changing
+	// anything. For tests of a failure half-way through a script.
+	Fault func(cmdlet string) string
 }
 
 // State is the simulated firewall: what winfw.json holds.
