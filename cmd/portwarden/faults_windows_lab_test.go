@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -242,4 +243,46 @@ func TestWindowsCommitConfirmed(t *testing.T) {
 	if _, code := planDoc(t, inv); code != 0 {
 		t.Errorf("plan after the timeout: exit %d", code)
 	}
+}
+
+// TestFaultWindowsTwoAppliesAtOnce: two runs against one Windows host at
+// once. The mutex and the armed revert let one change the host; the other
+// waits for the mutex and then either finds nothing to do or is refused
+// with the lock message while the first run's revert is armed. The host
+// ends in the new state and a rerun changes nothing.
+func TestFaultWindowsTwoAppliesAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := lab.UpForTest(t, lab.Options{Windows: 1})
+	inv := writeInventory(t, l, map[string]hostSpec{"win01": {roles: []string{"hyperv_host"}, mode: "enforce"}}, "")
+	var wg sync.WaitGroup
+	docs := make([]applyDoc, 2)
+	for i := range docs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, _, _ := runCLI(t, "apply", "--inventory", inv, "--auto-approve", "--format", "json", "--lock-wait", "1s")
+			json.Unmarshal([]byte(out), &docs[i])
+		}()
+	}
+	wg.Wait()
+	applied, busy := 0, 0
+	for i, d := range docs {
+		h := hostOf(d.jsonPlan, "win01")
+		switch {
+		case h.Error == "" && h.Left == "applied":
+			applied++
+		case h.Error == "" && len(h.Changes) == 0:
+		case h.Error == "another portwarden run holds the lock on win01" && h.Left == "unchanged":
+			busy++
+		default:
+			t.Errorf("run %d: %q (left %q): neither applied nor refused for the lock", i, h.Error, h.Left)
+		}
+	}
+	if applied == 0 {
+		t.Error("neither run applied")
+	}
+	t.Logf("two applies at once on a Windows host: %d applied, %d refused for the lock", applied, busy)
+	rerunConverges(t, inv)
 }

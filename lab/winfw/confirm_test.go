@@ -328,3 +328,14 @@ func TestApplyRollsBackWhenTheCommitFails(t *testing.T) {
 		})
 	}
 }
+
+// TestOutputBeforeAThrowInAScriptBlock: what a script block run with &
+// wrote before it threw reaches the output, as PowerShell streams it (a
+// staged apply that fails still says what it left the host with).
+func TestOutputBeforeAThrowInAScriptBlock(t *testing.T) {
+	fw := newFirewall(t)
+	out, _, code := fw.Run(context.Background(), "$global:ErrorActionPreference='Stop'\n& ([scriptblock]::Create(\"'lock=busy'\n'outcome=unchanged'\nthrow 'busy'\"))\n")
+	if code != 1 || out != "lock=busy\r\noutcome=unchanged\r\n" {
+		t.Errorf("exit %d, stdout %q", code, out)
+	}
+}

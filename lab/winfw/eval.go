@@ -273,6 +273,12 @@ func (in *interp) evalPipeline(p *pipelineStmt, sc *scope) ([]any, error) {
 		case *commandExpr:
 			out, err := in.invoke(el, sc, items, piped)
 			if err != nil {
+				if i == len(p.elems)-1 {
+					// What the last command wrote before it failed has
+					// reached the output already (a script block run
+					// with & that throws half-way).
+					return out, err
+				}
 				return nil, err
 			}
 			items = out
