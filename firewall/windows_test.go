@@ -492,3 +492,33 @@ func TestWindowsRulesSectionWrapped(t *testing.T) {
 		t.Errorf("rules = %+v", st.Rules)
 	}
 }
+
+// TestWindowsSessionClient: the controller's address as the Windows host
+// saw the WinRM shell; anything else than one plain address is no answer.
+func TestWindowsSessionClient(t *testing.T) {
+	tests := []struct {
+		section string
+		want    string // "" = not reported
+	}{
+		{"client=198.51.100.7\r\n", "198.51.100.7"},
+		{"client=::ffff:198.51.100.7\r\n", "198.51.100.7"},
+		{"client=2001:db8::7\r\n", "2001:db8::7"},
+		{"client=fe80::1%12\r\n", ""},
+		{"client=WINCLIENT\r\n", ""},
+		{"client=\r\n", ""},
+		{"shell=unknown\r\n", ""},
+		{"enumerate=failed\r\n", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		f := ParseFacts("### portwarden:windows-rules\n[]\n### portwarden:" + windowsSessionSection + "\n" + tt.section)
+		got, ok := SessionClient(f)
+		if (tt.want == "") == ok || (ok && got.String() != tt.want) {
+			t.Errorf("%q: %s %v, want %q", tt.section, got, ok, tt.want)
+		}
+	}
+	// A Linux host's section is read as before.
+	if a, ok := SessionClient(ParseFacts("### portwarden:session\nssh_connection=203.0.113.9 50000 10.0.0.1 22\n")); !ok || a.String() != "203.0.113.9" {
+		t.Errorf("Linux session: %s %v", a, ok)
+	}
+}

@@ -368,7 +368,7 @@ func (e *Engine) applyFailed(p *HostPlan, guarded bool, rep firewall.ApplyReport
 		return fmt.Errorf("applying: the %s change was made, then rolled back: the host keeps the rules it had (exit %d): %s",
 			name, res.ExitCode, firstLines(res.Stderr))
 	case rep.Outcome == firewall.OutcomeUnchanged || !guarded:
-		// Unguarded backends (Windows) are atomic for the rules themselves.
+		// An unguarded backend (firewall.Fake) is atomic by itself.
 		p.Left = LeftUnchanged
 	default:
 		p.Left = LeftUnknown
