@@ -111,11 +111,18 @@ func windowsLoadState(hash string) string {
 // from the saved state as data (splatted), never as script text.
 func windowsRestore(run string) string {
 	suffix := windowsPendingInfix + strings.TrimPrefix(run, "apply.") + "r"
+	// Windows PowerShell 5.1 may write an array as {"value":[...],"Count":n}
+	// (see unmarshalPSList); such a wrapper is unwrapped where an array is
+	// read back.
+	unwrap := func(v, from string) string {
+		return "$" + v + "=" + from + ";if($" + v + " -and @($" + v + ".PSObject.Properties.Name) -contains 'value'){$" + v + "=$" + v + ".value}\n"
+	}
 	return windowsReadGroupInto("cur") +
-		"$made=@()\ntry{\n" +
-		"foreach($x in @($s.Rules)){$p=@{Group='portwarden';PolicyStore='PersistentStore';Name=($x.Name+'" + suffix + "');DisplayName=$x.DisplayName;Enabled=$x.Enabled;Direction=$x.Direction;Action=$x.Action;Profile=$x.Profile;Protocol=$x.Protocol;RemoteAddress=@($x.RemoteAddress)}\n" +
+		"$made=@()\ntry{\n" + unwrap("rs", "$s.Rules") +
+		"foreach($x in @($rs)){\n" + unwrap("ra", "$x.RemoteAddress") + unwrap("lp", "$x.LocalPort") +
+		"$p=@{Group='portwarden';PolicyStore='PersistentStore';Name=($x.Name+'" + suffix + "');DisplayName=$x.DisplayName;Enabled=$x.Enabled;Direction=$x.Direction;Action=$x.Action;Profile=$x.Profile;Protocol=$x.Protocol;RemoteAddress=@($ra)}\n" +
 		"if($x.Description){$p.Description=$x.Description}\n" +
-		"if($x.Protocol -eq 'TCP' -or $x.Protocol -eq 'UDP'){$p.LocalPort=@($x.LocalPort)}\n" +
+		"if($x.Protocol -eq 'TCP' -or $x.Protocol -eq 'UDP'){$p.LocalPort=@($lp)}\n" +
 		"$made+=New-NetFirewallRule @p -ErrorAction Stop}\n" +
 		"}catch{\nforeach($x in $made){try{Remove-NetFirewallRule -InputObject $x -ErrorAction Stop}catch{}}\nthrow\n}\n" +
 		"foreach($n in 'Domain','Private','Public'){$v=[string]$s.Profiles.$n;if(($v -eq 'Allow' -or $v -eq 'Block') -and [string](Get-NetFirewallProfile -Name $n -PolicyStore PersistentStore).DefaultInboundAction -ne $v){Set-NetFirewallProfile -Profile $n -DefaultInboundAction $v -PolicyStore PersistentStore -ErrorAction Stop}}\n" +
@@ -164,14 +171,16 @@ func windowsConfirmBody(id string, revertNow bool) (string, error) {
 	b.WriteString(windowsReadArmed)
 	b.WriteString("if($pwA -and $pwA[0] -eq $pwId){\n")
 	if revertNow {
-		b.WriteString("Remove-Item -LiteralPath $pwArmed -Force\n")
+		// Restore first: if it fails, the marker stays and the task
+		// tries again at its trigger.
 		b.WriteString(windowsLoadState(psQuote(hash)))
 		b.WriteString(windowsRestore(run))
+		b.WriteString("Remove-Item -LiteralPath $pwArmed -Force\n")
 		b.WriteString("[IO.File]::WriteAllText($pwLog,'reverted at once')\n")
-		b.WriteString("Unregister-ScheduledTask -TaskName $pwId -TaskPath '\\portwarden\\' -Confirm:$false -ErrorAction Stop\n")
+		b.WriteString(windowsUnregister)
 		b.WriteString("'result=reverted'\n")
 	} else {
-		b.WriteString("Unregister-ScheduledTask -TaskName $pwId -TaskPath '\\portwarden\\' -Confirm:$false -ErrorAction Stop\n")
+		b.WriteString(windowsUnregister)
 		b.WriteString("Remove-Item -LiteralPath $pwArmed -Force\n")
 		b.WriteString("Remove-Item -LiteralPath $pwState -Force\n")
 		b.WriteString("'result=confirmed'\n")
@@ -184,6 +193,12 @@ func windowsConfirmBody(id string, revertNow bool) (string, error) {
 	b.WriteString(windowsUnlock)
 	return b.String(), nil
 }
+
+// windowsUnregister drops this run's task. The marker, not the task,
+// decides whether a revert runs (the task does nothing without it), so a
+// task that is gone already (deleted by hand) or cannot be removed does
+// not fail the confirm: removing the marker disarms it all the same.
+const windowsUnregister = "Unregister-ScheduledTask -TaskName $pwId -TaskPath '\\portwarden\\' -Confirm:$false -ErrorAction SilentlyContinue\n"
 
 // windowsLockMillis is the lock wait of a Guard, in milliseconds.
 func windowsLockMillis(wait time.Duration) int {

@@ -6,7 +6,9 @@ package winfw
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -338,4 +340,41 @@ func TestOutputBeforeAThrowInAScriptBlock(t *testing.T) {
 	if code != 1 || out != "lock=busy\r\noutcome=unchanged\r\n" {
 		t.Errorf("exit %d, stdout %q", code, out)
 	}
+}
+
+// TestRevertReadsWrappedArrays: Windows PowerShell 5.1 may write the saved
+// state's arrays as {"value":[...],"Count":n}; the restore reads them as
+// arrays (a state written by hand here, with a marker and a matching id).
+func TestRevertReadsWrappedArrays(t *testing.T) {
+	fw := closeOnCleanup(t, newFirewall(t))
+	run(t, fw, "New-Item -ItemType Directory -Path 'C:\\ProgramData\\portwarden'|Out-Null")
+	state := `{"Rules":{"value":[{"Name":"portwarden-tcp-22-0000aaaa","DisplayName":"portwarden (tcp 22)","Description":null,"Enabled":"True","Direction":"Inbound","Action":"Allow","Profile":"Any","Protocol":"TCP","LocalPort":{"value":["22","2500-3300"],"Count":2},"RemoteAddress":{"value":["10.0.0.5","10.0.1.0/255.255.255.0"],"Count":2}}],"Count":1},"Profiles":{"Domain":"NotConfigured","Private":"NotConfigured","Public":"NotConfigured"}}`
+	const run0 = "apply.0123456789ab"
+	sum := sha256.Sum256([]byte(state))
+	hash := strings.ToUpper(hex.EncodeToString(sum[:]))
+	dir := fw.programDataHost()
+	if err := os.WriteFile(filepath.Join(dir, run0+".json"), []byte(state), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "armed"), []byte(run0+" "+fmt.Sprint(time.Now().Unix()+60)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := firewall.Windows{}.RevertNow(run0 + hash[:16])
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := fw.Run(context.Background(), r.Body)
+	if firewall.ParseApplyReport(firewall.ParseFacts(out)).Confirm != "reverted" {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	st := snapshot(t, fw)
+	for _, rule := range st.Rules {
+		if rule.Name == "portwarden-tcp-22-0000aaaa" {
+			if strings.Join(rule.LocalPort, ",") != "22,2500-3300" || strings.Join(rule.RemoteAddress, ",") != "10.0.0.5,10.0.1.0/255.255.255.0" {
+				t.Errorf("restored %+v", rule)
+			}
+			return
+		}
+	}
+	t.Errorf("the rule was not restored: %s", groupRules(st))
 }

@@ -764,6 +764,9 @@ func (in *interp) member(e *memberExpr, sc *scope) (any, error) {
 // strict mode. Arrays enumerate members of their elements.
 func getMember(obj any, name string) any {
 	lname := strings.ToLower(name)
+	if lname == "psobject" && obj != nil {
+		return psObjectView(obj)
+	}
 	switch o := obj.(type) {
 	case nil:
 		if lname == "count" || lname == "length" {

@@ -555,3 +555,27 @@ func decodeJSONValue(dec *json.Decoder) (any, error) {
 	}
 	return nil, fmt.Errorf("unexpected JSON token %v", tok)
 }
+
+// psObjectView is $x.PSObject, with the one member scripts use:
+// Properties, each with its Name (a custom object's properties in order;
+// an array's and a string's .NET properties).
+func psObjectView(v any) *psObject {
+	var names []string
+	switch x := v.(type) {
+	case *psObject:
+		names = x.keys
+	case []any, []byte:
+		names = []string{"Length", "LongLength", "Rank", "SyncRoot", "IsReadOnly", "IsFixedSize", "IsSynchronized", "Count"}
+	case string:
+		names = []string{"Length"}
+	}
+	props := make([]any, len(names))
+	for i, n := range names {
+		p := newObject("System.Management.Automation.PSNoteProperty")
+		p.set("Name", n)
+		props[i] = p
+	}
+	o := newObject("System.Management.Automation.PSObject")
+	o.set("Properties", props)
+	return o
+}

@@ -56,9 +56,13 @@ $cur=@(Get-NetFirewallRule -Group 'portwarden' -PolicyStore PersistentStore -Err
 if(@($e|Where-Object{$_.CategoryInfo.Category -ne 'ObjectNotFound'}).Count){throw $e[0]}
 $made=@()
 try{
-foreach($x in @($s.Rules)){$p=@{Group='portwarden';PolicyStore='PersistentStore';Name=($x.Name+'-pending-c0ffee000000r');DisplayName=$x.DisplayName;Enabled=$x.Enabled;Direction=$x.Direction;Action=$x.Action;Profile=$x.Profile;Protocol=$x.Protocol;RemoteAddress=@($x.RemoteAddress)}
+$rs=$s.Rules;if($rs -and @($rs.PSObject.Properties.Name) -contains 'value'){$rs=$rs.value}
+foreach($x in @($rs)){
+$ra=$x.RemoteAddress;if($ra -and @($ra.PSObject.Properties.Name) -contains 'value'){$ra=$ra.value}
+$lp=$x.LocalPort;if($lp -and @($lp.PSObject.Properties.Name) -contains 'value'){$lp=$lp.value}
+$p=@{Group='portwarden';PolicyStore='PersistentStore';Name=($x.Name+'-pending-c0ffee000000r');DisplayName=$x.DisplayName;Enabled=$x.Enabled;Direction=$x.Direction;Action=$x.Action;Profile=$x.Profile;Protocol=$x.Protocol;RemoteAddress=@($ra)}
 if($x.Description){$p.Description=$x.Description}
-if($x.Protocol -eq 'TCP' -or $x.Protocol -eq 'UDP'){$p.LocalPort=@($x.LocalPort)}
+if($x.Protocol -eq 'TCP' -or $x.Protocol -eq 'UDP'){$p.LocalPort=@($lp)}
 $made+=New-NetFirewallRule @p -ErrorAction Stop}
 }catch{
 foreach($x in $made){try{Remove-NetFirewallRule -InputObject $x -ErrorAction Stop}catch{}}

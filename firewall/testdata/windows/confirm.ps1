@@ -13,7 +13,7 @@ if(!$locked){$mx.Dispose();'result=unknown';throw ('portwarden: another portward
 try{
 $pwA=$null;if(Test-Path -LiteralPath $pwArmed){$pwA=([IO.File]::ReadAllText($pwArmed)).Split(' ')}
 if($pwA -and $pwA[0] -eq $pwId){
-Unregister-ScheduledTask -TaskName $pwId -TaskPath '\portwarden\' -Confirm:$false -ErrorAction Stop
+Unregister-ScheduledTask -TaskName $pwId -TaskPath '\portwarden\' -Confirm:$false -ErrorAction SilentlyContinue
 Remove-Item -LiteralPath $pwArmed -Force
 Remove-Item -LiteralPath $pwState -Force
 'result=confirmed'

@@ -13,7 +13,6 @@ if(!$locked){$mx.Dispose();'result=unknown';throw ('portwarden: another portward
 try{
 $pwA=$null;if(Test-Path -LiteralPath $pwArmed){$pwA=([IO.File]::ReadAllText($pwArmed)).Split(' ')}
 if($pwA -and $pwA[0] -eq $pwId){
-Remove-Item -LiteralPath $pwArmed -Force
 $sb=[IO.File]::ReadAllBytes($pwState)
 if(!([BitConverter]::ToString([Security.Cryptography.SHA256]::Create().ComputeHash($sb)).Replace('-','')).StartsWith('0123456789ABCDEF')){throw 'portwarden: the saved state was changed after the apply saved it; not restoring it'}
 $s=ConvertFrom-Json ([Text.Encoding]::UTF8.GetString($sb))
@@ -21,9 +20,13 @@ $cur=@(Get-NetFirewallRule -Group 'portwarden' -PolicyStore PersistentStore -Err
 if(@($e|Where-Object{$_.CategoryInfo.Category -ne 'ObjectNotFound'}).Count){throw $e[0]}
 $made=@()
 try{
-foreach($x in @($s.Rules)){$p=@{Group='portwarden';PolicyStore='PersistentStore';Name=($x.Name+'-pending-c0ffee000000r');DisplayName=$x.DisplayName;Enabled=$x.Enabled;Direction=$x.Direction;Action=$x.Action;Profile=$x.Profile;Protocol=$x.Protocol;RemoteAddress=@($x.RemoteAddress)}
+$rs=$s.Rules;if($rs -and @($rs.PSObject.Properties.Name) -contains 'value'){$rs=$rs.value}
+foreach($x in @($rs)){
+$ra=$x.RemoteAddress;if($ra -and @($ra.PSObject.Properties.Name) -contains 'value'){$ra=$ra.value}
+$lp=$x.LocalPort;if($lp -and @($lp.PSObject.Properties.Name) -contains 'value'){$lp=$lp.value}
+$p=@{Group='portwarden';PolicyStore='PersistentStore';Name=($x.Name+'-pending-c0ffee000000r');DisplayName=$x.DisplayName;Enabled=$x.Enabled;Direction=$x.Direction;Action=$x.Action;Profile=$x.Profile;Protocol=$x.Protocol;RemoteAddress=@($ra)}
 if($x.Description){$p.Description=$x.Description}
-if($x.Protocol -eq 'TCP' -or $x.Protocol -eq 'UDP'){$p.LocalPort=@($x.LocalPort)}
+if($x.Protocol -eq 'TCP' -or $x.Protocol -eq 'UDP'){$p.LocalPort=@($lp)}
 $made+=New-NetFirewallRule @p -ErrorAction Stop}
 }catch{
 foreach($x in $made){try{Remove-NetFirewallRule -InputObject $x -ErrorAction Stop}catch{}}
@@ -32,8 +35,9 @@ throw
 foreach($n in 'Domain','Private','Public'){$v=[string]$s.Profiles.$n;if(($v -eq 'Allow' -or $v -eq 'Block') -and [string](Get-NetFirewallProfile -Name $n -PolicyStore PersistentStore).DefaultInboundAction -ne $v){Set-NetFirewallProfile -Profile $n -DefaultInboundAction $v -PolicyStore PersistentStore -ErrorAction Stop}}
 foreach($x in $cur){Remove-NetFirewallRule -InputObject $x -ErrorAction Stop}
 foreach($x in $made){Rename-NetFirewallRule -InputObject $x -NewName ($x.Name -replace '-pending-c0ffee000000r$','') -ErrorAction Stop}
+Remove-Item -LiteralPath $pwArmed -Force
 [IO.File]::WriteAllText($pwLog,'reverted at once')
-Unregister-ScheduledTask -TaskName $pwId -TaskPath '\portwarden\' -Confirm:$false -ErrorAction Stop
+Unregister-ScheduledTask -TaskName $pwId -TaskPath '\portwarden\' -Confirm:$false -ErrorAction SilentlyContinue
 'result=reverted'
 }elseif(Test-Path -LiteralPath $pwLog){'result=reverting'}else{'result=unknown'}
 $r=@(Get-NetFirewallRule -Group 'portwarden' -PolicyStore PersistentStore -ErrorAction SilentlyContinue -ErrorVariable e)
