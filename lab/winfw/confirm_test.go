@@ -378,3 +378,35 @@ func TestRevertReadsWrappedArrays(t *testing.T) {
 	}
 	t.Errorf("the rule was not restored: %s", groupRules(st))
 }
+
+// TestRevertSurvivesARestart: the simulated host goes down inside the
+// confirm window and comes back after the trigger: the task has
+// StartWhenAvailable and runs at start, so the unconfirmed change is
+// undone all the same. A task without it stays missed, as on Windows.
+func TestRevertSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	fw, err := New(Options{StateDir: dir, ManagementPort: 5986})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := groupRules(snapshot(t, fw))
+	guardedApply(t, fw, desired(firewall.Additive), 1*time.Second)
+	run(t, fw, "Register-ScheduledTask -TaskName 'plain' -Action (New-ScheduledTaskAction -Execute 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe' -Argument '-EncodedCommand JAA=') -Trigger (New-ScheduledTaskTrigger -Once -At (Get-Date).AddSeconds(1))|Out-Null")
+	fw.Close() // the host is down
+	time.Sleep(2 * time.Second)
+	if got := groupRules(snapshot(t, fw)); got == before {
+		t.Fatal("the revert ran while the host was down")
+	}
+	fw, err = New(Options{StateDir: dir, ManagementPort: 5986}) // and up again
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fw.Close)
+	waitFor(t, "the missed revert", 10*time.Second, func() bool { return groupRules(snapshot(t, fw)) == before })
+	ts, _ := fw.Tasks()
+	for _, task := range ts {
+		if task.Name == "plain" && task.Ran {
+			t.Error("a missed task without StartWhenAvailable ran at start")
+		}
+	}
+}
