@@ -63,6 +63,11 @@ const windowsReadArmed = "$pwA=$null;if(Test-Path -LiteralPath $pwArmed){$pwA=([
 // revert is kept as last-revert.log).
 func windowsGuardBegin() string {
 	return windowsReadArmed +
+		// A marker counts only if it names a run in portwarden's form
+		// whose task is registered (only an administrator can register
+		// one in \portwarden\): anyone may write files in ProgramData,
+		// and a marker made up by hand must not keep every run out.
+		"if($pwA -and !($pwA[0] -match '^apply\\.[0-9a-f]{12}$' -and $pwA.Count -eq 2 -and $pwA[1] -match '^[0-9]{1,12}$' -and @(Get-ScheduledTask -TaskName $pwA[0] -TaskPath '\\portwarden\\' -ErrorAction SilentlyContinue).Count)){$pwA=$null;Remove-Item -LiteralPath $pwArmed -Force}\n" +
 		"if($pwA){if([DateTimeOffset]::UtcNow.ToUnixTimeSeconds() -lt ([int64]$pwA[1])+" + strconv.Itoa(windowsGuardGrace) + "){'lock=busy';throw ('portwarden: " + WindowsLockHeld + "'+$env:COMPUTERNAME+' (the automatic rollback of run '+$pwA[0]+' is armed)')};Remove-Item -LiteralPath $pwArmed -Force}\n" +
 		"foreach($t in @(Get-ScheduledTask -TaskPath '\\portwarden\\' -ErrorAction SilentlyContinue)){if($t.TaskName -match '^apply\\.[0-9a-f]{12}$'){Unregister-ScheduledTask -TaskName $t.TaskName -TaskPath '\\portwarden\\' -Confirm:$false -ErrorAction Stop;$x=Join-Path $pwDir ($t.TaskName+'.json');if(Test-Path -LiteralPath $x){Remove-Item -LiteralPath $x -Force};$x=Join-Path $pwDir ($t.TaskName+'.log');if(Test-Path -LiteralPath $x){Move-Item -LiteralPath $x -Destination (Join-Path $pwDir 'last-revert.log') -Force}}}\n"
 }

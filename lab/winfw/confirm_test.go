@@ -410,3 +410,20 @@ func TestRevertSurvivesARestart(t *testing.T) {
 		}
 	}
 }
+
+// TestForgedMarkerDoesNotBlock: anyone may write files in ProgramData; a
+// marker without a registered task (made up by a local user, or left by
+// a task deleted by hand) does not keep runs out.
+func TestForgedMarkerDoesNotBlock(t *testing.T) {
+	fw := closeOnCleanup(t, newFirewall(t))
+	run(t, fw, "New-Item -ItemType Directory -Path 'C:\\ProgramData\\portwarden'|Out-Null")
+	for _, marker := range []string{"apply.0123456789ab 99999999999", "* 99999999999", "apply.0123456789ab"} {
+		if err := os.WriteFile(filepath.Join(fw.programDataHost(), "armed"), []byte(marker), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		guardedApply(t, fw, desired(firewall.Additive), 30*time.Second)
+		// Confirm it so the next round starts unarmed.
+		tasks, _ := fw.Tasks()
+		run(t, fw, "Unregister-ScheduledTask -TaskName '"+tasks[0].Name+"' -Confirm:$false;Remove-Item -LiteralPath 'C:\\ProgramData\\portwarden\\armed'")
+	}
+}

@@ -14,6 +14,7 @@ $pwState=Join-Path $pwDir ($pwId+'.json')
 $pwLog=Join-Path $pwDir ($pwId+'.log')
 try{
 $pwA=$null;if(Test-Path -LiteralPath $pwArmed){$pwA=([IO.File]::ReadAllText($pwArmed)).Split(' ')}
+if($pwA -and !($pwA[0] -match '^apply\.[0-9a-f]{12}$' -and $pwA.Count -eq 2 -and $pwA[1] -match '^[0-9]{1,12}$' -and @(Get-ScheduledTask -TaskName $pwA[0] -TaskPath '\portwarden\' -ErrorAction SilentlyContinue).Count)){$pwA=$null;Remove-Item -LiteralPath $pwArmed -Force}
 if($pwA){if([DateTimeOffset]::UtcNow.ToUnixTimeSeconds() -lt ([int64]$pwA[1])+120){'lock=busy';throw ('portwarden: another portwarden run holds the lock on '+$env:COMPUTERNAME+' (the automatic rollback of run '+$pwA[0]+' is armed)')};Remove-Item -LiteralPath $pwArmed -Force}
 foreach($t in @(Get-ScheduledTask -TaskPath '\portwarden\' -ErrorAction SilentlyContinue)){if($t.TaskName -match '^apply\.[0-9a-f]{12}$'){Unregister-ScheduledTask -TaskName $t.TaskName -TaskPath '\portwarden\' -Confirm:$false -ErrorAction Stop;$x=Join-Path $pwDir ($t.TaskName+'.json');if(Test-Path -LiteralPath $x){Remove-Item -LiteralPath $x -Force};$x=Join-Path $pwDir ($t.TaskName+'.log');if(Test-Path -LiteralPath $x){Move-Item -LiteralPath $x -Destination (Join-Path $pwDir 'last-revert.log') -Force}}}
 $g='portwarden'
