@@ -72,11 +72,24 @@ func windowsGuardBegin() string {
 		"foreach($t in @(Get-ScheduledTask -TaskPath '\\portwarden\\' -ErrorAction SilentlyContinue)){if($t.TaskName -match '^apply\\.[0-9a-f]{12}$'){Unregister-ScheduledTask -TaskName $t.TaskName -TaskPath '\\portwarden\\' -Confirm:$false -ErrorAction Stop;$x=Join-Path $pwDir ($t.TaskName+'.json');if(Test-Path -LiteralPath $x){Remove-Item -LiteralPath $x -Force};$x=Join-Path $pwDir ($t.TaskName+'.log');if(Test-Path -LiteralPath $x){Move-Item -LiteralPath $x -Destination (Join-Path $pwDir 'last-revert.log') -Force}}}\n"
 }
 
+// windowsStateDir makes %ProgramData%\portwarden owned by Administrators
+// and writable by SYSTEM and Administrators only (a protected DACL: no
+// inherited entry for Users or CREATOR OWNER), or, if it exists, checks
+// that it is; otherwise nothing is changed. Accounts are compared by SID,
+// which, unlike their names, are not localized.
+const windowsStateDir = "if(!(Test-Path -LiteralPath $pwDir)){$ds=[Security.AccessControl.DirectorySecurity]::new();$ds.SetSecurityDescriptorSddlForm('" + windowsStateDirSDDL + "');$null=[IO.Directory]::CreateDirectory($pwDir,$ds)}\n" +
+	"$pwAcl=Get-Acl -LiteralPath $pwDir\n" +
+	"if(!$pwAcl.AreAccessRulesProtected -or @('S-1-5-18','S-1-5-32-544') -notcontains $pwAcl.GetOwner([Security.Principal.SecurityIdentifier]).Value -or @($pwAcl.Access|Where-Object{@('S-1-5-18','S-1-5-32-544') -notcontains $_.IdentityReference.Translate([Security.Principal.SecurityIdentifier]).Value}).Count){throw ('portwarden: '+$pwDir+' must be owned by Administrators and writable only by SYSTEM and Administrators (it holds the saved state of the automatic rollback); nothing was changed: remove it, portwarden makes it anew')}\n"
+
+// windowsStateDirSDDL: owner Administrators; DACL protected, full
+// control for SYSTEM and Administrators, inherited by files and folders.
+const windowsStateDirSDDL = "O:BAD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
+
 // windowsSaveState saves the owned state ($old, read under the lock, and
 // the profiles) to $pwState and its SHA-256 to $pwHash. Nothing has
 // changed yet.
 func windowsSaveState() string {
-	return "if(!(Test-Path -LiteralPath $pwDir)){$null=New-Item -ItemType Directory -Path $pwDir -ErrorAction Stop}\n" +
+	return windowsStateDir +
 		windowsRuleObjects("old", "so") +
 		"$sp=[ordered]@{};foreach($x in Get-NetFirewallProfile -PolicyStore PersistentStore){$sp[[string]$x.Name]=[string]$x.DefaultInboundAction}\n" +
 		"$pwBytes=[Text.Encoding]::UTF8.GetBytes((ConvertTo-Json -Compress -Depth 4 -InputObject ([ordered]@{Rules=$so;Profiles=$sp})))\n" +

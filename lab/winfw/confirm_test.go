@@ -416,7 +416,9 @@ func TestRevertSurvivesARestart(t *testing.T) {
 // a task deleted by hand) does not keep runs out.
 func TestForgedMarkerDoesNotBlock(t *testing.T) {
 	fw := closeOnCleanup(t, newFirewall(t))
-	run(t, fw, "New-Item -ItemType Directory -Path 'C:\\ProgramData\\portwarden'|Out-Null")
+	if err := fw.SetProgramDataACL(sidAdmins, true, sidSystem, sidAdmins); err != nil {
+		t.Fatal(err)
+	}
 	for _, marker := range []string{"apply.0123456789ab 99999999999", "* 99999999999", "apply.0123456789ab"} {
 		if err := os.WriteFile(filepath.Join(fw.programDataHost(), "armed"), []byte(marker), 0o600); err != nil {
 			t.Fatal(err)
@@ -425,5 +427,56 @@ func TestForgedMarkerDoesNotBlock(t *testing.T) {
 		// Confirm it so the next round starts unarmed.
 		tasks, _ := fw.Tasks()
 		run(t, fw, "Unregister-ScheduledTask -TaskName '"+tasks[0].Name+"' -Confirm:$false;Remove-Item -LiteralPath 'C:\\ProgramData\\portwarden\\armed'")
+	}
+}
+
+// TestStateDirMustBeProtected: the directory of the saved state is made
+// owned by Administrators with a protected DACL for SYSTEM and
+// Administrators; one that exists with any other security (inherited
+// from ProgramData, as New-Item leaves it, or owned by a user) stops the
+// apply before any change.
+func TestStateDirMustBeProtected(t *testing.T) {
+	fresh := closeOnCleanup(t, newFirewall(t))
+	guardedApply(t, fresh, desired(firewall.Additive), 30*time.Second)
+	if a := fresh.loadACL(); !a.Protected || a.Owner != sidAdmins || strings.Join(a.SIDs, ",") != sidSystem+","+sidAdmins {
+		t.Errorf("the directory portwarden made has %+v", a)
+	}
+	tests := []struct {
+		name  string
+		setup func(fw *Firewall) error
+	}{
+		{"made with New-Item", func(fw *Firewall) error {
+			_, _, code := fw.Run(context.Background(), "New-Item -ItemType Directory -Path 'C:\\ProgramData\\portwarden'|Out-Null")
+			if code != 0 {
+				return fmt.Errorf("New-Item exit %d", code)
+			}
+			return nil
+		}},
+		{"owned by a user", func(fw *Firewall) error {
+			return fw.SetProgramDataACL("S-1-5-21-1004336348-1177238915-682003330-1001", true, sidSystem, sidAdmins)
+		}},
+		{"writable by Users", func(fw *Firewall) error { return fw.SetProgramDataACL(sidAdmins, true, sidSystem, sidAdmins, sidUsers) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fw := closeOnCleanup(t, newFirewall(t))
+			if err := tt.setup(fw); err != nil {
+				t.Fatal(err)
+			}
+			before := groupRules(snapshot(t, fw))
+			d := desired(firewall.Enforce)
+			d.Guard = firewall.Guard{ConfirmTimeout: 30 * time.Second, LockWait: time.Second}
+			s, _ := firewall.Windows{}.Apply(d)
+			out, errOut, code := fw.Run(context.Background(), s.Body)
+			if rep := firewall.ParseApplyReport(firewall.ParseFacts(out)); code == 0 || rep.Outcome != firewall.OutcomeUnchanged || !strings.Contains(errOut, "must be owned by Administrators") {
+				t.Fatalf("exit %d %+v\n%s", code, rep, errOut)
+			}
+			if groupRules(snapshot(t, fw)) != before {
+				t.Error("the refused apply changed the host")
+			}
+			if ts, _ := fw.Tasks(); len(ts) != 0 {
+				t.Errorf("the refused apply registered %+v", ts)
+			}
+		})
 	}
 }

@@ -118,6 +118,15 @@ func (in *interp) dotnetStatic(typ, name string, call bool, args []any, pos posi
 		if lname == "create" && call && len(args) == 0 {
 			return psSHA256{}, true, nil
 		}
+	case "security.accesscontrol.directorysecurity":
+		if lname == "new" && call && len(args) == 0 {
+			return &psDirectorySecurity{}, true, nil
+		}
+	case "io.directory":
+		if lname == "createdirectory" && call {
+			v, err := in.createDirectory(args, pos)
+			return v, true, err
+		}
 	case "io.file", "system.io.file":
 		if !call || len(args) == 0 {
 			break

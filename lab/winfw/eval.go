@@ -491,6 +491,9 @@ func (in *interp) evalExpr(e expr, sc *scope) (any, error) {
 	case *castExpr:
 		return in.cast(e, sc)
 	case *typeLit:
+		if normType(e.name) == "security.principal.securityidentifier" {
+			return psType{e.name}, nil
+		}
 		return nil, unsupportedAt(e.pos, "The type literal [%s] as a value", e.name)
 	case *unaryExpr:
 		v, err := in.evalExpr(e.x, sc)
@@ -818,6 +821,10 @@ func getMember(obj any, name string) any {
 		if v := o.member(name); v != nil {
 			return v
 		}
+	case psIdentity:
+		if lname == "value" {
+			return o.sid
+		}
 	case psEnum:
 		if lname == "value__" {
 			return o.val
@@ -841,6 +848,9 @@ func (in *interp) callMethod(obj any, name string, args []any, pos position) (an
 		return toString(obj), nil
 	}
 	if v, ok, err := in.dotnetMethod(obj, name, args, pos); ok {
+		return v, err
+	}
+	if v, ok, err := in.aclMethod(obj, name, args, pos); ok {
 		return v, err
 	}
 	switch o := obj.(type) {

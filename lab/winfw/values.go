@@ -231,6 +231,12 @@ func typeName(v any) string {
 		return "System.DateTimeOffset"
 	case psSHA256:
 		return "System.Security.Cryptography.SHA256CryptoServiceProvider"
+	case *psDirectorySecurity:
+		return "System.Security.AccessControl.DirectorySecurity"
+	case psIdentity:
+		return "System.Security.Principal.SecurityIdentifier"
+	case psType:
+		return "System.RuntimeType"
 	}
 	return fmt.Sprintf("%T", v)
 }
@@ -277,6 +283,8 @@ func toString(v any) string {
 		return x.message
 	case *scriptBlock:
 		return x.text
+	case psIdentity:
+		return x.sid
 	case psDate:
 		return x.t.Format("1/2/2006 3:04:05 PM")
 	case psTimeSpan:

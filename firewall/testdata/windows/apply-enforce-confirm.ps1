@@ -26,7 +26,9 @@ if($clash.Count){throw ('portwarden: the rule name '+$clash[0].Name+' is taken b
 $mg=@($old|Where-Object{$_.Name -like 'portwarden-management*'})
 $mark=$null;if($mg.Count){$mark=$mg[0].Description}
 if(!$mark){$h=[ordered]@{};foreach($x in Get-NetFirewallProfile -PolicyStore PersistentStore){$h[[string]$x.Name]=[string]$x.DefaultInboundAction};$mark=ConvertTo-Json -Compress -InputObject $h}
-if(!(Test-Path -LiteralPath $pwDir)){$null=New-Item -ItemType Directory -Path $pwDir -ErrorAction Stop}
+if(!(Test-Path -LiteralPath $pwDir)){$ds=[Security.AccessControl.DirectorySecurity]::new();$ds.SetSecurityDescriptorSddlForm('O:BAD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)');$null=[IO.Directory]::CreateDirectory($pwDir,$ds)}
+$pwAcl=Get-Acl -LiteralPath $pwDir
+if(!$pwAcl.AreAccessRulesProtected -or @('S-1-5-18','S-1-5-32-544') -notcontains $pwAcl.GetOwner([Security.Principal.SecurityIdentifier]).Value -or @($pwAcl.Access|Where-Object{@('S-1-5-18','S-1-5-32-544') -notcontains $_.IdentityReference.Translate([Security.Principal.SecurityIdentifier]).Value}).Count){throw ('portwarden: '+$pwDir+' must be owned by Administrators and writable only by SYSTEM and Administrators (it holds the saved state of the automatic rollback); nothing was changed: remove it, portwarden makes it anew')}
 $pf=@{};$af=@{}
 if($old.Count){foreach($x in $old|Get-NetFirewallPortFilter){$pf[$x.InstanceID]=$x};foreach($x in $old|Get-NetFirewallAddressFilter){$af[$x.InstanceID]=$x}}
 $so=@(foreach($x in $old){$p=$pf[$x.Name];$a=$af[$x.Name];[pscustomobject]@{Name=$x.Name;DisplayName=$x.DisplayName;Description=$x.Description;Enabled=[string]$x.Enabled;Direction=[string]$x.Direction;Action=[string]$x.Action;Profile=[string]$x.Profile;Protocol=[string]$p.Protocol;LocalPort=@($p.LocalPort);RemoteAddress=@($a.RemoteAddress)}})
