@@ -200,7 +200,9 @@ func windowsConfirmBody(id string, revertNow bool) (string, error) {
 	} else {
 		b.WriteString(windowsUnregister)
 		b.WriteString("Remove-Item -LiteralPath $pwArmed -Force\n")
-		b.WriteString("Remove-Item -LiteralPath $pwState -Force\n")
+		// The marker is gone, so the change is confirmed: the saved
+		// state is only tidied up.
+		b.WriteString("Remove-Item -LiteralPath $pwState -Force -ErrorAction SilentlyContinue\n")
 		b.WriteString("'result=confirmed'\n")
 	}
 	b.WriteString("}elseif(Test-Path -LiteralPath $pwLog){'result=reverting'}else{'result=unknown'}\n")

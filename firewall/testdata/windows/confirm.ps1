@@ -15,7 +15,7 @@ $pwA=$null;if(Test-Path -LiteralPath $pwArmed){$pwA=([IO.File]::ReadAllText($pwA
 if($pwA -and $pwA[0] -eq $pwId){
 Unregister-ScheduledTask -TaskName $pwId -TaskPath '\portwarden\' -Confirm:$false -ErrorAction SilentlyContinue
 Remove-Item -LiteralPath $pwArmed -Force
-Remove-Item -LiteralPath $pwState -Force
+Remove-Item -LiteralPath $pwState -Force -ErrorAction SilentlyContinue
 'result=confirmed'
 }elseif(Test-Path -LiteralPath $pwLog){'result=reverting'}else{'result=unknown'}
 }finally{$mx.ReleaseMutex();$mx.Dispose()}
