@@ -27,8 +27,8 @@ func (windowsFleet) FactsScript(*inventory.Host) (firewall.Script, error) {
 // additive mode does not need it.
 func TestEngineTakesTheWindowsHostsView(t *testing.T) {
 	fleet := windowsFleet{fakeFleet{backend: &firewall.Fake{}, hosts: map[string]*transporttest.Host{
-		"natted":  {Local: netip.MustParseAddr("192.0.2.50")},
-		"mute":    {Local: netip.MustParseAddr("192.0.2.50")},
+		"natted":   {Local: netip.MustParseAddr("192.0.2.50")},
+		"mute":     {Local: netip.MustParseAddr("192.0.2.50")},
 		"additive": {Local: netip.MustParseAddr("192.0.2.50")},
 	}}}
 	for name, section := range map[string]string{"natted": "client=198.51.100.7\n", "mute": "enumerate=failed\n", "additive": "enumerate=failed\n"} {
