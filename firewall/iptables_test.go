@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // iptablesDrop is a host managed with iptables whose INPUT drops.
@@ -43,7 +45,7 @@ func TestIptSplit(t *testing.T) {
 func TestIptPortChunks(t *testing.T) {
 	r := manyPorts()
 	chunks := iptPortChunks(r.Ports)
-	var all []PortRange
+	var all []rule.PortRange
 	for _, c := range chunks {
 		n := 0
 		for _, p := range c {
@@ -76,12 +78,12 @@ func TestParseIptablesSaveRejects(t *testing.T) {
 	}
 }
 
-func iptBackend(t *testing.T, fixture string) *IPTables {
-	return &IPTables{Root: fixtureRoot, Facts: loadFacts(t, fixture)}
+func iptBackend() *IPTables {
+	return &IPTables{Root: fixtureRoot}
 }
 
 func iptManyDesired() Desired {
-	d := lxDesired(Additive)
+	d := lxDesired(rule.Additive)
 	d.Rules = append(d.Rules, manyPorts())
 	return normalized(d)
 }
@@ -91,16 +93,16 @@ func TestIPTablesApplyGolden(t *testing.T) {
 		name, facts string
 		d           Desired
 	}{
-		{"additive", "empty", lxDesired(Additive)},
-		{"enforce", "empty", lxDesired(Enforce)},
+		{"additive", "empty", lxDesired(rule.Additive)},
+		{"enforce", "empty", lxDesired(rule.Enforce)},
 		{"additive-foreign-drop", "iptables-input-drop", iptManyDesired()},
 		{"additive-jump-kept", "iptables-additive", iptManyDesired()},
-		{"enforce-over-jump", "iptables-additive", lxDesired(Enforce)},
+		{"enforce-over-jump", "iptables-additive", lxDesired(rule.Enforce)},
 		{"remove-with-jump", "iptables-additive", Desired{}},
 		{"remove-nothing", "empty", Desired{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := iptBackend(t, tc.facts).Apply(tc.d)
+			s, err := iptBackend().Apply(loadFacts(t, tc.facts), tc.d)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,14 +118,15 @@ func TestIPTablesApplyRejects(t *testing.T) {
 	no6 := withoutLines(loadFacts(t, "empty"), linuxSecTools, "ip6tables")
 	for name, tc := range map[string]struct {
 		b *IPTables
+		f Facts
 		d Desired
 	}{
-		"no facts":                {&IPTables{}, lxDesired(Additive)},
-		"ipv6 without ip6tables":  {&IPTables{Facts: no6}, lxDesired(Additive)},
-		"no iptables":             {&IPTables{Facts: withoutLines(loadFacts(t, "empty"), linuxSecTools, "iptables")}, lxDesired(Additive)},
-		"enforce without sources": {iptBackend(t, "empty"), Desired{Mode: Enforce, ManagementPort: 22}},
+		"no facts":                {&IPTables{}, nil, lxDesired(rule.Additive)},
+		"ipv6 without ip6tables":  {&IPTables{}, no6, lxDesired(rule.Additive)},
+		"no iptables":             {&IPTables{}, withoutLines(loadFacts(t, "empty"), linuxSecTools, "iptables"), lxDesired(rule.Additive)},
+		"enforce without sources": {iptBackend(), loadFacts(t, "empty"), Desired{Mode: rule.Enforce, ManagementPort: 22}},
 	} {
-		if _, err := tc.b.Apply(tc.d); err == nil {
+		if _, err := tc.b.Apply(tc.f, tc.d); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -137,11 +140,10 @@ func TestIPTablesState(t *testing.T) {
 		{"empty", Desired{}},
 		{"iptables-input-drop", Desired{}},
 		{"iptables-additive", iptManyDesired()},
-		{"iptables-enforce", lxDesired(Enforce)},
+		{"iptables-enforce", lxDesired(rule.Enforce)},
 	} {
 		t.Run(tc.facts, func(t *testing.T) {
-			b := iptBackend(t, tc.facts)
-			st, err := b.State(b.Facts)
+			st, err := iptBackend().State(loadFacts(t, tc.facts))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -254,7 +256,7 @@ func TestIPTablesStateRejects(t *testing.T) {
 func TestIPTablesKernelRoundTrip(t *testing.T) {
 	requireKernel(t, "iptables", "ip6tables", "nft")
 	t.Parallel()
-	for _, mode := range []Mode{Additive, Enforce} {
+	for _, mode := range []rule.Mode{rule.Additive, rule.Enforce} {
 		t.Run(string(mode), func(t *testing.T) {
 			t.Parallel()
 			h := newKernelHost(t, "iptables")
@@ -312,7 +314,7 @@ func TestIPTablesKernelForeignDropAndRemove(t *testing.T) {
 	before := stable(h.ns.sh("iptables-save; ip6tables-save"))
 
 	expectReach(t, peer, "", "10.99.0.1", false, 2500)
-	d := lxDesired(Additive)
+	d := lxDesired(rule.Additive)
 	_, st := h.apply(d)
 	checkState(t, st, d)
 	expectReach(t, peer, "", "10.99.0.1", true, 2500, 3300, 6160)
@@ -351,7 +353,7 @@ func TestIPTablesKernelEnforce(t *testing.T) {
 	peer := newNS(t)
 	link(t, h.ns, peer, "10.99.0.3/24")
 	h.ns.listen("::", 22, 2500, 8080)
-	d := lxDesired(Enforce)
+	d := lxDesired(rule.Enforce)
 	_, st := h.apply(d)
 	checkState(t, st, d)
 	expectReach(t, peer, "10.99.0.2", "10.99.0.1", true, 22, 2500)
@@ -407,7 +409,7 @@ func TestIPTablesKernelLegacy(t *testing.T) {
 	if ipt, ok := b.(*IPTables); !ok || !ipt.Legacy {
 		t.Fatalf("Detect chose %#v, want iptables with the legacy tools", b)
 	}
-	d := lxDesired(Additive)
+	d := lxDesired(rule.Additive)
 	_, st := h.apply(d)
 	checkState(t, st, d)
 	expectReach(t, peer, "", "10.99.0.1", true, 2500)
@@ -429,15 +431,15 @@ func TestIPTablesKernelStaleFacts(t *testing.T) {
 	requireKernel(t, "iptables", "ip6tables")
 	t.Parallel()
 	h := newKernelHost(t, "iptables")
-	d1 := lxDesired(Additive)
+	d1 := lxDesired(rule.Additive)
 	h.apply(d1)
 	h.ns.sh("iptables -I INPUT -m comment --comment portwarden -j PORTWARDEN-INPUT")
-	b := h.backend(h.facts()) // two jumps: the apply deletes both
+	b, f := h.detect() // two jumps: the apply deletes both
 	h.ns.sh("iptables -D INPUT -m comment --comment portwarden -j PORTWARDEN-INPUT")
 	save := func() string { return stable(h.ns.sh("iptables-save; ip6tables-save")) }
 	before := save()
 
-	s, err := b.Apply(lxDesired(Enforce))
+	s, err := b.Apply(f, lxDesired(rule.Enforce))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // UFW is the backend for hosts whose firewall ufw manages. It works
@@ -33,17 +35,11 @@ import (
 // tests them with iptables-restore --test, swaps them in with rename,
 // and reloads; if the reload fails, the old files go back and ufw is
 // reloaded again, so the host is as it was. See docs/ufw.md.
-type UFW struct {
-	// Facts are the host's facts from before the apply: Apply rewrites
-	// ufw's files from their contents.
-	Facts Facts
-}
-
-// newUFW is Detect's ufw backend. ufw reads its files at fixed paths, so
-// a persist root does not apply (a lab host has its own /etc).
-func newUFW(_ string, f Facts) (Backend, error) {
-	return &UFW{Facts: f}, nil
-}
+//
+// ufw reads its files at fixed paths, so a persist root does not apply
+// (a lab host has its own /etc). Apply rewrites ufw's files from their
+// contents in the facts it is given.
+type UFW struct{}
 
 // Name implements Backend.
 func (*UFW) Name() string { return "ufw" }
@@ -69,7 +65,7 @@ func (h *ufwHost) plan(d linuxDesired) (ufwPlan, error) {
 	p := ufwPlan{write: map[string]string{}, existed: map[string]bool{}}
 	if !h.defaults.ipv6 {
 		for _, r := range d.Rules {
-			if _, s6 := SplitFamilies(r.Sources); len(s6) > 0 {
+			if _, s6 := rule.SplitFamilies(r.Sources); len(s6) > 0 {
 				return p, fmt.Errorf("rule %s has IPv6 sources but IPV6=no in %s: ufw does not filter IPv6 on this host (set IPV6=yes there and run ufw reload)", r.Key(), ufwDefaultPath)
 			}
 		}
@@ -85,15 +81,15 @@ func (h *ufwHost) plan(d linuxDesired) (ufwPlan, error) {
 	}
 	rec := h.record
 	switch {
-	case d.Mode == Enforce:
-		if rec.mode != Enforce {
-			rec = ufwRecord{mode: Enforce, previousInput: h.defaults.inputPolicy}
+	case d.Mode == rule.Enforce:
+		if rec.mode != rule.Enforce {
+			rec = ufwRecord{mode: rule.Enforce, previousInput: h.defaults.inputPolicy}
 		}
 		set(ufwRecordPath, rec.render())
 		if h.defaults.inputPolicy != "DROP" || !h.defaults.hasInputLine {
 			set(ufwDefaultPath, setUFWDefault(h.raw[ufwDefaultPath], "DEFAULT_INPUT_POLICY", "DROP"))
 		}
-	case rec.mode == Enforce:
+	case rec.mode == rule.Enforce:
 		// Leaving enforce mode (to additive or to nothing) puts the
 		// host's default back.
 		if rec.previousInput != "" && rec.previousInput != h.defaults.inputPolicy {
@@ -118,15 +114,12 @@ func (h *ufwHost) plan(d linuxDesired) (ufwPlan, error) {
 }
 
 // Apply implements Backend. The new files travel on standard input.
-func (b *UFW) Apply(d Desired) (Script, error) {
+func (b *UFW) Apply(f Facts, d Desired) (Script, error) {
 	dd, err := prepareLinuxDesired(d)
 	if err != nil {
 		return Script{}, err
 	}
-	if b.Facts == nil {
-		return Script{}, fmt.Errorf("ufw apply needs the host's facts (UFW.Facts): it rewrites ufw's files from them")
-	}
-	lf, err := parseLinuxFacts(b.Facts)
+	lf, err := parseLinuxFacts(f)
 	if err != nil {
 		return Script{}, err
 	}

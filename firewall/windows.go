@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // Windows is the Windows Defender Firewall backend. It owns the firewall
@@ -39,7 +41,7 @@ const (
 	// mode, and its Description keeps the profiles' DefaultInboundAction
 	// from before enforce mode, so that going back to additive can
 	// restore it.
-	windowsManagementName = Tag + "-management"
+	windowsManagementName = rule.Tag + "-management"
 	// windowsMaxAddresses caps the remote addresses of one Windows rule;
 	// a rule with more sources is split into parts that State merges
 	// again. Windows accepts more, but long address lists make rules hard
@@ -75,7 +77,7 @@ const windowsPreamble = "$global:ErrorActionPreference='Stop'\n$ProgressPreferen
 // windowsCommentFrom recovers the comment from a DisplayName that
 // windowsDisplayName wrote: "portwarden: COMMENT (tcp 2500-3300)".
 func windowsCommentFrom(display string) string {
-	rest, ok := strings.CutPrefix(display, Tag+": ")
+	rest, ok := strings.CutPrefix(display, rule.Tag+": ")
 	if !ok {
 		return ""
 	}
@@ -92,9 +94,9 @@ func windowsDisplayName(comment, proto, ports string, part, parts int) string {
 		what += fmt.Sprintf(", part %d of %d", part, parts)
 	}
 	if comment == "" {
-		return Tag + " (" + what + ")"
+		return rule.Tag + " (" + what + ")"
 	}
-	return Tag + ": " + comment + " (" + what + ")"
+	return rule.Tag + ": " + comment + " (" + what + ")"
 }
 
 // windowsSanitizeComment keeps a comment on one printable line of
@@ -145,12 +147,12 @@ func shortHash(s string) string {
 // windowsRuleName is deterministic and unique per rule key:
 // "portwarden-tcp-2500-3300-1a2b3c4d", with a part number for split
 // rules. Long port lists are shortened; the hash keeps the name unique.
-func windowsRuleName(r Rule, part int) string {
-	ports := strings.ReplaceAll(PortsString(r.Ports), ",", "_")
+func windowsRuleName(r rule.Rule, part int) string {
+	ports := strings.ReplaceAll(rule.PortsString(r.Ports), ",", "_")
 	if len(ports) > 40 {
 		ports = r.Ports[0].String() + "_more"
 	}
-	name := fmt.Sprintf("%s-%s-%s-%s", Tag, r.Protocol, ports, shortHash(r.Key()))
+	name := fmt.Sprintf("%s-%s-%s-%s", rule.Tag, r.Protocol, ports, shortHash(r.Key()))
 	if part > 1 {
 		name += "-" + strconv.Itoa(part)
 	}
@@ -178,12 +180,12 @@ func validateSources(src []netip.Prefix) ([]string, error) {
 				return nil, fmt.Errorf("source %s: IPv4-mapped prefix shorter than /96", p)
 			}
 		}
-		out = append(out, PrefixString(netip.PrefixFrom(a, bits).Masked()))
+		out = append(out, rule.PrefixString(netip.PrefixFrom(a, bits).Masked()))
 	}
 	return out, nil
 }
 
-func validatePorts(ps []PortRange) ([]string, error) {
+func validatePorts(ps []rule.PortRange) ([]string, error) {
 	if len(ps) == 0 {
 		return nil, errors.New("no ports")
 	}
@@ -198,9 +200,9 @@ func validatePorts(ps []PortRange) ([]string, error) {
 }
 
 // windowsSpecs turns the desired state into the Windows rules to create.
-func windowsSpecs(d Desired, mode Mode) ([]windowsSpec, error) {
+func windowsSpecs(d Desired, mode rule.Mode) ([]windowsSpec, error) {
 	var specs []windowsSpec
-	if mode == Enforce {
+	if mode == rule.Enforce {
 		if d.ManagementPort == 0 {
 			return nil, errors.New("enforce mode needs the management port")
 		}
@@ -219,11 +221,11 @@ func windowsSpecs(d Desired, mode Mode) ([]windowsSpec, error) {
 		})
 	}
 	// Rules in Key order, so the script does not depend on input order.
-	rules := make([]Rule, len(d.Rules))
+	rules := make([]rule.Rule, len(d.Rules))
 	for i, r := range d.Rules {
 		rules[i] = r.Normalize()
 	}
-	slices.SortStableFunc(rules, func(a, b Rule) int { return strings.Compare(a.Key(), b.Key()) })
+	slices.SortStableFunc(rules, func(a, b rule.Rule) int { return strings.Compare(a.Key(), b.Key()) })
 	seen := map[string]bool{}
 	for _, r := range rules {
 		if r.Protocol != "tcp" && r.Protocol != "udp" {
@@ -247,7 +249,7 @@ func windowsSpecs(d Desired, mode Mode) ([]windowsSpec, error) {
 			chunk := addrs[i*windowsMaxAddresses : min(len(addrs), (i+1)*windowsMaxAddresses)]
 			specs = append(specs, windowsSpec{
 				Name:        windowsRuleName(r, i+1),
-				DisplayName: windowsDisplayName(comment, r.Protocol, PortsString(r.Ports), i+1, parts),
+				DisplayName: windowsDisplayName(comment, r.Protocol, rule.PortsString(r.Ports), i+1, parts),
 				Protocol:    strings.ToUpper(r.Protocol),
 				Ports:       ports,
 				Addresses:   chunk,

@@ -133,7 +133,7 @@ var (
 		"known_hosts", "accept_new_host_keys", "insecure_ignore_host_key", "sudo",
 		"sudo_password", "proxy_jump", "connect_timeout", "command_timeout"}
 	winrmAttrs = []string{"user", "password", "https", "port", "ca_cert", "tls_server_name", "cert_sha256", "insecure", "auth",
-		"allow_unencrypted", "allow_basic_over_http_cleartext_password", "connect_timeout", "command_timeout"}
+		"realm", "spn", "krb5_conf", "ccache", "allow_unencrypted", "allow_basic_over_http_cleartext_password", "connect_timeout", "command_timeout"}
 )
 
 func attrSchema(names []string) *hcl.BodySchema {
@@ -864,9 +864,7 @@ func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.W
 		diags = append(diags, attrDiag(m["cert_sha256"], "Invalid cert_sha256",
 			"cert_sha256 must be the certificate's SHA-256 fingerprint: 64 hex digits, colons allowed (openssl x509 -noout -fingerprint -sha256)."))
 	}
-	if c.Auth != "ntlm" && c.Auth != "basic" {
-		diags = append(diags, attrDiag(m["auth"], "Invalid winrm auth", fmt.Sprintf("auth %q is not supported: want \"ntlm\" or \"basic\".", c.Auth)))
-	}
+	diags = append(diags, d.winrmKerberos(m, c)...)
 	if !c.HTTPS && c.AllowUnencrypted {
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagWarning,

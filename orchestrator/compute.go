@@ -14,6 +14,7 @@ import (
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/policies"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // Reason says why a rule exists: one flow of the policy, from one source
@@ -31,7 +32,7 @@ type Reason struct {
 
 // Rule is a required inbound rule with its reasons.
 type Rule struct {
-	firewall.Rule
+	rule.Rule
 	Reasons []Reason
 }
 
@@ -127,16 +128,15 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 		}
 	}
 
-	type key struct{ proto, ports string }
-	pending := map[*HostRules]map[key]*Rule{}
-	addRule := func(hr *HostRules, proto string, ports []firewall.PortRange, srcs []netip.Prefix, rs Reason) {
+	pending := map[*HostRules]map[string]*Rule{}
+	addRule := func(hr *HostRules, proto string, ports []rule.PortRange, srcs []netip.Prefix, rs Reason) {
 		if pending[hr] == nil {
-			pending[hr] = map[key]*Rule{}
+			pending[hr] = map[string]*Rule{}
 		}
-		k := key{proto, firewall.PortsString(ports)}
+		k := rule.Spec([]string{proto}, ports)
 		r := pending[hr][k]
 		if r == nil {
-			r = &Rule{Rule: firewall.Rule{Protocol: proto, Ports: ports}}
+			r = &Rule{Rule: rule.Rule{Protocol: proto, Ports: ports}}
 			pending[hr][k] = r
 		}
 		r.Sources = append(r.Sources, srcs...)
@@ -170,7 +170,7 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 		if !f.Active {
 			continue
 		}
-		spec := firewall.Spec(f.Protocols, f.Ports)
+		spec := rule.Spec(f.Protocols, f.Ports)
 		if f.Endpoint != "" {
 			for _, from := range f.From {
 				for _, s := range roles[from] {
@@ -274,7 +274,7 @@ type flowRef struct{ Section, Name string }
 func ref(f policies.ConcreteFlow) flowRef { return flowRef{f.Section, f.Name} }
 
 // compareRules orders rules by protocol, then by their ports.
-func compareRules(a, b firewall.Rule) int {
+func compareRules(a, b rule.Rule) int {
 	if c := cmp.Compare(a.Protocol, b.Protocol); c != 0 {
 		return c
 	}
@@ -314,7 +314,7 @@ func Destroy(rules []*HostRules) []*HostRules {
 	out := make([]*HostRules, len(rules))
 	for i, hr := range rules {
 		h := *hr.Host
-		h.Mode = firewall.Additive
+		h.Mode = rule.Additive
 		out[i] = &HostRules{Host: &h, Roles: hr.Roles}
 	}
 	return out

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/rule"
 	"github.com/portwarden/portwarden/transport"
 )
 
@@ -67,6 +68,9 @@ type HostPlan struct {
 	Remaining []Change
 
 	backend firewall.Backend
+	// facts are what the plan read from the host: Apply renders the
+	// change against them.
+	facts firewall.Facts
 }
 
 // Failed reports whether anything went wrong for the host.
@@ -221,7 +225,7 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 	if err != nil {
 		return fmt.Errorf("choosing firewall backend: %w", err)
 	}
-	p.backend, p.Backend = b, b.Name()
+	p.backend, p.Backend, p.facts = b, b.Name(), facts
 	st, err := b.State(facts)
 	if err != nil {
 		return fmt.Errorf("reading %s state: %w", b.Name(), err)
@@ -234,7 +238,7 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 			p.Controller = a
 		}
 		p.Desired.ManagementSources = append(p.Desired.ManagementSources, netip.PrefixFrom(a, a.BitLen()))
-	} else if p.Desired.Mode == firewall.Enforce {
+	} else if p.Desired.Mode == rule.Enforce {
 		what := "$SSH_CONNECTION"
 		if h.OS == "windows" {
 			what = "the ClientIP of its WinRM shell (Get-WSManInstance -ResourceURI shell -Enumerate)"
@@ -242,7 +246,7 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 		return fmt.Errorf("enforce mode needs the controller's address as the host sees the session, and the host did not report %s: refusing to plan a default-drop policy that could lock the controller out", what)
 	}
 	p.Desired.ManagementSources = append(p.Desired.ManagementSources, e.ManagementSources...)
-	p.Desired.ManagementSources = (firewall.Rule{Sources: p.Desired.ManagementSources}).Normalize().Sources
+	p.Desired.ManagementSources = (rule.Rule{Sources: p.Desired.ManagementSources}).Normalize().Sources
 	p.Changes = Diff(p.Rules, p.Desired, p.Current)
 	if p.Changes == nil {
 		p.Changes = []Change{}
@@ -305,7 +309,7 @@ func (e *Engine) applyHost(ctx context.Context, p *HostPlan) error {
 	if guarded {
 		d.Guard = e.Guard
 	}
-	s, err := p.backend.Apply(d)
+	s, err := p.backend.Apply(p.facts, d)
 	if err != nil {
 		p.Left = LeftUnchanged
 		return fmt.Errorf("rendering %s change: %w", p.backend.Name(), err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/rule"
 	"github.com/portwarden/portwarden/transport"
 	"github.com/portwarden/portwarden/transport/transporttest"
 )
@@ -46,7 +47,7 @@ func TestEngineConvergesOnFakes(t *testing.T) {
 	}
 	rules := func() []*HostRules {
 		hr := memRules("additive", "enforce")
-		hr[1].Host.Mode = firewall.Enforce
+		hr[1].Host.Mode = rule.Enforce
 		hr[1].Host.SSH = &transport.SSHConfig{Port: 22}
 		return hr
 	}
@@ -77,7 +78,7 @@ func TestEngineConvergesOnFakes(t *testing.T) {
 		if len(d.Rules) != 1 || d.Rules[0].Key() != "tcp/6162" {
 			t.Errorf("applied %+v", d)
 		}
-		if d.Mode == firewall.Enforce && (d.ManagementPort != 22 || len(d.ManagementSources) != 1 || d.ManagementSources[0].Addr() != netip.MustParseAddr("192.0.2.50")) {
+		if d.Mode == rule.Enforce && (d.ManagementPort != 22 || len(d.ManagementSources) != 1 || d.ManagementSources[0].Addr() != netip.MustParseAddr("192.0.2.50")) {
 			t.Errorf("enforce host lost its management rule: %+v", d)
 		}
 	}

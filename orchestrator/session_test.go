@@ -8,6 +8,7 @@ import (
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/rule"
 	"github.com/portwarden/portwarden/transport"
 	"github.com/portwarden/portwarden/transport/transporttest"
 )
@@ -41,7 +42,7 @@ func TestEngineTakesTheWindowsHostsView(t *testing.T) {
 		hr.Host.OS = "windows"
 		hr.Host.WinRM = &transport.WinRMConfig{Port: 5986}
 		if hr.Host.Name != "additive" {
-			hr.Host.Mode = firewall.Enforce
+			hr.Host.Mode = rule.Enforce
 		}
 	}
 	e := &Engine{Dialer: fleet, Platform: fleet}

@@ -27,6 +27,7 @@ import (
 	"github.com/portwarden/portwarden/lab"
 	"github.com/portwarden/portwarden/lab/winfw"
 	"github.com/portwarden/portwarden/lab/wsman"
+	"github.com/portwarden/portwarden/rule"
 )
 
 const (
@@ -305,7 +306,12 @@ func TestWinRMConfigErrors(t *testing.T) {
 		{"no address", func(c *WinRMConfig) { c.Address = "" }, "no host address"},
 		{"url", func(c *WinRMConfig) { c.Address = "https://host:5986/wsman" }, "without scheme"},
 		{"port in address", func(c *WinRMConfig) { c.Address = "host:5986" }, "port"},
-		{"bad auth", func(c *WinRMConfig) { c.Auth = "kerberos" }, "unknown authentication"},
+		{"bad auth", func(c *WinRMConfig) { c.Auth = "credssp" }, "unknown authentication"},
+		{"kerberos without realm", func(c *WinRMConfig) { c.Auth = "kerberos" }, "no Kerberos realm"},
+		{"kerberos to an IP without spn", func(c *WinRMConfig) { c.Auth, c.Realm = "kerberos", "CORP.EXAMPLE" }, "set spn"},
+		{"kerberos with a missing krb5.conf", func(c *WinRMConfig) {
+			c.Auth, c.Realm, c.SPN, c.Krb5ConfigPath = "kerberos", "CORP.EXAMPLE", "HTTP/w.corp.example", "/nonexistent/krb5.conf"
+		}, "reading the Kerberos configuration /nonexistent/krb5.conf"},
 		{"no password", func(c *WinRMConfig) { c.Password = "" }, "no password"},
 		{"bad port", func(c *WinRMConfig) { c.Port = 70000 }, "bad port"},
 		{"missing CA file", func(c *WinRMConfig) { c.CACertPath = "/nonexistent/ca.pem" }, "reading the CA certificates"},
@@ -390,9 +396,9 @@ func TestWinRMStagesLongScripts(t *testing.T) {
 	for i := range 400 { // odd addresses only: no two aggregate into one prefix
 		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 20, byte(i / 125), byte(i%125*2 + 1)}), 32))
 	}
-	d := firewall.Desired{Mode: firewall.Enforce, ManagementPort: 5986, ManagementSources: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-		Rules: []firewall.Rule{{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2500, Hi: 3300}}, Sources: many}}}
-	s, err := firewall.Windows{}.Apply(d)
+	d := firewall.Desired{Mode: rule.Enforce, ManagementPort: 5986, ManagementSources: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		Rules: []rule.Rule{{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 2500, Hi: 3300}}, Sources: many}}}
+	s, err := firewall.Windows{}.Apply(nil, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +407,7 @@ func TestWinRMStagesLongScripts(t *testing.T) {
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("exit %d, State error %v, stderr %s", res.ExitCode, err, res.Stderr)
 	}
-	if st.Mode != firewall.Enforce || len(st.Rules) != 1 || len(st.Rules[0].Sources) != 400 {
+	if st.Mode != rule.Enforce || len(st.Rules) != 1 || len(st.Rules[0].Sources) != 400 {
 		t.Errorf("state after staged apply: mode %s, %d rules", st.Mode, len(st.Rules))
 	}
 }
@@ -716,13 +722,13 @@ func TestWinRMConcurrentAppliesOneHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := startWinHost(t, wsman.Config{Interpreter: fw}, newWinPKI(t))
-	d := firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2500, Hi: 3300}},
+	d := firewall.Desired{Mode: rule.Additive, Rules: []rule.Rule{{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 2500, Hi: 3300}},
 		Sources: []netip.Prefix{netip.MustParsePrefix("10.0.0.5/32")}}}}
 	conns := []Conn{dial(t, h.config()), dial(t, h.config())}
 	var wg sync.WaitGroup
 	errs := make([]error, len(conns))
 	for i, c := range conns {
-		s, err := firewall.Windows{}.Apply(d)
+		s, err := firewall.Windows{}.Apply(nil, d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -745,7 +751,7 @@ func TestWinRMConcurrentAppliesOneHost(t *testing.T) {
 
 	release := fw.HoldMutex(`Global\portwarden`)
 	defer release()
-	s, err := firewall.Windows{}.Apply(firewall.Desired{Mode: firewall.Additive})
+	s, err := firewall.Windows{}.Apply(nil, firewall.Desired{Mode: rule.Additive})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -756,7 +762,7 @@ func TestWinRMConcurrentAppliesOneHost(t *testing.T) {
 	st, _ := fw.Snapshot()
 	n := 0
 	for _, r := range st.Rules {
-		if r.Group == firewall.Tag {
+		if r.Group == rule.Tag {
 			n++
 		}
 	}

@@ -329,9 +329,7 @@ func toJSONChanges(cs []orchestrator.Change) []jsonChange {
 		}
 		if r != nil {
 			jc.Protocol = r.Protocol
-			for _, p := range r.Ports {
-				jc.Ports = append(jc.Ports, p.String())
-			}
+			jc.Ports = rule.PortStrings(r.Ports)
 			jc.Sources = rule.PrefixStrings(r.Sources)
 		}
 		if c.Action == orchestrator.Update && c.Before != nil {

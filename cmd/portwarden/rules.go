@@ -9,7 +9,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/orchestrator"
 	"github.com/portwarden/portwarden/rule"
@@ -61,14 +60,7 @@ type jsonRule struct {
 }
 
 func toJSONRule(r orchestrator.Rule) jsonRule {
-	jr := jsonRule{Protocol: r.Protocol, Reasons: r.Reasons}
-	for _, p := range r.Ports {
-		jr.Ports = append(jr.Ports, p.String())
-	}
-	for _, s := range r.Sources {
-		jr.Sources = append(jr.Sources, firewall.PrefixString(s))
-	}
-	return jr
+	return jsonRule{Protocol: r.Protocol, Ports: rule.PortStrings(r.Ports), Sources: rule.PrefixStrings(r.Sources), Reasons: r.Reasons}
 }
 
 func rulesJSON(hrs []*orchestrator.HostRules) jsonRules {
@@ -117,7 +109,7 @@ func writeRulesText(w io.Writer, hrs []*orchestrator.HostRules) {
 		}
 		width := 0
 		for _, r := range hr.Rules {
-			width = max(width, len(r.Protocol)+1+len(firewall.PortsString(r.Ports)))
+			width = max(width, len(r.Spec()))
 		}
 		for _, r := range hr.Rules {
 			spec := r.Spec()

@@ -142,7 +142,14 @@ func TestSecretsSuite(t *testing.T) {
 	}
 	// The lab hosts' logs (sshd, the simulated WinRM server) and the files
 	// portwarden persisted on them must not hold a secret either.
-	err = filepath.Walk(l.Dir, func(p string, fi os.FileInfo, err error) error {
+	checkLabFiles(t, l, check)
+}
+
+// checkLabFiles calls check on every file of the lab (up to 8 MiB) but the
+// WinRM password file itself.
+func checkLabFiles(t *testing.T, l *lab.Lab, check func(what, content string)) {
+	t.Helper()
+	err := filepath.Walk(l.Dir, func(p string, fi os.FileInfo, err error) error {
 		if err != nil || !fi.Mode().IsRegular() || fi.Size() > 8<<20 || p == l.WinRMPasswordPath() {
 			return nil
 		}

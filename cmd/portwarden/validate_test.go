@@ -73,6 +73,12 @@ func TestValidateErrors(t *testing.T) {
 			[]string{"Unknown role"}, 23},
 		{"syntax", map[string]string{"inv.hcl": validateInv + "host {", "id_test": "", "known_hosts": ""},
 			[]string{"Unclosed configuration block"}, 25},
+		{"missing krb5_conf", map[string]string{"inv.hcl": strings.Replace(validateInv, "    password = file(",
+			"    auth = \"kerberos\"\n    realm = \"LAB.EXAMPLE\"\n    krb5_conf = \"krb5.conf\"\n    password = file(", 1), "id_test": "", "known_hosts": ""},
+			[]string{"Missing winrm krb5_conf"}, 17},
+		{"kerberos without realm", map[string]string{"inv.hcl": strings.Replace(validateInv, "    password = file(",
+			"    auth = \"kerberos\"\n    password = file(", 1), "id_test": "", "known_hosts": ""},
+			[]string{"Invalid Kerberos principal"}, 9},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := writeFiles(t, tc.files)

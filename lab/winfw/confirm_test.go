@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // groupRules is what portwarden owns in st: the group's rules and the
@@ -25,7 +26,7 @@ import (
 func groupRules(st State) string {
 	var b strings.Builder
 	for _, r := range st.Rules {
-		if r.Group == firewall.Tag {
+		if r.Group == rule.Tag {
 			b.WriteString(r.Name + " " + r.DisplayName + " " + r.Protocol + " " + strings.Join(r.LocalPort, ",") + " " + strings.Join(r.RemoteAddress, ",") + " " + r.Description + "\n")
 		}
 	}
@@ -40,7 +41,7 @@ func groupRules(st State) string {
 func guardedApply(t *testing.T, fw *Firewall, d firewall.Desired, timeout time.Duration) (string, string) {
 	t.Helper()
 	d.Guard = firewall.Guard{ConfirmTimeout: timeout, LockWait: time.Second}
-	s, err := firewall.Windows{}.Apply(d)
+	s, err := firewall.Windows{}.Apply(nil, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,14 +75,14 @@ func closeOnCleanup(t *testing.T, fw *Firewall) *Firewall {
 // set Block), and the next apply converges.
 func TestUnconfirmedApplyRevertsByItself(t *testing.T) {
 	fw := closeOnCleanup(t, newFirewall(t))
-	apply(t, fw, desired(firewall.Additive))
+	apply(t, fw, desired(rule.Additive))
 	before := groupRules(snapshot(t, fw))
 	if err := fw.Modify(func(st *State) error { st.profile("Public").DefaultInboundAction = "Allow"; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	before = groupRules(snapshot(t, fw))
 	start := time.Now()
-	guardedApply(t, fw, desired(firewall.Enforce), 2*time.Second)
+	guardedApply(t, fw, desired(rule.Enforce), 2*time.Second)
 	if got := groupRules(snapshot(t, fw)); got == before || !strings.Contains(got, "Public Block") {
 		t.Fatalf("the apply changed nothing:\n%s", got)
 	}
@@ -105,8 +106,8 @@ func TestUnconfirmedApplyRevertsByItself(t *testing.T) {
 		t.Errorf("revert log: %q %v", b, err)
 	}
 	// The next apply cleans up after the revert and converges.
-	st := apply(t, fw, desired(firewall.Enforce))
-	if len(st.Drift) != 0 || st.Mode != firewall.Enforce {
+	st := apply(t, fw, desired(rule.Enforce))
+	if len(st.Drift) != 0 || st.Mode != rule.Enforce {
 		t.Errorf("rerun: %+v", st)
 	}
 	if ts, _ := fw.Tasks(); len(ts) != 0 {
@@ -126,7 +127,7 @@ func ts0Name(t *testing.T, fw *Firewall) string {
 // state; the change outlives the timeout.
 func TestConfirmedApplyStays(t *testing.T) {
 	fw := closeOnCleanup(t, newFirewall(t))
-	_, id := guardedApply(t, fw, desired(firewall.Enforce), 2*time.Second)
+	_, id := guardedApply(t, fw, desired(rule.Enforce), 2*time.Second)
 	after := groupRules(snapshot(t, fw))
 	c, err := firewall.Windows{}.Confirm(id)
 	if err != nil {
@@ -159,7 +160,7 @@ func TestConfirmedApplyStays(t *testing.T) {
 func TestRevertNowAndLateConfirm(t *testing.T) {
 	fw := closeOnCleanup(t, newFirewall(t))
 	before := groupRules(snapshot(t, fw))
-	_, id := guardedApply(t, fw, desired(firewall.Additive), 30*time.Second)
+	_, id := guardedApply(t, fw, desired(rule.Additive), 30*time.Second)
 	r, _ := firewall.Windows{}.RevertNow(id)
 	out, _ := run(t, fw, r.Body)
 	f := firewall.ParseFacts(out)
@@ -183,11 +184,11 @@ func TestRevertNowAndLateConfirm(t *testing.T) {
 // changes nothing and reports the lock as held.
 func TestApplyRefusedWhileRevertArmed(t *testing.T) {
 	fw := closeOnCleanup(t, newFirewall(t))
-	guardedApply(t, fw, desired(firewall.Additive), 30*time.Second)
+	guardedApply(t, fw, desired(rule.Additive), 30*time.Second)
 	before := groupRules(snapshot(t, fw))
-	d := desired(firewall.Enforce)
+	d := desired(rule.Enforce)
 	d.Guard = firewall.Guard{ConfirmTimeout: 30 * time.Second, LockWait: time.Second}
-	s, _ := firewall.Windows{}.Apply(d)
+	s, _ := firewall.Windows{}.Apply(nil, d)
 	out, errOut, code := fw.Run(context.Background(), s.Body)
 	rep := firewall.ParseApplyReport(firewall.ParseFacts(out))
 	if code == 0 || !rep.LockBusy || rep.Outcome != firewall.OutcomeUnchanged || !strings.Contains(errOut, firewall.WindowsLockHeld) {
@@ -203,7 +204,7 @@ func TestApplyRefusedWhileRevertArmed(t *testing.T) {
 // carries and leaves a tampered state alone (the task fails).
 func TestTamperedStateIsNotRestored(t *testing.T) {
 	fw := closeOnCleanup(t, newFirewall(t))
-	guardedApply(t, fw, desired(firewall.Additive), 2*time.Second)
+	guardedApply(t, fw, desired(rule.Additive), 2*time.Second)
 	after := groupRules(snapshot(t, fw))
 	name := ts0Name(t, fw)
 	if err := os.WriteFile(filepath.Join(fw.programDataHost(), name+".json"), []byte(`{"Rules":[{"Name":"evil","DisplayName":"evil","Enabled":"True","Direction":"Inbound","Action":"Allow","Profile":"Any","Protocol":"Any","RemoteAddress":["Any"]}],"Profiles":{}}`), 0o600); err != nil {
@@ -305,14 +306,14 @@ func TestApplyRollsBackWhenTheCommitFails(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(fw.Close)
-			apply(t, fw, desired(firewall.Additive))
+			apply(t, fw, desired(rule.Additive))
 			before := groupRules(snapshot(t, fw))
 			mu.Lock()
 			failing = true
 			mu.Unlock()
-			d := desired(firewall.Enforce)
+			d := desired(rule.Enforce)
 			d.Guard = firewall.Guard{ConfirmTimeout: confirm, LockWait: time.Second}
-			s, _ := firewall.Windows{}.Apply(d)
+			s, _ := firewall.Windows{}.Apply(nil, d)
 			out, errOut, code := fw.Run(context.Background(), s.Body)
 			rep := firewall.ParseApplyReport(firewall.ParseFacts(out))
 			if code == 0 || rep.Outcome != firewall.OutcomeRolledBack || !strings.Contains(errOut, "rolled back") {
@@ -390,7 +391,7 @@ func TestRevertSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := groupRules(snapshot(t, fw))
-	guardedApply(t, fw, desired(firewall.Additive), 1*time.Second)
+	guardedApply(t, fw, desired(rule.Additive), 1*time.Second)
 	run(t, fw, "Register-ScheduledTask -TaskName 'plain' -Action (New-ScheduledTaskAction -Execute 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe' -Argument '-EncodedCommand JAA=') -Trigger (New-ScheduledTaskTrigger -Once -At (Get-Date).AddSeconds(1))|Out-Null")
 	fw.Close() // the host is down
 	time.Sleep(2 * time.Second)
@@ -423,7 +424,7 @@ func TestForgedMarkerDoesNotBlock(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(fw.programDataHost(), "armed"), []byte(marker), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		guardedApply(t, fw, desired(firewall.Additive), 30*time.Second)
+		guardedApply(t, fw, desired(rule.Additive), 30*time.Second)
 		// Confirm it so the next round starts unarmed.
 		tasks, _ := fw.Tasks()
 		run(t, fw, "Unregister-ScheduledTask -TaskName '"+tasks[0].Name+"' -Confirm:$false;Remove-Item -LiteralPath 'C:\\ProgramData\\portwarden\\armed'")
@@ -437,7 +438,7 @@ func TestForgedMarkerDoesNotBlock(t *testing.T) {
 // apply before any change.
 func TestStateDirMustBeProtected(t *testing.T) {
 	fresh := closeOnCleanup(t, newFirewall(t))
-	guardedApply(t, fresh, desired(firewall.Additive), 30*time.Second)
+	guardedApply(t, fresh, desired(rule.Additive), 30*time.Second)
 	if a := fresh.loadACL(); !a.Protected || a.Owner != sidAdmins || strings.Join(a.SIDs, ",") != sidSystem+","+sidAdmins {
 		t.Errorf("the directory portwarden made has %+v", a)
 	}
@@ -464,9 +465,9 @@ func TestStateDirMustBeProtected(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := groupRules(snapshot(t, fw))
-			d := desired(firewall.Enforce)
+			d := desired(rule.Enforce)
 			d.Guard = firewall.Guard{ConfirmTimeout: 30 * time.Second, LockWait: time.Second}
-			s, _ := firewall.Windows{}.Apply(d)
+			s, _ := firewall.Windows{}.Apply(nil, d)
 			out, errOut, code := fw.Run(context.Background(), s.Body)
 			if rep := firewall.ParseApplyReport(firewall.ParseFacts(out)); code == 0 || rep.Outcome != firewall.OutcomeUnchanged || !strings.Contains(errOut, "must be owned by Administrators") {
 				t.Fatalf("exit %d %+v\n%s", code, rep, errOut)
