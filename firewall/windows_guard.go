@@ -37,8 +37,9 @@ import (
 const windowsGuardGrace = 120
 
 // windowsRevertWaitMillis bounds the revert task's wait for the lock (an
-// apply slower than the confirm timeout, a confirm under way).
-const windowsRevertWaitMillis = 600000
+// apply slower than the confirm timeout, a confirm under way): 5 minutes,
+// half the task's ExecutionTimeLimit, so that the restore has time left.
+const windowsRevertWaitMillis = 300000
 
 // windowsGuardIDRe is what a Windows confirm id looks like: the run
 // ("apply." and the 12 hex digits of the change id) and the first 16 hex

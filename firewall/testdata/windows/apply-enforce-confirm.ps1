@@ -45,7 +45,7 @@ $pwState=Join-Path $pwDir ($pwId+''.json'')
 $pwLog=Join-Path $pwDir ($pwId+''.log'')
 $mx=[Threading.Mutex]::new($false,''Global\portwarden'')
 $locked=$false
-try{$locked=$mx.WaitOne(600000)}catch{$locked=$true}
+try{$locked=$mx.WaitOne(300000)}catch{$locked=$true}
 if(!$locked){$mx.Dispose();exit 2}
 try{
 $pwA=$null;if(Test-Path -LiteralPath $pwArmed){$pwA=([IO.File]::ReadAllText($pwArmed)).Split('' '')}
