@@ -2,50 +2,16 @@ package transport
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/lab"
 	"github.com/portwarden/portwarden/lab/wsman"
 )
-
-// forward is a TCP port forward on loopback: connections to its address
-// reach to, coming from the local address from (as through NAT, the host
-// sees from, not the client's address).
-func forward(t *testing.T, to string, from netip.Addr) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: from.AsSlice()}}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := d.Dial("tcp", to)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			wg.Add(2)
-			go func() { defer wg.Done(); io.Copy(out, in); out.Close() }()
-			go func() { defer wg.Done(); io.Copy(in, out); in.Close() }()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // TestWinRMHostSeesTheClient: the controller reaches the host through a
 // port forward that connects from another address. The facts script asks
@@ -58,7 +24,7 @@ func TestWinRMHostSeesTheClient(t *testing.T) {
 	h := startWinHost(t, wsman.Config{}, pki)
 	seen := netip.MustParseAddr("127.0.0.3")
 	cfg := h.config()
-	cfg.Port = forward(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(h.port)), seen)
+	cfg.Port = lab.ForwardForTest(t, "127.0.0.1:0", net.JoinHostPort("127.0.0.1", strconv.Itoa(h.port)), seen)
 	c := dial(t, cfg)
 	if got := c.LocalAddr(); got == seen {
 		t.Fatalf("the controller's own address is already %s: the test proves nothing", got)

@@ -7,6 +7,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -285,4 +287,60 @@ func TestFaultWindowsTwoAppliesAtOnce(t *testing.T) {
 	}
 	t.Logf("two applies at once on a Windows host: %d applied, %d refused for the lock", applied, busy)
 	rerunConverges(t, inv)
+}
+
+// TestWindowsManagementSourceIsTheHostsView: the controller reaches win01
+// through a forward on itself (127.0.0.2:5986, as through a NAT box), so
+// its own end of the connection is a loopback address while the host sees
+// the forwarder's bridge address. WinRM is let in only by the profiles'
+// DefaultInboundAction Allow, which enforce mode sets to Block: the
+// management rule must name the address the host sees, or the confirm's
+// new connection is locked out and the change rolled back.
+func TestWindowsManagementSourceIsTheHostsView(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test")
+	}
+	l := lab.UpForTest(t, lab.Options{Windows: 1})
+	editWinfw(t, l, "win01", func(st *winfw.State) {
+		for i := range st.Profiles {
+			st.Profiles[i].DefaultInboundAction = "Allow"
+		}
+		for i := range st.Rules {
+			if strings.HasPrefix(st.Rules[i].Name, "WINRM-") {
+				st.Rules[i].Enabled = "False"
+			}
+		}
+	})
+	h, _ := l.Host("win01")
+	// The forward keeps the port (the management rule opens the port the
+	// inventory names; a forward that changes it is the lockout of
+	// TestFaultWindowsLockoutRollsBack): it listens on 127.0.0.2:5986.
+	port := lab.ForwardForTest(t, "127.0.0.2:5986", net.JoinHostPort(h.Address.String(), "5986"), netip.Addr{})
+	inv := writeInventory(t, l, map[string]hostSpec{
+		"win01": {roles: []string{"hyperv_host"}, mode: "enforce", extra: fmt.Sprintf("  winrm {\n    port = %d\n    tls_server_name = \"win01\"\n  }\n", port)},
+	}, "")
+	b, err := os.ReadFile(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = []byte(strings.Replace(string(b), fmt.Sprintf("address = %q", h.Address), `address = "127.0.0.2"`, 1))
+	if err := os.WriteFile(inv, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ad, code := applyJSON(t, inv, "--confirm-timeout", "10s")
+	if hp := hostOf(ad.jsonPlan, "win01"); code != 0 || hp.Left != "applied" {
+		t.Fatalf("apply through the forward: exit %d, %q, left %q", code, hp.Error, hp.Left)
+	}
+	var mgmt []string
+	for _, line := range strings.Split(winOwned(t, l, "win01"), "\n") {
+		if strings.HasPrefix(line, "portwarden-management ") {
+			mgmt = append(mgmt, line)
+		}
+	}
+	if len(mgmt) != 1 || !strings.Contains(mgmt[0], "["+l.Controller.String()+"]") || strings.Contains(mgmt[0], "127.0.0.") {
+		t.Fatalf("management rule %q, want the host's view %s (the controller's own end is on loopback)", mgmt, l.Controller)
+	}
+	if _, code := planDoc(t, inv); code != 0 {
+		t.Errorf("plan through the forward after the apply: exit %d", code)
+	}
 }
