@@ -69,6 +69,24 @@ func editWinfw(t *testing.T, l *lab.Lab, host string, fn func(*winfw.State)) {
 	}
 }
 
+// winrmOnlyByDefaultAllow lets WinRM into host only through its profiles'
+// DefaultInboundAction Allow (WinRM's own rules disabled), which enforce
+// mode sets to Block: after an enforce apply, only the management rule
+// admits the controller.
+func winrmOnlyByDefaultAllow(t *testing.T, l *lab.Lab, host string) {
+	t.Helper()
+	editWinfw(t, l, host, func(st *winfw.State) {
+		for i := range st.Profiles {
+			st.Profiles[i].DefaultInboundAction = "Allow"
+		}
+		for i := range st.Rules {
+			if strings.HasPrefix(st.Rules[i].Name, "WINRM-") {
+				st.Rules[i].Enabled = "False"
+			}
+		}
+	})
+}
+
 // winTasks are the scheduled tasks registered on a Windows lab host.
 func winTasks(t *testing.T, l *lab.Lab, host string) []winfw.Task {
 	t.Helper()
@@ -135,16 +153,7 @@ func TestFaultWindowsLockoutRollsBack(t *testing.T) {
 		t.Skip("lab test")
 	}
 	l := lab.UpForTest(t, lab.Options{Windows: 1})
-	editWinfw(t, l, "win01", func(st *winfw.State) {
-		for i := range st.Profiles {
-			st.Profiles[i].DefaultInboundAction = "Allow"
-		}
-		for i := range st.Rules {
-			if strings.HasPrefix(st.Rules[i].Name, "WINRM-") {
-				st.Rules[i].Enabled = "False"
-			}
-		}
-	})
+	winrmOnlyByDefaultAllow(t, l, "win01")
 	execOK(t, l, "win01", "nft", "add table ip pwnat; add chain ip pwnat pre { type nat hook prerouting priority dstnat; }; add rule ip pwnat pre tcp dport 5987 redirect to :5986")
 	inv := writeInventory(t, l, map[string]hostSpec{
 		"win01": {roles: []string{}, mode: "enforce", extra: "  winrm {\n    port = 5987\n  }\n"},
@@ -301,16 +310,7 @@ func TestWindowsManagementSourceIsTheHostsView(t *testing.T) {
 		t.Skip("lab test")
 	}
 	l := lab.UpForTest(t, lab.Options{Windows: 1})
-	editWinfw(t, l, "win01", func(st *winfw.State) {
-		for i := range st.Profiles {
-			st.Profiles[i].DefaultInboundAction = "Allow"
-		}
-		for i := range st.Rules {
-			if strings.HasPrefix(st.Rules[i].Name, "WINRM-") {
-				st.Rules[i].Enabled = "False"
-			}
-		}
-	})
+	winrmOnlyByDefaultAllow(t, l, "win01")
 	h, _ := l.Host("win01")
 	// The forward keeps the port (the management rule opens the port the
 	// inventory names; a forward that changes it is the lockout of
