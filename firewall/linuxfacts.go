@@ -333,7 +333,13 @@ func linuxShellQuote(s string) string {
 // forward or a bastion this is the address the next run will come from,
 // which no guess on the controller's side can know. ok is false when the
 // host did not say (an old facts format, a shell without the variable).
+//
+// A Windows host says it in its own section instead: the ClientIP of the
+// WinRM shell that ran the facts script (windowsSessionClient).
 func SessionClient(f Facts) (addr netip.Addr, ok bool) {
+	if _, win := f[windowsSessionSection]; win {
+		return windowsSessionClient(f)
+	}
 	kv, err := linuxParseKV(f[linuxSecSession])
 	if err != nil {
 		return netip.Addr{}, false

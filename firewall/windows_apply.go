@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/portwarden/portwarden/rule"
 )
@@ -19,19 +21,6 @@ var windowsChangeID = func() (string, error) {
 	}
 	return hex.EncodeToString(b), nil
 }
-
-// windowsLock takes the host-wide lock (a named mutex in the Global
-// namespace) with a bounded wait, or fails the script before anything is
-// read or changed. WaitOne throws AbandonedMutexException when a former
-// holder ended without releasing the mutex (a killed run); the mutex is
-// then acquired all the same, and the run goes on: the rules that run
-// left are pending rules like any other, and this run replaces them.
-const windowsLock = `$mx=[Threading.Mutex]::new($false,'` + windowsMutex + `')
-$locked=$false
-try{$locked=$mx.WaitOne(` + "LOCKWAIT" + `)}catch{$locked=$true}
-if(!$locked){$mx.Dispose();throw ('portwarden: ` + WindowsLockHeld + `'+$env:COMPUTERNAME+' (waited ` + "LOCKSECONDS" + ` s)')}
-try{
-`
 
 // windowsUnlock releases the lock however the script ends.
 const windowsUnlock = "}finally{$mx.ReleaseMutex();$mx.Dispose()}\n"
@@ -93,10 +82,23 @@ func (Windows) Apply(_ Facts, d Desired) (Script, error) {
 		finals[i] = s.Name
 	}
 
+	run := "apply." + id
+	confirm := int(d.Guard.ConfirmTimeout.Round(time.Second) / time.Second)
+	if d.Guard.ConfirmTimeout > 0 && confirm < 1 {
+		confirm = 1
+	}
+	lockMillis := windowsLockMillis(d.Guard.LockWait)
+
 	var b strings.Builder
 	b.WriteString(windowsPreamble)
-	lock := strings.ReplaceAll(windowsLock, "LOCKWAIT", fmt.Sprint(windowsLockWaitMillis))
-	b.WriteString(strings.ReplaceAll(lock, "LOCKSECONDS", fmt.Sprint(windowsLockWaitMillis/1000)))
+	// The apply section first: whatever stops the script, it says what
+	// the host is left with ($pwLeft), and "lock=busy" lands there too.
+	b.WriteString("'" + SectionMarker + linuxSecApply + "'\n")
+	b.WriteString(windowsTakeLock(lockMillis, "'lock=busy';'outcome=unchanged';throw ('portwarden: "+WindowsLockHeld+"'+$env:COMPUTERNAME+' (waited "+strconv.Itoa(lockMillis/1000)+" s)')"))
+	b.WriteString("$pwLeft='unchanged';$pwTask=$false;$pwPhase=0\n")
+	b.WriteString(windowsGuardHead(run))
+	b.WriteString("try{\n")
+	b.WriteString(windowsGuardBegin())
 	b.WriteString("$g=" + psQuote(rule.Tag) + "\n")
 	b.WriteString(strings.ReplaceAll(windowsReadGroupInto("old"), "-Group 'portwarden'", "-Group $g"))
 	if len(finals) > 0 {
@@ -117,8 +119,12 @@ func (Windows) Apply(_ Facts, d Desired) (Script, error) {
 		// they are.
 		b.WriteString("$prev=$null;if($mg.Count -and $mg[0].Description){$prev=ConvertFrom-Json $mg[0].Description}\n")
 	}
+	b.WriteString(windowsSaveState())
+	if confirm > 0 {
+		b.WriteString(windowsArm(run, confirm))
+	}
 	b.WriteString("$c=@{Group=$g;Enabled='True';Direction='Inbound';Action='Allow';Profile='Any';PolicyStore='PersistentStore'}\n")
-	b.WriteString("$new=@()\ntry{\n")
+	b.WriteString("$new=@()\n$pwPhase=1\n")
 	for _, s := range specs {
 		fmt.Fprintf(&b, "$new+=New-NetFirewallRule @c -ErrorAction Stop -Name %s -DisplayName %s", psQuote(s.Name+pending), psQuote(s.DisplayName))
 		if s.Management {
@@ -126,7 +132,7 @@ func (Windows) Apply(_ Facts, d Desired) (Script, error) {
 		}
 		fmt.Fprintf(&b, " -Protocol %s -LocalPort %s -RemoteAddress %s\n", s.Protocol, psList(s.Ports), psList(s.Addresses))
 	}
-	b.WriteString("}catch{\nforeach($x in $new){try{Remove-NetFirewallRule -InputObject $x -ErrorAction Stop}catch{}}\nthrow\n}\n")
+	b.WriteString("$pwPhase=2\n")
 	if mode == rule.Enforce {
 		// Only Allow needs changing: NotConfigured already means Block
 		// in the PersistentStore, and staying NotConfigured lets leaving
@@ -137,6 +143,25 @@ func (Windows) Apply(_ Facts, d Desired) (Script, error) {
 	}
 	b.WriteString("foreach($x in $old){Remove-NetFirewallRule -InputObject $x -ErrorAction Stop}\n")
 	fmt.Fprintf(&b, "foreach($x in $new){Rename-NetFirewallRule -InputObject $x -NewName ($x.Name -replace '%s$','') -ErrorAction Stop}\n", pending)
+	b.WriteString("$pwPhase=3\n")
+	// What a failure leaves: before any change, nothing to undo; while
+	// creating, the rules created so far are removed; once the commit
+	// began, the saved state is restored at once (the host is
+	// all-or-nothing) and the armed revert is dropped, unless restoring
+	// failed too, when it stays armed to try again.
+	b.WriteString("}catch{\n$pwErr=$_\n")
+	b.WriteString("if($pwPhase -eq 1){foreach($x in $new){try{Remove-NetFirewallRule -InputObject $x -ErrorAction Stop}catch{}}}\n")
+	b.WriteString("if($pwPhase -eq 2){try{\n" + windowsLoadState("$pwHash") + windowsRestore(run) + "$pwLeft='rolled-back'}catch{$pwLeft='rollback-failed'}}\n")
+	b.WriteString("if($pwLeft -ne 'rollback-failed'){\n" + windowsDisarm + "}\n")
+	b.WriteString("('outcome='+$pwLeft)\n")
+	b.WriteString("if($pwLeft -eq 'rolled-back'){throw ('portwarden: rolled back: the host keeps the rules it had before this run: '+$pwErr)}\n")
+	b.WriteString("throw $pwErr\n}\n")
+	b.WriteString("'outcome=applied'\n")
+	if confirm > 0 {
+		b.WriteString("('confirm='+$pwId+$pwHash.Substring(0,16))\n")
+	} else {
+		b.WriteString("Remove-Item -LiteralPath $pwState -Force\n")
+	}
 	b.WriteString(strings.ReplaceAll(windowsReadGroupInto("r"), "-Group 'portwarden'", "-Group $g"))
 	b.WriteString(windowsPrintFacts)
 	b.WriteString(windowsUnlock)

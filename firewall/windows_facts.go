@@ -28,15 +28,21 @@ if(@($e|Where-Object{$_.CategoryInfo.Category -ne 'ObjectNotFound'}).Count){thro
 // PowerShell's ConvertTo-Json writes enums as numbers. The rules come from
 // the PersistentStore, where portwarden writes them; the profiles come
 // from the ActiveStore so that Group Policy overrides show.
-const windowsPrintFacts = `$pf=@{};$af=@{}
-if($r.Count){foreach($x in $r|Get-NetFirewallPortFilter){$pf[$x.InstanceID]=$x};foreach($x in $r|Get-NetFirewallAddressFilter){$af[$x.InstanceID]=$x}}
-$o=@(foreach($x in $r){$p=$pf[$x.Name];$a=$af[$x.Name];[pscustomobject]@{Name=$x.Name;DisplayName=$x.DisplayName;Description=$x.Description;Enabled=[string]$x.Enabled;Direction=[string]$x.Direction;Action=[string]$x.Action;Profile=[string]$x.Profile;Protocol=[string]$p.Protocol;LocalPort=@($p.LocalPort);RemoteAddress=@($a.RemoteAddress)}})
-'### portwarden:windows-rules'
+var windowsPrintFacts = windowsRuleObjects("r", "o") + `'### portwarden:windows-rules'
 ConvertTo-Json -Compress -Depth 3 -InputObject $o
 $o=@(foreach($x in Get-NetFirewallProfile -PolicyStore ActiveStore){[pscustomobject]@{Name=[string]$x.Name;Enabled=[string]$x.Enabled;DefaultInboundAction=[string]$x.DefaultInboundAction;AllowInboundRules=[string]$x.AllowInboundRules;AllowLocalFirewallRules=[string]$x.AllowLocalFirewallRules}})
 '### portwarden:windows-profiles'
 ConvertTo-Json -Compress -InputObject $o
 `
+
+// windowsRuleObjects turns the rules in $IN into objects in $OUT with
+// their port and address filters, as the facts print them.
+func windowsRuleObjects(in, out string) string {
+	return strings.NewReplacer("$IN", "$"+in, "$OUT", "$"+out).Replace(`$pf=@{};$af=@{}
+if($IN.Count){foreach($x in $IN|Get-NetFirewallPortFilter){$pf[$x.InstanceID]=$x};foreach($x in $IN|Get-NetFirewallAddressFilter){$af[$x.InstanceID]=$x}}
+$OUT=@(foreach($x in $IN){$p=$pf[$x.Name];$a=$af[$x.Name];[pscustomobject]@{Name=$x.Name;DisplayName=$x.DisplayName;Description=$x.Description;Enabled=[string]$x.Enabled;Direction=[string]$x.Direction;Action=[string]$x.Action;Profile=[string]$x.Profile;Protocol=[string]$p.Protocol;LocalPort=@($p.LocalPort);RemoteAddress=@($a.RemoteAddress)}})
+`)
+}
 
 func windowsReadGroupInto(v string) string {
 	return strings.ReplaceAll(windowsReadGroup, "$VAR", "$"+v)
@@ -47,7 +53,38 @@ func windowsReadGroupInto(v string) string {
 // three firewall profiles.
 var WindowsFactsScript = Script{
 	Shell: windowsShell,
-	Body:  windowsPreamble + windowsReadGroupInto("r") + windowsPrintFacts,
+	Body:  windowsPreamble + windowsReadGroupInto("r") + windowsPrintFacts + windowsSessionFacts,
+}
+
+// windowsSessionSection holds the host's own view of the WinRM session
+// that ran the facts script: "client=ADDRESS", the ClientIP of the shell
+// whose ShellId the transport passes in as $PortwardenShellId (the
+// controller knows its shell's id, the host knows who created it). Behind
+// NAT or a port forward only the host knows that address.
+const windowsSessionSection = "windows-session"
+
+// windowsSessionFacts prints windowsSessionSection. Get-WSManInstance
+// enumerates the WinRM shells (an administrator sees every shell); a
+// failure is reported, not thrown, so that additive mode still plans
+// (enforce mode refuses a host that does not say, see SessionClient).
+const windowsSessionFacts = `'### portwarden:` + windowsSessionSection + `'
+if($PortwardenShellId){try{$ws=@(Get-WSManInstance -ResourceURI shell -Enumerate -ErrorAction Stop|Where-Object{$_.ShellId -eq $PortwardenShellId});if($ws.Count -eq 1){'client='+$ws[0].ClientIP}else{'shell=unknown'}}catch{'enumerate=failed'}}else{'shell=unknown'}
+`
+
+// windowsSessionClient reads windowsSessionSection (see SessionClient).
+func windowsSessionClient(f Facts) (netip.Addr, bool) {
+	for line := range strings.Lines(f[windowsSessionSection]) {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "client=")
+		if !ok {
+			continue
+		}
+		a, err := netip.ParseAddr(v)
+		if err != nil || a.Zone() != "" {
+			return netip.Addr{}, false
+		}
+		return a.Unmap(), true
+	}
+	return netip.Addr{}, false
 }
 
 // windowsRule is one rule as the facts script prints it.

@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -93,6 +94,7 @@ func TestWindowsScriptsGolden(t *testing.T) {
 		{"apply-enforce.ps1", veeamDesired(rule.Enforce)},
 		{"apply-empty-additive.ps1", Desired{Mode: rule.Additive}},
 		{"apply-split.ps1", Desired{Mode: rule.Additive, Rules: []rule.Rule{{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 10005, Hi: 10005}}, Sources: many, Comment: "many\nproxies ‘quoted’ '; Remove-Item C:\\ -Recurse '"}}}},
+		{"apply-enforce-confirm.ps1", guarded(veeamDesired(rule.Enforce))},
 	}
 	checkGolden(t, "facts.ps1", WindowsFactsScript.Body)
 	if WindowsFactsScript.Shell != "powershell" {
@@ -110,6 +112,36 @@ func TestWindowsScriptsGolden(t *testing.T) {
 			}
 			checkGolden(t, tt.name, s.Body)
 		})
+	}
+}
+
+func guarded(d Desired) Desired {
+	d.Guard = Guard{ConfirmTimeout: DefaultConfirmTimeout, LockWait: DefaultLockWait}
+	return d
+}
+
+// TestWindowsConfirmScripts: the confirm and revert-at-once scripts
+// (golden), and ids that portwarden does not issue are refused before
+// any script is made.
+func TestWindowsConfirmScripts(t *testing.T) {
+	const id = "apply.c0ffee0000000123456789ABCDEF"
+	for name, f := range map[string]func(string) (Script, error){"confirm.ps1": Windows{}.Confirm, "revert-now.ps1": Windows{}.RevertNow} {
+		s, err := f(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkGolden(t, name, s.Body)
+		for _, bad := range []string{"", "apply.c0ffee000000", "apply.c0ffee0000000123456789abcdef", "apply.c0ffee000000'0123456789ABCD", "apply.C0FFEE0000000123456789ABCDEF", "../apply.c0ffee0000000123456789ABCDEF"} {
+			if _, err := f(bad); err == nil {
+				t.Errorf("%s accepted the id %q", name, bad)
+			}
+		}
+	}
+	// The apply's confirm id is one Confirm takes, and ParseApplyReport
+	// passes it on.
+	rep := ParseApplyReport(ParseFacts("### portwarden:apply\noutcome=applied\nconfirm=" + id + "\n"))
+	if rep.ConfirmID != id {
+		t.Errorf("ParseApplyReport: %+v", rep)
 	}
 }
 
@@ -143,8 +175,8 @@ func TestWindowsScriptSafety(t *testing.T) {
 	// A name read from the host: a property of an object ($x.Name, $_.Name).
 	hostName := regexp.MustCompile(`-(Name|Profile) \(?\$[A-Za-z_]+\.`)
 	mutating := []string{"New-NetFirewallRule", "Remove-NetFirewallRule", "Rename-NetFirewallRule", "Set-NetFirewallProfile"}
-	for _, d := range []Desired{veeamDesired(rule.Additive), veeamDesired(rule.Enforce), {Mode: rule.Additive}} {
-		t.Run(string(d.Mode), func(t *testing.T) {
+	for _, d := range []Desired{veeamDesired(rule.Additive), veeamDesired(rule.Enforce), {Mode: rule.Additive}, guarded(veeamDesired(rule.Enforce))} {
+		t.Run(fmt.Sprintf("%s/confirm=%s", d.Mode, d.Guard.ConfirmTimeout), func(t *testing.T) {
 			s, err := Windows{}.Apply(nil, d)
 			if err != nil {
 				t.Fatal(err)
@@ -176,7 +208,7 @@ func TestWindowsScriptSafety(t *testing.T) {
 					t.Errorf("line %d pipes into Remove-NetFirewallRule: %s", i+1, line)
 				}
 				switch {
-				case strings.Contains(line, "New-NetFirewallRule"):
+				case strings.Contains(line, "$new+=New-NetFirewallRule"):
 					lastNew = i
 				case strings.Contains(line, "foreach($x in $old){Remove-NetFirewallRule") && firstOldRemove < 0:
 					firstOldRemove = i
@@ -197,6 +229,21 @@ func TestWindowsScriptSafety(t *testing.T) {
 			}
 			if !strings.HasSuffix(body, windowsUnlock) {
 				t.Error("the script does not end by releasing the lock")
+			}
+			// The owned state is saved, and with commit-confirmed the
+			// revert armed, before the first change.
+			firstNew := strings.Index(body, "$new+=New-NetFirewallRule")
+			if save := strings.Index(body, "[IO.File]::WriteAllBytes($pwState"); save < 0 || (firstNew >= 0 && save > firstNew) {
+				t.Errorf("the state is saved at %d, the first rule created at %d", save, firstNew)
+			}
+			reg := strings.Index(body, "Register-ScheduledTask")
+			if armed := d.Guard.ConfirmTimeout > 0; armed != (reg >= 0) || (armed && firstNew >= 0 && reg > firstNew) {
+				t.Errorf("revert armed at %d (confirm %s), first rule created at %d", reg, d.Guard.ConfirmTimeout, firstNew)
+			}
+			for _, seg := range strings.Split(body, "Unregister-ScheduledTask")[1:] {
+				if end := strings.IndexAny(seg, ";\n}"); !strings.Contains(seg[:end], "-Confirm:$false") {
+					t.Errorf("Unregister-ScheduledTask without -Confirm:$false: %s", seg[:end])
+				}
 			}
 		})
 	}
@@ -450,5 +497,35 @@ func TestWindowsRulesSectionWrapped(t *testing.T) {
 	}
 	if len(st.Rules) != 1 || st.Rules[0].Key() != "tcp/22" {
 		t.Errorf("rules = %+v", st.Rules)
+	}
+}
+
+// TestWindowsSessionClient: the controller's address as the Windows host
+// saw the WinRM shell; anything else than one plain address is no answer.
+func TestWindowsSessionClient(t *testing.T) {
+	tests := []struct {
+		section string
+		want    string // "" = not reported
+	}{
+		{"client=198.51.100.7\r\n", "198.51.100.7"},
+		{"client=::ffff:198.51.100.7\r\n", "198.51.100.7"},
+		{"client=2001:db8::7\r\n", "2001:db8::7"},
+		{"client=fe80::1%12\r\n", ""},
+		{"client=WINCLIENT\r\n", ""},
+		{"client=\r\n", ""},
+		{"shell=unknown\r\n", ""},
+		{"enumerate=failed\r\n", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		f := ParseFacts("### portwarden:windows-rules\n[]\n### portwarden:" + windowsSessionSection + "\n" + tt.section)
+		got, ok := SessionClient(f)
+		if (tt.want == "") == ok || (ok && got.String() != tt.want) {
+			t.Errorf("%q: %s %v, want %q", tt.section, got, ok, tt.want)
+		}
+	}
+	// A Linux host's section is read as before.
+	if a, ok := SessionClient(ParseFacts("### portwarden:session\nssh_connection=203.0.113.9 50000 10.0.0.1 22\n")); !ok || a.String() != "203.0.113.9" {
+		t.Errorf("Linux session: %s %v", a, ok)
 	}
 }

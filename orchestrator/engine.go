@@ -280,13 +280,17 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 	p.Current = st
 	p.Desired = p.Rules.Desired()
 	p.Desired.ManagementPort = managementPort(h)
-	if a, ok := controllerAddr(h, c, facts); ok {
+	if a, ok := controllerAddr(facts); ok {
 		if h.SSH == nil || h.SSH.ProxyJump == nil {
 			p.Controller = a
 		}
 		p.Desired.ManagementSources = append(p.Desired.ManagementSources, netip.PrefixFrom(a, a.BitLen()))
-	} else if p.Desired.Mode == rule.Enforce && h.OS != "windows" {
-		return fmt.Errorf("enforce mode needs the controller's address as the host sees the session, and the host did not report $SSH_CONNECTION: refusing to plan a default-drop policy that could lock the controller out")
+	} else if p.Desired.Mode == rule.Enforce {
+		what := "$SSH_CONNECTION"
+		if h.OS == "windows" {
+			what = "the ClientIP of its WinRM shell (Get-WSManInstance -ResourceURI shell -Enumerate)"
+		}
+		return fmt.Errorf("enforce mode needs the controller's address as the host sees the session, and the host did not report %s: refusing to plan a default-drop policy that could lock the controller out", what)
 	}
 	p.Desired.ManagementSources = append(p.Desired.ManagementSources, e.ManagementSources...)
 	p.Desired.ManagementSources = (rule.Rule{Sources: p.Desired.ManagementSources}).Normalize().Sources
@@ -297,21 +301,14 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 	return nil
 }
 
-// controllerAddr is the controller's address as the host sees it. Linux
-// hosts say it themselves ($SSH_CONNECTION, read by the facts script):
-// behind NAT, a port forward or a bastion only the host knows it. Windows
-// hosts are still given the connection's local address (see
-// docs/reliability.md).
-func controllerAddr(h *inventory.Host, c transport.Conn, facts firewall.Facts) (netip.Addr, bool) {
-	if h.OS != "windows" {
-		a, ok := firewall.SessionClient(facts)
-		return a, ok && !a.IsUnspecified()
-	}
-	a := c.LocalAddr()
-	if !a.IsValid() || a.IsUnspecified() {
-		return netip.Addr{}, false
-	}
-	return a.Unmap(), true
+// controllerAddr is the controller's address as the host sees it, from the
+// host's own words: Linux hosts report $SSH_CONNECTION, Windows hosts the
+// ClientIP of the WinRM shell that ran the facts script (see
+// firewall.SessionClient). Behind NAT, a port forward or a bastion only
+// the host knows it; the connection's local address would be a guess.
+func controllerAddr(facts firewall.Facts) (netip.Addr, bool) {
+	a, ok := firewall.SessionClient(facts)
+	return a, ok && !a.IsUnspecified()
 }
 
 func managementPort(h *inventory.Host) uint16 {
@@ -427,7 +424,7 @@ func (e *Engine) applyFailed(p *HostPlan, guarded bool, rep firewall.ApplyReport
 		return fmt.Errorf("applying: the %s change was made, then rolled back: the host keeps the rules it had (exit %d): %s",
 			name, res.ExitCode, firstLines(res.Stderr))
 	case rep.Outcome == firewall.OutcomeUnchanged || !guarded:
-		// Unguarded backends (Windows) are atomic for the rules themselves.
+		// An unguarded backend (firewall.Fake) is atomic by itself.
 		p.Left = LeftUnchanged
 	default:
 		p.Left = LeftUnknown

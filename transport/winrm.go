@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,9 +67,14 @@ type winrmConn struct {
 	tr   *winrmTransport
 
 	mu     sync.Mutex // one command at a time in the shell
+	params *winrm.Parameters
 	client *winrm.Client
 	shell  *winrm.Shell
-	closed bool
+	// shellID is the id the host gave the shell. Every script gets it as
+	// $PortwardenShellId, so that the facts script can ask the host which
+	// client address created that shell (see firewall.SessionClient).
+	shellID string
+	closed  bool
 }
 
 // DialWinRM opens a WinRM connection to a Windows host and a remote shell
@@ -102,6 +108,7 @@ func DialWinRM(ctx context.Context, cfg WinRMConfig) (Conn, error) {
 	c := &winrmConn{cfg: cfg, name: net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port)), tr: tr}
 	params := winrm.NewParameters(winrmOperationTimeout, "en-US", 153600)
 	params.TransportDecorator = func() winrm.Transporter { return tr }
+	c.params = params
 	endpoint := &winrm.Endpoint{Host: cfg.Address, Port: cfg.Port, HTTPS: cfg.HTTPS, Insecure: cfg.Insecure, Timeout: cfg.CommandTimeout}
 	c.client, err = winrm.NewClientWithParameters(endpoint, cfg.User, cfg.Password, params)
 	if err != nil {
@@ -141,7 +148,7 @@ func (c *winrmConn) openShell(ctx context.Context) (*winrm.Shell, error) {
 	dctx, cancel := context.WithTimeoutCause(ctx, c.cfg.ConnectTimeout, errConnectTimeout)
 	defer cancel()
 	c.tr.setContext(dctx)
-	shell, err := c.client.CreateShell()
+	shell, err := c.createShell()
 	if err != nil {
 		c.tr.closeIdle()
 		return nil, c.opError(dctx, "connecting", err)
@@ -156,6 +163,31 @@ func (c *winrmConn) openShell(ctx context.Context) (*winrm.Shell, error) {
 }
 
 var errConnectTimeout = errors.New("connect timeout")
+
+// winrmShellIDRe is a WinRS shell id: a GUID (upper case on Windows).
+var winrmShellIDRe = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
+
+// createShell creates a remote shell as winrm.Client.CreateShell does, and
+// keeps its id, which the library does not expose. A shell-quota fault
+// reaches here as an answer without a ShellId (see docs/wsman.md): that
+// is an error, not a shell with an empty id.
+func (c *winrmConn) createShell() (*winrm.Shell, error) {
+	req := winrm.NewOpenShellRequest(c.tr.url, c.params)
+	defer req.Free()
+	resp, err := c.tr.Post(c.client, req)
+	if err != nil {
+		return nil, err
+	}
+	id, err := winrm.ParseOpenShellResponse(resp)
+	if err != nil {
+		return nil, fmt.Errorf("reading the new shell's id: %w", err)
+	}
+	if !winrmShellIDRe.MatchString(id) {
+		return nil, fmt.Errorf("the host answered the shell creation without a shell id (over its shell quota?)")
+	}
+	c.shell, c.shellID = c.client.NewShell(id), id
+	return c.shell, nil
+}
 
 func winrmDefaults(cfg WinRMConfig) (WinRMConfig, error) {
 	if cfg.Address == "" {
@@ -348,7 +380,7 @@ func (c *winrmConn) Run(ctx context.Context, s Script) (Result, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.CommandTimeout, ErrCommandTimeout)
 	defer cancel()
 
-	lines, file, err := winrmCommandLines(winrmScript(s))
+	lines, file, err := winrmCommandLines(winrmScript(s, c.shellID))
 	if err != nil {
 		return Result{}, fmt.Errorf("winrm to %s: running a script: %w", c.name, err)
 	}
@@ -397,12 +429,11 @@ func (c *winrmConn) exec(ctx context.Context, line string) (Result, error) {
 		// The host no longer knows the shell (WinRM restarted, or the
 		// shell idled out): the command did not start. Open a new shell
 		// and try once more.
-		shell, serr := c.client.CreateShell()
+		shell, serr := c.createShell()
 		if serr != nil {
 			return Result{}, fmt.Errorf("opening a new remote shell: %w", serr)
 		}
-		c.shell = shell
-		cmd, err = c.shell.Execute(line)
+		cmd, err = shell.Execute(line)
 	}
 	if err != nil {
 		return Result{}, err

@@ -17,10 +17,14 @@ import (
 	"unicode/utf16"
 )
 
-// winrmScript is the body with $PortwardenStdin in front and the end
-// marker behind.
-func winrmScript(s Script) string {
+// winrmScript is the body with $PortwardenShellId (the id of the shell
+// it runs in, a GUID: see winrmConn.shellID) and $PortwardenStdin in
+// front and the end marker behind.
+func winrmScript(s Script, shellID string) string {
 	var b strings.Builder
+	if winrmShellIDRe.MatchString(shellID) {
+		b.WriteString("$PortwardenShellId='" + shellID + "'\n")
+	}
 	if len(s.Stdin) > 0 {
 		b.WriteString("$PortwardenStdin=[Convert]::FromBase64String('" + base64.StdEncoding.EncodeToString(s.Stdin) + "')\n")
 	}

@@ -444,7 +444,8 @@ func TestWinRMCLIXML(t *testing.T) {
 	if strings.Contains(stderr, "CLIXML") || strings.Contains(stderr, "Preparing modules") || strings.Contains(stderr, "_x000D_") {
 		t.Errorf("stderr still has CLIXML:\n%s", stderr)
 	}
-	if !strings.Contains(stderr, "it broke & <failed>\r\nAt line:2 char:1") {
+	// Line 1 is $PortwardenShellId, line 2 'before'.
+	if !strings.Contains(stderr, "it broke & <failed>\r\nAt line:3 char:1") {
 		t.Errorf("stderr lacks the error text:\n%s", stderr)
 	}
 

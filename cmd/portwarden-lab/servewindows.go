@@ -98,6 +98,7 @@ func serveWindows(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("serve-windows: %w", err)
 	}
+	defer fw.Close()
 	srv, err := wsman.NewServer(wsman.Config{
 		Addr:         *listen,
 		TLSCertFile:  *cert,

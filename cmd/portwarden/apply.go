@@ -22,7 +22,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			detailed = fs.Bool("detailed-exitcode", false, "exit 2 when changes were made (see the exit codes in docs/drift.md: 0 nothing to do, 1 invalid input or no host done, 3 some hosts failed)")
 			auditPath = fs.String("audit-log", "", "append one JSON line per host change to `file` (created 0600; never rewritten)")
 			addOneShotFlags(fs, &one)
-			confirmTimeout = fs.Duration("confirm-timeout", firewall.DefaultConfirmTimeout, "each Linux host restores its previous rules by itself this long after the apply unless the controller confirms over a new connection (whole seconds)")
+			confirmTimeout = fs.Duration("confirm-timeout", firewall.DefaultConfirmTimeout, "each host restores its previous rules by itself this long after the apply unless the controller confirms over a new connection (Linux: a detached process; Windows: a scheduled task; whole seconds)")
 			noConfirm = fs.Bool("no-confirm", false, "apply without commit-confirmed: no revert is armed on the hosts")
 			lockWait = fs.Duration("lock-wait", firewall.DefaultLockWait, "how long to wait for another portwarden run's lock on a host before failing that host")
 			auto = fs.Bool("auto-approve", false, "apply without asking for confirmation")

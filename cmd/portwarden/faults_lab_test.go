@@ -176,15 +176,7 @@ func reverted(l *lab.Lab, host string) bool {
 // returns the new owned state of each host.
 func converge(t *testing.T, l *lab.Lab, inv string, hosts ...string) map[string]string {
 	t.Helper()
-	if ad, code := applyJSON(t, inv); code != 0 {
-		for _, h := range ad.Hosts {
-			t.Logf("%s: %s (left %s)", h.Name, h.Error, h.Left)
-		}
-		t.Fatalf("rerun after the fault: exit %d", code)
-	}
-	if doc, code := planDoc(t, inv); code != 0 {
-		t.Fatalf("plan after the rerun: exit %d %+v", code, doc.Hosts)
-	}
+	rerunConverges(t, inv)
 	out := map[string]string{}
 	for _, h := range hosts {
 		out[h] = owned(l, h)

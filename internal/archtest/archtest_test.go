@@ -29,7 +29,7 @@ var allowed = map[string][]string{
 	"cmd/portwarden":          {"firewall", "inventory", "orchestrator", "policies", "rule", "transport"},
 	"cmd/portwarden-lab":      {"lab", "lab/winfw", "lab/wsman"},
 	"lab":                     {},
-	"lab/winfw":               {},
+	"lab/winfw":               {"lab/wsman"},
 	"lab/wsman":               {},
 	"bench":                   {},
 	"bench/benchlab":          {"lab"},

@@ -3,7 +3,6 @@ package winfw
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -35,7 +34,10 @@ type cmdletDef struct {
 	params      []paramDef
 	pipeline    bool // takes pipeline input
 	netSecurity bool
-	run         func(c *cmdCall) error
+	// cdxml: a CDXML function of a module (ScheduledTasks), which sees
+	// only the global $ErrorActionPreference, like NetSecurity's.
+	cdxml bool
+	run   func(c *cmdCall) error
 }
 
 var cmdlets = map[string]*cmdletDef{}
@@ -113,7 +115,7 @@ func (c *cmdCall) errorAction() (string, error) {
 		return c.str("ErrorAction"), nil
 	}
 	sc := c.sc
-	if c.def.netSecurity {
+	if c.def.netSecurity || c.def.cdxml {
 		sc = sc.global()
 	}
 	v, ok := sc.get("erroractionpreference")
@@ -584,8 +586,8 @@ func pathNotFound(path string) *errorRecord {
 		category: "ObjectNotFound", reason: "ItemNotFoundException", targetName: path, targetType: "String", fqid: "PathNotFound"}
 }
 
-// filePath maps -Path/-LiteralPath to a file of the simulated host. Only
-// files directly in the account's temporary directory exist.
+// filePath maps -Path/-LiteralPath to a file of the simulated host (see
+// files.go).
 func (c *cmdCall) filePath() (string, string, error) {
 	path := c.str("LiteralPath")
 	if path == "" {
@@ -597,12 +599,13 @@ func (c *cmdCall) filePath() (string, string, error) {
 	if path == "" {
 		return "", "", c.fail(&errorRecord{message: "Cannot bind argument to parameter 'Path' because it is an empty string.", category: "InvalidData", reason: "ParameterBindingValidationException", fqid: "ParameterArgumentValidationErrorEmptyStringNotAllowed"})
 	}
-	prefix := strings.ToLower(tempDir) + `\`
-	rest, ok := strings.CutPrefix(strings.ToLower(path), prefix)
-	if !ok || rest == "" || strings.ContainsAny(rest, `\/:*?"<>|`) || rest == "." || rest == ".." {
-		return "", "", unsupportedAt(c.pos, "The path %q (the simulated host has files only in %s)", path, tempDir)
+	host, msg := c.in.fw.hostFile(path)
+	if msg == errNotSimulated {
+		return "", "", unsupportedAt(c.pos, "The path %q (the simulated host has files only in %s and %s)", path, tempDir, programDataDir)
 	}
-	return path, filepath.Join(c.in.fw.tempDir, rest), nil
+	// A missing directory: host names a file that does not exist, and
+	// the cmdlet fails as it does for a missing file.
+	return path, host, nil
 }
 
 func (c *cmdCall) writeContent(appending bool) error {

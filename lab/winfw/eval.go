@@ -101,6 +101,8 @@ func (in *interp) lookupVar(sc *scope, name string, pos position) (any, error) {
 		return "Administrator", nil
 	case "env:systemroot", "env:windir":
 		return `C:\Windows`, nil
+	case "env:programdata":
+		return programData, nil
 	case "psitem":
 		name = "_"
 	}
@@ -271,6 +273,12 @@ func (in *interp) evalPipeline(p *pipelineStmt, sc *scope) ([]any, error) {
 		case *commandExpr:
 			out, err := in.invoke(el, sc, items, piped)
 			if err != nil {
+				if i == len(p.elems)-1 {
+					// What the last command wrote before it failed has
+					// reached the output already (a script block run
+					// with & that throws half-way).
+					return out, err
+				}
 				return nil, err
 			}
 			items = out
@@ -483,6 +491,9 @@ func (in *interp) evalExpr(e expr, sc *scope) (any, error) {
 	case *castExpr:
 		return in.cast(e, sc)
 	case *typeLit:
+		if normType(e.name) == "security.principal.securityidentifier" {
+			return psType{e.name}, nil
+		}
 		return nil, unsupportedAt(e.pos, "The type literal [%s] as a value", e.name)
 	case *unaryExpr:
 		v, err := in.evalExpr(e.x, sc)
@@ -756,6 +767,9 @@ func (in *interp) member(e *memberExpr, sc *scope) (any, error) {
 // strict mode. Arrays enumerate members of their elements.
 func getMember(obj any, name string) any {
 	lname := strings.ToLower(name)
+	if lname == "psobject" && obj != nil {
+		return psObjectView(obj)
+	}
 	switch o := obj.(type) {
 	case nil:
 		if lname == "count" || lname == "length" {
@@ -807,6 +821,10 @@ func getMember(obj any, name string) any {
 		if v := o.member(name); v != nil {
 			return v
 		}
+	case psIdentity:
+		if lname == "value" {
+			return o.sid
+		}
 	case psEnum:
 		if lname == "value__" {
 			return o.val
@@ -828,6 +846,12 @@ func (in *interp) callMethod(obj any, name string, args []any, pos position) (an
 	}
 	if lname == "tostring" && len(args) == 0 {
 		return toString(obj), nil
+	}
+	if v, ok, err := in.dotnetMethod(obj, name, args, pos); ok {
+		return v, err
+	}
+	if v, ok, err := in.aclMethod(obj, name, args, pos); ok {
+		return v, err
 	}
 	switch o := obj.(type) {
 	case *psMutex:
@@ -891,6 +915,9 @@ func (in *interp) callMethod(obj any, name string, args []any, pos position) (an
 func (in *interp) staticMember(t *typeLit, name string, call bool, args []any, pos position) (any, error) {
 	typ := normType(t.name)
 	lname := strings.ToLower(name)
+	if v, ok, err := in.dotnetStatic(typ, name, call, args, pos); ok {
+		return v, err
+	}
 	switch {
 	case (typ == "text.encoding") && !call:
 		switch lname {
@@ -1012,6 +1039,11 @@ func (in *interp) invoke(c *commandExpr, sc *scope, input []any, piped bool) ([]
 		err = in.fw.withState(func(st *State) (bool, error) {
 			in.st, in.dirty = st, false
 			defer func() { in.st = nil }()
+			if f := in.fw.opts.Fault; f != nil {
+				if msg := f(def.name); msg != "" {
+					return false, call.writeError(&errorRecord{message: msg, category: "PermissionDenied", reason: "CimException", fqid: "Windows System Error 5," + def.name})
+				}
+			}
 			rerr := def.run(call)
 			return in.dirty, rerr
 		})

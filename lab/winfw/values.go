@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 type psObject struct {
@@ -222,6 +223,20 @@ func typeName(v any) string {
 		return "System.Text.UTF8Encoding"
 	case *psMutex:
 		return "System.Threading.Mutex"
+	case psDate:
+		return "System.DateTime"
+	case psTimeSpan:
+		return "System.TimeSpan"
+	case psDateTimeOffset:
+		return "System.DateTimeOffset"
+	case psSHA256:
+		return "System.Security.Cryptography.SHA256CryptoServiceProvider"
+	case *psDirectorySecurity:
+		return "System.Security.AccessControl.DirectorySecurity"
+	case psIdentity:
+		return "System.Security.Principal.SecurityIdentifier"
+	case psType:
+		return "System.RuntimeType"
 	}
 	return fmt.Sprintf("%T", v)
 }
@@ -268,6 +283,13 @@ func toString(v any) string {
 		return x.message
 	case *scriptBlock:
 		return x.text
+	case psIdentity:
+		return x.sid
+	case psDate:
+		return x.t.Format("1/2/2006 3:04:05 PM")
+	case psTimeSpan:
+		h := int64(x.d / time.Hour)
+		return fmt.Sprintf("%02d:%02d:%02d", h, int64(x.d/time.Minute)%60, int64(x.d/time.Second)%60)
 	}
 	return typeName(v)
 }
@@ -540,4 +562,28 @@ func decodeJSONValue(dec *json.Decoder) (any, error) {
 		return t, nil
 	}
 	return nil, fmt.Errorf("unexpected JSON token %v", tok)
+}
+
+// psObjectView is $x.PSObject, with the one member scripts use:
+// Properties, each with its Name (a custom object's properties in order;
+// an array's and a string's .NET properties).
+func psObjectView(v any) *psObject {
+	var names []string
+	switch x := v.(type) {
+	case *psObject:
+		names = x.keys
+	case []any, []byte:
+		names = []string{"Length", "LongLength", "Rank", "SyncRoot", "IsReadOnly", "IsFixedSize", "IsSynchronized", "Count"}
+	case string:
+		names = []string{"Length"}
+	}
+	props := make([]any, len(names))
+	for i, n := range names {
+		p := newObject("System.Management.Automation.PSNoteProperty")
+		p.set("Name", n)
+		props[i] = p
+	}
+	o := newObject("System.Management.Automation.PSObject")
+	o.set("Properties", props)
+	return o
 }

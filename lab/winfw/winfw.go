@@ -51,6 +51,11 @@ type Options struct {
 	// script asks for. It changes only how long a wait lasts, never its
 	// outcome.
 	MaxMutexWait time.Duration
+	// Fault, if set, is asked before every NetSecurity cmdlet runs; a
+	// non-empty answer makes that cmdlet fail with that message (a
+	// CimException, as "Access is denied." would be) without changing
+	// anything. For tests of a failure half-way through a script.
+	Fault func(cmdlet string) string
 }
 
 // State is the simulated firewall: what winfw.json holds.
@@ -127,6 +132,7 @@ type Firewall struct {
 	enforced string     // the nftables ruleset last loaded
 
 	mutexes mutexTable
+	sched   scheduler
 }
 
 // New opens (or creates, with Windows' default rules) the firewall kept
@@ -157,6 +163,9 @@ func New(opts Options) (*Firewall, error) {
 		return nil, err
 	}
 	if err := f.enforce(&st); err != nil {
+		return nil, err
+	}
+	if err := f.startScheduler(); err != nil {
 		return nil, err
 	}
 	return f, nil

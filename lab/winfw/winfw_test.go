@@ -281,7 +281,7 @@ func TestApplyCleansUpAnInterruptedRun(t *testing.T) {
 	// had dropped there: both pending rules and nothing else exist.
 	// The run ends without releasing the host-wide lock, which the next
 	// run finds abandoned.
-	body := s.Body[:strings.Index(s.Body, "}catch{\nforeach")] + "}catch{throw}\n}finally{}\n"
+	body := s.Body[:strings.Index(s.Body, "$pwPhase=2\n")] + "}catch{throw}\n}finally{}\n"
 	run(t, fw, body)
 	out, _ := run(t, fw, firewall.WindowsFactsScript.Body)
 	if st := state(t, out); len(st.Drift) == 0 {

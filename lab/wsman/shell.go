@@ -252,7 +252,7 @@ func (s *Server) command(sh *shell, env *envelope) ([]byte, *soapFault) {
 		return nil, faultProcess(perr)
 	}
 
-	c := newCommand(s.baseCtx)
+	c := newCommand(withSession(s.baseCtx, s, sh.owner))
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

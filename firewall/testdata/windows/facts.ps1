@@ -10,3 +10,5 @@ ConvertTo-Json -Compress -Depth 3 -InputObject $o
 $o=@(foreach($x in Get-NetFirewallProfile -PolicyStore ActiveStore){[pscustomobject]@{Name=[string]$x.Name;Enabled=[string]$x.Enabled;DefaultInboundAction=[string]$x.DefaultInboundAction;AllowInboundRules=[string]$x.AllowInboundRules;AllowLocalFirewallRules=[string]$x.AllowLocalFirewallRules}})
 '### portwarden:windows-profiles'
 ConvertTo-Json -Compress -InputObject $o
+'### portwarden:windows-session'
+if($PortwardenShellId){try{$ws=@(Get-WSManInstance -ResourceURI shell -Enumerate -ErrorAction Stop|Where-Object{$_.ShellId -eq $PortwardenShellId});if($ws.Count -eq 1){'client='+$ws[0].ClientIP}else{'shell=unknown'}}catch{'enumerate=failed'}}else{'shell=unknown'}

@@ -1,0 +1,194 @@
+package winfw
+
+// The security of %ProgramData%\portwarden, as far as the scripts look at
+// it: who owns the directory, whether its DACL is protected from
+// inheritance, and which accounts its entries name. A directory made with
+// [IO.Directory]::CreateDirectory(path, DirectorySecurity) gets the SDDL's
+// owner and DACL; one made with New-Item inherits ProgramData's (owner
+// Administrators, entries for SYSTEM, Administrators, CREATOR OWNER and
+// Users, not protected), as on Windows. The simulation keeps it in
+// StateDir/programdata/portwarden.acl.json.
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// dirACL is a directory's security descriptor, by SID.
+type dirACL struct {
+	Owner     string
+	Protected bool
+	SIDs      []string
+}
+
+// SIDs of the well-known accounts.
+const (
+	sidSystem       = "S-1-5-18"
+	sidAdmins       = "S-1-5-32-544"
+	sidUsers        = "S-1-5-32-545"
+	sidCreatorOwner = "S-1-3-0"
+)
+
+// inheritedACL is what a directory created in ProgramData without an
+// explicit descriptor gets.
+var inheritedACL = dirACL{Owner: sidAdmins, SIDs: []string{sidSystem, sidAdmins, sidCreatorOwner, sidUsers}}
+
+var sddlAliases = map[string]string{"SY": sidSystem, "BA": sidAdmins, "BU": sidUsers, "CO": sidCreatorOwner}
+
+// parseSDDL reads the owner and DACL of an SDDL string as far as the
+// simulation models them; ok is false for anything else.
+func parseSDDL(s string) (dirACL, bool) {
+	m := regexp.MustCompile(`^O:([A-Z]{2}|S-[0-9-]+)(?:G:(?:[A-Z]{2}|S-[0-9-]+))?D:(P?)(?:AI)?((?:\([^)]*\))*)$`).FindStringSubmatch(s)
+	if m == nil {
+		return dirACL{}, false
+	}
+	sid := func(v string) string {
+		if a, ok := sddlAliases[v]; ok {
+			return a
+		}
+		return v
+	}
+	acl := dirACL{Owner: sid(m[1]), Protected: m[2] == "P"}
+	for _, ace := range regexp.MustCompile(`\(([^)]*)\)`).FindAllStringSubmatch(m[3], -1) {
+		f := strings.Split(ace[1], ";")
+		if len(f) != 6 || f[0] != "A" {
+			return dirACL{}, false
+		}
+		acl.SIDs = append(acl.SIDs, sid(f[5]))
+	}
+	return acl, true
+}
+
+func (f *Firewall) aclPath() string { return f.programDataHost() + ".acl.json" }
+
+func (f *Firewall) saveACL(a dirACL) error {
+	b, _ := json.Marshal(a)
+	return os.WriteFile(f.aclPath(), b, 0o600)
+}
+
+func (f *Firewall) loadACL() dirACL {
+	var a dirACL
+	b, err := os.ReadFile(f.aclPath())
+	if err != nil || json.Unmarshal(b, &a) != nil {
+		return inheritedACL
+	}
+	return a
+}
+
+// SetProgramDataACL sets the security of %ProgramData%\portwarden as a
+// local user or an administrator could have left it, for tests.
+func (f *Firewall) SetProgramDataACL(owner string, protected bool, sids ...string) error {
+	if err := os.MkdirAll(f.programDataHost(), 0o700); err != nil {
+		return err
+	}
+	return f.saveACL(dirACL{Owner: owner, Protected: protected, SIDs: sids})
+}
+
+// psDirectorySecurity is a System.Security.AccessControl.DirectorySecurity.
+type psDirectorySecurity struct{ sddl string }
+
+// psIdentity is a SecurityIdentifier.
+type psIdentity struct{ sid string }
+
+// psType is a type literal used as a value ([Security.Principal.SecurityIdentifier]).
+type psType struct{ name string }
+
+func init() {
+	register(&cmdletDef{name: "Get-Acl",
+		params: []paramDef{positional(named("Path", pString), 0), named("LiteralPath", pString, "PSPath", "LP")},
+		run: func(c *cmdCall) error {
+			path := c.str("LiteralPath")
+			if path == "" {
+				path = c.str("Path")
+			}
+			d, ok := c.in.fw.hostDir(path)
+			if !ok || d != c.in.fw.programDataHost() {
+				return unsupportedAt(c.pos, "Get-Acl of %q (the simulation models only %s)", path, programDataDir)
+			}
+			if _, err := os.Stat(d); err != nil {
+				return c.writeError(pathNotFound(path))
+			}
+			a := c.in.fw.loadACL()
+			o := newObject("System.Security.AccessControl.DirectorySecurity")
+			o.set("AreAccessRulesProtected", a.Protected)
+			var access []any
+			for _, s := range a.SIDs {
+				r := newObject("System.Security.AccessControl.FileSystemAccessRule")
+				r.set("IdentityReference", psIdentity{s})
+				access = append(access, r)
+			}
+			if access == nil {
+				access = []any{}
+			}
+			o.set("Access", access)
+			o.props["\x00owner"] = a.Owner
+			c.emit(o)
+			return nil
+		}})
+}
+
+// aclMethod: GetOwner on Get-Acl's object, Translate on an identity,
+// SetSecurityDescriptorSddlForm on a DirectorySecurity.
+func (in *interp) aclMethod(obj any, name string, args []any, pos position) (v any, ok bool, err error) {
+	lname := strings.ToLower(name)
+	sidType := func() bool {
+		t, isType := args[0].(psType)
+		return isType && normType(t.name) == "security.principal.securityidentifier"
+	}
+	switch o := obj.(type) {
+	case *psObject:
+		owner, has := o.props["\x00owner"].(string)
+		if !has {
+			return nil, false, nil
+		}
+		if lname == "getowner" && len(args) == 1 && sidType() {
+			return psIdentity{owner}, true, nil
+		}
+	case psIdentity:
+		if lname == "translate" && len(args) == 1 && sidType() {
+			return o, true, nil
+		}
+	case *psDirectorySecurity:
+		if lname == "setsecuritydescriptorsddlform" && len(args) == 1 {
+			o.sddl = toString(args[0])
+			return nil, true, nil
+		}
+	default:
+		return nil, false, nil
+	}
+	return nil, true, unsupportedAt(pos, "The method [%s].%s()", typeName(obj), name)
+}
+
+// createDirectory is [IO.Directory]::CreateDirectory(path, security).
+func (in *interp) createDirectory(args []any, pos position) (any, error) {
+	if len(args) != 2 {
+		return nil, unsupportedAt(pos, "[IO.Directory]::CreateDirectory without a DirectorySecurity")
+	}
+	path := toString(args[0])
+	d, ok := in.fw.hostDir(path)
+	if !ok || d != in.fw.programDataHost() {
+		return nil, unsupportedAt(pos, "[IO.Directory]::CreateDirectory(%q) (the simulation creates only %s)", path, programDataDir)
+	}
+	ds, isDS := args[1].(*psDirectorySecurity)
+	if !isDS {
+		return nil, unsupportedAt(pos, "[IO.Directory]::CreateDirectory with a %s", typeName(args[1]))
+	}
+	acl, ok := parseSDDL(ds.sddl)
+	if !ok {
+		return nil, in.runtimeError(pos, "Exception calling \"CreateDirectory\" with \"2\" argument(s): \"The SDDL form of a security descriptor object is invalid.\"", "NotSpecified", "MethodInvocationException", "ArgumentException")
+	}
+	if _, err := os.Stat(d); err == nil {
+		// An existing directory keeps its security (as .NET does).
+		return dirObject(path), nil
+	}
+	if err := os.MkdirAll(filepath.Clean(d), 0o700); err != nil {
+		return nil, in.runtimeError(pos, err.Error(), "NotSpecified", "MethodInvocationException", "IOException")
+	}
+	if err := in.fw.saveACL(acl); err != nil {
+		return nil, in.runtimeError(pos, err.Error(), "NotSpecified", "MethodInvocationException", "IOException")
+	}
+	return dirObject(path), nil
+}
