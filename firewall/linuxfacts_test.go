@@ -1,7 +1,6 @@
 package firewall
 
 import (
-	"flag"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -10,44 +9,17 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/portwarden/portwarden/internal/golden"
 	"github.com/portwarden/portwarden/rule"
 )
 
 // Golden files under testdata/linux are rewritten with
 // go test ./firewall -update; the facts fixtures under
 // testdata/linux/facts are captured from namespaces (as root) by the same
-// flag. The flag is looked up rather than declared, because other tests
-// of this package declare it too.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files")
-	}
-}
-
-func linuxUpdate() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
+// flag (internal/golden declares it).
 func linuxGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "linux", name)
-	if linuxUpdate() {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (go test -update creates it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs from the golden file (-want +got; go test -update rewrites it):\n%s", path, diff)
-	}
+	golden.Check(t, filepath.Join("testdata", "linux", name), got)
 }
 
 // fixtureRoot replaces the temporary persist root in captured facts.
@@ -279,7 +251,7 @@ func findTool(name string) (string, error) {
 // TestCaptureLinuxFacts rewrites the facts fixtures from real namespaces
 // with -update (as root). The persist root is replaced by fixtureRoot.
 func TestCaptureLinuxFacts(t *testing.T) {
-	if !linuxUpdate() {
+	if !golden.Update() {
 		t.Skip("fixtures are captured only with -update")
 	}
 	requireKernel(t, "nft", "iptables", "ip6tables", "iptables-legacy")

@@ -1,7 +1,6 @@
 package firewall
 
 import (
-	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -11,42 +10,14 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/portwarden/portwarden/internal/golden"
 	"github.com/portwarden/portwarden/rule"
 )
 
 // The golden files are rewritten with: go test ./firewall -run Windows -update
-// The flag is looked up rather than declared so that other backends' tests
-// in this package can declare it.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files")
-	}
-}
-
-func updateGolden() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
 func checkGolden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "windows", name)
-	if updateGolden() {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs from the golden file (-want +got):\n%s", name, diff)
-	}
+	golden.Check(t, filepath.Join("testdata", "windows", name), got)
 }
 
 func pfx(ss ...string) []netip.Prefix {
