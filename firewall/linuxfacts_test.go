@@ -144,6 +144,52 @@ func checkState(t *testing.T, st State, d Desired) {
 	}
 }
 
+// checkCleanState is checkState for a read-back that must show no drift.
+func checkCleanState(t *testing.T, st State, d Desired) {
+	t.Helper()
+	checkState(t, st, d)
+	if len(st.Drift) > 0 {
+		t.Errorf("drift: %q", st.Drift)
+	}
+}
+
+// stateCase is a facts fixture and the Desired its State must equal.
+type stateCase struct {
+	facts string
+	want  Desired
+}
+
+// checkStates parses each fixture with b and checks the State is clean.
+func checkStates(t *testing.T, b Backend, cases []stateCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.facts, func(t *testing.T) {
+			st, err := b.State(loadFacts(t, tc.facts))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkCleanState(t, st, tc.want)
+		})
+	}
+}
+
+// rejectCase is an Apply that must fail.
+type rejectCase struct {
+	b Backend
+	f Facts
+	d Desired
+}
+
+// checkRejects fails for each case whose Apply is accepted.
+func checkRejects(t *testing.T, cases map[string]rejectCase) {
+	t.Helper()
+	for name, tc := range cases {
+		if _, err := tc.b.Apply(tc.f, tc.d); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
 func TestCleanComment(t *testing.T) {
 	for in, want := range map[string]string{
 		"Veeam data movers":           "Veeam data movers",

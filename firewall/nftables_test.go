@@ -158,11 +158,7 @@ func TestNFTablesApplyRejects(t *testing.T) {
 	badProto.Rules[0].Protocol = "sctp"
 	noMode := lxDesired(rule.Additive)
 	noMode.Mode = ""
-	for name, tc := range map[string]struct {
-		b *NFTables
-		f Facts
-		d Desired
-	}{
+	checkRejects(t, map[string]rejectCase{
 		"ipv4-mapped source":       {nftBackend(), loadFacts(t, "empty"), bad4in6},
 		"duplicate rule":           {nftBackend(), loadFacts(t, "empty"), dup},
 		"rule without sources":     {nftBackend(), loadFacts(t, "empty"), noSrc},
@@ -174,34 +170,16 @@ func TestNFTablesApplyRejects(t *testing.T) {
 		"no facts":                 {&NFTables{}, nil, lxDesired(rule.Additive)},
 		"relative root":            {&NFTables{Root: "srv"}, loadFacts(t, "empty"), lxDesired(rule.Additive)},
 		"facts of a host sans nft": {&NFTables{}, withoutLines(loadFacts(t, "empty"), linuxSecTools, "nft="), lxDesired(rule.Additive)},
-	} {
-		if _, err := tc.b.Apply(tc.f, tc.d); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
+	})
 }
 
 func TestNFTablesState(t *testing.T) {
-	for _, tc := range []struct {
-		facts string
-		want  Desired
-	}{
+	checkStates(t, nftBackend(), []stateCase{
 		{"empty", Desired{}},
 		{"nft-baseline-drop", Desired{}},
 		{"nft-additive-jump", lxDesired(rule.Additive)},
 		{"nft-enforce", lxDesired(rule.Enforce)},
-	} {
-		t.Run(tc.facts, func(t *testing.T) {
-			st, err := nftBackend().State(loadFacts(t, tc.facts))
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkState(t, st, tc.want)
-			if len(st.Drift) > 0 {
-				t.Errorf("drift: %q", st.Drift)
-			}
-		})
-	}
+	})
 }
 
 // editRuleset rewrites the nft_ruleset section of f through fn, which
@@ -627,10 +605,7 @@ func TestNFTablesKernelPersist(t *testing.T) {
 		fresh := &kernelHost{ns: newNS(t), root: h.root, want: "nftables"}
 		fresh.ns.sh("nft -f " + filepath.Join(h.root, nftPersistPath))
 		st := fresh.state()
-		checkState(t, st, d)
-		if len(st.Drift) > 0 {
-			t.Errorf("drift: %q", st.Drift)
-		}
+		checkCleanState(t, st, d)
 	})
 	t.Run("configuration after a foreign ruleset", func(t *testing.T) {
 		h := newKernelHost(t, "nftables")
@@ -655,10 +630,7 @@ func TestNFTablesKernelPersist(t *testing.T) {
 		fresh := &kernelHost{ns: newNS(t), root: h.root, want: "nftables"}
 		fresh.ns.sh("nft -f " + conf)
 		st := fresh.state()
-		checkState(t, st, d)
-		if len(st.Drift) > 0 {
-			t.Errorf("drift: %q", st.Drift)
-		}
+		checkCleanState(t, st, d)
 		// Loading the configuration again (a reload) changes nothing.
 		fresh.ns.sh("nft -f " + conf)
 		if st := fresh.state(); len(st.Drift) > 0 {
