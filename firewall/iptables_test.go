@@ -137,9 +137,9 @@ func TestIPTablesApplyGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			linuxGolden(t, "iptables/"+tc.name+".rules", string(s.Stdin))
+			checkGolden(t, "linux", "iptables/"+tc.name+".rules", string(s.Stdin))
 			if tc.name == "additive" || tc.name == "remove-nothing" {
-				linuxGolden(t, "iptables/"+tc.name+".sh", s.Body)
+				checkGolden(t, "linux", "iptables/"+tc.name+".sh", s.Body)
 			}
 		})
 	}
@@ -229,12 +229,7 @@ func TestIPTablesStateDrift(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.drift == "" && len(st.Drift) > 0 || tc.drift != "" && !containsAll(st.Drift, tc.drift) {
-				t.Errorf("drift = %q, want %q", st.Drift, tc.drift)
-			}
-			if tc.warning != "" && !containsAll(st.Warnings, tc.warning) {
-				t.Errorf("warnings = %q, want one with %q", st.Warnings, tc.warning)
-			}
+			checkDriftWarning(t, st, tc.drift, tc.warning)
 		})
 	}
 }

@@ -13,15 +13,6 @@ import (
 	"github.com/portwarden/portwarden/rule"
 )
 
-// Golden files under testdata/linux are rewritten with
-// go test ./firewall -update; the facts fixtures under
-// testdata/linux/facts are captured from namespaces (as root) by the same
-// flag (internal/golden declares it).
-func linuxGolden(t *testing.T, name, got string) {
-	t.Helper()
-	golden.Check(t, filepath.Join("testdata", "linux", name), got)
-}
-
 // fixtureRoot replaces the temporary persist root in captured facts.
 const fixtureRoot = "/srv/pwfw"
 

@@ -132,9 +132,9 @@ func TestNFTablesApplyGolden(t *testing.T) {
 			if s.Shell != "sh" {
 				t.Errorf("shell %q", s.Shell)
 			}
-			linuxGolden(t, "nft/"+tc.name+".nft", string(s.Stdin))
+			checkGolden(t, "linux", "nft/"+tc.name+".nft", string(s.Stdin))
 			if tc.name == "additive" || tc.name == "remove-nothing" {
-				linuxGolden(t, "nft/"+tc.name+".sh", s.Body)
+				checkGolden(t, "linux", "nft/"+tc.name+".sh", s.Body)
 			}
 			if strings.Contains(s.Body, "10.99.0.2") {
 				t.Errorf("addresses belong on standard input, not in the script")
@@ -281,14 +281,21 @@ func TestNFTablesStateDrift(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.drift == "" && len(st.Drift) > 0 || tc.drift != "" && !containsAll(st.Drift, tc.drift) {
-				t.Errorf("drift = %q, want %q", st.Drift, tc.drift)
-			}
-			if tc.warning != "" && !containsAll(st.Warnings, tc.warning) {
-				t.Errorf("warnings = %q, want one with %q", st.Warnings, tc.warning)
-			}
+			checkDriftWarning(t, st, tc.drift, tc.warning)
 			checkState(t, st, lxDesired(rule.Additive))
 		})
+	}
+}
+
+// checkDriftWarning checks st has drift with the substring drift (none
+// when drift is "") and, when warning is set, a warning with it.
+func checkDriftWarning(t *testing.T, st State, drift, warning string) {
+	t.Helper()
+	if drift == "" && len(st.Drift) > 0 || drift != "" && !containsAll(st.Drift, drift) {
+		t.Errorf("drift = %q, want %q", st.Drift, drift)
+	}
+	if warning != "" && !containsAll(st.Warnings, warning) {
+		t.Errorf("warnings = %q, want one with %q", st.Warnings, warning)
 	}
 }
 

@@ -10,15 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/portwarden/portwarden/internal/golden"
 	"github.com/portwarden/portwarden/rule"
 )
-
-// The golden files are rewritten with: go test ./firewall -run Windows -update
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	golden.Check(t, filepath.Join("testdata", "windows", name), got)
-}
 
 func pfx(ss ...string) []netip.Prefix {
 	out := make([]netip.Prefix, len(ss))
@@ -67,7 +60,7 @@ func TestWindowsScriptsGolden(t *testing.T) {
 		{"apply-split.ps1", Desired{Mode: rule.Additive, Rules: []rule.Rule{{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 10005, Hi: 10005}}, Sources: many, Comment: "many\nproxies ‘quoted’ '; Remove-Item C:\\ -Recurse '"}}}},
 		{"apply-enforce-confirm.ps1", guarded(veeamDesired(rule.Enforce))},
 	}
-	checkGolden(t, "facts.ps1", WindowsFactsScript.Body)
+	checkGolden(t, "windows", "facts.ps1", WindowsFactsScript.Body)
 	if WindowsFactsScript.Shell != "powershell" {
 		t.Errorf("facts script shell = %q", WindowsFactsScript.Shell)
 	}
@@ -81,7 +74,7 @@ func TestWindowsScriptsGolden(t *testing.T) {
 			if s.Shell != "powershell" || len(s.Stdin) != 0 {
 				t.Errorf("script shell %q, stdin %d bytes", s.Shell, len(s.Stdin))
 			}
-			checkGolden(t, tt.name, s.Body)
+			checkGolden(t, "windows", tt.name, s.Body)
 		})
 	}
 }
@@ -101,7 +94,7 @@ func TestWindowsConfirmScripts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkGolden(t, name, s.Body)
+		checkGolden(t, "windows", name, s.Body)
 		for _, bad := range []string{"", "apply.c0ffee000000", "apply.c0ffee0000000123456789abcdef", "apply.c0ffee000000'0123456789ABCD", "apply.C0FFEE0000000123456789ABCDEF", "../apply.c0ffee0000000123456789ABCDEF"} {
 			if _, err := f(bad); err == nil {
 				t.Errorf("%s accepted the id %q", name, bad)
