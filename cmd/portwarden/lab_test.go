@@ -7,15 +7,8 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -25,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portwarden/portwarden/internal/testca"
 	"github.com/portwarden/portwarden/lab"
 )
 
@@ -540,7 +534,7 @@ func TestMixedFleet(t *testing.T) {
 	// the Linux hosts still plan, and the Windows hosts stay as they were.
 	before1, _ := os.ReadFile(storePath)
 	otherCA := filepath.Join(t.TempDir(), "other-ca.pem")
-	if err := os.WriteFile(otherCA, newCAPEM(t), 0o644); err != nil {
+	if err := os.WriteFile(otherCA, otherCAPEM(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	specs["win01"] = hostSpec{roles: []string{"backup_server"}, extra: fmt.Sprintf("  winrm {\n    ca_cert = %q\n  }\n", otherCA)}
@@ -566,30 +560,6 @@ func TestMixedFleet(t *testing.T) {
 	if after, _ := os.ReadFile(storePath); string(after) != string(before1) {
 		t.Error("win01's rule store changed although it could not be reached")
 	}
-}
-
-// newCAPEM returns a fresh self-signed CA certificate that signed none of
-// the lab's certificates.
-func newCAPEM(t *testing.T) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "some other CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
 // TestProbeCatchesWhatReadBackCannot: rules that read back fine but are
@@ -881,4 +851,11 @@ func TestWindowsIneffectiveRulesAreReported(t *testing.T) {
 	if !strings.Contains(out, "! warning: Windows Firewall profile Public is disabled") {
 		t.Errorf("the text plan does not show the warning:\n%s", out)
 	}
+}
+
+// otherCAPEM returns a fresh self-signed CA certificate that signed none
+// of the lab's certificates.
+func otherCAPEM(t *testing.T) []byte {
+	_, _, p := testca.New(t, "some other CA")
+	return p
 }
