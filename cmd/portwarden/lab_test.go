@@ -31,6 +31,28 @@ type hostSpec struct {
 	extra    string // raw HCL inside the host block
 }
 
+// upRepoLab brings up a lab of two Linux hosts, lnx01 and lnx02, both
+// backup repositories, and returns it with their inventory. Like every
+// lab, it skips under go test -short.
+func upRepoLab(t *testing.T) (*lab.Lab, string) {
+	t.Helper()
+	l := lab.UpForTest(t, lab.Options{Linux: 2})
+	return l, writeInventory(t, l, map[string]hostSpec{
+		"lnx01": {roles: []string{"backup_repository"}},
+		"lnx02": {roles: []string{"backup_repository"}},
+	}, "")
+}
+
+// onlyHostWith returns the name of the one host of l that m manages.
+func onlyHostWith(t *testing.T, l *lab.Lab, m string) string {
+	t.Helper()
+	hs := l.HostsWith(m)
+	if len(hs) != 1 {
+		t.Fatalf("lab has %d %s hosts, want 1", len(hs), m)
+	}
+	return hs[0].Name
+}
+
 // writeInventory renders an inventory over the lab's hosts. The controller
 // (the bridge address) plays the backup server as an unmanaged peer.
 func writeInventory(t *testing.T, l *lab.Lab, specs map[string]hostSpec, extra string) string {
@@ -283,9 +305,6 @@ func TestLinuxLifecycle(t *testing.T) {
 // TestEnforceOnBareHost: portwarden owns the inbound policy; a peer that is
 // no source is blocked, the controller keeps SSH.
 func TestEnforceOnBareHost(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 2})
 	inv := writeInventory(t, l, map[string]hostSpec{
 		"lnx01": {roles: []string{"backup_repository"}, mode: "enforce"},
@@ -365,9 +384,6 @@ func TestEnforceOnBareHost(t *testing.T) {
 // the key and a host with a changed host key each fail on their own; the
 // good host converges; the summary names the failures; exit 3 (partial).
 func TestFailingHostsDoNotStopOthers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 3})
 	dir := t.TempDir()
 	otherKey := filepath.Join(dir, "other_key")
@@ -434,9 +450,6 @@ func TestFailingHostsDoNotStopOthers(t *testing.T) {
 // one run; drift on a Windows host is detected and repaired; a wrong
 // password and an untrusted certificate fail only their host.
 func TestMixedFleet(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 2, Windows: 2, BaselineDrop: true})
 	specs := map[string]hostSpec{
 		"lnx01": {roles: []string{"backup_repository"}},
@@ -566,9 +579,6 @@ func TestMixedFleet(t *testing.T) {
 // shadowed by a foreign drop in front of them pass verify's read-back and
 // fail its probes, rule by rule.
 func TestProbeCatchesWhatReadBackCannot(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 2, BaselineDrop: true})
 	inv := writeInventory(t, l, map[string]hostSpec{
 		"lnx01": {roles: []string{"backup_repository"}},
@@ -611,9 +621,6 @@ func TestProbeCatchesWhatReadBackCannot(t *testing.T) {
 // TestDestroyRemovesOnlyWhatPortwardenOwns: apply --destroy takes a fleet
 // back to how it was, Linux and Windows, enforce included.
 func TestDestroyRemovesOnlyWhatPortwardenOwns(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 2, Windows: 1, BaselineDrop: true})
 	inv := writeInventory(t, l, map[string]hostSpec{
 		"lnx01": {roles: []string{"backup_repository"}},
@@ -663,9 +670,6 @@ func TestDestroyRemovesOnlyWhatPortwardenOwns(t *testing.T) {
 // TestIPv6Fleet: hosts addressed over IPv6 get ip6 rules, in both modes,
 // and probes and the management rule work over IPv6.
 func TestIPv6Fleet(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 3, BaselineDrop: true})
 	var b strings.Builder
 	fmt.Fprintf(&b, "defaults {\n  ssh {\n    private_key = %q\n    known_hosts = %q\n  }\n}\n", l.KeyPath(), l.KnownHostsPath())
@@ -732,14 +736,7 @@ func TestIPv6Fleet(t *testing.T) {
 // TestSavedPlan: apply --plan applies exactly a reviewed plan, and refuses,
 // changing nothing anywhere, when any host changed since it was saved.
 func TestSavedPlan(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
-	l := lab.UpForTest(t, lab.Options{Linux: 2})
-	inv := writeInventory(t, l, map[string]hostSpec{
-		"lnx01": {roles: []string{"backup_repository"}},
-		"lnx02": {roles: []string{"backup_repository"}},
-	}, "")
+	l, inv := upRepoLab(t)
 	dir := t.TempDir()
 	p1 := filepath.Join(dir, "p1.json")
 	if out, _, code := runCLI(t, "plan", "--inventory", inv, "--out", p1); code != 0 || !strings.Contains(out, "Saved the plan") {
@@ -773,9 +770,6 @@ func TestSavedPlan(t *testing.T) {
 // applied through it (one shared bastion connection), and enforce mode
 // keeps SSH open from the bastion, the address those hosts see.
 func TestProxyJumpFleet(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 3})
 	bastion, _ := l.Host("lnx01")
 	// lnx02 and lnx03 drop SSH from the controller, like hosts in a
@@ -814,9 +808,6 @@ func TestProxyJumpFleet(t *testing.T) {
 // TestWindowsIneffectiveRulesAreReported: a disabled profile and Group
 // Policy that ignores local rules show as warnings on the Windows host.
 func TestWindowsIneffectiveRulesAreReported(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Windows: 1})
 	inv := writeInventory(t, l, map[string]hostSpec{"win01": {roles: []string{"hyperv_host"}}}, "")
 	w, _ := l.Host("win01")
