@@ -58,19 +58,6 @@ func withoutLines(f Facts, section string, prefixes ...string) Facts {
 	return withSection(f, section, b.String())
 }
 
-func lxPfx(ss ...string) []netip.Prefix {
-	out := make([]netip.Prefix, len(ss))
-	for i, s := range ss {
-		if !strings.Contains(s, "/") {
-			a := netip.MustParseAddr(s)
-			out[i] = netip.PrefixFrom(a, a.BitLen())
-			continue
-		}
-		out[i] = netip.MustParsePrefix(s)
-	}
-	return out
-}
-
 func ports(ps ...uint16) []rule.PortRange {
 	var out []rule.PortRange
 	for i := 0; i < len(ps); i += 2 {
@@ -87,19 +74,19 @@ func lxDesired(mode rule.Mode) Desired {
 	d := Desired{
 		Mode: mode,
 		Rules: []rule.Rule{
-			{Protocol: "tcp", Ports: ports(22, 22, 2500, 3300), Sources: lxPfx("10.99.0.2", "10.1.0.0/25", "10.1.0.128/25", "fd99::2", "2001:db8::/64"), Comment: "Veeam data movers"},
-			{Protocol: "tcp", Ports: ports(6160, 6160, 6162, 6162), Sources: lxPfx("10.99.0.2", "10.1.2.0/24", "10.1.2.7"), Comment: "Veeam installer \"service\""},
-			{Protocol: "udp", Ports: ports(111, 111), Sources: lxPfx("10.99.0.2")},
+			{Protocol: "tcp", Ports: ports(22, 22, 2500, 3300), Sources: pfx("10.99.0.2", "10.1.0.0/25", "10.1.0.128/25", "fd99::2", "2001:db8::/64"), Comment: "Veeam data movers"},
+			{Protocol: "tcp", Ports: ports(6160, 6160, 6162, 6162), Sources: pfx("10.99.0.2", "10.1.2.0/24", "10.1.2.7"), Comment: "Veeam installer \"service\""},
+			{Protocol: "udp", Ports: ports(111, 111), Sources: pfx("10.99.0.2")},
 		},
 		ManagementPort:    22,
-		ManagementSources: lxPfx("10.99.0.3"),
+		ManagementSources: pfx("10.99.0.3"),
 	}
 	return normalized(d)
 }
 
 // manyPorts is a rule with more ports than one multiport match takes.
 func manyPorts() rule.Rule {
-	r := rule.Rule{Protocol: "tcp", Sources: lxPfx("10.99.0.2", "fd99::2"), Comment: "many"}
+	r := rule.Rule{Protocol: "tcp", Sources: pfx("10.99.0.2", "fd99::2"), Comment: "many"}
 	for p := uint16(1000); p < 1040; p += 2 {
 		r.Ports = append(r.Ports, rule.PortRange{Lo: p, Hi: p})
 	}

@@ -56,7 +56,7 @@ func nftLoad(ruleset string) string {
 // One rule per family carries every source as one set, touching and
 // nested-free as AggregatePrefixes leaves them.
 func TestNFTSourceRulesOneSetPerFamily(t *testing.T) {
-	src := lxPfx("10.0.0.1", "10.0.0.2/31", "10.0.0.128/25", "10.99.0.2", "fd00::/64", "fd00:0:0:1::/64")
+	src := pfx("10.0.0.1", "10.0.0.2/31", "10.0.0.128/25", "10.99.0.2", "fd00::/64", "fd00:0:0:1::/64")
 	got := nftSourceRules(src, "tcp", []rule.PortRange{{Lo: 22, Hi: 22}, {Lo: 2500, Hi: 3300}}, "c", true, true)
 	want := []string{
 		`ip saddr { 10.0.0.1, 10.0.0.2/31, 10.0.0.128/25, 10.99.0.2 } tcp dport { 22, 2500-3300 } accept comment "c"`,
@@ -65,7 +65,7 @@ func TestNFTSourceRulesOneSetPerFamily(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("nftSourceRules:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if got := nftSourceRules(lxPfx("10.0.0.1"), "udp", []rule.PortRange{{Lo: 53, Hi: 53}}, "", true, true); !slices.Equal(got, []string{"ip saddr 10.0.0.1 udp dport 53 accept"}) {
+	if got := nftSourceRules(pfx("10.0.0.1"), "udp", []rule.PortRange{{Lo: 53, Hi: 53}}, "", true, true); !slices.Equal(got, []string{"ip saddr 10.0.0.1 udp dport 53 accept"}) {
 		t.Errorf("single source, no IPv6: %q", got)
 	}
 }
@@ -145,7 +145,7 @@ func TestNFTablesApplyGolden(t *testing.T) {
 
 func TestNFTablesApplyRejects(t *testing.T) {
 	bad4in6 := lxDesired(rule.Additive)
-	bad4in6.Rules[0].Sources = lxPfx("::ffff:10.0.0.1")
+	bad4in6.Rules[0].Sources = pfx("::ffff:10.0.0.1")
 	dup := lxDesired(rule.Additive)
 	dup.Rules = append(dup.Rules, dup.Rules[0])
 	noSrc := lxDesired(rule.Additive)
@@ -372,6 +372,22 @@ type kernelHost struct {
 	want string // the inventory's firewall value
 }
 
+// expectEnforced checks what lxDesired(rule.Enforce), applied on h
+// (listening on 22, 2500 and 8080), lets through from peer and loopback.
+func expectEnforced(t *testing.T, h *kernelHost, peer *testNS) {
+	t.Helper()
+	// 10.99.0.2 is a rule source, 10.99.0.3 the controller.
+	expectReach(t, peer, "10.99.0.2", "10.99.0.1", true, 22, 2500)
+	expectReach(t, peer, "10.99.0.2", "10.99.0.1", false, 8080)
+	expectReach(t, peer, "10.99.0.3", "10.99.0.1", true, 22)
+	expectReach(t, peer, "10.99.0.3", "10.99.0.1", false, 2500, 8080)
+	// IPv6 needs neighbor discovery through the drop policy.
+	expectReach(t, peer, "fd99::2", "fd99::1", true, 2500)
+	expectReach(t, peer, "fd99::2", "fd99::1", false, 8080)
+	// Loopback stays open.
+	expectReach(t, h.ns, "", "127.0.0.1", true, 8080)
+}
+
 func newKernelHost(t *testing.T, want string) *kernelHost {
 	return &kernelHost{ns: newNS(t), root: t.TempDir(), want: want}
 }
@@ -584,16 +600,7 @@ func TestNFTablesKernelEnforce(t *testing.T) {
 	d := lxDesired(rule.Enforce)
 	_, st := h.apply(d)
 	checkState(t, st, d)
-	// 10.99.0.2 is a rule source, 10.99.0.3 the controller.
-	expectReach(t, peer, "10.99.0.2", "10.99.0.1", true, 22, 2500)
-	expectReach(t, peer, "10.99.0.2", "10.99.0.1", false, 8080)
-	expectReach(t, peer, "10.99.0.3", "10.99.0.1", true, 22)
-	expectReach(t, peer, "10.99.0.3", "10.99.0.1", false, 2500, 8080)
-	// IPv6 needs neighbor discovery through the drop policy.
-	expectReach(t, peer, "fd99::2", "fd99::1", true, 2500)
-	expectReach(t, peer, "fd99::2", "fd99::1", false, 8080)
-	// Loopback stays open.
-	expectReach(t, h.ns, "", "127.0.0.1", true, 8080)
+	expectEnforced(t, h, peer)
 
 	// Back to additive: everything is open again.
 	h.apply(lxDesired(rule.Additive))
