@@ -637,21 +637,11 @@ func init() {
 			}
 			profiles, err := c.selectProfiles()
 			for _, p := range profiles {
-				if c.has("Enabled") {
-					p.Enabled = c.str("Enabled")
-				}
-				if c.has("DefaultInboundAction") {
-					p.DefaultInboundAction = c.str("DefaultInboundAction")
-				}
-				if c.has("DefaultOutboundAction") {
-					p.DefaultOutboundAction = c.str("DefaultOutboundAction")
-				}
-				if c.has("AllowLocalFirewallRules") {
-					p.AllowLocalFirewallRules = c.str("AllowLocalFirewallRules")
-				}
-				if c.has("AllowInboundRules") {
-					p.AllowInboundRules = c.str("AllowInboundRules")
-				}
+				c.strInto("Enabled", &p.Enabled)
+				c.strInto("DefaultInboundAction", &p.DefaultInboundAction)
+				c.strInto("DefaultOutboundAction", &p.DefaultOutboundAction)
+				c.strInto("AllowLocalFirewallRules", &p.AllowLocalFirewallRules)
+				c.strInto("AllowInboundRules", &p.AllowInboundRules)
 				c.in.dirty = true
 			}
 			return err
@@ -737,12 +727,8 @@ func newRule(c *cmdCall) error {
 	if r.Name == "" {
 		r.Name = newGUID()
 	}
-	if c.has("Enabled") {
-		r.Enabled = c.str("Enabled")
-	}
-	if c.has("Direction") {
-		r.Direction = c.str("Direction")
-	}
+	c.strInto("Enabled", &r.Enabled)
+	c.strInto("Direction", &r.Direction)
 	if c.has("Action") {
 		r.Action = c.str("Action")
 		if r.Action == "NotConfigured" {

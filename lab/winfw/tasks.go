@@ -470,9 +470,7 @@ func registerTask(c *cmdCall) error {
 		return c.writeError(&errorRecord{message: msg, category: "InvalidArgument", reason: "CimException", targetName: c.str("TaskName"), fqid: fqid + "," + c.def.name})
 	}
 	t := Task{Name: c.str("TaskName"), Path: `\`, State: "Ready", LastTaskResult: taskHasNotRun, UserID: "Administrator", LogonType: "Interactive", RunLevel: "Limited", ExecutionTimeLimit: 72 * time.Hour}
-	if c.has("TaskPath") {
-		t.Path = c.str("TaskPath")
-	}
+	c.strInto("TaskPath", &t.Path)
 	if !strings.HasPrefix(t.Path, `\`) || !strings.HasSuffix(t.Path, `\`) || strings.Contains(t.Path, `\\`) || strings.ContainsAny(t.Path+t.Name, `/:*?"<>|`) || strings.Contains(t.Name, `\`) || t.Name == "" {
 		return taskErr("The specified path is invalid.", "HRESULT 0x800700a1")
 	}
