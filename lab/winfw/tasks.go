@@ -33,6 +33,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/portwarden/portwarden/lab/wsman"
 )
 
 // Task is one registered scheduled task, as tasks.json keeps it.
@@ -275,7 +277,7 @@ func encodedCommand(args string) (script string, ok bool) {
 			if err != nil || len(b)%2 != 0 {
 				return "", false
 			}
-			script = decodeUTF16LE(b)
+			script = wsman.DecodeUTF16LE(b)
 		default:
 			return "", false
 		}
