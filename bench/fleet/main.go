@@ -29,12 +29,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/portwarden/portwarden/bench/benchlab"
@@ -60,18 +58,7 @@ type Result struct {
 	Err string `json:"error,omitempty"`
 }
 
-func main() {
-	if err := benchlab.PrivateMountNamespace(); err != nil {
-		fmt.Fprintf(os.Stderr, "fleet: %v\n", err)
-		os.Exit(1)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "fleet: %v\n", err)
-		os.Exit(1)
-	}
-}
+func main() { benchlab.Main("fleet", run) }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fl := flag.NewFlagSet("fleet", flag.ContinueOnError)
