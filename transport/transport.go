@@ -1,6 +1,15 @@
-// Package transport connects portwarden to hosts: SSH for Linux (ssh.go),
-// WinRM for Windows (winrm.go). A connection is opened once per host and
-// reused for every script of a run.
+// Package transport connects portwarden to hosts: SSH for Linux, WinRM
+// for Windows (winrm*.go). A connection is opened once per host and reused
+// for every script of a run.
+//
+// The SSH side is one concern per file: ssh.go dials (defaults, the
+// handshake, the connection), ssh_auth.go and ssh_keys.go authenticate,
+// ssh_knownhosts.go and ssh_hostcert.go verify host keys (known_hosts,
+// @cert-authority, @revoked), ssh_script.go wraps a script into a remote
+// command (sudo, the pid marker, the host-side timeout, killing it),
+// ssh_session.go runs one command in one session, ssh_bastion.go shares
+// ProxyJump connections, ssh_errors.go holds the errors callers match on,
+// and retry.go decides which failed dials to try again.
 package transport
 
 import (
