@@ -3,7 +3,6 @@ package inventory
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/portwarden/portwarden/transport"
@@ -11,8 +10,7 @@ import (
 
 func (d *decoder) sshConfig(m map[string]*value, address string) (*transport.SSHConfig, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
-	c := &transport.SSHConfig{Address: address, Port: 22, User: "root", KnownHostsPath: d.path("~/.ssh/known_hosts"),
-		ConnectTimeout: 10 * time.Second, CommandTimeout: 60 * time.Second}
+	c := &transport.SSHConfig{Address: address}
 	r := reader{m: m, diags: &diags}
 	r.str("user", &c.User)
 	r.port("port", &c.Port)
@@ -28,7 +26,7 @@ func (d *decoder) sshConfig(m map[string]*value, address string) (*transport.SSH
 	r.str("sudo_password", &c.SudoPassword)
 	r.duration("connect_timeout", &c.ConnectTimeout)
 	r.duration("command_timeout", &c.CommandTimeout)
-	if c.User == "" {
+	if m["user"] != nil && c.User == "" {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid ssh user", Detail: "ssh user must not be empty."})
 	}
 	var jump string
@@ -59,7 +57,16 @@ func (d *decoder) sshConfig(m map[string]*value, address string) (*transport.SSH
 			j.IdentityFiles, j.AgentIfAvailable = defaultIdentityFiles(d), m["agent"] == nil
 		}
 	}
-	return c, diags
+	// The transport's defaults fill what neither the inventory nor
+	// ssh_config says, for the host and every hop. command_timeout stays
+	// zero unless set: the orchestrator then scales each script's timeout
+	// with its work.
+	filled, err := transport.SSHDefaults(*c)
+	if err != nil {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "No known_hosts",
+			Detail: fmt.Sprintf("ssh to %s: %s; set known_hosts.", address, err)})
+	}
+	return &filled, diags
 }
 
 // parseJumps reads proxy_jump: "[user@]host[:port]", or several
@@ -79,8 +86,9 @@ func parseJumps(s string, base *transport.SSHConfig) (*transport.SSHConfig, erro
 
 func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.WinRMConfig, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
-	c := &transport.WinRMConfig{Address: address, HTTPS: true, Auth: "ntlm",
-		ConnectTimeout: 10 * time.Second, CommandTimeout: 120 * time.Second}
+	// https defaults to true; the transport's defaults fill the rest at
+	// the end (see sshConfig).
+	c := &transport.WinRMConfig{Address: address, HTTPS: true}
 	r := reader{m: m, diags: &diags}
 	r.str("user", &c.User)
 	r.str("password", &c.Password)
@@ -95,12 +103,6 @@ func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.W
 	r.bool("allow_basic_over_http_cleartext_password", &c.AllowBasicOverHTTPCleartextPassword)
 	r.duration("connect_timeout", &c.ConnectTimeout)
 	r.duration("command_timeout", &c.CommandTimeout)
-	if c.Port == 0 {
-		c.Port = 5986
-		if !c.HTTPS {
-			c.Port = 5985
-		}
-	}
 	if c.TLSServerName != "" && !validHostname(c.TLSServerName) {
 		diags = append(diags, attrDiag(m["tls_server_name"], "Invalid tls_server_name", fmt.Sprintf("%q is not a DNS name.", c.TLSServerName)))
 	}
@@ -108,7 +110,7 @@ func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.W
 		diags = append(diags, attrDiag(m["cert_sha256"], "Invalid cert_sha256",
 			"cert_sha256 must be the certificate's SHA-256 fingerprint: 64 hex digits, colons allowed (openssl x509 -noout -fingerprint -sha256)."))
 	}
-	if c.Auth != "ntlm" && c.Auth != "basic" {
+	if m["auth"] != nil && c.Auth != "ntlm" && c.Auth != "basic" {
 		diags = append(diags, attrDiag(m["auth"], "Invalid winrm auth", fmt.Sprintf("auth %q is not supported: want \"ntlm\" or \"basic\".", c.Auth)))
 	}
 	if !c.HTTPS && c.AllowUnencrypted {
@@ -147,5 +149,6 @@ func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.W
 			"https = false sends every script in clear text, and the WinRM library cannot seal NTLM messages: "+
 				"the host must allow unencrypted traffic (AllowUnencrypted). Set allow_unencrypted = true to accept that, or use HTTPS."))
 	}
-	return c, diags
+	filled := transport.WinRMDefaults(*c)
+	return &filled, diags
 }

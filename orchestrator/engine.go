@@ -209,7 +209,7 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 	if err != nil {
 		return fmt.Errorf("preparing facts script: %w", err)
 	}
-	res, err := c.Run(ctx, transport.Script(fs))
+	res, err := c.Run(ctx, toScript(fs, 0))
 	if err != nil {
 		return fmt.Errorf("gathering facts: %w", err)
 	}
@@ -314,7 +314,7 @@ func (e *Engine) applyHost(ctx context.Context, p *HostPlan) error {
 		return fmt.Errorf("rendering %s change: %w", p.backend.Name(), err)
 	}
 	started := time.Now()
-	res, err := c.Run(ctx, transport.Script(s)) // never retried: the script may have started
+	res, err := c.Run(ctx, toScript(s, 0)) // never retried: the script may have started
 	if err != nil {
 		p.Left = LeftUnknown
 		if guarded && e.Guard.ConfirmTimeout > 0 {

@@ -6,21 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
-)
-
-// Defaults of SSHConfig.
-const (
-	DefaultSSHPort        = 22
-	DefaultConnectTimeout = 10 * time.Second
-	DefaultCommandTimeout = 60 * time.Second
 )
 
 // sshConn is one SSH connection, reused for every Run.
@@ -60,27 +51,12 @@ func sshDefaults(cfg SSHConfig) (SSHConfig, error) {
 	if cfg.Address == "" {
 		return cfg, errors.New("ssh: no address")
 	}
-	if cfg.Port == 0 {
-		cfg.Port = DefaultSSHPort
+	cfg, err := SSHDefaults(cfg)
+	if err != nil {
+		return cfg, fmt.Errorf("ssh to %s: %w", cfg.Address, err)
 	}
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		return cfg, fmt.Errorf("ssh to %s: bad port %d", cfg.Address, cfg.Port)
-	}
-	if cfg.User == "" {
-		cfg.User = "root"
-	}
-	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = DefaultConnectTimeout
-	}
-	if cfg.CommandTimeout <= 0 {
-		cfg.CommandTimeout = DefaultCommandTimeout
-	}
-	if cfg.KnownHostsPath == "" && !cfg.InsecureIgnoreHostKey {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return cfg, fmt.Errorf("ssh to %s: finding ~/.ssh/known_hosts: %w", cfg.Address, err)
-		}
-		cfg.KnownHostsPath = filepath.Join(home, ".ssh", "known_hosts")
 	}
 	if strings.ContainsAny(cfg.SudoPassword, "\n\r") {
 		return cfg, fmt.Errorf("ssh to %s: the sudo password contains a line break", cfg.Address)

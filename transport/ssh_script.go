@@ -97,11 +97,12 @@ func (c *sshConn) Run(ctx context.Context, s Script) (Result, error) {
 	if s.Shell != "" && s.Shell != "sh" {
 		return Result{}, fmt.Errorf("running script on %s: ssh runs sh scripts, not %q", c.name, s.Shell)
 	}
-	cmd, stdin, err := c.command(sshWrap(s.Body, c.cfg.CommandTimeout), s.Stdin)
+	timeout := scriptTimeout(s, c.cfg.CommandTimeout, DefaultCommandTimeout)
+	cmd, stdin, err := c.command(sshWrap(s.Body, timeout), s.Stdin)
 	if err != nil {
 		return Result{}, fmt.Errorf("running script on %s: %w", c.name, err)
 	}
-	res, err := c.runCommand(ctx, cmd, stdin, c.cfg.CommandTimeout, c.killScript)
+	res, err := c.runCommand(ctx, cmd, stdin, timeout, c.killScript)
 	var pid int
 	res.Stderr, pid = sshCutMarker(res.Stderr)
 	if err != nil {

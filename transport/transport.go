@@ -33,13 +33,16 @@ type Conn interface {
 
 // Script is one program sent to a host in one round trip. Shell is "sh"
 // (POSIX shell, run as root) or "powershell". Body must not contain
-// secrets; Stdin carries data such as a ruleset or a sudo password. It has
-// the fields of firewall.Script, so the orchestrator converts one into the
-// other (transport.Script(s)) and transport knows nothing of firewalls.
+// secrets; Stdin carries data such as a ruleset or a sudo password. The
+// orchestrator builds one from a firewall.Script and the timeout the work
+// needs, so transport knows nothing of firewalls.
 type Script struct {
 	Shell string
 	Body  string
 	Stdin []byte
+	// Timeout, when set, bounds this script instead of the connection's
+	// CommandTimeout (the orchestrator scales it with the script's work).
+	Timeout time.Duration
 }
 
 // Result is what a script printed and how it exited.
@@ -52,8 +55,8 @@ type Result struct {
 // SudoPassword) must never be logged or put into an error.
 type SSHConfig struct {
 	Address        string // host name or IP, without port
-	Port           int    // default 22
-	User           string // default "root"
+	Port           int    // default DefaultSSHPort (defaults.go)
+	User           string // default DefaultSSHUser
 	PrivateKeyPath string
 	// CertificatePath is an OpenSSH user certificate for the private key
 	// ("id_ed25519-cert.pub"), offered instead of the bare key.
@@ -68,7 +71,7 @@ type SSHConfig struct {
 	AgentIfAvailable bool
 	Password         string // password and keyboard-interactive auth
 	Agent            bool   // use $SSH_AUTH_SOCK
-	KnownHostsPath   string // default ~/.ssh/known_hosts
+	KnownHostsPath   string // default DefaultKnownHostsPath()
 	// AcceptNewHostKeys records the key of a host not yet in known_hosts
 	// (OpenSSH's accept-new). A changed key is always refused.
 	AcceptNewHostKeys bool
@@ -85,14 +88,16 @@ type SSHConfig struct {
 	// the hosts of a run that jump through it; nil means one bastion
 	// connection per host.
 	Bastions       *BastionPool
-	ConnectTimeout time.Duration // default 10s
-	CommandTimeout time.Duration // default 60s
+	ConnectTimeout time.Duration // default DefaultConnectTimeout
+	// CommandTimeout bounds each script without a Timeout of its own;
+	// zero is DefaultCommandTimeout.
+	CommandTimeout time.Duration
 }
 
 // WinRMConfig says how to reach a Windows host.
 type WinRMConfig struct {
 	Address  string
-	Port     int    // default 5986 with HTTPS, 5985 without
+	Port     int    // default DefaultWinRMHTTPSPort with HTTPS, DefaultWinRMHTTPPort without
 	User     string // "DOMAIN\\user" or "user"
 	Password string
 	HTTPS    bool // default true
@@ -108,7 +113,7 @@ type WinRMConfig struct {
 	// CertSHA256 pins the host's certificate: the SHA-256 of its DER, in
 	// hex (colons allowed). A pinned certificate needs no CA and no name.
 	CertSHA256 string
-	Auth       string // "ntlm" (default) or "basic"
+	Auth       string // DefaultWinRMAuth ("ntlm") or "basic"
 	// AllowBasicOverHTTPCleartextPassword must be set for Basic
 	// authentication over plain HTTP, which sends the password in clear
 	// text with every request.
