@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -80,7 +81,9 @@ type Engine struct {
 	Dialer   Dialer
 	Platform Platform
 	Hooks    Hooks
-	Parallel int // hosts at once; <= 0 means 32
+	// Parallel is the number of hosts worked on at once; <= 0 means
+	// DefaultParallel(runtime.NumCPU()).
+	Parallel int
 	// ManagementSources are kept open on the management port in enforce
 	// mode, besides the controller's address as each host sees it.
 	ManagementSources []netip.Prefix
@@ -147,7 +150,7 @@ func (e *Engine) Close() error {
 func (e *Engine) each(ctx context.Context, plans []*HostPlan, fn func(ctx context.Context, p *HostPlan)) {
 	n := e.Parallel
 	if n <= 0 {
-		n = 32
+		n = DefaultParallel(runtime.NumCPU())
 	}
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup

@@ -46,7 +46,7 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, int) {
 	fs.StringVar(&w.logFormat, "log-format", "text", "log format: text or json (for journald, Loki)")
 	fs.StringVar(&w.stateDir, "state-dir", "/var/lib/portwarden", "`directory` for the lock file and the default audit log")
 	fs.StringVar(&w.auditLog, "audit-log", "", "append one JSON line per host change to `file` (default STATE-DIR/audit.log)")
-	fs.IntVar(&w.parallel, "parallel", 32, "hosts to work on at once")
+	fs.IntVar(&w.parallel, "parallel", 0, parallelUsage)
 	fs.BoolVar(&w.acceptNewHostKeys, "accept-new-host-keys", false, "record the SSH host key of hosts not yet in known_hosts (a changed key is always refused)")
 	if code := parseFlags(fs, args, &w.common); code >= 0 {
 		return nil, code
@@ -62,8 +62,8 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, int) {
 		return bad("--jitter must not be negative")
 	case w.logFormat != "text" && w.logFormat != "json":
 		return bad("--log-format must be text or json, not %q", w.logFormat)
-	case w.parallel < 1:
-		return bad("--parallel must be at least 1")
+	case w.parallel < 0:
+		return bad("--parallel must be 0 (from the machine) or more")
 	}
 	if w.auditLog == "" {
 		w.auditLog = filepath.Join(w.stateDir, "audit.log")
