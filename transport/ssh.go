@@ -72,6 +72,53 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*sshConn, error) {
 	addr := net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port))
 	c := &sshConn{cfg: cfg, name: cfg.User + "@" + addr}
 
+	// The bastion first: its own dial waits for its own turn and has its
+	// own connect timeout.
+	if cfg.ProxyJump != nil {
+		jcfg := *cfg.ProxyJump
+		if jcfg.Handshakes == nil {
+			jcfg.Handshakes = cfg.Handshakes
+		}
+		if cfg.Bastions != nil {
+			c.jump, c.releaseJump, err = cfg.Bastions.get(ctx, jcfg)
+		} else {
+			c.jump, err = dialSSH(ctx, jcfg)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("connecting to %s through its proxy jump: %w", c.name, err)
+		}
+	}
+	// A turn to shake hands with the host's sshd (see Handshakes): waiting
+	// for it is not part of the connect timeout.
+	turnDone, err := cfg.Handshakes.acquire(ctx, addr)
+	if err != nil {
+		c.dropJump()
+		return nil, fmt.Errorf("connecting to %s: waiting for a turn to connect: %w", c.name, err)
+	}
+	conn, err := c.handshake(ctx, addr)
+	if err != nil {
+		turnDone(false, transientDialError(err))
+		c.dropJump()
+		return nil, err
+	}
+	turnDone(true, false)
+	c.local = sshAddrOf(conn.LocalAddr())
+	if c.jump != nil {
+		// The host sees the bastion, not us: ask it who connected.
+		rctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+		defer cancel()
+		c.local = c.remoteView(rctx)
+		if !c.local.IsValid() {
+			c.local = c.jump.local
+		}
+	}
+	return c, nil
+}
+
+// handshake connects to the host (directly or through c.jump), shakes
+// hands and logs in, within the connect timeout, and sets c.client.
+func (c *sshConn) handshake(ctx context.Context, addr string) (net.Conn, error) {
+	cfg := c.cfg
 	auth, methods, offered, cleanup, err := sshAuth(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", c.name, err)
@@ -92,18 +139,9 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*sshConn, error) {
 	tctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
 	var conn net.Conn
-	if cfg.ProxyJump != nil {
-		if cfg.Bastions != nil {
-			c.jump, c.releaseJump, err = cfg.Bastions.get(tctx, *cfg.ProxyJump)
-		} else {
-			c.jump, err = dialSSH(tctx, *cfg.ProxyJump)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("connecting to %s through its proxy jump: %w", c.name, err)
-		}
+	if c.jump != nil {
 		conn, err = c.jump.client.DialContext(tctx, "tcp", addr)
 		if err != nil {
-			c.dropJump()
 			return nil, fmt.Errorf("connecting to %s through %s: %w", c.name, c.jump.name, sshConnectErr(ctx, tctx, cfg.ConnectTimeout, err))
 		}
 	} else {
@@ -127,7 +165,6 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*sshConn, error) {
 	}
 	if err != nil {
 		conn.Close()
-		c.dropJump()
 		var hke *HostKeyError
 		if errors.As(err, &hke) {
 			return nil, fmt.Errorf("connecting to %s: %w", c.name, hke)
@@ -138,17 +175,7 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*sshConn, error) {
 		return nil, fmt.Errorf("connecting to %s: %w", c.name, err)
 	}
 	c.client = ssh.NewClient(sc, chans, reqs)
-
-	if c.jump == nil {
-		c.local = sshAddrOf(conn.LocalAddr())
-	} else {
-		// The host sees the bastion, not us: ask it who connected.
-		c.local = c.remoteView(tctx)
-		if !c.local.IsValid() {
-			c.local = c.jump.local
-		}
-	}
-	return c, nil
+	return conn, nil
 }
 
 // connectErr explains an error of a connection attempt that ctx or the

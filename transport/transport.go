@@ -87,7 +87,11 @@ type SSHConfig struct {
 	// Bastions, when set, shares one connection to each bastion among all
 	// the hosts of a run that jump through it; nil means one bastion
 	// connection per host.
-	Bastions       *BastionPool
+	Bastions *BastionPool
+	// Handshakes, when set, bounds the handshakes in flight (in all and
+	// per sshd, ramping up; see Handshakes) for every host of a run and
+	// its bastions; nil means no bound.
+	Handshakes     *Handshakes
 	ConnectTimeout time.Duration // default DefaultConnectTimeout
 	// CommandTimeout bounds each script without a Timeout of its own;
 	// zero is DefaultCommandTimeout.

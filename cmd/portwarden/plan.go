@@ -77,7 +77,8 @@ func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, b
 	s := &session{inv: inv, addrs: addrs, rules: rules, skipped: r.skipped}
 	s.prog = newProgress(stderr, r.progress, r.format)
 	s.engine = &orchestrator.Engine{
-		Dialer:            orchestrator.TransportDialer{AcceptNewHostKeys: r.acceptNewHostKeys, Bastions: &transport.BastionPool{}},
+		Dialer: orchestrator.TransportDialer{AcceptNewHostKeys: r.acceptNewHostKeys, Bastions: &transport.BastionPool{},
+			Handshakes: transport.NewHandshakes(transport.HandshakeLimits{})},
 		Platform:          orchestrator.HostPlatform{},
 		Hooks:             s.prog,
 		Parallel:          r.parallel,

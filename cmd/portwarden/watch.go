@@ -241,7 +241,8 @@ func (w *watcher) round(ctx context.Context) {
 	cfg := w.config()
 	start := time.Now()
 	eng := &orchestrator.Engine{
-		Dialer:            orchestrator.TransportDialer{AcceptNewHostKeys: w.flags.acceptNewHostKeys, Bastions: &transport.BastionPool{}},
+		Dialer: orchestrator.TransportDialer{AcceptNewHostKeys: w.flags.acceptNewHostKeys, Bastions: &transport.BastionPool{},
+			Handshakes: transport.NewHandshakes(transport.HandshakeLimits{})},
 		Platform:          orchestrator.HostPlatform{},
 		Parallel:          w.flags.parallel,
 		ManagementSources: cfg.inv.ManagementSources,
