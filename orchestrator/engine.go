@@ -212,7 +212,7 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 	if err != nil {
 		return fmt.Errorf("preparing facts script: %w", err)
 	}
-	res, err := c.Run(ctx, toScript(fs, 0))
+	res, err := c.Run(ctx, scriptFor(h, fs, len(p.Rules.Rules)))
 	if err != nil {
 		return fmt.Errorf("gathering facts: %w", err)
 	}
@@ -317,7 +317,8 @@ func (e *Engine) applyHost(ctx context.Context, p *HostPlan) error {
 		return fmt.Errorf("rendering %s change: %w", p.backend.Name(), err)
 	}
 	started := time.Now()
-	res, err := c.Run(ctx, toScript(s, 0)) // never retried: the script may have started
+	// The work is every rule written and every rule removed.
+	res, err := c.Run(ctx, scriptFor(p.Host, s, len(d.Rules)+len(p.Current.Rules))) // never retried: the script may have started
 	if err != nil {
 		p.Left = LeftUnknown
 		if guarded && e.Guard.ConfirmTimeout > 0 {
