@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portwarden/portwarden/firewall"
@@ -94,9 +95,30 @@ type Engine struct {
 	// worked on finish, no new host is started. Canceling the context
 	// instead interrupts the hosts in flight.
 	Stop <-chan struct{}
+	// Pool, when set, keeps the connections of this run for the next one
+	// (Close hands them back) and hands out those of the last one: see
+	// ConnPool. Confirming an apply always dials anew (see confirm.go).
+	Pool *ConnPool
 
 	mu    sync.Mutex
-	conns map[string]transport.Conn
+	conns map[string]*runConn
+}
+
+// runConn is a host's connection during a run. A script that failed to
+// run (not one that exited non-zero) may have left the connection broken:
+// such a connection is not kept in the Pool.
+type runConn struct {
+	transport.Conn
+	host   *inventory.Host
+	broken atomic.Bool
+}
+
+func (c *runConn) Run(ctx context.Context, s transport.Script) (transport.Result, error) {
+	res, err := c.Conn.Run(ctx, s)
+	if err != nil {
+		c.broken.Store(true)
+	}
+	return res, err
 }
 
 func (e *Engine) hooks() Hooks {
@@ -109,36 +131,50 @@ func (e *Engine) hooks() Hooks {
 // conn returns the host's connection, dialing it on first use.
 func (e *Engine) conn(ctx context.Context, h *inventory.Host) (transport.Conn, error) {
 	e.mu.Lock()
-	c := e.conns[h.Name]
+	rc := e.conns[h.Name]
 	e.mu.Unlock()
-	if c != nil {
-		return c, nil
+	if rc != nil {
+		return rc, nil
 	}
-	c, err := e.Dialer.Dial(ctx, h)
+	var c transport.Conn
+	var err error
+	if e.Pool != nil {
+		c, err = e.Pool.get(ctx, h, e.Dialer)
+	} else {
+		c, err = e.Dialer.Dial(ctx, h)
+	}
 	if err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.conns == nil {
-		e.conns = map[string]transport.Conn{}
+		e.conns = map[string]*runConn{}
 	}
 	if won := e.conns[h.Name]; won != nil {
 		// Another caller connected meanwhile: keep one connection per host.
 		c.Close()
 		return won, nil
 	}
-	e.conns[h.Name] = c
-	return c, nil
+	rc = &runConn{Conn: c, host: h}
+	e.conns[h.Name] = rc
+	return rc, nil
 }
 
-// Close closes every connection the engine opened.
+// Close closes every connection the engine opened, or with a Pool hands
+// the healthy ones back to it.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var errs []error
 	for name, c := range e.conns {
-		if err := c.Close(); err != nil {
+		var err error
+		if e.Pool != nil {
+			err = e.Pool.put(c.host, c.Conn, !c.broken.Load())
+		} else {
+			err = c.Close()
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("closing connection to %s: %w", name, err))
 		}
 	}
