@@ -9,7 +9,9 @@
 // command (sudo, the pid marker, the host-side timeout, killing it),
 // ssh_session.go runs one command in one session, ssh_bastion.go shares
 // ProxyJump connections, ssh_errors.go holds the errors callers match on,
-// and retry.go decides which failed dials to try again.
+// retry.go decides which failed dials to try again, handshakes.go paces
+// handshakes (MaxStartups), keepalive.go checks idle connections, and
+// defaults.go holds every connection default.
 package transport
 
 import (
