@@ -128,6 +128,7 @@ func watch(ctx context.Context, f *watchFlags, stderr io.Writer, stop <-chan str
 	if f.keepConnections > 0 {
 		w.pool = &orchestrator.ConnPool{Max: f.keepConnections}
 		defer w.pool.Close()
+		w.metrics.observePool(w.pool)
 	}
 
 	if err := os.MkdirAll(f.stateDir, 0o750); err != nil {

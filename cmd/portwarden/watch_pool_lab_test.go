@@ -136,11 +136,21 @@ func TestWatchReusesConnections(t *testing.T) {
 	for _, h := range hosts {
 		logins[h] = sshLogins(t, l, h)
 	}
+	m := eventually(t, base, 10*time.Second, "a round", func(string) bool { return true })
+	dialed, _ := metricValue(m, "portwarden_connections_dialed_total")
+	reused, _ := metricValue(m, "portwarden_connections_reused_total")
 	rounds(2, "two no-op rounds")
 	for _, h := range hosts {
 		if n := sshLogins(t, l, h); n != logins[h] {
 			t.Errorf("%s: %d new SSH logins in two no-op rounds, want 0 (connections reused)", h, n-logins[h])
 		}
+	}
+	m = eventually(t, base, 10*time.Second, "a round", func(string) bool { return true })
+	if d, _ := metricValue(m, "portwarden_connections_dialed_total"); d != dialed {
+		t.Errorf("connections dialed went from %v to %v over no-op rounds", dialed, d)
+	}
+	if r, _ := metricValue(m, "portwarden_connections_reused_total"); r < reused+6 {
+		t.Errorf("connections reused went from %v to %v over two rounds of 3 hosts, want +6 or more", reused, r)
 	}
 
 	// Cut lnx02's connection between rounds: the next round finds it dead
@@ -156,6 +166,15 @@ func TestWatchReusesConnections(t *testing.T) {
 		if n := sshLogins(t, l, h); n != logins[h] {
 			t.Errorf("%s: %d new logins, want 0", h, n-logins[h])
 		}
+	}
+	// Found dead by the keepalive before reuse, or (cut during a round)
+	// by the failed script: either way one new dial.
+	m = eventually(t, base, 10*time.Second, "a round", func(string) bool { return true })
+	if d, _ := metricValue(m, "portwarden_connections_dialed_total"); d != dialed+1 {
+		t.Errorf("connections dialed went from %v to %v after one cut, want +1", dialed, d)
+	}
+	if v, _ := metricValue(m, "portwarden_connections_dead_total"); v > 1 {
+		t.Errorf("portwarden_connections_dead_total = %v after one cut, want at most 1", v)
 	}
 	stopWatch(t, cmd, logs, exited)
 }
