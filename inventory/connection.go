@@ -86,9 +86,9 @@ func parseJumps(s string, base *transport.SSHConfig) (*transport.SSHConfig, erro
 
 func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.WinRMConfig, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
-	// https defaults to true; the transport's defaults fill the rest at
-	// the end (see sshConfig).
-	c := &transport.WinRMConfig{Address: address, HTTPS: true}
+	// https and auth are known while the attributes are checked; the
+	// transport's defaults fill the rest at the end (see sshConfig).
+	c := &transport.WinRMConfig{Address: address, HTTPS: true, Auth: transport.DefaultWinRMAuth}
 	r := reader{m: m, diags: &diags}
 	r.str("user", &c.User)
 	r.str("password", &c.Password)
@@ -110,7 +110,7 @@ func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.W
 		diags = append(diags, attrDiag(m["cert_sha256"], "Invalid cert_sha256",
 			"cert_sha256 must be the certificate's SHA-256 fingerprint: 64 hex digits, colons allowed (openssl x509 -noout -fingerprint -sha256)."))
 	}
-	if m["auth"] != nil && c.Auth != "ntlm" && c.Auth != "basic" {
+	if c.Auth != "ntlm" && c.Auth != "basic" {
 		diags = append(diags, attrDiag(m["auth"], "Invalid winrm auth", fmt.Sprintf("auth %q is not supported: want \"ntlm\" or \"basic\".", c.Auth)))
 	}
 	if !c.HTTPS && c.AllowUnencrypted {

@@ -103,7 +103,7 @@ type SSHConfig struct {
 // WinRMConfig says how to reach a Windows host.
 type WinRMConfig struct {
 	Address  string
-	Port     int    // default DefaultWinRMHTTPSPort with HTTPS, DefaultWinRMHTTPPort without
+	Port     int    // default 5986 with HTTPS, 5985 without
 	User     string // "DOMAIN\\user" or "user"
 	Password string
 	HTTPS    bool // default true
@@ -119,7 +119,7 @@ type WinRMConfig struct {
 	// CertSHA256 pins the host's certificate: the SHA-256 of its DER, in
 	// hex (colons allowed). A pinned certificate needs no CA and no name.
 	CertSHA256 string
-	Auth       string // DefaultWinRMAuth ("ntlm") or "basic"
+	Auth       string // "ntlm" (default) or "basic"
 	// AllowBasicOverHTTPCleartextPassword must be set for Basic
 	// authentication over plain HTTP, which sends the password in clear
 	// text with every request.
