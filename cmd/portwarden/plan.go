@@ -23,10 +23,16 @@ import (
 var parallelUsage = fmt.Sprintf("hosts to work on at once; 0 (the default) chooses from the machine: %d per CPU, at least %d, at most %d",
 	orchestrator.ParallelPerCPU, orchestrator.ParallelMin, orchestrator.ParallelMax)
 
+// handshakesUsage describes --max-handshakes (transport.Handshakes).
+var handshakesUsage = fmt.Sprintf("SSH handshakes in flight at once, apart from --parallel; each sshd also gets a window "+
+	"that ramps from %d to %d and is lowered when it drops connections (MaxStartups)",
+	transport.DefaultHandshakesInitial, transport.DefaultHandshakesPerServer)
+
 // runFlags are the flags of commands that connect to hosts.
 type runFlags struct {
 	common
 	parallel          int
+	handshakes        int
 	acceptNewHostKeys bool
 	progress          string
 	destroy           bool
@@ -35,6 +41,7 @@ type runFlags struct {
 
 func addRunFlags(fs *flag.FlagSet, r *runFlags) {
 	fs.IntVar(&r.parallel, "parallel", 0, parallelUsage)
+	fs.IntVar(&r.handshakes, "max-handshakes", transport.DefaultHandshakesInFlight, handshakesUsage)
 	fs.BoolVar(&r.acceptNewHostKeys, "accept-new-host-keys", false, "record the SSH host key of hosts not yet in known_hosts (a changed key is always refused)")
 	fs.StringVar(&r.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines, json (one event per line) or none")
 	fs.BoolVar(&r.local, "local", false, "run on this machine, the one --host, without SSH (as root; refused when the host's addresses are not this machine's)")
@@ -42,6 +49,10 @@ func addRunFlags(fs *flag.FlagSet, r *runFlags) {
 }
 
 func checkRunFlags(fs *flag.FlagSet, r *runFlags) int {
+	if r.handshakes < 1 {
+		fmt.Fprintf(fs.Output(), "portwarden %s: --max-handshakes must be at least 1\n", fs.Name())
+		return 1
+	}
 	if r.parallel < 0 {
 		fmt.Fprintf(fs.Output(), "portwarden %s: --parallel must be 0 (from the machine) or more\n", fs.Name())
 		return 1
@@ -78,7 +89,7 @@ func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, b
 	s.prog = newProgress(stderr, r.progress, r.format)
 	s.engine = &orchestrator.Engine{
 		Dialer: orchestrator.TransportDialer{AcceptNewHostKeys: r.acceptNewHostKeys, Bastions: &transport.BastionPool{},
-			Handshakes: transport.NewHandshakes(transport.HandshakeLimits{})},
+			Handshakes: transport.NewHandshakes(transport.HandshakeLimits{InFlight: r.handshakes})},
 		Platform:          orchestrator.HostPlatform{},
 		Hooks:             s.prog,
 		Parallel:          r.parallel,

@@ -33,6 +33,7 @@ type watchFlags struct {
 	parallel          int
 	acceptNewHostKeys bool
 	keepConnections   int
+	handshakes        int
 }
 
 const watchSynopsis = "watch --inventory FILE --every 15m [--jitter 1m] [--remediate] [--listen ADDR] [--log-format text|json] [--state-dir DIR] [--audit-log FILE] [--keep-connections N]"
@@ -49,6 +50,7 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, int) {
 	fs.StringVar(&w.auditLog, "audit-log", "", "append one JSON line per host change to `file` (default STATE-DIR/audit.log)")
 	fs.IntVar(&w.parallel, "parallel", 0, parallelUsage)
 	fs.BoolVar(&w.acceptNewHostKeys, "accept-new-host-keys", false, "record the SSH host key of hosts not yet in known_hosts (a changed key is always refused)")
+	fs.IntVar(&w.handshakes, "max-handshakes", transport.DefaultHandshakesInFlight, handshakesUsage)
 	fs.IntVar(&w.keepConnections, "keep-connections", orchestrator.DefaultPoolMax,
 		"SSH connections kept open between rounds (checked with keepalives, replaced when dead); 0 opens new ones each round")
 	if code := parseFlags(fs, args, &w.common); code >= 0 {
@@ -67,6 +69,8 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, int) {
 		return bad("--log-format must be text or json, not %q", w.logFormat)
 	case w.parallel < 0:
 		return bad("--parallel must be 0 (from the machine) or more")
+	case w.handshakes < 1:
+		return bad("--max-handshakes must be at least 1")
 	case w.keepConnections < 0:
 		return bad("--keep-connections must not be negative")
 	}
@@ -124,7 +128,7 @@ func watch(ctx context.Context, f *watchFlags, stderr io.Writer, stop <-chan str
 	}
 	w := &watcher{flags: f, log: slog.New(h), metrics: newFleetMetrics(), stop: stop,
 		dialer: orchestrator.TransportDialer{AcceptNewHostKeys: f.acceptNewHostKeys, Bastions: &transport.BastionPool{},
-			Handshakes: transport.NewHandshakes(transport.HandshakeLimits{})}}
+			Handshakes: transport.NewHandshakes(transport.HandshakeLimits{InFlight: f.handshakes})}}
 	if f.keepConnections > 0 {
 		w.pool = &orchestrator.ConnPool{Max: f.keepConnections}
 		defer w.pool.Close()
