@@ -202,22 +202,39 @@ func (p *ConnPool) keepAlive(stop <-chan struct{}) {
 			idle[name] = pc
 		}
 		p.mu.Unlock()
+		// A few checks at once: a dead host's check waits for its
+		// timeout, and must not hold up the others'.
+		sem := make(chan struct{}, poolCheckers)
+		var wg sync.WaitGroup
 		for name, pc := range idle {
-			if p.alive(ctx, pc.conn) {
-				continue
-			}
-			p.mu.Lock()
-			if p.idle[name] == pc {
-				delete(p.idle, name)
-				p.stats.Dead++
-			} else {
-				pc = nil // taken meanwhile: its taker checks it
-			}
-			p.mu.Unlock()
-			if pc != nil {
-				pc.conn.Close()
-			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				p.checkIdle(ctx, name, pc)
+			}()
 		}
+		wg.Wait()
+	}
+}
+
+// poolCheckers is how many idle connections keepAlive checks at once.
+const poolCheckers = 16
+
+// checkIdle closes and forgets an idle connection that does not answer.
+func (p *ConnPool) checkIdle(ctx context.Context, name string, pc *pooledConn) {
+	if p.alive(ctx, pc.conn) {
+		return
+	}
+	p.mu.Lock()
+	mine := p.idle[name] == pc
+	if mine {
+		delete(p.idle, name)
+		p.stats.Dead++
+	}
+	p.mu.Unlock()
+	if mine { // else taken meanwhile: its taker checks it
+		pc.conn.Close()
 	}
 }
 
