@@ -7,7 +7,13 @@ LABDIR    ?= $(CURDIR)/.lab/demo
 # installs them without starting or enabling anything here).
 # iptables-persistent is not listed: Debian's ufw Breaks it, so the lab's
 # boot loads /etc/iptables/rules.* itself (docs/lab.md).
-DEPS      := openssh-server openssh-client nftables iptables iproute2 sudo util-linux dbus firewalld ufw chromium zsh fish
+# The Kerberos lab's KDC: only the libraries are installed; krb5kdc,
+# kdb5_util and kadmin.local are unpacked by scripts/krb5kdc.sh into
+# KRB5DIR, since the krb5-kdc package pulls in krb5-config, which writes
+# this machine's /etc/krb5.conf (docs/lab.md).
+DEPS      := openssh-server openssh-client nftables iptables iproute2 sudo util-linux dbus firewalld ufw chromium zsh fish \
+             libkdb5-10 libkadm5srv-mit12 libgssrpc4 libverto-libev1
+KRB5DIR   ?= $(or $(PORTWARDEN_KRB5_ROOT),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/portwarden/krb5kdc)
 GOFLAGS   ?=
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
@@ -35,6 +41,7 @@ cross:
 # deps installs what the lab and the tests need on a fresh Debian machine.
 deps:
 	./scripts/deps.sh $(DEPS)
+	./scripts/krb5kdc.sh "$(KRB5DIR)"
 	$(GO) mod download
 
 lint:

@@ -4,6 +4,18 @@
 //   - BenchmarkCompute, BenchmarkLoadInventory: rule computation and
 //     inventory loading for fleets of hundreds of hosts stay in tens of
 //     milliseconds.
+//   - BenchmarkComputeRepositories, BenchmarkRulesCLI: a 2,000-repository
+//     inventory, where every repository's rules name every other one.
+//     Compute in process (allocations), and the whole `portwarden rules
+//     --format json` as a process: wall time, peak RSS and JSON size.
+//     Target (issue 11): ≤ 1.5 s and ≤ 200 MB for the dense inventory;
+//     the scattered one (no two addresses aggregate) is the worst case.
+//     BenchmarkRulesCommand (cmd/portwarden) runs the same command in
+//     process, with allocations; the inventories are RepoFleet's.
+//   - BenchmarkEngineMemory: the controller's memory over a fake fleet
+//     (transport/transporttest, firewall.Fake) of 2,000 hosts whose facts
+//     carry 32 KB each: what the plans retain after plan, plan-for-apply
+//     and apply, and the peak heap during the run.
 //   - BenchmarkBareSSH: the floor. One SSH connection and one trivial
 //     command per host, hosts in parallel, over the same transport.
 //   - BenchmarkConvergeLab: a whole run (connect, facts, plan, apply and

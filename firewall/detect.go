@@ -27,8 +27,8 @@ func (e *UnsupportedError) Error() string {
 // Detect picks the Linux backend for a host from its facts (the output of
 // LinuxFactsScript) and the inventory's firewall value: "auto" (or ""),
 // "nftables", "iptables", "firewalld" or "ufw". persistRoot replaces "/"
-// for the persisted files (see NFTables.Root). The backend it returns
-// carries the facts, which its Apply and State need.
+// for the persisted files (see NFTables.Root). The same facts then go to
+// the backend's State and Apply.
 //
 // With "auto":
 //   - firewalld running: firewalld; ufw active: ufw (both: an
@@ -66,13 +66,13 @@ func Detect(f Facts, want, persistRoot string) (Backend, error) {
 	}
 	switch kind {
 	case "nftables":
-		return &NFTables{Root: persistRoot, Facts: f}, nil
+		return &NFTables{Root: persistRoot}, nil
 	case "firewalld":
-		return &Firewalld{Facts: f}, nil
+		return &Firewalld{}, nil
 	case "ufw":
-		return newUFW(persistRoot, f)
+		return &UFW{}, nil
 	}
-	return &IPTables{Root: persistRoot, Facts: f, Legacy: legacy}, nil
+	return &IPTables{Root: persistRoot, Legacy: legacy}, nil
 }
 
 // linuxDetection is what Detect decides on, probed from facts.

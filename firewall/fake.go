@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // Fake is a Backend for tests of other packages that need no host: Apply
@@ -41,7 +43,7 @@ func (f *Fake) Applied() []Desired {
 
 // Apply implements Backend: the script stores d (as JSON on stdin) and
 // prints it back.
-func (f *Fake) Apply(d Desired) (Script, error) {
+func (f *Fake) Apply(_ Facts, d Desired) (Script, error) {
 	body, err := json.Marshal(d)
 	if err != nil {
 		return Script{}, fmt.Errorf("encoding fake state: %w", err)
@@ -67,8 +69,8 @@ func (*Fake) State(facts Facts) (State, error) {
 	for _, r := range d.Rules {
 		st.Rules = append(st.Rules, r.Normalize())
 	}
-	if d.Mode == Enforce && d.ManagementPort != 0 {
-		m := Rule{Protocol: "tcp", Ports: []PortRange{{Lo: d.ManagementPort, Hi: d.ManagementPort}},
+	if d.Mode == rule.Enforce && d.ManagementPort != 0 {
+		m := rule.Rule{Protocol: "tcp", Ports: []rule.PortRange{{Lo: d.ManagementPort, Hi: d.ManagementPort}},
 			Sources: append([]netip.Prefix(nil), d.ManagementSources...)}.Normalize()
 		st.Management = &m
 	}

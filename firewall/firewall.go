@@ -12,6 +12,16 @@
 // Implementations: NFTables (nftables.go), IPTables (iptables.go),
 // Firewalld (firewalld.go), UFW (ufw.go) and Windows (windows.go); Fake
 // (fake.go) for tests. Detect (detect.go) picks a Linux backend from facts.
+//
+// Each Linux backend is split by concern: NAME.go holds the type, its
+// documentation and constants; NAME_apply.go the apply script;
+// NAME_state.go reading the owned state back; nftables_json.go and
+// iptables_save.go parse the listings; nftables_render.go and
+// iptables_render.go write rulesets; nftables_foreign.go analyzes foreign
+// chains. What the Linux backends share: linuxfacts.go (the facts script
+// and its parser), linuxdesired.go (validating a Desired, reserved
+// comments, merging read-back rules), linuxwarn.go (warnings about other
+// firewall managers and chains that drop), guard.go (the apply frame).
 package firewall
 
 import (
@@ -21,40 +31,10 @@ import (
 	"github.com/portwarden/portwarden/rule"
 )
 
-// The shared vocabulary lives in package rule. These aliases and forwards
-// exist so that backend code reads unqualified (Rule, PortsString, Enforce)
-// and code on other branches keeps compiling (the orchestrator, whose tests
-// declare a helper named rule, uses them too); they will go when the
-// backends are split into files of their own.
-type (
-	Mode      = rule.Mode
-	PortRange = rule.PortRange
-	Rule      = rule.Rule
-)
-
-const (
-	Tag      = rule.Tag
-	Additive = rule.Additive
-	Enforce  = rule.Enforce
-)
-
-var (
-	ParseMode         = rule.ParseMode
-	ParsePortRange    = rule.ParsePortRange
-	NormalizePorts    = rule.NormalizePorts
-	PortsString       = rule.PortsString
-	AggregatePrefixes = rule.AggregatePrefixes
-	ComparePrefix     = rule.ComparePrefix
-	SplitFamilies     = rule.SplitFamilies
-	PrefixString      = rule.PrefixString
-	Spec              = rule.Spec
-	JoinPrefixes      = rule.JoinPrefixes
-)
-
 // Desired is everything portwarden wants on one host.
 type Desired struct {
-	Mode  Mode
-	Rules []Rule // normalized, sorted by Key
+	Mode  rule.Mode
+	Rules []rule.Rule // normalized, sorted by Key
 	// Management is the port the controller reaches the host on (SSH 22,
 	// WinRM 5986...) and ManagementSources the controller's addresses. In
 	// enforce mode they are always kept open, whatever the policy says.
@@ -70,11 +50,11 @@ type State struct {
 	Backend string
 	// Installed is false when nothing of portwarden's is on the host yet.
 	Installed bool
-	Mode      Mode
-	Rules     []Rule // normalized, sorted by Key
+	Mode      rule.Mode
+	Rules     []rule.Rule // normalized, sorted by Key
 	// Management is the enforce-mode rule that keeps the management port
 	// open from the controller (normalized), or nil when there is none.
-	Management *Rule
+	Management *rule.Rule
 	// Drift lists owned objects besides rules that differ from what Apply
 	// writes (a missing jump rule, a changed chain policy). Any entry
 	// makes the plan re-apply the host.
@@ -106,8 +86,12 @@ type Backend interface {
 	// Apply returns one script that replaces portwarden's owned state with
 	// d atomically (all or nothing), persists it across reboots, and then
 	// prints the same facts sections that State reads, so the result can
-	// be verified from the script's own output.
-	Apply(d Desired) (Script, error)
+	// be verified from the script's own output. f are the facts gathered
+	// before (the ones State read): a Linux backend writes the change
+	// against what is on the host (existing jumps, foreign chains, ufw's
+	// files), and facts that are no longer true make the script fail and
+	// change nothing.
+	Apply(f Facts, d Desired) (Script, error)
 }
 
 // Facts are the sections a facts or apply script printed. Each section
@@ -119,26 +103,24 @@ const SectionMarker = "### portwarden:"
 
 // ParseFacts splits script output into sections.
 func ParseFacts(out string) Facts {
+	// Sections are slices of out, not copies: a ruleset dump is the
+	// largest part of a plan and is held until the apply.
 	f := Facts{}
-	name := ""
-	var b strings.Builder
-	flush := func() {
+	name, start, pos := "", 0, 0
+	flush := func(end int) {
 		if name != "" {
-			f[name] = b.String()
+			f[name] = out[start:end]
 		}
-		b.Reset()
 	}
 	for line := range strings.Lines(out) {
+		at := pos
+		pos += len(line)
 		trimmed := strings.TrimRight(line, "\r\n")
 		if rest, ok := strings.CutPrefix(trimmed, SectionMarker); ok {
-			flush()
-			name = strings.TrimSpace(rest)
-			continue
-		}
-		if name != "" {
-			b.WriteString(line)
+			flush(at)
+			name, start = strings.TrimSpace(rest), pos
 		}
 	}
-	flush()
+	flush(pos)
 	return f
 }

@@ -7,15 +7,17 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
-func firewalldDesired(mode Mode) Desired {
-	d := Desired{Mode: mode, Rules: []Rule{
-		{Protocol: "tcp", Ports: []PortRange{{Lo: 2500, Hi: 3300}}, Sources: []netip.Prefix{
+func firewalldDesired(mode rule.Mode) Desired {
+	d := Desired{Mode: mode, Rules: []rule.Rule{
+		{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 2500, Hi: 3300}}, Sources: []netip.Prefix{
 			netip.MustParsePrefix("198.18.229.0/29"), netip.MustParsePrefix("198.18.229.1/32"), netip.MustParsePrefix("fd70:7764:0:e5::/64")}, Comment: "data movers"},
-		{Protocol: "tcp", Ports: []PortRange{{Lo: 6162, Hi: 6162}, {Lo: 10006, Hi: 10006}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.229.1/32")}},
+		{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 6162, Hi: 6162}, {Lo: 10006, Hi: 10006}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.229.1/32")}},
 	}}
-	if mode == Enforce {
+	if mode == rule.Enforce {
 		d.ManagementPort = 22
 		d.ManagementSources = []netip.Prefix{netip.MustParsePrefix("198.18.229.1/32")}
 	}
@@ -24,9 +26,9 @@ func firewalldDesired(mode Mode) Desired {
 
 // TestFirewalldApplyGolden pins the objects an apply writes.
 func TestFirewalldApplyGolden(t *testing.T) {
-	for _, mode := range []Mode{Additive, Enforce} {
+	for _, mode := range []rule.Mode{rule.Additive, rule.Enforce} {
 		t.Run(string(mode), func(t *testing.T) {
-			s, err := (&Firewalld{}).Apply(firewalldDesired(mode))
+			s, err := (&Firewalld{}).Apply(nil, firewalldDesired(mode))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -41,10 +43,10 @@ func TestFirewalldApplyGolden(t *testing.T) {
 			}
 		})
 	}
-	if s, err := (&Firewalld{}).Apply(Desired{Mode: Additive}); err != nil || string(s.Stdin) != `{"policy":null,"ipsets":{}}` {
+	if s, err := (&Firewalld{}).Apply(nil, Desired{Mode: rule.Additive}); err != nil || string(s.Stdin) != `{"policy":null,"ipsets":{}}` {
 		t.Errorf("removing everything: %s, %v", s.Stdin, err)
 	}
-	if _, err := (&Firewalld{}).Apply(Desired{Mode: Enforce, Rules: firewalldDesired(Additive).Rules}); err == nil {
+	if _, err := (&Firewalld{}).Apply(nil, Desired{Mode: rule.Enforce, Rules: firewalldDesired(rule.Additive).Rules}); err == nil {
 		t.Error("enforce without management port accepted")
 	}
 }
@@ -74,7 +76,7 @@ func firewalldFacts(t *testing.T, perm, rt fwdObjects) Facts {
 // rules, mode and management rule, without drift, also with sources
 // inside other sources (split into layers).
 func TestFirewalldRoundTrip(t *testing.T) {
-	for _, mode := range []Mode{Additive, Enforce} {
+	for _, mode := range []rule.Mode{rule.Additive, rule.Enforce} {
 		d := firewalldDesired(mode)
 		_, f := firewalldView(t, d)
 		st, err := (&Firewalld{}).State(f)
@@ -93,14 +95,14 @@ func TestFirewalldRoundTrip(t *testing.T) {
 				t.Errorf("%s: rule %d = %+v, want %+v", mode, i, st.Rules[i], dd.Rules[i])
 			}
 		}
-		if (mode == Enforce) != (st.Management != nil) || st.Management != nil && st.Management.Key() != "tcp/22" {
+		if (mode == rule.Enforce) != (st.Management != nil) || st.Management != nil && st.Management.Key() != "tcp/22" {
 			t.Errorf("%s: management %+v", mode, st.Management)
 		}
 	}
 }
 
 func TestFirewalldStateDrift(t *testing.T) {
-	o, _ := firewalldView(t, firewalldDesired(Enforce))
+	o, _ := firewalldView(t, firewalldDesired(rule.Enforce))
 	clone := func() fwdObjects {
 		var c fwdObjects
 		b, _ := json.Marshal(o)

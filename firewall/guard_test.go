@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 func TestParseApplyReport(t *testing.T) {
@@ -84,7 +86,8 @@ func reapWatchers(t *testing.T, root string) {
 func (h *kernelHost) runApply(d Desired, g Guard) (ApplyReport, string, int) {
 	h.ns.t.Helper()
 	d.Guard = g
-	s, err := h.backend(h.facts()).Apply(d)
+	b, f := h.detect()
+	s, err := b.Apply(f, d)
 	if err != nil {
 		h.ns.t.Fatal(err)
 	}
@@ -130,7 +133,7 @@ func TestGuardRollsBackWhenPersistingFails(t *testing.T) {
 			t.Parallel()
 			h := newKernelHost(t, tc.backend)
 			h.ns.sh(tc.harden)
-			h.apply(lxDesired(Additive))
+			h.apply(lxDesired(rule.Additive))
 			// nftables: the configuration becomes a directory (the new
 			// file is written, then the include fails, so the file must be
 			// put back); iptables: its directory becomes a file.
@@ -148,7 +151,7 @@ func TestGuardRollsBackWhenPersistingFails(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := h.owned(tc.backend)
-			rep, errOut, code := h.runApply(lxDesired(Enforce), Guard{})
+			rep, errOut, code := h.runApply(lxDesired(rule.Enforce), Guard{})
 			if code == 0 || rep.Outcome != OutcomeRolledBack {
 				t.Fatalf("exit %d, report %+v, want a rollback; stderr:\n%s", code, rep, errOut)
 			}
@@ -163,10 +166,10 @@ func TestGuardRollsBackWhenPersistingFails(t *testing.T) {
 			}
 			// Once persisting works again, the same change applies.
 			os.RemoveAll(broken)
-			if rep, errOut, code := h.runApply(lxDesired(Enforce), Guard{}); code != 0 || rep.Outcome != OutcomeApplied {
+			if rep, errOut, code := h.runApply(lxDesired(rule.Enforce), Guard{}); code != 0 || rep.Outcome != OutcomeApplied {
 				t.Fatalf("rerun: exit %d %+v\n%s", code, rep, errOut)
 			}
-			checkState(t, h.state(), lxDesired(Enforce))
+			checkState(t, h.state(), lxDesired(rule.Enforce))
 		})
 	}
 }
@@ -196,7 +199,7 @@ func TestGuardLockIsExclusive(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	start := time.Now()
-	rep, errOut, code := h.runApply(lxDesired(Additive), Guard{LockWait: time.Second})
+	rep, errOut, code := h.runApply(lxDesired(rule.Additive), Guard{LockWait: time.Second})
 	if code == 0 || !rep.LockBusy || rep.Outcome != OutcomeUnchanged {
 		t.Fatalf("exit %d, report %+v; stderr %s", code, rep, errOut)
 	}
@@ -211,7 +214,7 @@ func TestGuardLockIsExclusive(t *testing.T) {
 	}
 	holder.Process.Kill()
 	holder.Wait()
-	if rep, errOut, code := h.runApply(lxDesired(Additive), Guard{LockWait: time.Second}); code != 0 || rep.Outcome != OutcomeApplied {
+	if rep, errOut, code := h.runApply(lxDesired(rule.Additive), Guard{LockWait: time.Second}); code != 0 || rep.Outcome != OutcomeApplied {
 		t.Fatalf("after the lock is free: exit %d %+v %s", code, rep, errOut)
 	}
 }
@@ -227,23 +230,23 @@ func TestGuardCommitConfirmed(t *testing.T) {
 			h := newKernelHost(t, tc.backend)
 			reapWatchers(t, h.root)
 			h.ns.sh(tc.harden)
-			h.apply(lxDesired(Additive))
+			h.apply(lxDesired(rule.Additive))
 			before := h.owned(tc.backend)
 			conf := linuxConfirmer{root: h.root}
 			guard := Guard{ConfirmTimeout: 6 * time.Second, LockWait: time.Second}
 
 			// Nobody confirms: the host reverts by itself.
 			armedAt := time.Now()
-			rep, errOut, code := h.runApply(lxDesired(Enforce), guard)
+			rep, errOut, code := h.runApply(lxDesired(rule.Enforce), guard)
 			if code != 0 || rep.Outcome != OutcomeApplied || rep.ConfirmID == "" {
 				t.Fatalf("armed apply: exit %d %+v\n%s", code, rep, errOut)
 			}
 			// A second run meanwhile finds the lock held by the armed revert.
-			if rep2, _, _ := h.runApply(lxDesired(Additive), Guard{LockWait: time.Second}); !rep2.LockBusy {
+			if rep2, _, _ := h.runApply(lxDesired(rule.Additive), Guard{LockWait: time.Second}); !rep2.LockBusy {
 				t.Errorf("a second run during the confirm window got the lock: %+v (%s after arming)", rep2, time.Since(armedAt))
 			}
 			if time.Since(armedAt) < guard.ConfirmTimeout {
-				checkState(t, h.state(), lxDesired(Enforce))
+				checkState(t, h.state(), lxDesired(rule.Enforce))
 			}
 			for h.owned(tc.backend) != before {
 				if time.Since(armedAt) > 15*time.Second {
@@ -258,7 +261,7 @@ func TestGuardCommitConfirmed(t *testing.T) {
 			}
 
 			// Confirmed: the change stays past the timeout.
-			rep, errOut, code = h.runApply(lxDesired(Enforce), guard)
+			rep, errOut, code = h.runApply(lxDesired(rule.Enforce), guard)
 			if code != 0 || rep.ConfirmID == "" {
 				t.Fatalf("armed apply: exit %d %+v\n%s", code, rep, errOut)
 			}
@@ -267,14 +270,14 @@ func TestGuardCommitConfirmed(t *testing.T) {
 				t.Fatalf("confirm: %q", got)
 			}
 			time.Sleep(7 * time.Second)
-			checkState(t, h.state(), lxDesired(Enforce))
+			checkState(t, h.state(), lxDesired(rule.Enforce))
 			if d := h.stateDirs(); len(d) > 0 {
 				t.Errorf("state directories left after confirm: %v", d)
 			}
 
 			// RevertNow goes back at once, and reads back the old state.
 			confirmed := h.owned(tc.backend)
-			rep, errOut, code = h.runApply(lxDesired(Additive), guard)
+			rep, errOut, code = h.runApply(lxDesired(rule.Additive), guard)
 			if code != 0 || rep.ConfirmID == "" {
 				t.Fatalf("armed apply: exit %d %+v\n%s", code, rep, errOut)
 			}
@@ -290,10 +293,14 @@ func TestGuardCommitConfirmed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkState(t, st, lxDesired(Enforce))
-			// The lock is free again.
-			if rep, errOut, code := h.runApply(lxDesired(Enforce), Guard{LockWait: time.Second}); code != 0 || rep.LockBusy {
-				t.Errorf("after revert now: exit %d %+v %s", code, rep, errOut)
+			checkState(t, st, lxDesired(rule.Enforce))
+			// The lock is free again; without a confirm timeout (--no-confirm)
+			// nothing is armed: no confirm id, no state left for a revert.
+			if rep, errOut, code := h.runApply(lxDesired(rule.Enforce), Guard{LockWait: time.Second}); code != 0 || rep.LockBusy || rep.ConfirmID != "" {
+				t.Errorf("after revert now, unconfirmed: exit %d %+v %s", code, rep, errOut)
+			}
+			if d := h.stateDirs(); len(d) > 0 {
+				t.Errorf("an apply without confirm timeout left state for a revert: %v", d)
 			}
 		})
 	}
@@ -336,11 +343,12 @@ func TestGuardRevertDuringSlowApply(t *testing.T) {
 	h := newKernelHost(t, "nftables")
 	reapWatchers(t, h.root)
 	h.ns.sh(nftLoad(baselineDrop))
-	h.apply(lxDesired(Additive))
+	h.apply(lxDesired(rule.Additive))
 	before := h.owned("nftables")
-	d := lxDesired(Enforce)
+	d := lxDesired(rule.Enforce)
 	d.Guard = Guard{ConfirmTimeout: time.Second, LockWait: time.Second}
-	s, err := h.backend(h.facts()).Apply(d)
+	b, f := h.detect()
+	s, err := b.Apply(f, d)
 	if err != nil {
 		t.Fatal(err)
 	}

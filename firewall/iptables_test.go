@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // iptablesDrop is a host managed with iptables whose INPUT drops.
@@ -40,10 +43,40 @@ func TestIptSplit(t *testing.T) {
 	}
 }
 
+// Source lists stay under the parameter length iptables-restore reads and
+// add up to the sources, in order.
+func TestIptSourceChunks(t *testing.T) {
+	if got := iptSourceChunks(nil); got != nil {
+		t.Errorf("no sources: %q", got)
+	}
+	if got := iptSourceChunks(lxPfx("10.0.0.1", "10.1.0.0/16")); !slices.Equal(got, []string{"10.0.0.1/32,10.1.0.0/16"}) {
+		t.Errorf("two sources: %q", got)
+	}
+	var src []string
+	for i := range 500 {
+		src = append(src, fmt.Sprintf("10.%d.%d.7", i/250, i%250), fmt.Sprintf("fd00::%x/128", i))
+	}
+	chunks := iptSourceChunks(lxPfx(src...))
+	var all []string
+	for _, c := range chunks {
+		if len(c) > iptMaxParam {
+			t.Errorf("chunk of %d characters", len(c))
+		}
+		all = append(all, strings.Split(c, ",")...)
+	}
+	want := make([]string, len(src))
+	for i, p := range lxPfx(src...) {
+		want[i] = p.String()
+	}
+	if !slices.Equal(all, want) || len(chunks) < 10 {
+		t.Errorf("%d chunks do not add up to the %d sources", len(chunks), len(src))
+	}
+}
+
 func TestIptPortChunks(t *testing.T) {
 	r := manyPorts()
 	chunks := iptPortChunks(r.Ports)
-	var all []PortRange
+	var all []rule.PortRange
 	for _, c := range chunks {
 		n := 0
 		for _, p := range c {
@@ -76,12 +109,12 @@ func TestParseIptablesSaveRejects(t *testing.T) {
 	}
 }
 
-func iptBackend(t *testing.T, fixture string) *IPTables {
-	return &IPTables{Root: fixtureRoot, Facts: loadFacts(t, fixture)}
+func iptBackend() *IPTables {
+	return &IPTables{Root: fixtureRoot}
 }
 
 func iptManyDesired() Desired {
-	d := lxDesired(Additive)
+	d := lxDesired(rule.Additive)
 	d.Rules = append(d.Rules, manyPorts())
 	return normalized(d)
 }
@@ -91,16 +124,16 @@ func TestIPTablesApplyGolden(t *testing.T) {
 		name, facts string
 		d           Desired
 	}{
-		{"additive", "empty", lxDesired(Additive)},
-		{"enforce", "empty", lxDesired(Enforce)},
+		{"additive", "empty", lxDesired(rule.Additive)},
+		{"enforce", "empty", lxDesired(rule.Enforce)},
 		{"additive-foreign-drop", "iptables-input-drop", iptManyDesired()},
 		{"additive-jump-kept", "iptables-additive", iptManyDesired()},
-		{"enforce-over-jump", "iptables-additive", lxDesired(Enforce)},
+		{"enforce-over-jump", "iptables-additive", lxDesired(rule.Enforce)},
 		{"remove-with-jump", "iptables-additive", Desired{}},
 		{"remove-nothing", "empty", Desired{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := iptBackend(t, tc.facts).Apply(tc.d)
+			s, err := iptBackend().Apply(loadFacts(t, tc.facts), tc.d)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,14 +149,15 @@ func TestIPTablesApplyRejects(t *testing.T) {
 	no6 := withoutLines(loadFacts(t, "empty"), linuxSecTools, "ip6tables")
 	for name, tc := range map[string]struct {
 		b *IPTables
+		f Facts
 		d Desired
 	}{
-		"no facts":                {&IPTables{}, lxDesired(Additive)},
-		"ipv6 without ip6tables":  {&IPTables{Facts: no6}, lxDesired(Additive)},
-		"no iptables":             {&IPTables{Facts: withoutLines(loadFacts(t, "empty"), linuxSecTools, "iptables")}, lxDesired(Additive)},
-		"enforce without sources": {iptBackend(t, "empty"), Desired{Mode: Enforce, ManagementPort: 22}},
+		"no facts":                {&IPTables{}, nil, lxDesired(rule.Additive)},
+		"ipv6 without ip6tables":  {&IPTables{}, no6, lxDesired(rule.Additive)},
+		"no iptables":             {&IPTables{}, withoutLines(loadFacts(t, "empty"), linuxSecTools, "iptables"), lxDesired(rule.Additive)},
+		"enforce without sources": {iptBackend(), loadFacts(t, "empty"), Desired{Mode: rule.Enforce, ManagementPort: 22}},
 	} {
-		if _, err := tc.b.Apply(tc.d); err == nil {
+		if _, err := tc.b.Apply(tc.f, tc.d); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -137,11 +171,10 @@ func TestIPTablesState(t *testing.T) {
 		{"empty", Desired{}},
 		{"iptables-input-drop", Desired{}},
 		{"iptables-additive", iptManyDesired()},
-		{"iptables-enforce", lxDesired(Enforce)},
+		{"iptables-enforce", lxDesired(rule.Enforce)},
 	} {
 		t.Run(tc.facts, func(t *testing.T) {
-			b := iptBackend(t, tc.facts)
-			st, err := b.State(b.Facts)
+			st, err := iptBackend().State(loadFacts(t, tc.facts))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -254,7 +287,7 @@ func TestIPTablesStateRejects(t *testing.T) {
 func TestIPTablesKernelRoundTrip(t *testing.T) {
 	requireKernel(t, "iptables", "ip6tables", "nft")
 	t.Parallel()
-	for _, mode := range []Mode{Additive, Enforce} {
+	for _, mode := range []rule.Mode{rule.Additive, rule.Enforce} {
 		t.Run(string(mode), func(t *testing.T) {
 			t.Parallel()
 			h := newKernelHost(t, "iptables")
@@ -312,7 +345,7 @@ func TestIPTablesKernelForeignDropAndRemove(t *testing.T) {
 	before := stable(h.ns.sh("iptables-save; ip6tables-save"))
 
 	expectReach(t, peer, "", "10.99.0.1", false, 2500)
-	d := lxDesired(Additive)
+	d := lxDesired(rule.Additive)
 	_, st := h.apply(d)
 	checkState(t, st, d)
 	expectReach(t, peer, "", "10.99.0.1", true, 2500, 3300, 6160)
@@ -351,7 +384,7 @@ func TestIPTablesKernelEnforce(t *testing.T) {
 	peer := newNS(t)
 	link(t, h.ns, peer, "10.99.0.3/24")
 	h.ns.listen("::", 22, 2500, 8080)
-	d := lxDesired(Enforce)
+	d := lxDesired(rule.Enforce)
 	_, st := h.apply(d)
 	checkState(t, st, d)
 	expectReach(t, peer, "10.99.0.2", "10.99.0.1", true, 22, 2500)
@@ -407,7 +440,7 @@ func TestIPTablesKernelLegacy(t *testing.T) {
 	if ipt, ok := b.(*IPTables); !ok || !ipt.Legacy {
 		t.Fatalf("Detect chose %#v, want iptables with the legacy tools", b)
 	}
-	d := lxDesired(Additive)
+	d := lxDesired(rule.Additive)
 	_, st := h.apply(d)
 	checkState(t, st, d)
 	expectReach(t, peer, "", "10.99.0.1", true, 2500)
@@ -429,15 +462,15 @@ func TestIPTablesKernelStaleFacts(t *testing.T) {
 	requireKernel(t, "iptables", "ip6tables")
 	t.Parallel()
 	h := newKernelHost(t, "iptables")
-	d1 := lxDesired(Additive)
+	d1 := lxDesired(rule.Additive)
 	h.apply(d1)
 	h.ns.sh("iptables -I INPUT -m comment --comment portwarden -j PORTWARDEN-INPUT")
-	b := h.backend(h.facts()) // two jumps: the apply deletes both
+	b, f := h.detect() // two jumps: the apply deletes both
 	h.ns.sh("iptables -D INPUT -m comment --comment portwarden -j PORTWARDEN-INPUT")
 	save := func() string { return stable(h.ns.sh("iptables-save; ip6tables-save")) }
 	before := save()
 
-	s, err := b.Apply(lxDesired(Enforce))
+	s, err := b.Apply(f, lxDesired(rule.Enforce))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,4 +486,23 @@ func TestIPTablesKernelStaleFacts(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkState(t, st, d1)
+}
+
+// Without ipset (docs/iptables.md: sources as sets), a rule of a large
+// fleet is one iptables rule per aggregated prefix and port chunk: it
+// reads back equal and the second apply changes nothing.
+func TestIPTablesKernelLargeSets(t *testing.T) {
+	requireKernel(t, "iptables-save", "iptables-restore")
+	t.Parallel()
+	h := checkLargeSets(t, "iptables")
+	d := largeSetsDesired()
+	want := 0
+	for _, r := range d.Rules {
+		s4, _ := rule.SplitFamilies(r.Sources)
+		want += len(s4) * len(iptPortChunks(r.Ports))
+	}
+	out := h.ns.sh("iptables-save -t filter | grep -c -- '-A PORTWARDEN-INPUT -s .* -j ACCEPT' || true")
+	if got := strings.TrimSpace(out); got != fmt.Sprint(want+1) { // + the management rule
+		t.Errorf("%s source rules, want %d", got, want+1)
+	}
 }

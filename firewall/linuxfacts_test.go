@@ -5,10 +5,12 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // Golden files under testdata/linux are rewritten with
@@ -106,10 +108,10 @@ func lxPfx(ss ...string) []netip.Prefix {
 	return out
 }
 
-func ports(ps ...uint16) []PortRange {
-	var out []PortRange
+func ports(ps ...uint16) []rule.PortRange {
+	var out []rule.PortRange
 	for i := 0; i < len(ps); i += 2 {
-		out = append(out, PortRange{Lo: ps[i], Hi: ps[i+1]})
+		out = append(out, rule.PortRange{Lo: ps[i], Hi: ps[i+1]})
 	}
 	return out
 }
@@ -118,10 +120,10 @@ func ports(ps ...uint16) []PortRange {
 // fd99::2 are the peer of link; the sources also hold prefixes that nft
 // would merge in one set (two halves of a /24, a /24 and an address in
 // it) to prove that they come back as they were.
-func lxDesired(mode Mode) Desired {
+func lxDesired(mode rule.Mode) Desired {
 	d := Desired{
 		Mode: mode,
-		Rules: []Rule{
+		Rules: []rule.Rule{
 			{Protocol: "tcp", Ports: ports(22, 22, 2500, 3300), Sources: lxPfx("10.99.0.2", "10.1.0.0/25", "10.1.0.128/25", "fd99::2", "2001:db8::/64"), Comment: "Veeam data movers"},
 			{Protocol: "tcp", Ports: ports(6160, 6160, 6162, 6162), Sources: lxPfx("10.99.0.2", "10.1.2.0/24", "10.1.2.7"), Comment: "Veeam installer \"service\""},
 			{Protocol: "udp", Ports: ports(111, 111), Sources: lxPfx("10.99.0.2")},
@@ -133,12 +135,12 @@ func lxDesired(mode Mode) Desired {
 }
 
 // manyPorts is a rule with more ports than one multiport match takes.
-func manyPorts() Rule {
-	r := Rule{Protocol: "tcp", Sources: lxPfx("10.99.0.2", "fd99::2"), Comment: "many"}
+func manyPorts() rule.Rule {
+	r := rule.Rule{Protocol: "tcp", Sources: lxPfx("10.99.0.2", "fd99::2"), Comment: "many"}
 	for p := uint16(1000); p < 1040; p += 2 {
-		r.Ports = append(r.Ports, PortRange{Lo: p, Hi: p})
+		r.Ports = append(r.Ports, rule.PortRange{Lo: p, Hi: p})
 	}
-	r.Ports = append(r.Ports, PortRange{Lo: 5000, Hi: 5100}, PortRange{Lo: 6000, Hi: 6100})
+	r.Ports = append(r.Ports, rule.PortRange{Lo: 5000, Hi: 5100}, rule.PortRange{Lo: 6000, Hi: 6100})
 	return r
 }
 
@@ -156,11 +158,11 @@ func normalized(d Desired) Desired {
 func checkState(t *testing.T, st State, d Desired) {
 	t.Helper()
 	want := State{Backend: st.Backend, Installed: true, Mode: d.Mode, Rules: normalized(d).Rules}
-	if len(d.Rules) == 0 && d.Mode != Enforce {
+	if len(d.Rules) == 0 && d.Mode != rule.Enforce {
 		want = State{Backend: st.Backend}
 	}
-	if d.Mode == Enforce {
-		m := Rule{Protocol: "tcp", Ports: []PortRange{{Lo: d.ManagementPort, Hi: d.ManagementPort}}, Sources: d.ManagementSources}.Normalize()
+	if d.Mode == rule.Enforce {
+		m := rule.Rule{Protocol: "tcp", Ports: []rule.PortRange{{Lo: d.ManagementPort, Hi: d.ManagementPort}}, Sources: d.ManagementSources}.Normalize()
 		want.Management = &m
 	}
 	got := st
@@ -306,11 +308,12 @@ func TestCaptureLinuxFacts(t *testing.T) {
 	}
 	apply := func(ns *testNS, root, want string, d Desired) {
 		fs, _ := LinuxFactsScriptAt(root)
-		b, err := Detect(ns.script(fs), want, root)
+		f := ns.script(fs)
+		b, err := Detect(f, want, root)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := b.Apply(d)
+		s, err := b.Apply(f, d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -321,20 +324,20 @@ func TestCaptureLinuxFacts(t *testing.T) {
 	capture("nft-accepting", func(ns *testNS, _ string) { ns.sh(nftLoad(foreignAccepting)) })
 	capture("nft-additive-jump", func(ns *testNS, root string) {
 		ns.sh(nftLoad(baselineDrop))
-		apply(ns, root, "nftables", lxDesired(Additive))
+		apply(ns, root, "nftables", lxDesired(rule.Additive))
 	})
 	capture("nft-enforce", func(ns *testNS, root string) {
-		apply(ns, root, "nftables", lxDesired(Enforce))
+		apply(ns, root, "nftables", lxDesired(rule.Enforce))
 	})
 	capture("iptables-input-drop", func(ns *testNS, _ string) { ns.sh(iptablesDrop) })
 	capture("iptables-additive", func(ns *testNS, root string) {
 		ns.sh(iptablesDrop)
-		d := lxDesired(Additive)
+		d := lxDesired(rule.Additive)
 		d.Rules = append(d.Rules, manyPorts())
 		apply(ns, root, "iptables", normalized(d))
 	})
 	capture("iptables-enforce", func(ns *testNS, root string) {
-		apply(ns, root, "iptables", lxDesired(Enforce))
+		apply(ns, root, "iptables", lxDesired(rule.Enforce))
 	})
 	capture("legacy-rules", func(ns *testNS, _ string) {
 		ns.sh("iptables-legacy -A INPUT -s 192.0.2.1 -j DROP")
@@ -352,6 +355,18 @@ func TestLinuxFactsPartsPrintEverySection(t *testing.T) {
 			if !strings.Contains(script, "pw_section "+sec+"\n") && !strings.Contains(script, "pw_run "+sec+" ") {
 				t.Errorf("%s script does not print section %s", name, sec)
 			}
+		}
+	}
+	// A part named after a section prints it, and no two parts share a
+	// name.
+	seen := map[string]bool{}
+	for _, p := range linuxFactsParts {
+		if seen[p.name] {
+			t.Errorf("two parts named %s", p.name)
+		}
+		seen[p.name] = true
+		if slices.Contains(secs, p.name) && !strings.Contains(p.shell, "pw_section "+p.name+"\n") && !strings.Contains(p.shell, "pw_run "+p.name+" ") {
+			t.Errorf("part %s does not print its section", p.name)
 		}
 	}
 	if strings.Contains(linuxNFTReadback, "pw_run "+linuxSecIPT) || strings.Contains(linuxNFTReadback, "iptables -V") {

@@ -3,12 +3,13 @@ package firewall
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // baselineDrop is a hardened host's own ruleset: input policy drop, like
@@ -52,56 +53,79 @@ func nftLoad(ruleset string) string {
 	return "nft -f - <<'EOF'\n" + ruleset + "EOF\n"
 }
 
-func TestNFTSourceGroups(t *testing.T) {
+// One rule per family carries every source as one set, touching and
+// nested-free as AggregatePrefixes leaves them.
+func TestNFTSourceRulesOneSetPerFamily(t *testing.T) {
+	src := lxPfx("10.0.0.1", "10.0.0.2/31", "10.0.0.128/25", "10.99.0.2", "fd00::/64", "fd00:0:0:1::/64")
+	got := nftSourceRules(src, "tcp", []rule.PortRange{{Lo: 22, Hi: 22}, {Lo: 2500, Hi: 3300}}, "c", true, true)
+	want := []string{
+		`ip saddr { 10.0.0.1, 10.0.0.2/31, 10.0.0.128/25, 10.99.0.2 } tcp dport { 22, 2500-3300 } accept comment "c"`,
+		`ip6 saddr { fd00::/64, fd00:0:0:1::/64 } tcp dport { 22, 2500-3300 } accept comment "c"`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("nftSourceRules:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := nftSourceRules(lxPfx("10.0.0.1"), "udp", []rule.PortRange{{Lo: 53, Hi: 53}}, "", true, true); !slices.Equal(got, []string{"ip saddr 10.0.0.1 udp dport 53 accept"}) {
+		t.Errorf("single source, no IPv6: %q", got)
+	}
+}
+
+// Ranges that nft made of touching set elements read back as the prefixes
+// that cover them; a range of the wrong family or upside down is refused.
+func TestNFTParseAddrsRanges(t *testing.T) {
 	for _, tc := range []struct {
-		in   []string
-		want [][]string
+		in   string
+		v6   bool
+		want []string
+		bad  bool
 	}{
-		{[]string{"10.0.0.1", "10.0.0.3"}, [][]string{{"10.0.0.1", "10.0.0.3"}}},
-		{[]string{"10.0.0.1", "10.0.0.2", "10.0.0.3"}, [][]string{{"10.0.0.1", "10.0.0.3"}, {"10.0.0.2"}}},
-		{[]string{"10.0.0.0/25", "10.0.0.128/25"}, [][]string{{"10.0.0.0/25"}, {"10.0.0.128/25"}}},
-		{[]string{"10.1.2.0/24", "10.1.2.7", "10.99.0.2"}, [][]string{{"10.1.2.0/24", "10.99.0.2"}, {"10.1.2.7"}}},
-		{[]string{"10.0.0.0/8", "255.255.255.255"}, [][]string{{"10.0.0.0/8", "255.255.255.255"}}},
-		{[]string{"10.0.0.0/8", "10.0.0.0/8"}, [][]string{{"10.0.0.0/8"}, {"10.0.0.0/8"}}},
-		{[]string{"fd00::/64", "fd00:0:0:1::/64"}, [][]string{{"fd00::/64"}, {"fd00:0:0:1::/64"}}},
+		{in: `{"set": [{"range": ["10.0.0.1", "10.0.0.3"]}, {"prefix": {"addr": "10.0.0.8", "len": 29}}, "10.0.1.7"]}`, want: []string{"10.0.0.1", "10.0.0.2/31", "10.0.0.8/29", "10.0.1.7"}},
+		{in: `{"set": [{"range": ["2001:db8::1", "2001:db8::3"]}]}`, v6: true, want: []string{"2001:db8::1", "2001:db8::2/127"}},
+		{in: `{"range": ["10.0.0.0", "10.0.1.255"]}`, want: []string{"10.0.0.0/23"}},
+		{in: `{"set": [{"range": ["10.0.0.3", "10.0.0.1"]}]}`, bad: true},
+		{in: `{"set": [{"range": ["10.0.0.1", "2001:db8::1"]}]}`, bad: true},
+		{in: `{"set": [{"range": ["10.0.0.1"]}]}`, bad: true},
+		{in: `{"set": [{"range": ["10.0.0.1", "10.0.0.2"]}]}`, v6: true, bad: true},
 	} {
-		got := nftSourceGroups(lxPfx(tc.in...))
-		var gs [][]string
-		for _, g := range got {
-			var s []string
-			for _, p := range g {
-				s = append(s, PrefixString(p))
+		got, err := nftParseAddrs(json.RawMessage(tc.in), tc.v6)
+		if tc.bad {
+			if err == nil {
+				t.Errorf("%s: accepted as %v", tc.in, got)
 			}
-			gs = append(gs, s)
+			continue
 		}
-		if fmt.Sprint(gs) != fmt.Sprint(tc.want) {
-			t.Errorf("nftSourceGroups(%v) = %v, want %v", tc.in, gs, tc.want)
+		if err != nil {
+			t.Errorf("%s: %v", tc.in, err)
+			continue
+		}
+		if s := rule.PrefixStrings(got); !slices.Equal(s, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.in, s, tc.want)
 		}
 	}
 }
 
-func nftBackend(t *testing.T, fixture string) *NFTables {
-	return &NFTables{Root: fixtureRoot, Facts: loadFacts(t, fixture)}
+func nftBackend() *NFTables {
+	return &NFTables{Root: fixtureRoot}
 }
 
 func TestNFTablesApplyGolden(t *testing.T) {
-	many := lxDesired(Additive)
+	many := lxDesired(rule.Additive)
 	many.Rules = append(many.Rules, manyPorts())
 	for _, tc := range []struct {
 		name, facts string
 		d           Desired
 	}{
-		{"additive", "empty", lxDesired(Additive)},
-		{"enforce", "empty", lxDesired(Enforce)},
+		{"additive", "empty", lxDesired(rule.Additive)},
+		{"enforce", "empty", lxDesired(rule.Enforce)},
 		{"additive-many-ports", "nft-accepting", normalized(many)},
-		{"additive-foreign-drop", "nft-baseline-drop", lxDesired(Additive)},
-		{"additive-jump-kept", "nft-additive-jump", lxDesired(Additive)},
-		{"enforce-over-jump", "nft-additive-jump", lxDesired(Enforce)},
+		{"additive-foreign-drop", "nft-baseline-drop", lxDesired(rule.Additive)},
+		{"additive-jump-kept", "nft-additive-jump", lxDesired(rule.Additive)},
+		{"enforce-over-jump", "nft-additive-jump", lxDesired(rule.Enforce)},
 		{"remove-with-jump", "nft-additive-jump", Desired{}},
-		{"remove-nothing", "empty", Desired{Mode: Additive}},
+		{"remove-nothing", "empty", Desired{Mode: rule.Additive}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := nftBackend(t, tc.facts).Apply(tc.d)
+			s, err := nftBackend().Apply(loadFacts(t, tc.facts), tc.d)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,37 +144,38 @@ func TestNFTablesApplyGolden(t *testing.T) {
 }
 
 func TestNFTablesApplyRejects(t *testing.T) {
-	bad4in6 := lxDesired(Additive)
+	bad4in6 := lxDesired(rule.Additive)
 	bad4in6.Rules[0].Sources = lxPfx("::ffff:10.0.0.1")
-	dup := lxDesired(Additive)
+	dup := lxDesired(rule.Additive)
 	dup.Rules = append(dup.Rules, dup.Rules[0])
-	noSrc := lxDesired(Additive)
+	noSrc := lxDesired(rule.Additive)
 	noSrc.Rules[0].Sources = nil
-	noMgmt := lxDesired(Enforce)
+	noMgmt := lxDesired(rule.Enforce)
 	noMgmt.ManagementSources = nil
-	noPort := lxDesired(Enforce)
+	noPort := lxDesired(rule.Enforce)
 	noPort.ManagementPort = 0
-	badProto := lxDesired(Additive)
+	badProto := lxDesired(rule.Additive)
 	badProto.Rules[0].Protocol = "sctp"
-	noMode := lxDesired(Additive)
+	noMode := lxDesired(rule.Additive)
 	noMode.Mode = ""
 	for name, tc := range map[string]struct {
 		b *NFTables
+		f Facts
 		d Desired
 	}{
-		"ipv4-mapped source":       {nftBackend(t, "empty"), bad4in6},
-		"duplicate rule":           {nftBackend(t, "empty"), dup},
-		"rule without sources":     {nftBackend(t, "empty"), noSrc},
-		"enforce without sources":  {nftBackend(t, "empty"), noMgmt},
-		"enforce without port":     {nftBackend(t, "empty"), noPort},
-		"protocol":                 {nftBackend(t, "empty"), badProto},
-		"rules without a mode":     {nftBackend(t, "empty"), noMode},
-		"unknown mode":             {nftBackend(t, "empty"), Desired{Mode: "strict"}},
-		"no facts":                 {&NFTables{}, lxDesired(Additive)},
-		"relative root":            {&NFTables{Root: "srv", Facts: loadFacts(t, "empty")}, lxDesired(Additive)},
-		"facts of a host sans nft": {&NFTables{Facts: withoutLines(loadFacts(t, "empty"), linuxSecTools, "nft=")}, lxDesired(Additive)},
+		"ipv4-mapped source":       {nftBackend(), loadFacts(t, "empty"), bad4in6},
+		"duplicate rule":           {nftBackend(), loadFacts(t, "empty"), dup},
+		"rule without sources":     {nftBackend(), loadFacts(t, "empty"), noSrc},
+		"enforce without sources":  {nftBackend(), loadFacts(t, "empty"), noMgmt},
+		"enforce without port":     {nftBackend(), loadFacts(t, "empty"), noPort},
+		"protocol":                 {nftBackend(), loadFacts(t, "empty"), badProto},
+		"rules without a mode":     {nftBackend(), loadFacts(t, "empty"), noMode},
+		"unknown mode":             {nftBackend(), loadFacts(t, "empty"), Desired{Mode: "strict"}},
+		"no facts":                 {&NFTables{}, nil, lxDesired(rule.Additive)},
+		"relative root":            {&NFTables{Root: "srv"}, loadFacts(t, "empty"), lxDesired(rule.Additive)},
+		"facts of a host sans nft": {&NFTables{}, withoutLines(loadFacts(t, "empty"), linuxSecTools, "nft="), lxDesired(rule.Additive)},
 	} {
-		if _, err := tc.b.Apply(tc.d); err == nil {
+		if _, err := tc.b.Apply(tc.f, tc.d); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -163,12 +188,11 @@ func TestNFTablesState(t *testing.T) {
 	}{
 		{"empty", Desired{}},
 		{"nft-baseline-drop", Desired{}},
-		{"nft-additive-jump", lxDesired(Additive)},
-		{"nft-enforce", lxDesired(Enforce)},
+		{"nft-additive-jump", lxDesired(rule.Additive)},
+		{"nft-enforce", lxDesired(rule.Enforce)},
 	} {
 		t.Run(tc.facts, func(t *testing.T) {
-			b := nftBackend(t, tc.facts)
-			st, err := b.State(b.Facts)
+			st, err := nftBackend().State(loadFacts(t, tc.facts))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -212,12 +236,12 @@ func TestNFTablesStateDrift(t *testing.T) {
 	noJump := editRuleset(t, base, func(items []map[string]any) []map[string]any {
 		return slices.DeleteFunc(items, func(it map[string]any) bool {
 			r, ok := ruleIn(it, "inet", "filter", "input")
-			return ok && r["comment"] == Tag
+			return ok && r["comment"] == rule.Tag
 		})
 	})
 	twoJumps := editRuleset(t, base, func(items []map[string]any) []map[string]any {
 		for i, it := range items {
-			if r, ok := ruleIn(it, "inet", "filter", "input"); ok && r["comment"] == Tag {
+			if r, ok := ruleIn(it, "inet", "filter", "input"); ok && r["comment"] == rule.Tag {
 				dup := map[string]any{}
 				for k, v := range r {
 					dup[k] = v
@@ -233,7 +257,7 @@ func TestNFTablesStateDrift(t *testing.T) {
 		var jump map[string]any
 		i := slices.IndexFunc(items, func(it map[string]any) bool {
 			r, ok := ruleIn(it, "inet", "filter", "input")
-			return ok && r["comment"] == Tag
+			return ok && r["comment"] == rule.Tag
 		})
 		jump = items[i]
 		items = slices.Delete(items, i, i+1)
@@ -285,7 +309,7 @@ func TestNFTablesStateDrift(t *testing.T) {
 			if tc.warning != "" && !containsAll(st.Warnings, tc.warning) {
 				t.Errorf("warnings = %q, want one with %q", st.Warnings, tc.warning)
 			}
-			checkState(t, st, lxDesired(Additive))
+			checkState(t, st, lxDesired(rule.Additive))
 		})
 	}
 }
@@ -313,7 +337,7 @@ func TestNFTablesStateRejects(t *testing.T) {
 		return append(items, map[string]any{"rule": map[string]any{
 			"family": "inet", "table": "portwarden", "chain": "input", "handle": 501,
 			"expr": []any{
-				map[string]any{"match": map[string]any{"op": "==", "left": map[string]any{"payload": map[string]any{"protocol": "ip", "field": "saddr"}}, "right": map[string]any{"range": []any{"10.0.0.1", "10.0.0.9"}}}},
+				map[string]any{"match": map[string]any{"op": "==", "left": map[string]any{"payload": map[string]any{"protocol": "ip", "field": "saddr"}}, "right": map[string]any{"range": []any{"10.0.0.9", "10.0.0.1"}}}},
 				map[string]any{"match": map[string]any{"op": "==", "left": map[string]any{"payload": map[string]any{"protocol": "tcp", "field": "dport"}}, "right": 80}},
 				map[string]any{"accept": nil}},
 		}})
@@ -323,7 +347,7 @@ func TestNFTablesStateRejects(t *testing.T) {
 		"no nftables array": withSection(base, linuxSecNFT, `{"tables": []}`),
 		"nft failed":        withSection(base, linuxSecErrors, "nft_ruleset: exit status 1: Operation not permitted\n"),
 		"unknown rule":      foreignRule,
-		"range source":      rangeSource,
+		"reversed range":    rangeSource,
 		"truncated":         withSection(ParseFacts(strings.Split(factsText(base), "### portwarden:iptables")[0]), "x", ""),
 	} {
 		if _, err := (&NFTables{}).State(f); err == nil {
@@ -376,6 +400,13 @@ func (h *kernelHost) facts() Facts {
 	return h.ns.script(fs)
 }
 
+// detect gathers fresh facts and detects the backend from them.
+func (h *kernelHost) detect() (Backend, Facts) {
+	h.ns.t.Helper()
+	f := h.facts()
+	return h.backend(f), f
+}
+
 func (h *kernelHost) backend(f Facts) Backend {
 	h.ns.t.Helper()
 	b, err := Detect(f, h.want, h.root)
@@ -393,8 +424,8 @@ func (h *kernelHost) backend(f Facts) Backend {
 func (h *kernelHost) apply(d Desired) (Script, State) {
 	t := h.ns.t
 	t.Helper()
-	b := h.backend(h.facts())
-	s, err := b.Apply(d)
+	b, f := h.detect()
+	s, err := b.Apply(f, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +454,7 @@ func (h *kernelHost) state() State {
 func TestNFTablesKernelRoundTrip(t *testing.T) {
 	requireKernel(t, "nft", "iptables")
 	t.Parallel()
-	for _, mode := range []Mode{Additive, Enforce} {
+	for _, mode := range []rule.Mode{rule.Additive, rule.Enforce} {
 		t.Run(string(mode), func(t *testing.T) {
 			t.Parallel()
 			h := newKernelHost(t, "nftables")
@@ -457,7 +488,7 @@ func TestNFTablesKernelRemoveRule(t *testing.T) {
 	h := newKernelHost(t, "nftables")
 	h.ns.sh(nftLoad(baselineDrop))
 	before := h.ns.sh("nft list table inet filter")
-	d := lxDesired(Additive)
+	d := lxDesired(rule.Additive)
 	h.apply(d)
 	d.Rules = d.Rules[1:]
 	d.Rules[0].Sources = d.Rules[0].Sources[1:]
@@ -470,7 +501,7 @@ func TestNFTablesKernelRemoveRule(t *testing.T) {
 	if after := h.ns.sh("nft list table inet filter"); after != before {
 		t.Errorf("foreign table not restored:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-	if out := h.ns.sh("nft list tables"); strings.Contains(out, Tag) {
+	if out := h.ns.sh("nft list tables"); strings.Contains(out, rule.Tag) {
 		t.Errorf("table left after removal: %s", out)
 	}
 	conf, err := os.ReadFile(filepath.Join(h.root, "etc/nftables.conf"))
@@ -497,7 +528,7 @@ func TestNFTablesKernelForeignDrop(t *testing.T) {
 	chainBefore := h.ns.sh("nft list chain inet filter input")
 
 	expectReach(t, peer, "", "10.99.0.1", false, 2500)
-	d := lxDesired(Additive)
+	d := lxDesired(rule.Additive)
 	_, st := h.apply(d)
 	checkState(t, st, d)
 	// The foreign chain is as it was but for the jump; re-applies render
@@ -565,7 +596,7 @@ func TestNFTablesKernelEnforce(t *testing.T) {
 	h.ns.listen("::", 22, 2500, 8080)
 	expectReach(t, peer, "10.99.0.2", "10.99.0.1", true, 8080)
 
-	d := lxDesired(Enforce)
+	d := lxDesired(rule.Enforce)
 	_, st := h.apply(d)
 	checkState(t, st, d)
 	// 10.99.0.2 is a rule source, 10.99.0.3 the controller.
@@ -580,7 +611,7 @@ func TestNFTablesKernelEnforce(t *testing.T) {
 	expectReach(t, h.ns, "", "127.0.0.1", true, 8080)
 
 	// Back to additive: everything is open again.
-	h.apply(lxDesired(Additive))
+	h.apply(lxDesired(rule.Additive))
 	expectReach(t, peer, "10.99.0.3", "10.99.0.1", true, 2500, 8080)
 }
 
@@ -591,7 +622,7 @@ func TestNFTablesKernelPersist(t *testing.T) {
 	t.Parallel()
 	t.Run("file alone", func(t *testing.T) {
 		h := newKernelHost(t, "nftables")
-		d := lxDesired(Enforce)
+		d := lxDesired(rule.Enforce)
 		h.apply(d)
 		fresh := &kernelHost{ns: newNS(t), root: h.root, want: "nftables"}
 		fresh.ns.sh("nft -f " + filepath.Join(h.root, nftPersistPath))
@@ -611,7 +642,7 @@ func TestNFTablesKernelPersist(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.ns.sh("nft -f " + conf)
-		d := lxDesired(Additive)
+		d := lxDesired(rule.Additive)
 		h.apply(d)
 		h.apply(d) // the include line is added once
 		b, err := os.ReadFile(conf)
@@ -644,14 +675,14 @@ func TestNFTablesKernelStaleFacts(t *testing.T) {
 	t.Parallel()
 	h := newKernelHost(t, "nftables")
 	h.ns.sh(nftLoad(baselineDrop))
-	d1 := lxDesired(Additive)
+	d1 := lxDesired(rule.Additive)
 	h.apply(d1)
 	h.ns.sh("nft insert rule inet filter input jump portwarden_input")
-	b := h.backend(h.facts()) // two jumps: the apply deletes both by handle
+	b, f := h.detect() // two jumps: the apply deletes both by handle
 	h.ns.sh(`nft -a list chain inet filter input | sed -n 's/.*jump portwarden_input # handle \([0-9]*\)$/\1/p' | while read -r n; do nft delete rule inet filter input handle "$n"; done`)
 	before := h.ns.sh("nft list ruleset")
 
-	s, err := b.Apply(lxDesired(Enforce))
+	s, err := b.Apply(f, lxDesired(rule.Enforce))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -679,8 +710,8 @@ func TestNFTablesKernelStaleFacts(t *testing.T) {
 func TestNFTablesKernelTruncatedInput(t *testing.T) {
 	requireKernel(t, "nft")
 	h := newKernelHost(t, "nftables")
-	b := h.backend(h.facts())
-	s, err := b.Apply(lxDesired(Additive))
+	b, f := h.detect()
+	s, err := b.Apply(f, lxDesired(rule.Additive))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -696,5 +727,21 @@ func TestNFTablesKernelTruncatedInput(t *testing.T) {
 	if _, stderr, code := h.ns.run(s.Body, s.Stdin); code != 0 {
 		t.Fatalf("full ruleset: exit %d: %s", code, stderr)
 	}
-	checkState(t, h.state(), lxDesired(Additive))
+	checkState(t, h.state(), lxDesired(rule.Additive))
+}
+
+// Sources are sets: one nft rule per policy rule and family, whatever the
+// number of peers, touching prefixes read back through nft's ranges, and
+// the second apply changes nothing.
+func TestNFTablesKernelLargeSets(t *testing.T) {
+	requireKernel(t, "nft")
+	t.Parallel()
+	h := checkLargeSets(t, "nftables")
+	out := h.ns.sh("nft list chain inet portwarden input")
+	if n := strings.Count(out, " saddr "); n != 5 { // tcp v4 + v6, udp v4, management v4, the DHCPv6 preamble
+		t.Errorf("%d source matches, want 5 (one per rule and family):\n%.2000s", n, out)
+	}
+	if !strings.Contains(out, "10.0.0.1-10.0.0.7") {
+		t.Errorf("touching prefixes are not one range element:\n%.2000s", out)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // UFW is the backend for hosts whose firewall ufw manages. It works
@@ -33,17 +35,11 @@ import (
 // tests them with iptables-restore --test, swaps them in with rename,
 // and reloads; if the reload fails, the old files go back and ufw is
 // reloaded again, so the host is as it was. See docs/ufw.md.
-type UFW struct {
-	// Facts are the host's facts from before the apply: Apply rewrites
-	// ufw's files from their contents.
-	Facts Facts
-}
-
-// newUFW is Detect's ufw backend. ufw reads its files at fixed paths, so
-// a persist root does not apply (a lab host has its own /etc).
-func newUFW(_ string, f Facts) (Backend, error) {
-	return &UFW{Facts: f}, nil
-}
+//
+// ufw reads its files at fixed paths, so a persist root does not apply
+// (a lab host has its own /etc). Apply rewrites ufw's files from their
+// contents in the facts it is given.
+type UFW struct{}
 
 // Name implements Backend.
 func (*UFW) Name() string { return "ufw" }
@@ -69,7 +65,7 @@ func (h *ufwHost) plan(d linuxDesired) (ufwPlan, error) {
 	p := ufwPlan{write: map[string]string{}, existed: map[string]bool{}}
 	if !h.defaults.ipv6 {
 		for _, r := range d.Rules {
-			if _, s6 := SplitFamilies(r.Sources); len(s6) > 0 {
+			if _, s6 := rule.SplitFamilies(r.Sources); len(s6) > 0 {
 				return p, fmt.Errorf("rule %s has IPv6 sources but IPV6=no in %s: ufw does not filter IPv6 on this host (set IPV6=yes there and run ufw reload)", r.Key(), ufwDefaultPath)
 			}
 		}
@@ -85,15 +81,15 @@ func (h *ufwHost) plan(d linuxDesired) (ufwPlan, error) {
 	}
 	rec := h.record
 	switch {
-	case d.Mode == Enforce:
-		if rec.mode != Enforce {
-			rec = ufwRecord{mode: Enforce, previousInput: h.defaults.inputPolicy}
+	case d.Mode == rule.Enforce:
+		if rec.mode != rule.Enforce {
+			rec = ufwRecord{mode: rule.Enforce, previousInput: h.defaults.inputPolicy}
 		}
 		set(ufwRecordPath, rec.render())
 		if h.defaults.inputPolicy != "DROP" || !h.defaults.hasInputLine {
 			set(ufwDefaultPath, setUFWDefault(h.raw[ufwDefaultPath], "DEFAULT_INPUT_POLICY", "DROP"))
 		}
-	case rec.mode == Enforce:
+	case rec.mode == rule.Enforce:
 		// Leaving enforce mode (to additive or to nothing) puts the
 		// host's default back.
 		if rec.previousInput != "" && rec.previousInput != h.defaults.inputPolicy {
@@ -118,15 +114,12 @@ func (h *ufwHost) plan(d linuxDesired) (ufwPlan, error) {
 }
 
 // Apply implements Backend. The new files travel on standard input.
-func (b *UFW) Apply(d Desired) (Script, error) {
+func (b *UFW) Apply(f Facts, d Desired) (Script, error) {
 	dd, err := prepareLinuxDesired(d)
 	if err != nil {
 		return Script{}, err
 	}
-	if b.Facts == nil {
-		return Script{}, fmt.Errorf("ufw apply needs the host's facts (UFW.Facts): it rewrites ufw's files from them")
-	}
-	lf, err := parseLinuxFacts(b.Facts)
+	lf, err := parseLinuxFacts(f)
 	if err != nil {
 		return Script{}, err
 	}
@@ -226,24 +219,29 @@ fi
 `, fam, i+1, path)
 	}
 	// Stage beside the targets (same file system, so mv is a rename),
-	// keep the old files as hard links, then rename the new ones in.
-	var stage, keep, swap, back, drop, clean []string
+	// keep the old files as hard links, then rename the new ones in. The
+	// staged names carry this run's id ($pw_run, the random suffix of its
+	// state directory): unique per run. Under the lock no other run is at
+	// work, so what earlier, interrupted runs left is removed first.
+	var stage, keep, swap, back, drop, clean, stale []string
 	for i, path := range paths {
-		stage = append(stage, fmt.Sprintf(`cat "$pw_tmp/new%d" >%s.portwarden-new && chmod %s %s.portwarden-new`, i+1, path, ufwFileModes[path], path))
-		keep = append(keep, fmt.Sprintf(`{ [ ! -e %[1]s ] || ln -f %[1]s %[1]s.portwarden-old; }`, path))
-		swap = append(swap, fmt.Sprintf(`mv -f %[1]s.portwarden-new %[1]s`, path))
+		stage = append(stage, fmt.Sprintf(`cat "$pw_tmp/new%d" >%s.portwarden-new-"$pw_run" && chmod %s %s.portwarden-new-"$pw_run"`, i+1, path, ufwFileModes[path], path))
+		keep = append(keep, fmt.Sprintf(`{ [ ! -e %[1]s ] || ln -f %[1]s %[1]s.portwarden-old-"$pw_run"; }`, path))
+		swap = append(swap, fmt.Sprintf(`mv -f %[1]s.portwarden-new-"$pw_run" %[1]s`, path))
 		if p.existed[path] {
-			back = append(back, fmt.Sprintf(`if [ -e %[1]s.portwarden-old ]; then mv -f %[1]s.portwarden-old %[1]s; fi`, path))
+			back = append(back, fmt.Sprintf(`if [ -e %[1]s.portwarden-old-"$pw_run" ]; then mv -f %[1]s.portwarden-old-"$pw_run" %[1]s; fi`, path))
 		} else {
 			back = append(back, "rm -f "+path)
 		}
-		clean = append(clean, path+".portwarden-new", path+".portwarden-old")
+		clean = append(clean, path+`.portwarden-new-"$pw_run"`, path+`.portwarden-old-"$pw_run"`)
+		stale = append(stale, path+".portwarden-new*", path+".portwarden-old*")
 	}
 	for _, path := range p.remove {
-		keep = append(keep, fmt.Sprintf(`{ [ ! -e %[1]s ] || ln -f %[1]s %[1]s.portwarden-old; }`, path))
+		keep = append(keep, fmt.Sprintf(`{ [ ! -e %[1]s ] || ln -f %[1]s %[1]s.portwarden-old-"$pw_run"; }`, path))
 		drop = append(drop, "rm -f "+path)
-		back = append(back, fmt.Sprintf(`if [ -e %[1]s.portwarden-old ]; then mv -f %[1]s.portwarden-old %[1]s; fi`, path))
-		clean = append(clean, path+".portwarden-old")
+		back = append(back, fmt.Sprintf(`if [ -e %[1]s.portwarden-old-"$pw_run" ]; then mv -f %[1]s.portwarden-old-"$pw_run" %[1]s; fi`, path))
+		clean = append(clean, path+`.portwarden-old-"$pw_run"`)
+		stale = append(stale, path+".portwarden-old*")
 	}
 	and := func(cmds []string) string {
 		if len(cmds) == 0 {
@@ -271,6 +269,8 @@ fi
 		return b.String()
 	}
 	b.WriteString("if [ \"$pw_go\" = 1 ] && ! pw_guard_begin; then pw_go=0; fi\n")
+	b.WriteString("pw_run=${pw_state##*.}\n")
+	b.WriteString("if [ \"$pw_go\" = 1 ]; then rm -f " + strings.Join(stale, " ") + "; fi\n")
 	fmt.Fprintf(&b, `%[1]s
 pw_back() {
 	%[5]s

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // ufw's rules files, parsed and rendered the way ufw itself writes them
@@ -34,8 +36,8 @@ const (
 	ufwTupleMark  = "### tuple ###"
 	// ufwOwnedPrefix starts the (decoded) comment of every tuple portwarden
 	// writes: "portwarden:<rule key>[ <reason>]", or "portwarden:management".
-	ufwOwnedPrefix = Tag + ":"
-	ufwMgmtComment = Tag + ":management"
+	ufwOwnedPrefix = rule.Tag + ":"
+	ufwMgmtComment = rule.Tag + ":management"
 	// ufwOwnedHex is ufwOwnedPrefix as the hex of a tuple's comment.
 	ufwOwnedHex = "706f727477617264656e3a"
 )
@@ -165,14 +167,14 @@ func ufwChain(v6 bool) string {
 
 // ufwAllowBlock renders "ufw allow from SRC to any port PORTS proto P
 // comment C" exactly as ufw writes it.
-func ufwAllowBlock(proto string, ports []PortRange, src netip.Prefix, comment string) ufwBlock {
+func ufwAllowBlock(proto string, ports []rule.PortRange, src netip.Prefix, comment string) ufwBlock {
 	v6 := src.Addr().Is6()
 	dst := "0.0.0.0/0"
 	if v6 {
 		dst = "::/0"
 	}
 	dport := iptPorts(ports)
-	s := PrefixString(src)
+	s := rule.PrefixString(src)
 	t := ufwTuple{
 		fields:  []string{"allow", proto, dport, dst, "any", s, "in"},
 		comment: comment,
@@ -186,7 +188,7 @@ func ufwAllowBlock(proto string, ports []PortRange, src netip.Prefix, comment st
 }
 
 // ufwRuleComment is the tuple comment of a policy rule.
-func ufwRuleComment(r Rule) string {
+func ufwRuleComment(r rule.Rule) string {
 	c := ufwOwnedPrefix + r.Key()
 	if r.Comment != "" {
 		c += " " + r.Comment
@@ -199,16 +201,16 @@ func ufwRuleComment(r Rule) string {
 // and per 15 ports (ufw, like iptables' multiport, takes at most 15).
 func ufwOwnedBlocks(d linuxDesired, v6 bool) []ufwBlock {
 	pick := func(src []netip.Prefix) []netip.Prefix {
-		s4, s6 := SplitFamilies(src)
+		s4, s6 := rule.SplitFamilies(src)
 		if v6 {
 			return s6
 		}
 		return s4
 	}
 	var out []ufwBlock
-	if d.Mode == Enforce {
+	if d.Mode == rule.Enforce {
 		for _, s := range pick(d.ManagementSources) {
-			out = append(out, ufwAllowBlock("tcp", []PortRange{{Lo: d.ManagementPort, Hi: d.ManagementPort}}, s, ufwMgmtComment))
+			out = append(out, ufwAllowBlock("tcp", []rule.PortRange{{Lo: d.ManagementPort, Hi: d.ManagementPort}}, s, ufwMgmtComment))
 		}
 	}
 	for _, r := range d.Rules {
@@ -223,15 +225,15 @@ func ufwOwnedBlocks(d linuxDesired, v6 bool) []ufwBlock {
 
 // ufwOwnedRead is what portwarden's tuples of one family say.
 type ufwOwnedRead struct {
-	rules []Rule
-	mgmt  *Rule
+	rules []rule.Rule
+	mgmt  *rule.Rule
 }
 
 // readOwned turns portwarden's tuples back into rules, grouped by the key
 // in their comment.
 func readUFWOwned(blocks []ufwBlock) (ufwOwnedRead, error) {
 	var out ufwOwnedRead
-	byKey := map[string]*Rule{}
+	byKey := map[string]*rule.Rule{}
 	var keys []string
 	for _, b := range blocks {
 		f := b.tuple.fields
@@ -242,18 +244,18 @@ func readUFWOwned(blocks []ufwBlock) (ufwOwnedRead, error) {
 		if err != nil {
 			return out, fmt.Errorf("portwarden's ufw rule %q: %w", b.tuple, err)
 		}
-		var ports []PortRange
+		var ports []rule.PortRange
 		for _, p := range strings.Split(f[2], ",") {
-			pr, err := ParsePortRange(strings.Replace(p, ":", "-", 1))
+			pr, err := rule.ParsePortRange(strings.Replace(p, ":", "-", 1))
 			if err != nil {
 				return out, fmt.Errorf("portwarden's ufw rule %q: %w", b.tuple, err)
 			}
 			ports = append(ports, pr)
 		}
-		r := Rule{Protocol: f[1], Ports: ports, Sources: []netip.Prefix{src}}
+		r := rule.Rule{Protocol: f[1], Ports: ports, Sources: []netip.Prefix{src}}
 		if b.tuple.comment == ufwMgmtComment {
 			if out.mgmt == nil {
-				out.mgmt = &Rule{Protocol: r.Protocol, Ports: r.Ports}
+				out.mgmt = &rule.Rule{Protocol: r.Protocol, Ports: r.Ports}
 			}
 			out.mgmt.Sources = append(out.mgmt.Sources, src)
 			continue
@@ -348,7 +350,7 @@ func setUFWDefault(text, key, value string) string {
 // ufw's configuration besides its rules, so that leaving enforce mode
 // puts it back.
 type ufwRecord struct {
-	mode Mode
+	mode rule.Mode
 	// previousInput is DEFAULT_INPUT_POLICY before enforce mode set it.
 	previousInput string
 }
@@ -376,7 +378,7 @@ func parseUFWRecord(text string) (ufwRecord, error) {
 		}
 		switch k {
 		case "mode":
-			m, err := ParseMode(v)
+			m, err := rule.ParseMode(v)
 			if err != nil {
 				return r, fmt.Errorf("%s: %w", ufwRecordPath, err)
 			}
@@ -395,18 +397,18 @@ func ufwValidPolicy(p string) bool { return p == "DROP" || p == "ACCEPT" || p ==
 
 // ufwKernelLine is the form iptables-save prints of an owned block's
 // iptables line, for comparing with the kernel's chain.
-func ufwKernelSig(r Rule) string {
-	return r.Protocol + " " + PortsString(r.Ports) + " " + r.Sources[0].Masked().String()
+func ufwKernelSig(r rule.Rule) string {
+	return r.Protocol + " " + rule.PortsString(r.Ports) + " " + r.Sources[0].Masked().String()
 }
 
 // ufwBlockSig is ufwKernelSig of a block portwarden writes.
 func ufwBlockSig(b ufwBlock) string {
 	f := b.tuple.fields
 	src, _ := ufwParseAddr(f[5])
-	var ports []PortRange
+	var ports []rule.PortRange
 	for _, p := range strings.Split(f[2], ",") {
-		pr, _ := ParsePortRange(strings.Replace(p, ":", "-", 1))
+		pr, _ := rule.ParsePortRange(strings.Replace(p, ":", "-", 1))
 		ports = append(ports, pr)
 	}
-	return ufwKernelSig(Rule{Protocol: f[1], Ports: ports, Sources: []netip.Prefix{src}})
+	return ufwKernelSig(rule.Rule{Protocol: f[1], Ports: ports, Sources: []netip.Prefix{src}})
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // ufwNS is a network namespace whose scripts run with a private copy of
@@ -104,8 +106,8 @@ func (u *ufwNS) backend() (*UFW, Facts) {
 // the apply's own output.
 func (u *ufwNS) apply(d Desired) State {
 	u.t.Helper()
-	b, _ := u.backend()
-	s, err := b.Apply(d)
+	b, f := u.backend()
+	s, err := b.Apply(f, d)
 	if err != nil {
 		u.t.Fatalf("apply: %v", err)
 	}
@@ -139,17 +141,17 @@ func (u *ufwNS) file(name string) string {
 	return string(b)
 }
 
-func ufwTestDesired(mode Mode) Desired {
-	many := make([]PortRange, 0, 20)
+func ufwTestDesired(mode rule.Mode) Desired {
+	many := make([]rule.PortRange, 0, 20)
 	for p := uint16(7000); p < 7040; p += 2 {
-		many = append(many, PortRange{Lo: p, Hi: p})
+		many = append(many, rule.PortRange{Lo: p, Hi: p})
 	}
 	return Desired{
 		Mode: mode,
-		Rules: []Rule{
-			{Protocol: "tcp", Ports: []PortRange{{Lo: 443, Hi: 443}, {Lo: 2500, Hi: 3300}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32"), netip.MustParsePrefix("fd70::5/128")}, Comment: "Veeam data movers"},
+		Rules: []rule.Rule{
+			{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 443, Hi: 443}, {Lo: 2500, Hi: 3300}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32"), netip.MustParsePrefix("fd70::5/128")}, Comment: "Veeam data movers"},
 			{Protocol: "tcp", Ports: many, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.1.0/24")}},
-			{Protocol: "udp", Ports: []PortRange{{Lo: 111, Hi: 111}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.6/32")}},
+			{Protocol: "udp", Ports: []rule.PortRange{{Lo: 111, Hi: 111}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.6/32")}},
 		},
 		ManagementPort:    22,
 		ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/32"), netip.MustParsePrefix("fd70::1/128")},
@@ -173,7 +175,7 @@ func checkUFWState(t *testing.T, st State, d Desired) {
 	}
 }
 
-func rulesText(rs []Rule) string {
+func rulesText(rs []rule.Rule) string {
 	var b strings.Builder
 	for _, r := range rs {
 		b.WriteString(r.Key() + " from ")
@@ -193,7 +195,7 @@ func TestUFWKernel(t *testing.T) {
 	u.sh(`ufw default allow incoming >/dev/null && ufw --force enable >/dev/null &&
 ufw deny from 198.18.9.9 >/dev/null && ufw allow 8080/tcp >/dev/null`)
 
-	d := ufwTestDesired(Additive)
+	d := ufwTestDesired(rule.Additive)
 	checkUFWState(t, u.apply(d), d)
 
 	status := u.sh("ufw status")
@@ -232,7 +234,7 @@ ufw deny from 198.18.9.9 >/dev/null && ufw allow 8080/tcp >/dev/null`)
 	checkUFWState(t, u.apply(d), d)
 
 	// Enforce: default deny incoming, previous default recorded.
-	e := ufwTestDesired(Enforce)
+	e := ufwTestDesired(rule.Enforce)
 	st := u.apply(e)
 	checkUFWState(t, st, e)
 	if st.Management == nil || st.Management.Key() != "tcp/22" || len(st.Management.Sources) != 2 {
@@ -259,7 +261,7 @@ ufw deny from 198.18.9.9 >/dev/null && ufw allow 8080/tcp >/dev/null`)
 
 	// Destroy: everything portwarden's goes, the default comes back, the
 	// host's rules stay in their order.
-	u.apply(Desired{Mode: Additive})
+	u.apply(Desired{Mode: rule.Additive})
 	after := u.file("ufw/user.rules")
 	if strings.Contains(after, "comment=") || strings.Contains(u.file("ufw/user6.rules"), "comment=") {
 		t.Errorf("portwarden's tuples remain after destroy:\n%s", after)
@@ -303,13 +305,22 @@ func TestUFWKernelRollback(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(u.sbin, "ufw"), []byte(wrapper), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := u.backend()
-	s, err := b.Apply(ufwTestDesired(Enforce))
+	// What an interrupted earlier run left staged: removed under the lock.
+	for _, f := range []string{"ufw/user.rules.portwarden-new", "ufw/user6.rules.portwarden-old-AbCd1234", "default/ufw.portwarden-new-Zz99Yy88"} {
+		os.WriteFile(filepath.Join(u.dir, f), []byte("stale\n"), 0o600)
+	}
+	b, f := u.backend()
+	s, err := b.Apply(f, ufwTestDesired(rule.Enforce))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// /run is fresh per run: the wrapper fails once within this script.
 	out, _, code := u.run(s.Body, s.Stdin)
+	for _, pattern := range []string{"ufw/*.portwarden-*", "default/ufw.portwarden-*"} {
+		if left, _ := filepath.Glob(filepath.Join(u.dir, pattern)); len(left) > 0 {
+			t.Errorf("staged or stale files left after the run: %v", left)
+		}
+	}
 	if code == 0 || !strings.Contains(out, "the old files are back and loaded") {
 		t.Fatalf("apply with a failing reload: exit %d\n%s", code, out)
 	}
@@ -328,8 +339,8 @@ func TestUFWKernelRollback(t *testing.T) {
 	os.Remove(filepath.Join(u.sbin, "ufw"))
 
 	// Stale facts: the admin adds a rule between plan and apply.
-	b, _ = u.backend()
-	s, err = b.Apply(ufwTestDesired(Additive))
+	b, f = u.backend()
+	s, err = b.Apply(f, ufwTestDesired(rule.Additive))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,10 +362,10 @@ func TestUFWKernelArmedRevert(t *testing.T) {
 	u := newUFWNS(t)
 	u.sh("ufw --force enable >/dev/null && ufw allow 8080/tcp >/dev/null")
 	before := u.file("ufw/user.rules")
-	b, _ := u.backend()
-	d := ufwTestDesired(Additive)
+	b, f := u.backend()
+	d := ufwTestDesired(rule.Additive)
 	d.Guard = Guard{ConfirmTimeout: 4 * time.Second}
-	s, err := b.Apply(d)
+	s, err := b.Apply(f, d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // State implements Backend. It reads portwarden's tuples from ufw's files
@@ -37,8 +39,8 @@ func (b *UFW) State(f Facts) (State, error) {
 	} else {
 		st.Warnings = append(st.Warnings, "IPV6=no in "+ufwDefaultPath+": ufw does not filter IPv6 on this host")
 	}
-	var rules []Rule
-	var mgmt *Rule
+	var rules []rule.Rule
+	var mgmt *rule.Rule
 	for i, file := range files {
 		v6 := i == 1
 		owned := file.ownedBlocks()
@@ -76,10 +78,10 @@ func (b *UFW) State(f Facts) (State, error) {
 		m := mgmt.Normalize()
 		st.Management = &m
 	}
-	st.Mode = Additive
-	if h.record.mode == Enforce {
+	st.Mode = rule.Additive
+	if h.record.mode == rule.Enforce {
 		st.Installed = true
-		st.Mode = Enforce
+		st.Mode = rule.Enforce
 		if h.defaults.inputPolicy != "DROP" {
 			st.Drift = append(st.Drift, fmt.Sprintf("enforce mode wants DEFAULT_INPUT_POLICY=\"DROP\" in %s, it is %q", ufwDefaultPath, h.defaults.inputPolicy))
 		}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 func TestUFWOwnedHex(t *testing.T) {
@@ -34,11 +36,11 @@ func readUFWFixture(t *testing.T, name string) *ufwFile {
 // files read back as the rules that were asked for.
 func TestUFWRenderMatchesUFW(t *testing.T) {
 	d := mustPrepare(t, Desired{
-		Mode: Enforce,
-		Rules: []Rule{
-			{Protocol: "tcp", Ports: []PortRange{{Lo: 2500, Hi: 3300}, {Lo: 443, Hi: 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32")}, Comment: "Veeam data movers"},
-			{Protocol: "tcp", Ports: []PortRange{{Lo: 9392, Hi: 9392}}, Sources: []netip.Prefix{netip.MustParsePrefix("fd70::/64")}},
-			{Protocol: "udp", Ports: []PortRange{{Lo: 111, Hi: 111}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.1.0/24")}},
+		Mode: rule.Enforce,
+		Rules: []rule.Rule{
+			{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 2500, Hi: 3300}, {Lo: 443, Hi: 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32")}, Comment: "Veeam data movers"},
+			{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 9392, Hi: 9392}}, Sources: []netip.Prefix{netip.MustParsePrefix("fd70::/64")}},
+			{Protocol: "udp", Ports: []rule.PortRange{{Lo: 111, Hi: 111}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.1.0/24")}},
 		},
 		ManagementPort:    22,
 		ManagementSources: []netip.Prefix{netip.MustParsePrefix("fd70::1/128")},
@@ -137,12 +139,12 @@ func ufwTestHost(t *testing.T, defaults, record string) *ufwHost {
 // it puts the default back and removes the record; IPV6=no refuses IPv6
 // sources.
 func TestUFWPlanModes(t *testing.T) {
-	rule := Rule{Protocol: "tcp", Ports: []PortRange{{Lo: 443, Hi: 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32")}}
-	enforce := mustPrepare(t, Desired{Mode: Enforce, Rules: []Rule{rule}, ManagementPort: 22, ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/32")}})
-	additive := mustPrepare(t, Desired{Mode: Additive, Rules: []Rule{rule}})
+	https := rule.Rule{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 443, Hi: 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32")}}
+	enforce := mustPrepare(t, Desired{Mode: rule.Enforce, Rules: []rule.Rule{https}, ManagementPort: 22, ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/32")}})
+	additive := mustPrepare(t, Desired{Mode: rule.Additive, Rules: []rule.Rule{https}})
 	accept := "IPV6=yes\nDEFAULT_INPUT_POLICY=\"ACCEPT\"\n"
 	dropped := "IPV6=yes\nDEFAULT_INPUT_POLICY=\"DROP\"\n"
-	rec := ufwRecord{mode: Enforce, previousInput: "ACCEPT"}.render()
+	rec := ufwRecord{mode: rule.Enforce, previousInput: "ACCEPT"}.render()
 
 	p, err := ufwTestHost(t, accept, "").plan(enforce)
 	if err != nil {
@@ -164,7 +166,7 @@ func TestUFWPlanModes(t *testing.T) {
 	if !strings.Contains(p.sums, ufwRulesPath) || !strings.Contains(p.sums, ufwRecordPath) {
 		t.Errorf("checksums do not cover the files read: %q", p.sums)
 	}
-	v6 := mustPrepare(t, Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{Lo: 443, Hi: 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("fd70::5/128")}}}})
+	v6 := mustPrepare(t, Desired{Mode: rule.Additive, Rules: []rule.Rule{{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 443, Hi: 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("fd70::5/128")}}}})
 	if _, err := ufwTestHost(t, "IPV6=no\n", "").plan(v6); err == nil || !strings.Contains(err.Error(), "IPV6=no") {
 		t.Errorf("IPv6 source with IPV6=no: %v", err)
 	}
@@ -200,13 +202,13 @@ func ufwFacts(t *testing.T, defaults string) Facts {
 }
 
 func TestUFWApplyScript(t *testing.T) {
-	d := Desired{Mode: Enforce, ManagementPort: 22, ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/32")},
-		Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{Lo: 443, Hi: 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32")}}}}
-	s, err := (&UFW{Facts: ufwFacts(t, "IPV6=yes\nDEFAULT_INPUT_POLICY=\"ACCEPT\"\n")}).Apply(d)
+	d := Desired{Mode: rule.Enforce, ManagementPort: 22, ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/32")},
+		Rules: []rule.Rule{{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 443, Hi: 443}}, Sources: []netip.Prefix{netip.MustParsePrefix("198.18.0.5/32")}}}}
+	s, err := (&UFW{}).Apply(ufwFacts(t, "IPV6=yes\nDEFAULT_INPUT_POLICY=\"ACCEPT\"\n"), d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"sha256sum /etc/ufw/user.rules", "iptables-restore --test -n", "ip6tables-restore --test -n", "ufw reload", "mv -f /etc/ufw/user.rules.portwarden-new /etc/ufw/user.rules"} {
+	for _, want := range []string{"sha256sum /etc/ufw/user.rules", "iptables-restore --test -n", "ip6tables-restore --test -n", "ufw reload", `mv -f /etc/ufw/user.rules.portwarden-new-"$pw_run" /etc/ufw/user.rules`, "pw_run=${pw_state##*.}"} {
 		if !strings.Contains(s.Body, want) {
 			t.Errorf("apply script lacks %q", want)
 		}
@@ -215,7 +217,7 @@ func TestUFWApplyScript(t *testing.T) {
 		t.Errorf("enforce does not send the record and the default:\n%s", s.Stdin)
 	}
 	// A host file with portwarden's framing lines in it is refused.
-	_, err = (&UFW{Facts: ufwFacts(t, "IPV6=yes\n"+iptEndMarker+"\nDEFAULT_INPUT_POLICY=\"ACCEPT\"\n")}).Apply(d)
+	_, err = (&UFW{}).Apply(ufwFacts(t, "IPV6=yes\n"+iptEndMarker+"\nDEFAULT_INPUT_POLICY=\"ACCEPT\"\n"), d)
 	if err == nil || !strings.Contains(err.Error(), "frame") {
 		t.Errorf("framing line in /etc/default/ufw: %v", err)
 	}
@@ -224,7 +226,7 @@ func TestUFWApplyScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.Installed || len(st.Rules) != 3 || st.Mode != Additive {
+	if !st.Installed || len(st.Rules) != 3 || st.Mode != rule.Additive {
 		t.Errorf("state: %+v", st)
 	}
 }

@@ -10,6 +10,10 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"go4.org/netipx"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // Windows is the Windows Defender Firewall backend. It owns the firewall
@@ -39,12 +43,15 @@ const (
 	// mode, and its Description keeps the profiles' DefaultInboundAction
 	// from before enforce mode, so that going back to additive can
 	// restore it.
-	windowsManagementName = Tag + "-management"
-	// windowsMaxAddresses caps the remote addresses of one Windows rule;
-	// a rule with more sources is split into parts that State merges
-	// again. Windows accepts more, but long address lists make rules hard
-	// to read in the MMC snap-in and the scripts long.
-	windowsMaxAddresses = 200
+	windowsManagementName = rule.Tag + "-management"
+	// windowsMaxAddresses caps the RemoteAddress entries of one Windows
+	// rule. Sources are written as the fewest entries (touching prefixes
+	// become one range "a-b"), so a rule is one rule with a single
+	// RemoteAddress list for all but the largest fleets; above the cap it
+	// is split into parts that State merges again. Windows 10 is reported
+	// to take at most 1,000 entries per rule (Windows documents no limit):
+	// the cap stays there.
+	windowsMaxAddresses = 1000
 	// windowsPendingInfix marks a rule created by an apply that has not
 	// been committed yet: "<final name>-pending-<change id>".
 	windowsPendingInfix = "-pending-"
@@ -75,7 +82,7 @@ const windowsPreamble = "$global:ErrorActionPreference='Stop'\n$ProgressPreferen
 // windowsCommentFrom recovers the comment from a DisplayName that
 // windowsDisplayName wrote: "portwarden: COMMENT (tcp 2500-3300)".
 func windowsCommentFrom(display string) string {
-	rest, ok := strings.CutPrefix(display, Tag+": ")
+	rest, ok := strings.CutPrefix(display, rule.Tag+": ")
 	if !ok {
 		return ""
 	}
@@ -92,9 +99,9 @@ func windowsDisplayName(comment, proto, ports string, part, parts int) string {
 		what += fmt.Sprintf(", part %d of %d", part, parts)
 	}
 	if comment == "" {
-		return Tag + " (" + what + ")"
+		return rule.Tag + " (" + what + ")"
 	}
-	return Tag + ": " + comment + " (" + what + ")"
+	return rule.Tag + ": " + comment + " (" + what + ")"
 }
 
 // windowsSanitizeComment keeps a comment on one printable line of
@@ -145,23 +152,53 @@ func shortHash(s string) string {
 // windowsRuleName is deterministic and unique per rule key:
 // "portwarden-tcp-2500-3300-1a2b3c4d", with a part number for split
 // rules. Long port lists are shortened; the hash keeps the name unique.
-func windowsRuleName(r Rule, part int) string {
-	ports := strings.ReplaceAll(PortsString(r.Ports), ",", "_")
+func windowsRuleName(r rule.Rule, part int) string {
+	ports := strings.ReplaceAll(rule.PortsString(r.Ports), ",", "_")
 	if len(ports) > 40 {
 		ports = r.Ports[0].String() + "_more"
 	}
-	name := fmt.Sprintf("%s-%s-%s-%s", Tag, r.Protocol, ports, shortHash(r.Key()))
+	name := fmt.Sprintf("%s-%s-%s-%s", rule.Tag, r.Protocol, ports, shortHash(r.Key()))
 	if part > 1 {
 		name += "-" + strconv.Itoa(part)
 	}
 	return name
 }
 
+// validateSources checks sources and renders them as the fewest
+// RemoteAddress entries: the aggregated prefixes, with prefixes that touch
+// joined into one range "first-last" (Windows reads ranges as well as
+// subnets; State turns both back into prefixes).
 func validateSources(src []netip.Prefix) ([]string, error) {
+	ps, err := windowsPrefixes(src)
+	if err != nil {
+		return nil, err
+	}
+	var b netipx.IPSetBuilder
+	for _, p := range ps {
+		b.AddPrefix(p)
+	}
+	set, err := b.IPSet()
+	if err != nil {
+		return nil, fmt.Errorf("sources: %w", err)
+	}
+	var out []string
+	for _, r := range set.Ranges() {
+		if p, ok := r.Prefix(); ok {
+			out = append(out, rule.PrefixString(p))
+		} else {
+			out = append(out, r.From().String()+"-"+r.To().String())
+		}
+	}
+	return out, nil
+}
+
+// windowsPrefixes checks sources and unmaps IPv4-mapped ones, which
+// Windows knows only as IPv4.
+func windowsPrefixes(src []netip.Prefix) ([]netip.Prefix, error) {
 	if len(src) == 0 {
 		return nil, errors.New("no sources: portwarden never opens a port to any address")
 	}
-	out := make([]string, 0, len(src))
+	out := make([]netip.Prefix, 0, len(src))
 	for _, p := range src {
 		if !p.IsValid() {
 			return nil, errors.New("invalid source prefix")
@@ -178,12 +215,12 @@ func validateSources(src []netip.Prefix) ([]string, error) {
 				return nil, fmt.Errorf("source %s: IPv4-mapped prefix shorter than /96", p)
 			}
 		}
-		out = append(out, PrefixString(netip.PrefixFrom(a, bits).Masked()))
+		out = append(out, netip.PrefixFrom(a, bits).Masked())
 	}
 	return out, nil
 }
 
-func validatePorts(ps []PortRange) ([]string, error) {
+func validatePorts(ps []rule.PortRange) ([]string, error) {
 	if len(ps) == 0 {
 		return nil, errors.New("no ports")
 	}
@@ -198,9 +235,9 @@ func validatePorts(ps []PortRange) ([]string, error) {
 }
 
 // windowsSpecs turns the desired state into the Windows rules to create.
-func windowsSpecs(d Desired, mode Mode) ([]windowsSpec, error) {
+func windowsSpecs(d Desired, mode rule.Mode) ([]windowsSpec, error) {
 	var specs []windowsSpec
-	if mode == Enforce {
+	if mode == rule.Enforce {
 		if d.ManagementPort == 0 {
 			return nil, errors.New("enforce mode needs the management port")
 		}
@@ -219,11 +256,11 @@ func windowsSpecs(d Desired, mode Mode) ([]windowsSpec, error) {
 		})
 	}
 	// Rules in Key order, so the script does not depend on input order.
-	rules := make([]Rule, len(d.Rules))
+	rules := make([]rule.Rule, len(d.Rules))
 	for i, r := range d.Rules {
 		rules[i] = r.Normalize()
 	}
-	slices.SortStableFunc(rules, func(a, b Rule) int { return strings.Compare(a.Key(), b.Key()) })
+	slices.SortStableFunc(rules, func(a, b rule.Rule) int { return strings.Compare(a.Key(), b.Key()) })
 	seen := map[string]bool{}
 	for _, r := range rules {
 		if r.Protocol != "tcp" && r.Protocol != "udp" {
@@ -247,7 +284,7 @@ func windowsSpecs(d Desired, mode Mode) ([]windowsSpec, error) {
 			chunk := addrs[i*windowsMaxAddresses : min(len(addrs), (i+1)*windowsMaxAddresses)]
 			specs = append(specs, windowsSpec{
 				Name:        windowsRuleName(r, i+1),
-				DisplayName: windowsDisplayName(comment, r.Protocol, PortsString(r.Ports), i+1, parts),
+				DisplayName: windowsDisplayName(comment, r.Protocol, rule.PortsString(r.Ports), i+1, parts),
 				Protocol:    strings.ToUpper(r.Protocol),
 				Ports:       ports,
 				Addresses:   chunk,

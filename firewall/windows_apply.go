@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // windowsChangeID names the pending rules of one apply. It is random per
@@ -69,8 +71,8 @@ const windowsUnlock = "}finally{$mx.ReleaseMutex();$mx.Dispose()}\n"
 // is, since that already means Block there, so nothing recorded as
 // NotConfigured ever needs writing back. Profile names in the script are
 // literals: -Profile and -Name take wildcards too.
-func (Windows) Apply(d Desired) (Script, error) {
-	mode, err := ParseMode(string(d.Mode))
+func (Windows) Apply(_ Facts, d Desired) (Script, error) {
+	mode, err := rule.ParseMode(string(d.Mode))
 	if err != nil {
 		return Script{}, fmt.Errorf("rendering the Windows firewall change: %w", err)
 	}
@@ -95,7 +97,7 @@ func (Windows) Apply(d Desired) (Script, error) {
 	b.WriteString(windowsPreamble)
 	lock := strings.ReplaceAll(windowsLock, "LOCKWAIT", fmt.Sprint(windowsLockWaitMillis))
 	b.WriteString(strings.ReplaceAll(lock, "LOCKSECONDS", fmt.Sprint(windowsLockWaitMillis/1000)))
-	b.WriteString("$g=" + psQuote(Tag) + "\n")
+	b.WriteString("$g=" + psQuote(rule.Tag) + "\n")
 	b.WriteString(strings.ReplaceAll(windowsReadGroupInto("old"), "-Group 'portwarden'", "-Group $g"))
 	if len(finals) > 0 {
 		fmt.Fprintf(&b, "$clash=@(Get-NetFirewallRule -Name %s -PolicyStore PersistentStore -ErrorAction SilentlyContinue -ErrorVariable e|Where-Object{$_.Group -ne $g})\n", psList(finals))
@@ -103,7 +105,7 @@ func (Windows) Apply(d Desired) (Script, error) {
 		b.WriteString("if($clash.Count){throw ('portwarden: the rule name '+$clash[0].Name+' is taken by a rule outside group '+$g+' (display name '+$clash[0].DisplayName+'); nothing was changed: rename or remove that rule')}\n")
 	}
 	fmt.Fprintf(&b, "$mg=@($old|Where-Object{$_.Name -like '%s*'})\n", windowsManagementName)
-	if mode == Enforce {
+	if mode == rule.Enforce {
 		// Record the defaults from before enforce mode, or carry the
 		// record over from the management rule being replaced.
 		b.WriteString("$mark=$null;if($mg.Count){$mark=$mg[0].Description}\n")
@@ -125,7 +127,7 @@ func (Windows) Apply(d Desired) (Script, error) {
 		fmt.Fprintf(&b, " -Protocol %s -LocalPort %s -RemoteAddress %s\n", s.Protocol, psList(s.Ports), psList(s.Addresses))
 	}
 	b.WriteString("}catch{\nforeach($x in $new){try{Remove-NetFirewallRule -InputObject $x -ErrorAction Stop}catch{}}\nthrow\n}\n")
-	if mode == Enforce {
+	if mode == rule.Enforce {
 		// Only Allow needs changing: NotConfigured already means Block
 		// in the PersistentStore, and staying NotConfigured lets leaving
 		// enforce mode restore the host exactly.

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // windowsReadGroup loads the rules of portwarden's group into $VAR.
@@ -163,7 +165,7 @@ func unwrapPSArray[T any](text string) (list []T, ok bool, err error) {
 
 // State implements Backend.
 func (Windows) State(f Facts) (State, error) {
-	st := State{Backend: "windows", Mode: Additive}
+	st := State{Backend: "windows", Mode: rule.Additive}
 	rulesText, ok := f[windowsRulesSection]
 	if !ok {
 		return State{}, fmt.Errorf("reading Windows firewall facts: no %q section in the output", windowsRulesSection)
@@ -187,7 +189,7 @@ func (Windows) State(f Facts) (State, error) {
 
 	// Rules that portwarden split (more sources than fit one Windows
 	// rule) share protocol and ports; they are merged back by Key.
-	merged := map[string]*Rule{}
+	merged := map[string]*rule.Rule{}
 	management := false
 	for _, wr := range raw {
 		if wr.Name == "" {
@@ -197,11 +199,11 @@ func (Windows) State(f Facts) (State, error) {
 		// drift: it does not count as present, and the next apply
 		// replaces it.
 		if why := windowsRuleOddity(wr); why != "" {
-			st.Drift = append(st.Drift, fmt.Sprintf("rule %q in group %s %s", wr.Name, Tag, why))
+			st.Drift = append(st.Drift, fmt.Sprintf("rule %q in group %s %s", wr.Name, rule.Tag, why))
 			continue
 		}
 		if strings.Contains(wr.Name, windowsPendingInfix) {
-			st.Drift = append(st.Drift, fmt.Sprintf("rule %q in group %s is left over from an interrupted apply", wr.Name, Tag))
+			st.Drift = append(st.Drift, fmt.Sprintf("rule %q in group %s is left over from an interrupted apply", wr.Name, rule.Tag))
 		}
 		if isWindowsManagement(wr.Name) {
 			management = true
@@ -217,7 +219,7 @@ func (Windows) State(f Facts) (State, error) {
 			return State{}, fmt.Errorf("reading Windows firewall rule %q: %w", wr.Name, err)
 		}
 		if why != "" {
-			st.Drift = append(st.Drift, fmt.Sprintf("rule %q in group %s %s", wr.Name, Tag, why))
+			st.Drift = append(st.Drift, fmt.Sprintf("rule %q in group %s %s", wr.Name, rule.Tag, why))
 			continue
 		}
 		if m, ok := merged[r.Key()]; ok {
@@ -232,7 +234,7 @@ func (Windows) State(f Facts) (State, error) {
 	for _, r := range merged {
 		st.Rules = append(st.Rules, r.Normalize())
 	}
-	slices.SortFunc(st.Rules, func(a, b Rule) int { return strings.Compare(a.Key(), b.Key()) })
+	slices.SortFunc(st.Rules, func(a, b rule.Rule) int { return strings.Compare(a.Key(), b.Key()) })
 
 	seen := map[string]bool{}
 	for _, p := range profiles {
@@ -280,7 +282,7 @@ func (Windows) State(f Facts) (State, error) {
 	}
 	// The management rule is portwarden's record of enforce mode.
 	if management {
-		st.Mode = Enforce
+		st.Mode = rule.Enforce
 	}
 	return st, nil
 }
@@ -323,44 +325,44 @@ func windowsRuleOddity(wr windowsRule) string {
 // windowsRuleToRule converts a rule that portwarden could have written. A
 // non-empty why means the rule uses a condition that portwarden does not
 // write (a keyword address, a special port, another protocol).
-func windowsRuleToRule(wr windowsRule) (Rule, string, error) {
-	r := Rule{Comment: windowsCommentFrom(wr.DisplayName)}
+func windowsRuleToRule(wr windowsRule) (rule.Rule, string, error) {
+	r := rule.Rule{Comment: windowsCommentFrom(wr.DisplayName)}
 	switch strings.ToUpper(wr.Protocol) {
 	case "TCP", "6":
 		r.Protocol = "tcp"
 	case "UDP", "17":
 		r.Protocol = "udp"
 	default:
-		return Rule{}, fmt.Sprintf("has protocol %q", wr.Protocol), nil
+		return rule.Rule{}, fmt.Sprintf("has protocol %q", wr.Protocol), nil
 	}
 	if len(wr.LocalPort) == 0 {
-		return Rule{}, "", errors.New("no local port listed")
+		return rule.Rule{}, "", errors.New("no local port listed")
 	}
 	for _, s := range wr.LocalPort {
 		if strings.EqualFold(s, "Any") {
-			r.Ports = append(r.Ports, PortRange{Lo: 1, Hi: 65535})
+			r.Ports = append(r.Ports, rule.PortRange{Lo: 1, Hi: 65535})
 			continue
 		}
-		p, err := ParsePortRange(s)
+		p, err := rule.ParsePortRange(s)
 		if err != nil {
 			if s != "" && !strings.ContainsAny(s, "0123456789") {
-				return Rule{}, fmt.Sprintf("has local port keyword %q", s), nil
+				return rule.Rule{}, fmt.Sprintf("has local port keyword %q", s), nil
 			}
-			return Rule{}, "", err
+			return rule.Rule{}, "", err
 		}
 		r.Ports = append(r.Ports, p)
 	}
 	if len(wr.RemoteAddress) == 0 {
-		return Rule{}, "", errors.New("no remote address listed")
+		return rule.Rule{}, "", errors.New("no remote address listed")
 	}
 	for _, s := range wr.RemoteAddress {
 		ps, err := parseWindowsAddress(s)
 		var kw keywordError
 		if errors.As(err, &kw) {
-			return Rule{}, fmt.Sprintf("has remote address keyword %q", s), nil
+			return rule.Rule{}, fmt.Sprintf("has remote address keyword %q", s), nil
 		}
 		if err != nil {
-			return Rule{}, "", err
+			return rule.Rule{}, "", err
 		}
 		r.Sources = append(r.Sources, ps...)
 	}
@@ -447,34 +449,17 @@ func rangePrefixes(lo, hi netip.Addr) []netip.Prefix {
 		// before hi.
 		for bits > 0 {
 			p := netip.PrefixFrom(lo, bits-1).Masked()
-			if p.Addr() != lo || hi.Less(lastAddr(p)) {
+			if p.Addr() != lo || hi.Less(rule.PrefixLast(p)) {
 				break
 			}
 			bits--
 		}
 		p := netip.PrefixFrom(lo, bits)
 		out = append(out, p)
-		last := lastAddr(p)
+		last := rule.PrefixLast(p)
 		if !last.Less(hi) {
 			return out
 		}
 		lo = last.Next()
 	}
-}
-
-// lastAddr is the highest address in p.
-func lastAddr(p netip.Prefix) netip.Addr {
-	a := p.Masked().Addr().As16()
-	off := 0
-	if p.Addr().Is4() {
-		off = 96
-	}
-	for i := off + p.Bits(); i < 128; i++ {
-		a[i/8] |= 1 << (7 - uint(i%8))
-	}
-	out := netip.AddrFrom16(a)
-	if p.Addr().Is4() {
-		out = out.Unmap()
-	}
-	return out
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // The golden files are rewritten with: go test ./firewall -run Windows -update
@@ -60,13 +61,13 @@ func pfx(ss ...string) []netip.Prefix {
 	return out
 }
 
-func veeamDesired(mode Mode) Desired {
+func veeamDesired(mode rule.Mode) Desired {
 	return Desired{
 		Mode: mode,
-		Rules: []Rule{
-			{Protocol: "tcp", Ports: []PortRange{{Lo: 2500, Hi: 3300}}, Sources: pfx("10.0.0.5", "10.0.1.0/24", "2001:db8::/64"), Comment: "Veeam data movers"},
-			{Protocol: "tcp", Ports: []PortRange{{Lo: 6160, Hi: 6160}, {Lo: 6162, Hi: 6162}}, Sources: pfx("10.0.0.5"), Comment: "Veeam installer's service"},
-			{Protocol: "udp", Ports: []PortRange{{Lo: 111, Hi: 111}}, Sources: pfx("10.0.0.5")},
+		Rules: []rule.Rule{
+			{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 2500, Hi: 3300}}, Sources: pfx("10.0.0.5", "10.0.1.0/24", "2001:db8::/64"), Comment: "Veeam data movers"},
+			{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 6160, Hi: 6160}, {Lo: 6162, Hi: 6162}}, Sources: pfx("10.0.0.5"), Comment: "Veeam installer's service"},
+			{Protocol: "udp", Ports: []rule.PortRange{{Lo: 111, Hi: 111}}, Sources: pfx("10.0.0.5")},
 		},
 		ManagementPort:    5986,
 		ManagementSources: pfx("192.0.2.10"),
@@ -74,18 +75,24 @@ func veeamDesired(mode Mode) Desired {
 }
 
 func TestWindowsScriptsGolden(t *testing.T) {
-	many := make([]netip.Prefix, 0, 450)
-	for i := range 450 {
-		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(i / 256), byte(i % 256)}), 32))
+	// 1,001 addresses that do not touch and 10.2.0.1 to 10.2.0.6, one
+	// range entry: 1,002 entries, one more than a rule takes.
+	many := make([]netip.Prefix, 0, 1007)
+	for i := range 1001 {
+		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(2 * i / 256), byte(2 * i % 256)}), 32))
 	}
+	for i := range 6 {
+		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 2, 0, byte(1 + i)}), 32))
+	}
+	many = rule.AggregatePrefixes(many)
 	tests := []struct {
 		name string
 		d    Desired
 	}{
-		{"apply-additive.ps1", veeamDesired(Additive)},
-		{"apply-enforce.ps1", veeamDesired(Enforce)},
-		{"apply-empty-additive.ps1", Desired{Mode: Additive}},
-		{"apply-split.ps1", Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{Lo: 10005, Hi: 10005}}, Sources: many, Comment: "many\nproxies ‘quoted’ '; Remove-Item C:\\ -Recurse '"}}}},
+		{"apply-additive.ps1", veeamDesired(rule.Additive)},
+		{"apply-enforce.ps1", veeamDesired(rule.Enforce)},
+		{"apply-empty-additive.ps1", Desired{Mode: rule.Additive}},
+		{"apply-split.ps1", Desired{Mode: rule.Additive, Rules: []rule.Rule{{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 10005, Hi: 10005}}, Sources: many, Comment: "many\nproxies ‘quoted’ '; Remove-Item C:\\ -Recurse '"}}}},
 	}
 	checkGolden(t, "facts.ps1", WindowsFactsScript.Body)
 	if WindowsFactsScript.Shell != "powershell" {
@@ -94,7 +101,7 @@ func TestWindowsScriptsGolden(t *testing.T) {
 	fixedChangeID(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := Windows{}.Apply(tt.d)
+			s, err := Windows{}.Apply(nil, tt.d)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -115,12 +122,12 @@ func fixedChangeID(t *testing.T) {
 }
 
 func TestWindowsChangeIDIsRandomPerRun(t *testing.T) {
-	d := veeamDesired(Additive)
-	a, err := Windows{}.Apply(d)
+	d := veeamDesired(rule.Additive)
+	a, err := Windows{}.Apply(nil, d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Windows{}.Apply(d)
+	b, err := Windows{}.Apply(nil, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,9 +143,9 @@ func TestWindowsScriptSafety(t *testing.T) {
 	// A name read from the host: a property of an object ($x.Name, $_.Name).
 	hostName := regexp.MustCompile(`-(Name|Profile) \(?\$[A-Za-z_]+\.`)
 	mutating := []string{"New-NetFirewallRule", "Remove-NetFirewallRule", "Rename-NetFirewallRule", "Set-NetFirewallProfile"}
-	for _, d := range []Desired{veeamDesired(Additive), veeamDesired(Enforce), {Mode: Additive}} {
+	for _, d := range []Desired{veeamDesired(rule.Additive), veeamDesired(rule.Enforce), {Mode: rule.Additive}} {
 		t.Run(string(d.Mode), func(t *testing.T) {
-			s, err := Windows{}.Apply(d)
+			s, err := Windows{}.Apply(nil, d)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,20 +209,20 @@ func TestWindowsApplyRejects(t *testing.T) {
 		want string
 	}{
 		{"no mode", Desired{}, "unknown mode"},
-		{"enforce without management port", Desired{Mode: Enforce, ManagementSources: pfx("192.0.2.1")}, "management port"},
-		{"enforce without management sources", Desired{Mode: Enforce, ManagementPort: 5986}, "management sources"},
-		{"rule without sources", Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{Lo: 22, Hi: 22}}}}}, "no sources"},
-		{"rule without ports", Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Sources: pfx("10.0.0.1")}}}, "no ports"},
-		{"port zero", Desired{Mode: Additive, Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{Lo: 0, Hi: 10}}, Sources: pfx("10.0.0.1")}}}, "bad port"},
-		{"icmp", Desired{Mode: Additive, Rules: []Rule{{Protocol: "icmp", Ports: []PortRange{{Lo: 1, Hi: 1}}, Sources: pfx("10.0.0.1")}}}, "not tcp or udp"},
-		{"duplicate", Desired{Mode: Additive, Rules: []Rule{
-			{Protocol: "tcp", Ports: []PortRange{{Lo: 22, Hi: 22}}, Sources: pfx("10.0.0.1")},
-			{Protocol: "TCP", Ports: []PortRange{{Lo: 22, Hi: 22}}, Sources: pfx("10.0.0.2")},
+		{"enforce without management port", Desired{Mode: rule.Enforce, ManagementSources: pfx("192.0.2.1")}, "management port"},
+		{"enforce without management sources", Desired{Mode: rule.Enforce, ManagementPort: 5986}, "management sources"},
+		{"rule without sources", Desired{Mode: rule.Additive, Rules: []rule.Rule{{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 22, Hi: 22}}}}}, "no sources"},
+		{"rule without ports", Desired{Mode: rule.Additive, Rules: []rule.Rule{{Protocol: "tcp", Sources: pfx("10.0.0.1")}}}, "no ports"},
+		{"port zero", Desired{Mode: rule.Additive, Rules: []rule.Rule{{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 0, Hi: 10}}, Sources: pfx("10.0.0.1")}}}, "bad port"},
+		{"icmp", Desired{Mode: rule.Additive, Rules: []rule.Rule{{Protocol: "icmp", Ports: []rule.PortRange{{Lo: 1, Hi: 1}}, Sources: pfx("10.0.0.1")}}}, "not tcp or udp"},
+		{"duplicate", Desired{Mode: rule.Additive, Rules: []rule.Rule{
+			{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 22, Hi: 22}}, Sources: pfx("10.0.0.1")},
+			{Protocol: "TCP", Ports: []rule.PortRange{{Lo: 22, Hi: 22}}, Sources: pfx("10.0.0.2")},
 		}}, "listed twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Windows{}.Apply(tt.d)
+			_, err := Windows{}.Apply(nil, tt.d)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Apply error = %v, want one containing %q", err, tt.want)
 			}
@@ -294,32 +301,32 @@ func TestWindowsState(t *testing.T) {
 		fixture string
 		want    State
 	}{
-		{"facts-empty.txt", State{Backend: "windows", Mode: Additive}},
+		{"facts-empty.txt", State{Backend: "windows", Mode: rule.Additive}},
 		{"facts-additive.txt", State{
-			Backend: "windows", Installed: true, Mode: Additive,
-			Rules: []Rule{
-				{Protocol: "tcp", Ports: []PortRange{{Lo: 2500, Hi: 3300}}, Sources: pfx("10.0.0.5", "10.0.1.0/24", "10.0.2.0/31", "2001:db8::/64"), Comment: "Veeam data movers"},
-				{Protocol: "tcp", Ports: []PortRange{{Lo: 6160, Hi: 6160}, {Lo: 6162, Hi: 6162}}, Sources: pfx("10.0.0.5"), Comment: "Veeam installer's service"},
-				{Protocol: "udp", Ports: []PortRange{{Lo: 111, Hi: 111}}, Sources: pfx("10.0.0.5")},
+			Backend: "windows", Installed: true, Mode: rule.Additive,
+			Rules: []rule.Rule{
+				{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 2500, Hi: 3300}}, Sources: pfx("10.0.0.5", "10.0.1.0/24", "10.0.2.0/31", "2001:db8::/64"), Comment: "Veeam data movers"},
+				{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 6160, Hi: 6160}, {Lo: 6162, Hi: 6162}}, Sources: pfx("10.0.0.5"), Comment: "Veeam installer's service"},
+				{Protocol: "udp", Ports: []rule.PortRange{{Lo: 111, Hi: 111}}, Sources: pfx("10.0.0.5")},
 			},
 		}},
 		{"facts-enforce.txt", State{
-			Backend: "windows", Installed: true, Mode: Enforce,
-			Management: &Rule{Protocol: "tcp", Ports: []PortRange{{Lo: 5986, Hi: 5986}}, Sources: pfx("192.0.2.10")},
-			Rules:      []Rule{{Protocol: "tcp", Ports: []PortRange{{Lo: 2500, Hi: 3300}}, Sources: pfx("10.0.0.5"), Comment: "Veeam data movers"}},
+			Backend: "windows", Installed: true, Mode: rule.Enforce,
+			Management: &rule.Rule{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 5986, Hi: 5986}}, Sources: pfx("192.0.2.10")},
+			Rules:      []rule.Rule{{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 2500, Hi: 3300}}, Sources: pfx("10.0.0.5"), Comment: "Veeam data movers"}},
 		}},
 		{"facts-enforce-overridden.txt", State{
-			Backend: "windows", Installed: true, Mode: Enforce,
-			Management: &Rule{Protocol: "tcp", Ports: []PortRange{{Lo: 5986, Hi: 5986}}, Sources: pfx("192.0.2.10")},
+			Backend: "windows", Installed: true, Mode: rule.Enforce,
+			Management: &rule.Rule{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 5986, Hi: 5986}}, Sources: pfx("192.0.2.10")},
 			Drift: []string{
 				"Windows Firewall profile Public allows unsolicited inbound traffic (DefaultInboundAction Allow) although portwarden enforces Block: changed by hand, or overridden by Group Policy",
 			},
 		}},
 		{"facts-warnings.txt", State{
-			Backend: "windows", Installed: true, Mode: Additive,
-			Rules: []Rule{
-				{Protocol: "tcp", Ports: []PortRange{{Lo: 1, Hi: 65535}}, Sources: pfx("0.0.0.0/0", "::/0")},
-				{Protocol: "tcp", Ports: []PortRange{{Lo: 27, Hi: 27}}, Sources: pfx("10.0.0.1")},
+			Backend: "windows", Installed: true, Mode: rule.Additive,
+			Rules: []rule.Rule{
+				{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 1, Hi: 65535}}, Sources: pfx("0.0.0.0/0", "::/0")},
+				{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 27, Hi: 27}}, Sources: pfx("10.0.0.1")},
 			},
 			Drift: []string{
 				`rule "portwarden-tcp-22-aaaaaaaa" in group portwarden is not enabled`,
@@ -337,8 +344,8 @@ func TestWindowsState(t *testing.T) {
 			},
 		}},
 		{"facts-ps51-quirks.txt", State{
-			Backend: "windows", Installed: true, Mode: Additive,
-			Rules: []Rule{{Protocol: "tcp", Ports: []PortRange{{Lo: 10005, Hi: 10006}}, Sources: pfx("10.0.0.5", "10.0.0.6"), Comment: "proxies"}},
+			Backend: "windows", Installed: true, Mode: rule.Additive,
+			Rules: []rule.Rule{{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 10005, Hi: 10006}}, Sources: pfx("10.0.0.5", "10.0.0.6"), Comment: "proxies"}},
 		}},
 	}
 	for _, tt := range tests {

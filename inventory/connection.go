@@ -29,6 +29,12 @@ func (d *decoder) sshConfig(m map[string]*value, address string) (*transport.SSH
 	if m["user"] != nil && c.User == "" {
 		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid ssh user", Detail: "ssh user must not be empty."})
 	}
+	if c.InsecureIgnoreHostKey {
+		diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "Unverified SSH host key",
+			Detail: "insecure_ignore_host_key = true accepts any host key: anyone on the path can impersonate the host and " +
+				"read the passwords sent to it. Prefer known_hosts (or accept_new_host_keys once).",
+			Subject: rangeOf(m["insecure_ignore_host_key"])})
+	}
 	var jump string
 	r.str("proxy_jump", &jump)
 	if jump != "" {
@@ -110,9 +116,7 @@ func (d *decoder) winrmConfig(m map[string]*value, address string) (*transport.W
 		diags = append(diags, attrDiag(m["cert_sha256"], "Invalid cert_sha256",
 			"cert_sha256 must be the certificate's SHA-256 fingerprint: 64 hex digits, colons allowed (openssl x509 -noout -fingerprint -sha256)."))
 	}
-	if c.Auth != "ntlm" && c.Auth != "basic" {
-		diags = append(diags, attrDiag(m["auth"], "Invalid winrm auth", fmt.Sprintf("auth %q is not supported: want \"ntlm\" or \"basic\".", c.Auth)))
-	}
+	diags = append(diags, d.winrmKerberos(m, c)...)
 	if !c.HTTPS && c.AllowUnencrypted {
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagWarning,

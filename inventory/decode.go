@@ -74,10 +74,14 @@ func (d *decoder) decode(body hcl.Body) hcl.Diagnostics {
 				key = h.Addr.Unmap().String()
 			}
 			if prev := addrs[key]; prev != nil {
+				shown := h.Address
+				if !writtenAttr(b, "address") {
+					shown = "(computed, not shown)"
+				}
 				diags = append(diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError,
 					Summary:  "Duplicate host address",
-					Detail:   fmt.Sprintf("Host %q has address %s, which host %q (%s) has already.", h.Name, h.Address, prev.Name, prev.DeclRange),
+					Detail:   fmt.Sprintf("Host %q has address %s, which host %q (%s) has already.", h.Name, shown, prev.Name, prev.DeclRange),
 					Subject:  b.DefRange.Ptr(),
 				})
 				continue
@@ -228,7 +232,7 @@ func (d *decoder) decodeNetwork(b *hcl.Block) (*Network, hcl.Diagnostics) {
 		sort.Strings(rs)
 		n.Roles = slices.Compact(rs)
 		for _, r := range n.Roles {
-			diags = append(diags, d.checkRole(r, "", "network "+n.Name, rv.rng, true)...)
+			diags = append(diags, hideComputedIn(d.checkRole(r, "", "network "+n.Name, rv.rng, true), rv)...)
 		}
 	}
 	if diags.HasErrors() {

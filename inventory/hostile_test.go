@@ -27,6 +27,9 @@ func TestComputedValuesStayOutOfDiagnostics(t *testing.T) {
 			"host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  ssh {\n    proxy_jump = %s\n  }\n}\n",
 			"host \"w\" {\n  address = \"10.0.0.1\"\n  os = \"windows\"\n  winrm {\n    auth = %s\n  }\n}\n",
 			"host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  groups = [%s]\n}\n",
+			"host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  roles = [%s]\n}\n",
+			"group \"g\" {\n  roles = [%s]\n}\nhost \"a\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  groups = [\"g\"]\n}\n",
+			"network \"n\" {\n  cidrs = [\"10.1.0.0/16\"]\n  roles = [%s]\n}\n",
 		} {
 			src := strings.Replace(tmpl, "%s", expr, 1)
 			_, diags := Parse([]byte(src), filepath.Join(dir, "inv.hcl"), pol)
@@ -43,6 +46,19 @@ func TestComputedValuesStayOutOfDiagnostics(t *testing.T) {
 				}
 			}
 		}
+	}
+	// A computed address that is a valid name, used twice.
+	t.Setenv("PW_TEST_NAME", "hunter2-marker.example")
+	src := "host \"a\" {\n  address = env(\"PW_TEST_NAME\")\n  os = \"linux\"\n}\nhost \"b\" {\n  address = env(\"PW_TEST_NAME\")\n  os = \"linux\"\n}\n"
+	if _, diags := Parse([]byte(src), filepath.Join(dir, "inv.hcl"), pol); !diags.HasErrors() || strings.Contains(diags.Error(), "hunter2-marker") {
+		t.Errorf("duplicate computed address: %v", diags)
+	}
+	// Warnings about the host's connection settings name it without a
+	// computed address.
+	src = "host \"w\" {\n  address = env(\"PW_TEST_NAME\")\n  os = \"windows\"\n  winrm {\n    insecure = true\n  }\n}\n"
+	if _, diags := Parse([]byte(src), filepath.Join(dir, "inv.hcl"), pol); len(diags) == 0 || diags[0].Summary != "Unverified WinRM certificate" ||
+		strings.Contains(diags.Error(), "hunter2-marker") || !strings.Contains(diags[0].Detail, "this host") {
+		t.Errorf("warning with a computed address: %v", diags)
 	}
 	// A literal value is still quoted, to help.
 	_, diags := Parse([]byte("host \"a\" {\n  address = \"10.0.0.1\"\n  os = \"solaris\"\n}\n"), "inv.hcl", pol)

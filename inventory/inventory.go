@@ -11,8 +11,9 @@
 // layering.go how defaults, groups and a host's own block combine,
 // policycheck.go (with pack.go and anysource.go) checks roles against the
 // policy, connection.go turns ssh {} and winrm {} into transport configs
-// (sshconfig.go reads ~/.ssh/config), values.go converts attribute values
-// and names.go validates names.
+// (sshconfig.go reads ~/.ssh/config, winrm_kerberos.go the Kerberos
+// attributes), values.go converts attribute values, names.go validates
+// names and redact.go keeps computed values out of diagnostics.
 package inventory
 
 import (

@@ -10,8 +10,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/policies"
+	"github.com/portwarden/portwarden/rule"
 )
 
 func builtin(t *testing.T) *policies.Policy {
@@ -160,7 +160,7 @@ host "vbr" {
 		t.Fatal(diags)
 	}
 	r := inv.Host("repo1")
-	if r.OS != "linux" || r.Mode != firewall.Additive || r.Firewall != "auto" || !r.Managed {
+	if r.OS != "linux" || r.Mode != rule.Additive || r.Firewall != "auto" || !r.Managed {
 		t.Errorf("repo1 = os %s mode %s firewall %s managed %v", r.OS, r.Mode, r.Firewall, r.Managed)
 	}
 	if got := strings.Join(r.Roles, ","); got != "backup_repository,gateway_server" {
@@ -175,7 +175,7 @@ host "vbr" {
 		t.Errorf("proxy jump = %+v", j)
 	}
 	v := inv.Host("vbr")
-	if v.Mode != firewall.Enforce || v.Firewall != "windows" || v.WinRM.Password != "s3cret" || v.WinRM.Port != 5986 ||
+	if v.Mode != rule.Enforce || v.Firewall != "windows" || v.WinRM.Password != "s3cret" || v.WinRM.Port != 5986 ||
 		!v.WinRM.HTTPS || v.WinRM.User != `CORP\svc` || v.WinRM.CACertPath != filepath.Join(dir, "ca.pem") {
 		t.Errorf("vbr = %+v winrm %+v", v, v.WinRM)
 	}
@@ -238,7 +238,7 @@ func TestLoadDirectory(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	if len(inv.Hosts) != 2 || inv.Host("repo02").Mode != firewall.Enforce || inv.Host("repo01").Roles[0] != "backup_repository" {
+	if len(inv.Hosts) != 2 || inv.Host("repo02").Mode != rule.Enforce || inv.Host("repo01").Roles[0] != "backup_repository" {
 		t.Fatalf("hosts: %+v", inv.Hosts)
 	}
 	write("30-dup.hcl", "host \"repo01\" {\n  address = \"192.0.2.31\"\n  groups = [\"repos\"]\n}\n")

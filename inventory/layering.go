@@ -202,7 +202,7 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 	sort.Strings(roles)
 	h.Roles = slices.Compact(roles)
 	for _, r := range h.Roles {
-		diags = append(diags, d.checkRole(r, h.OS, "host "+h.Name, rolesRng, false)...)
+		diags = append(diags, hideComputedIn(d.checkRole(r, h.OS, "host "+h.Name, rolesRng, false), rolesValues(layers)...)...)
 	}
 	if diags.HasErrors() {
 		return nil, diags
@@ -219,11 +219,11 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 	switch h.OS {
 	case "linux":
 		cfg, ds := d.sshConfig(merged(func(l layer) map[string]*value { return l.ssh }), h.Address)
-		diags = append(diags, ds...)
+		diags = append(diags, redactComputed(ds, l.attrs["address"], "this host")...)
 		h.SSH = cfg
 	case "windows":
 		cfg, ds := d.winrmConfig(merged(func(l layer) map[string]*value { return l.winrm }), h.Address)
-		diags = append(diags, ds...)
+		diags = append(diags, redactComputed(ds, l.attrs["address"], "this host")...)
 		h.WinRM = cfg
 	}
 	if diags.HasErrors() {

@@ -66,6 +66,48 @@ func hideComputed(v *value, detail string) string {
 	return "The value of this expression is not valid here. It is not shown: it comes from env(), file() or a reference and may be a secret."
 }
 
+// hideComputedIn applies hideComputed to the detail of each of ds for
+// every value of vs (nil ones are skipped).
+func hideComputedIn(ds hcl.Diagnostics, vs ...*value) hcl.Diagnostics {
+	for _, d := range ds {
+		for _, v := range vs {
+			d.Detail = hideComputed(v, d.Detail)
+		}
+	}
+	return ds
+}
+
+// redactComputed replaces, in the detail of each of ds, every string of
+// v's value with what, when v is computed: a diagnostic about something
+// else (a warning about the host's WinRM settings) still names the host
+// without showing a value from env() or file(). A detail that shows the
+// value in another form is hidden whole (hideComputed).
+func redactComputed(ds hcl.Diagnostics, v *value, what string) hcl.Diagnostics {
+	if v == nil || !v.computed {
+		return ds
+	}
+	for _, d := range ds {
+		walkStrings(v.v, func(s string) {
+			if s != "" {
+				d.Detail = strings.ReplaceAll(d.Detail, s, what)
+			}
+		})
+		d.Detail = hideComputed(v, d.Detail)
+	}
+	return ds
+}
+
+// writtenAttr reports whether block b sets name to a value written out in
+// the file, which a diagnostic may quote.
+func writtenAttr(b *hcl.Block, name string) bool {
+	body, ok := b.Body.(*hclsyntax.Body)
+	if !ok {
+		return false
+	}
+	a := body.Attributes[name]
+	return a != nil && literalExpr(a.Expr)
+}
+
 func walkStrings(v cty.Value, f func(string)) {
 	if v.IsNull() || !v.IsKnown() {
 		return
@@ -98,4 +140,14 @@ func convertString(v cty.Value) (string, error) {
 func containsFold(detail, s string) bool {
 	d, q := strings.ToLower(detail), strconv.Quote(s)
 	return strings.Contains(d, strings.ToLower(s)) || strings.Contains(d, strings.ToLower(q[1:len(q)-1]))
+}
+
+// rolesValues are the roles attributes of layers, for hiding computed
+// role names in diagnostics.
+func rolesValues(layers []layer) []*value {
+	var vs []*value
+	for _, l := range layers {
+		vs = append(vs, l.attrs["roles"])
+	}
+	return vs
 }

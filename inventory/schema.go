@@ -44,7 +44,7 @@ var (
 		"known_hosts", "accept_new_host_keys", "insecure_ignore_host_key", "sudo",
 		"sudo_password", "proxy_jump", "connect_timeout", "command_timeout"}
 	winrmAttrs = []string{"user", "password", "https", "port", "ca_cert", "tls_server_name", "cert_sha256", "insecure", "auth",
-		"allow_unencrypted", "allow_basic_over_http_cleartext_password", "connect_timeout", "command_timeout"}
+		"realm", "spn", "krb5_conf", "ccache", "allow_unencrypted", "allow_basic_over_http_cleartext_password", "connect_timeout", "command_timeout"}
 )
 
 func attrSchema(names []string) *hcl.BodySchema {

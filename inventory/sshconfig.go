@@ -85,8 +85,13 @@ func applyOpenSSH(c *transport.SSHConfig, oc *openSSH, alias string, set func(st
 		if err != nil {
 			return err
 		}
+		// A hop whose own Host block names keys uses them, as ssh does
+		// (options for the destination, the inventory's private_key among
+		// them, do not apply to jump hosts); one without uses the host's.
+		ids, _ := oc.cfg.GetAll(j.Address, "IdentityFile")
+		ownKeys := len(ids) > 0
 		j.PrivateKeyPath = c.PrivateKeyPath
-		if !set("private_key") {
+		if !set("private_key") || ownKeys {
 			j.PrivateKeyPath = ""
 		}
 		hasUser := strings.Contains(hop, "@")
@@ -98,7 +103,7 @@ func applyOpenSSH(c *transport.SSHConfig, oc *openSSH, alias string, set func(st
 			case "port":
 				return hasPort
 			case "private_key":
-				return set("private_key")
+				return set("private_key") && !ownKeys
 			}
 			return false
 		}

@@ -79,6 +79,20 @@ func TestSSHConfigFile(t *testing.T) {
 	if inner := r.ProxyJump; inner.IdentityFiles[0] != filepath.Join(dir, "inner_key") {
 		t.Errorf("inner hop keys: %q", inner.IdentityFiles)
 	}
+	// A hop's own IdentityFile wins over the host's private_key (which is
+	// the destination's, as ssh's -i).
+	src3 := host("repo03", "repo03.corp", "    private_key = \"mine\"\n")
+	os.WriteFile(path, []byte(src3), 0o644)
+	inv3, diags := Load(path, pol)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	r3 := inv3.Host("repo03").SSH
+	if r3.PrivateKeyPath != filepath.Join(dir, "mine") || r3.ProxyJump == nil || r3.ProxyJump.PrivateKeyPath != "" ||
+		len(r3.ProxyJump.IdentityFiles) != 1 || r3.ProxyJump.IdentityFiles[0] != filepath.Join(dir, "inner_key") {
+		t.Errorf("repo03: host key %q, inner hop key %q %q", r3.PrivateKeyPath, r3.ProxyJump.PrivateKeyPath, r3.ProxyJump.IdentityFiles)
+	}
+	os.WriteFile(path, []byte(src), 0o644)
 	// The inventory wins where both say something.
 	r2 := inv.Host("repo02").SSH
 	if got := strings.Join(hops(r2), " → "); got != "me@198.18.9.5:22 → ops@repo02.corp:22" {

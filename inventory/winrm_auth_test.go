@@ -43,6 +43,29 @@ func TestWinRMRiskyAuthNeedsWords(t *testing.T) {
 	}
 }
 
+// TestSSHInsecureHostKeyWarns: skipping the host key check is allowed
+// (for a first contact in a lab) but warned, at the attribute.
+func TestSSHInsecureHostKeyWarns(t *testing.T) {
+	pol := builtin(t)
+	src := "host \"l\" {\n  address = \"10.0.0.1\"\n  os = \"linux\"\n  ssh {\n    insecure_ignore_host_key = true\n  }\n}\n"
+	inv, diags := Parse([]byte(src), "test.hcl", pol)
+	if diags.HasErrors() || !inv.Host("l").SSH.InsecureIgnoreHostKey {
+		t.Fatalf("refused or not set: %v", diags)
+	}
+	var warned bool
+	for _, d := range diags {
+		if d.Severity == hcl.DiagWarning && d.Summary == "Unverified SSH host key" && d.Subject != nil && d.Subject.Start.Line == 5 {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Errorf("no warning at the attribute: %v", diags)
+	}
+	if _, diags := Parse([]byte(strings.Replace(src, "true", "false", 1)), "test.hcl", pol); len(diags) != 0 {
+		t.Errorf("warned without the attribute set: %v", diags)
+	}
+}
+
 func TestWinRMServerNameAndPinAttrs(t *testing.T) {
 	pol := builtin(t)
 	pin := strings.Repeat("AB:", 31) + "AB"

@@ -34,7 +34,7 @@ func (l *Lab) Down() error {
 	// killed too, after checking they are ours, in case a namespace went
 	// away under a live process.
 	var pids []int
-	for _, h := range l.Hosts {
+	for _, h := range l.netHosts() {
 		pids = append(pids, l.hostPIDs(ctx, h)...)
 		if h.PID > 0 && l.ownsPID(h) {
 			pids = append(pids, h.PID)
@@ -50,7 +50,7 @@ func (l *Lab) Down() error {
 			errs = append(errs, err)
 		}
 	}
-	for _, h := range l.Hosts {
+	for _, h := range l.netHosts() {
 		if netnsExists(ctx, h.Namespace) {
 			if err := ip(ctx, "netns", "del", h.Namespace); err != nil {
 				errs = append(errs, fmt.Errorf("deleting namespace of %s: %w", h.Name, err))
@@ -60,7 +60,7 @@ func (l *Lab) Down() error {
 	// Deleting a namespace deletes its veth pairs, but the kernel does so
 	// in the background: wait for them, and delete the ones that stay (a
 	// veth made before its peer moved into the namespace).
-	for _, h := range l.Hosts {
+	for _, h := range l.netHosts() {
 		if h.Veth == "" {
 			continue
 		}
@@ -147,7 +147,7 @@ func (l *Lab) waitGone(pids []int, timeout time.Duration) bool {
 // labFiles are the files Up writes at the top of Dir; lab.json goes last.
 var labFiles = []string{
 	"inventory.hcl", "known_hosts", "authorized_keys", "id_ed25519", "id_ed25519.pub",
-	"ca.pem", "winrm-password", stateFile + ".tmp",
+	"ca.pem", "winrm-password", "krb5.conf", stateFile + ".tmp",
 }
 
 func (l *Lab) removeFiles() error {
@@ -158,7 +158,7 @@ func (l *Lab) removeFiles() error {
 	if err := unmountAll(l.nsDir()); err != nil {
 		return fmt.Errorf("removing lab files: %w", err)
 	}
-	for _, h := range l.Hosts {
+	for _, h := range l.netHosts() {
 		if h.Dir == "" {
 			continue
 		}

@@ -41,13 +41,19 @@ func (l *Lab) Inventory() string {
 		if h.OS == Windows {
 			hasWindows = true
 			p("  winrm {\n")
-			writeAttrs(&b, "    ", [][2]string{
+			winrm := [][2]string{
 				{"user", hclString(WindowsUser)},
 				{"password", "file(" + hclString(l.WinRMPasswordPath()) + ")"},
 				{"https", "true"},
 				{"ca_cert", hclString(l.CACertPath())},
 				{"auth", hclString("ntlm")},
-			})
+			}
+			if l.KDC != nil {
+				winrm[len(winrm)-1][1] = hclString("kerberos")
+				winrm = append(winrm, [2]string{"realm", hclString(KerberosRealm)},
+					[2]string{"spn", hclString(SPN(h))}, [2]string{"krb5_conf", hclString(l.Krb5ConfPath())})
+			}
+			writeAttrs(&b, "    ", winrm)
 			p("  }\n")
 		}
 		p("}\n")

@@ -43,7 +43,8 @@
 // of its overlays); ns/ holds the hosts' mount namespaces.
 // With Windows hosts also ca.pem (the lab CA), winrm-password (0600, no
 // trailing newline) and hosts/NAME/cert.pem, key.pem, serve.log and
-// winfw.json.
+// winfw.json. With Kerberos (kdc.go) also krb5.conf, kdc/ (the KDC's
+// kdc.conf, database, stash and logs) and hosts/NAME/http.keytab.
 package lab
 
 import (
@@ -87,6 +88,12 @@ type Options struct {
 	// Root stays key-only (PermitRootLogin prohibit-password), so this is
 	// for users that a test creates.
 	PasswordAuth bool
+	// Kerberos runs a real MIT KDC for the realm KerberosRealm in a
+	// namespace of its own (kdc.go) and makes the Windows hosts accept
+	// Kerberos only, as in a domain that disabled NTLM; the inventory
+	// uses auth = "kerberos". It needs Windows hosts and the KDC
+	// programs (make deps).
+	Kerberos bool
 	// LabBinary is the portwarden-lab executable that serves Windows hosts
 	// ("portwarden-lab serve-windows"). Default: $PORTWARDEN_LAB_BIN, else
 	// the running executable if it is portwarden-lab.
@@ -134,6 +141,9 @@ type Lab struct {
 	Subnet6     netip.Prefix `json:"subnet6"`
 	Controller6 netip.Addr   `json:"controller6"`
 	Hosts       []Host       `json:"hosts"`
+	// KDC is the Kerberos KDC of a lab built with Options.Kerberos: MIT
+	// krb5kdc in the namespace pw<ID>-kdc on the bridge; nil otherwise.
+	KDC *Host `json:"kdc,omitempty"`
 
 	BaselineDrop bool `json:"baseline_drop"`
 	PasswordAuth bool `json:"password_auth"`
@@ -202,7 +212,7 @@ func Load(dir string) (*Lab, error) {
 	if l.ID < 1 || l.ID > 254 || l.Bridge != bridgeName(l.ID) {
 		return nil, fmt.Errorf("loading lab from %s: bad lab id %d or bridge %q", abs, l.ID, l.Bridge)
 	}
-	for _, h := range l.Hosts {
+	for _, h := range l.netHosts() {
 		if h.Namespace != nsName(l.ID, h.Name) {
 			return nil, fmt.Errorf("loading lab from %s: host %s has foreign namespace %q", abs, h.Name, h.Namespace)
 		}

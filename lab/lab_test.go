@@ -108,7 +108,7 @@ func leftovers(t *testing.T, l *Lab) []string {
 			left = append(left, "namespace "+strings.Fields(line)[0])
 		}
 	}
-	for _, h := range l.Hosts {
+	for _, h := range l.netHosts() {
 		if linkExists(ctx, h.Veth) {
 			left = append(left, "veth "+h.Veth)
 		}

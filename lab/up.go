@@ -69,6 +69,15 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 			return nil, fmt.Errorf("starting lab: %w", err)
 		}
 	}
+	var kdc kdcPrograms
+	if o.Kerberos {
+		if o.Windows == 0 {
+			return nil, errors.New("starting lab: a Kerberos lab needs Windows hosts")
+		}
+		if kdc, err = findKDC(); err != nil {
+			return nil, fmt.Errorf("starting lab: %w", err)
+		}
+	}
 
 	id, err := claimID(ctx)
 	if err != nil {
@@ -88,6 +97,9 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 	}
 	l.Hosts = planHosts(l, o.Linux, o.Windows)
 	setManagers(l.Hosts, o.Linux, o.Firewalld, o.UFW)
+	if o.Kerberos {
+		l.KDC = planKDC(l)
+	}
 	// From here on Down can undo everything: the state names every object
 	// before it is made.
 	if err := l.save(); err != nil {
@@ -102,14 +114,14 @@ func Up(ctx context.Context, o Options) (_ *Lab, err error) {
 		}
 	}()
 
-	if err := l.build(ctx, o, labBin); err != nil {
+	if err := l.build(ctx, o, labBin, kdc); err != nil {
 		return nil, fmt.Errorf("starting lab %d: %w", l.ID, err)
 	}
 	return l, nil
 }
 
 // build makes everything of a lab whose ID is claimed and state saved.
-func (l *Lab) build(ctx context.Context, o Options, labBin string) error {
+func (l *Lab) build(ctx context.Context, o Options, labBin string, kdc kdcPrograms) error {
 	for _, h := range l.Hosts {
 		if err := os.MkdirAll(h.Dir, 0o755); err != nil {
 			return err
@@ -136,6 +148,12 @@ func (l *Lab) build(ctx context.Context, o Options, labBin string) error {
 	}
 	if err := l.setupBridge(ctx); err != nil {
 		return err
+	}
+	if l.KDC != nil {
+		// The realm first: the Windows hosts start with their keytabs.
+		if err := l.upKDC(ctx, kdc); err != nil {
+			return err
+		}
 	}
 
 	// Hosts come up in parallel: each is a handful of ip commands and one

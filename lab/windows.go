@@ -90,16 +90,25 @@ func (l *Lab) writeWindowsFiles() (*winSetup, error) {
 			}
 		}
 	}
-	pw := make([]byte, 18)
-	if _, err := rand.Read(pw); err != nil {
+	pw, err := randomSecret()
+	if err != nil {
 		return nil, fmt.Errorf("making the WinRM password: %w", err)
 	}
 	// A trailing newline would become part of the password when read by
 	// HCL's file(): write none.
-	if err := os.WriteFile(l.WinRMPasswordPath(), []byte("Pw-"+base64.RawURLEncoding.EncodeToString(pw)), 0o600); err != nil {
+	if err := os.WriteFile(l.WinRMPasswordPath(), []byte(pw), 0o600); err != nil {
 		return nil, fmt.Errorf("writing the WinRM password: %w", err)
 	}
 	return w, nil
+}
+
+// randomSecret is a fresh password of 144 random bits.
+func randomSecret() (string, error) {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return "Pw-" + base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 func serial() *big.Int {
@@ -145,8 +154,7 @@ func keyPath(h Host) string  { return filepath.Join(h.Dir, "key.pem") }
 
 // startWindows runs "portwarden-lab serve-windows" for h in its namespace.
 func (l *Lab) startWindows(h Host, w *winSetup) (int, error) {
-	return l.startProcess(h, filepath.Join(h.Dir, "serve.log"),
-		w.labBin, "serve-windows",
+	argv := []string{w.labBin, "serve-windows",
 		"--host-dir", h.Dir,
 		"--listen", fmt.Sprintf("%s:%d", h.Address, h.Port),
 		"--cert", certPath(h),
@@ -154,5 +162,6 @@ func (l *Lab) startWindows(h Host, w *winSetup) (int, error) {
 		"--user", WindowsUser,
 		"--password-file", l.WinRMPasswordPath(),
 		"--namespace", h.Namespace,
-	)
+	}
+	return l.startProcess(h, filepath.Join(h.Dir, "serve.log"), append(argv, l.kerberosArgs(h)...)...)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/policies"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // Reason says why a rule exists: one flow of the policy, from one source
@@ -31,7 +32,7 @@ type Reason struct {
 
 // Rule is a required inbound rule with its reasons.
 type Rule struct {
-	firewall.Rule
+	rule.Rule
 	Reasons []Reason
 }
 
@@ -84,6 +85,15 @@ func (a Addresses) of(h *inventory.Host) []netip.Addr {
 	return a[h.Name]
 }
 
+// prefixesOf is a host's addresses as single-address prefixes.
+func prefixesOf(h *inventory.Host, addrs Addresses) []netip.Prefix {
+	var ps []netip.Prefix
+	for _, a := range addrs.of(h) {
+		ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return ps
+}
+
 // source is one inventory host or network that plays a role.
 type source struct {
 	host     *inventory.Host // nil for a network
@@ -95,9 +105,23 @@ type source struct {
 // hosts named by DNS (see ResolveAddresses); a source host without a known
 // address is an error, never a silently missing peer.
 func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([]*HostRules, error) {
+	var out []*HostRules
+	err := ComputeEach(inv, pol, addrs, func(hr *HostRules) { out = append(out, hr) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ComputeEach is Compute handing each host's rules to each, in inventory
+// order, as soon as they are complete. The peer sets are shared; a host's
+// own sources (its set without its own address) exist only from its turn
+// on, so a caller that writes each host and lets it go never holds every
+// host's sources at once. each is not called when an error is returned.
+func ComputeEach(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses, each func(*HostRules)) error {
 	flows, diags := pol.Evaluate(inv.Settings)
 	if diags.HasErrors() {
-		return nil, fmt.Errorf("evaluating policy: %w", diags)
+		return fmt.Errorf("evaluating policy: %w", diags)
 	}
 	out := make([]*HostRules, 0, len(inv.Hosts))
 	byName := map[string]*HostRules{}
@@ -106,10 +130,7 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 		hr := &HostRules{Host: h, Roles: EffectiveRoles(h, pol)}
 		out = append(out, hr)
 		byName[h.Name] = hr
-		var ps []netip.Prefix
-		for _, a := range addrs.of(h) {
-			ps = append(ps, netip.PrefixFrom(a, a.BitLen()))
-		}
+		ps := prefixesOf(h, addrs)
 		for _, r := range hr.Roles {
 			roles[r] = append(roles[r], source{host: h, prefixes: ps})
 		}
@@ -123,25 +144,34 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 	// otherwise drop a peer without a word.
 	for _, hr := range out {
 		if len(addrs.of(hr.Host)) == 0 {
-			return nil, fmt.Errorf("host %s: no address known for %q (resolve it first)", hr.Host.Name, hr.Host.Address)
+			return fmt.Errorf("host %s: no address known for %q (resolve it first)", hr.Host.Name, hr.Host.Address)
 		}
 	}
 
-	type key struct{ proto, ports string }
-	pending := map[*HostRules]map[key]*Rule{}
-	addRule := func(hr *HostRules, proto string, ports []firewall.PortRange, srcs []netip.Prefix, rs Reason) {
+	// Each rule gathers the roles its sources play; the addresses come
+	// from the roles' peer sets, computed and aggregated once per set of
+	// roles, at the end.
+	peers := newPeerSets(roles)
+	type pendingRule struct {
+		rule      *Rule
+		fromRoles []string
+	}
+	pending := map[*HostRules]map[string]*pendingRule{}
+	addRule := func(hr *HostRules, proto string, ports []rule.PortRange, from string, rs Reason) {
 		if pending[hr] == nil {
-			pending[hr] = map[key]*Rule{}
+			pending[hr] = map[string]*pendingRule{}
 		}
-		k := key{proto, firewall.PortsString(ports)}
+		k := rule.Spec([]string{proto}, ports)
 		r := pending[hr][k]
 		if r == nil {
-			r = &Rule{Rule: firewall.Rule{Protocol: proto, Ports: ports}}
+			r = &pendingRule{rule: &Rule{Rule: rule.Rule{Protocol: proto, Ports: ports}}}
 			pending[hr][k] = r
 		}
-		r.Sources = append(r.Sources, srcs...)
-		if !slices.Contains(r.Reasons, rs) {
-			r.Reasons = append(r.Reasons, rs)
+		if !slices.Contains(r.fromRoles, from) {
+			r.fromRoles = append(r.fromRoles, from)
+		}
+		if !slices.Contains(r.rule.Reasons, rs) {
+			r.rule.Reasons = append(r.rule.Reasons, rs)
 		}
 	}
 	// Notes with the same text from several flows (the seed repeats some
@@ -170,7 +200,7 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 		if !f.Active {
 			continue
 		}
-		spec := firewall.Spec(f.Protocols, f.Ports)
+		spec := rule.Spec(f.Protocols, f.Ports)
 		if f.Endpoint != "" {
 			for _, from := range f.From {
 				for _, s := range roles[from] {
@@ -221,32 +251,29 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 				// Sources never include the destination itself: a host
 				// that plays both ends talks to itself over loopback.
 				for _, from := range f.From {
-					var srcs []netip.Prefix
-					self := false
-					for _, s := range roles[from] {
-						if s.host != dst.host {
-							srcs = append(srcs, s.prefixes...)
-						} else {
-							self = true
-						}
-					}
-					if len(srcs) == 0 {
-						if self {
+					if !peers.hasOthers([]string{from}, dst.host, dst.prefixes) {
+						if peers.roles[from] != nil && peers.roles[from].isHost[dst.host] {
 							note(hr, selfNote(spec, from, to), ref(f))
 						}
 						continue
 					}
 					rs := Reason{Pack: f.Pack, Flow: f.Name, FromRole: from, ToRole: to, Description: f.Description, Section: f.Section}
 					for _, p := range f.Protocols {
-						addRule(hr, p, f.Ports, srcs, rs)
+						addRule(hr, p, f.Ports, from, rs)
 					}
 				}
 			}
 		}
 	}
-	for _, hr := range out {
-		for _, r := range pending[hr] {
-			r.Rule = r.Rule.Normalize()
+	for i, hr := range out {
+		out[i] = nil // handed over: each owns it now
+		self := prefixesOf(hr.Host, addrs)
+		for _, p := range pending[hr] {
+			r := p.rule
+			slices.Sort(p.fromRoles)
+			r.Protocol = strings.ToLower(r.Protocol)
+			r.Ports = rule.NormalizePorts(r.Ports)
+			r.Sources = peers.sources(p.fromRoles, hr.Host, self)
 			slices.SortFunc(r.Reasons, func(a, b Reason) int {
 				return cmp.Or(cmp.Compare(a.Flow, b.Flow), cmp.Compare(a.FromRole, b.FromRole), cmp.Compare(a.ToRole, b.ToRole))
 			})
@@ -258,8 +285,12 @@ func Compute(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses) ([
 			hr.Notes = append(hr.Notes, text+" ["+strings.Join(n.refs, "; ")+"]")
 		}
 		sort.Strings(hr.Notes)
+		delete(pending, hr)
+		delete(notes, hr)
+		delete(byName, hr.Host.Name)
+		each(hr)
 	}
-	return out, nil
+	return nil
 }
 
 // selfNote says that a flow runs between two roles of one host: it stays on
@@ -274,7 +305,7 @@ type flowRef struct{ Section, Name string }
 func ref(f policies.ConcreteFlow) flowRef { return flowRef{f.Section, f.Name} }
 
 // compareRules orders rules by protocol, then by their ports.
-func compareRules(a, b firewall.Rule) int {
+func compareRules(a, b rule.Rule) int {
 	if c := cmp.Compare(a.Protocol, b.Protocol); c != 0 {
 		return c
 	}
@@ -314,7 +345,7 @@ func Destroy(rules []*HostRules) []*HostRules {
 	out := make([]*HostRules, len(rules))
 	for i, hr := range rules {
 		h := *hr.Host
-		h.Mode = firewall.Additive
+		h.Mode = rule.Additive
 		out[i] = &HostRules{Host: &h, Roles: hr.Roles}
 	}
 	return out

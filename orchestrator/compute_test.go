@@ -9,9 +9,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/policies"
+	"github.com/portwarden/portwarden/rule"
 )
 
 func testPolicy(t *testing.T) *policies.Policy {
@@ -81,13 +81,13 @@ func viewRules(hr *HostRules) []ruleView {
 	for _, r := range hr.Rules {
 		var srcs []string
 		for _, s := range r.Sources {
-			srcs = append(srcs, firewall.PrefixString(s))
+			srcs = append(srcs, rule.PrefixString(s))
 		}
 		var flows []string
 		for _, rs := range r.Reasons {
 			flows = append(flows, rs.Flow+":"+rs.FromRole+">"+rs.ToRole)
 		}
-		out = append(out, ruleView{r.Protocol, firewall.PortsString(r.Ports), strings.Join(srcs, ","), flows})
+		out = append(out, ruleView{r.Protocol, rule.PortsString(r.Ports), strings.Join(srcs, ","), flows})
 	}
 	return out
 }

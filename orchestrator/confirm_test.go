@@ -11,6 +11,7 @@ import (
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/rule"
 	"github.com/portwarden/portwarden/transport"
 )
 
@@ -168,7 +169,7 @@ func TestManagementSourceIsTheHostsView(t *testing.T) {
 		f := sessionFleet{h: &sessionHost{memHost: memHost{name: "h1"}, session: tc.session}}
 		e := &Engine{Dialer: f, Platform: f}
 		rules := memRules("h1")
-		rules[0].Host.Mode = firewall.Enforce
+		rules[0].Host.Mode = rule.Enforce
 		rules[0].Host.SSH = &transport.SSHConfig{Port: 22}
 		p := e.Plan(context.Background(), rules)[0]
 		if tc.wantErr != "" {

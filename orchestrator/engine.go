@@ -13,6 +13,7 @@ import (
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/rule"
 	"github.com/portwarden/portwarden/transport"
 )
 
@@ -69,6 +70,12 @@ type HostPlan struct {
 	Remaining []Change
 
 	backend firewall.Backend
+	// facts are what the plan read from the host: Apply renders the
+	// change against them. They are the largest part of a plan (a
+	// ruleset dump, manager files), so they are kept only while an apply
+	// may still need them: dropped at once for a host without changes or
+	// when the engine only plans (PlanOnly, Verify), and after the apply.
+	facts firewall.Facts
 }
 
 // Failed reports whether anything went wrong for the host.
@@ -99,6 +106,9 @@ type Engine struct {
 	// (Close hands them back) and hands out those of the last one: see
 	// ConnPool. Confirming an apply always dials anew (see confirm.go).
 	Pool *ConnPool
+	// PlanOnly says that no plan of this engine will be applied (plan,
+	// verify): each host's facts are dropped as soon as it is planned.
+	PlanOnly bool
 
 	mu    sync.Mutex
 	conns map[string]*runConn
@@ -216,10 +226,46 @@ func (e *Engine) each(ctx context.Context, plans []*HostPlan, fn func(ctx contex
 // Plan gathers every managed host's facts in one round trip each and diffs
 // them against the computed rules. Unmanaged hosts get no plan.
 func (e *Engine) Plan(ctx context.Context, rules []*HostRules) []*HostPlan {
+	return e.plan(ctx, rules, !e.PlanOnly, nil)
+}
+
+// PlanEach is Plan handing each host's plan to each as soon as it is
+// done: in inventory order (a host waits for the hosts before it, so
+// output stays the same from run to run), one call at a time, while the
+// hosts after it are still being planned. Hosts that a stop or a
+// cancellation kept from starting come last, with their error set.
+func (e *Engine) PlanEach(ctx context.Context, rules []*HostRules, each func(*HostPlan)) []*HostPlan {
+	return e.plan(ctx, rules, !e.PlanOnly, each)
+}
+
+// plan is Plan; keep says whether the facts of hosts with changes are kept
+// for Apply; each, if set, gets every plan as PlanEach says.
+func (e *Engine) plan(ctx context.Context, rules []*HostRules, keep bool, each func(*HostPlan)) []*HostPlan {
 	var plans []*HostPlan
 	for _, hr := range rules {
 		if hr.Host.Managed {
 			plans = append(plans, &HostPlan{Host: hr.Host, Rules: hr})
+		}
+	}
+	// Hand plans on in order: done[i] once host i is planned; next is the
+	// first plan not handed on yet.
+	var mu sync.Mutex
+	done := make([]bool, len(plans))
+	index := make(map[*HostPlan]int, len(plans))
+	for i, p := range plans {
+		index[p] = i
+	}
+	next := 0
+	handOn := func(i int) {
+		if each == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		done[i] = true
+		for next < len(plans) && done[next] {
+			each(plans[next])
+			next++
 		}
 	}
 	e.each(ctx, plans, func(ctx context.Context, p *HostPlan) {
@@ -228,11 +274,16 @@ func (e *Engine) Plan(ctx context.Context, rules []*HostRules) []*HostPlan {
 		if p.Err == nil && ctx.Err() != nil {
 			p.Err = ctx.Err()
 		}
+		if !keep || p.Err != nil || len(p.Changes) == 0 {
+			p.facts = nil // no apply will need them
+		}
 		e.hooks().HostDone(p.Host.Name, "plan", p.Err)
+		handOn(index[p])
 	})
-	for _, p := range plans {
+	for i, p := range plans {
 		if p.Err == nil && p.Changes == nil && p.backend == nil {
 			p.Err = e.notStarted(ctx)
+			handOn(i)
 		}
 	}
 	return plans
@@ -260,7 +311,7 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 	if err != nil {
 		return fmt.Errorf("choosing firewall backend: %w", err)
 	}
-	p.backend, p.Backend = b, b.Name()
+	p.backend, p.Backend, p.facts = b, b.Name(), facts
 	st, err := b.State(facts)
 	if err != nil {
 		return fmt.Errorf("reading %s state: %w", b.Name(), err)
@@ -273,11 +324,11 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 			p.Controller = a
 		}
 		p.Desired.ManagementSources = append(p.Desired.ManagementSources, netip.PrefixFrom(a, a.BitLen()))
-	} else if p.Desired.Mode == firewall.Enforce && h.OS != "windows" {
+	} else if p.Desired.Mode == rule.Enforce && h.OS != "windows" {
 		return fmt.Errorf("enforce mode needs the controller's address as the host sees the session, and the host did not report $SSH_CONNECTION: refusing to plan a default-drop policy that could lock the controller out")
 	}
 	p.Desired.ManagementSources = append(p.Desired.ManagementSources, e.ManagementSources...)
-	p.Desired.ManagementSources = (firewall.Rule{Sources: p.Desired.ManagementSources}).Normalize().Sources
+	p.Desired.ManagementSources = (rule.Rule{Sources: p.Desired.ManagementSources}).Normalize().Sources
 	p.Changes = Diff(p.Rules, p.Desired, p.Current)
 	if p.Changes == nil {
 		p.Changes = []Change{}
@@ -325,6 +376,7 @@ func (e *Engine) Apply(ctx context.Context, plans []*HostPlan) {
 	e.each(ctx, todo, func(ctx context.Context, p *HostPlan) {
 		e.hooks().HostStart(p.Host.Name, "apply")
 		p.ApplyErr = e.applyHost(ctx, p)
+		p.facts = nil // the apply was the last use
 		e.hooks().HostDone(p.Host.Name, "apply", p.ApplyErr)
 	})
 	for _, p := range todo {
@@ -342,12 +394,16 @@ func (e *Engine) applyHost(ctx context.Context, p *HostPlan) error {
 	if err != nil {
 		return err // the transport says what it was connecting to
 	}
+	if p.facts == nil {
+		p.Left = LeftUnchanged
+		return fmt.Errorf("applying: the plan kept no facts of the host (planned by an engine that only plans)")
+	}
 	d := p.Desired
 	conf, guarded := p.backend.(firewall.Confirmer)
 	if guarded {
 		d.Guard = e.Guard
 	}
-	s, err := p.backend.Apply(d)
+	s, err := p.backend.Apply(p.facts, d)
 	if err != nil {
 		p.Left = LeftUnchanged
 		return fmt.Errorf("rendering %s change: %w", p.backend.Name(), err)
@@ -422,7 +478,7 @@ func (e *Engine) applyFailed(p *HostPlan, guarded bool, rep firewall.ApplyReport
 // Verify re-reads every host and reports what still differs: a plan whose
 // Remaining equals its Changes.
 func (e *Engine) Verify(ctx context.Context, rules []*HostRules) []*HostPlan {
-	plans := e.Plan(ctx, rules)
+	plans := e.plan(ctx, rules, false, nil)
 	for _, p := range plans {
 		p.Remaining = p.Changes
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/lab"
+	"github.com/portwarden/portwarden/rule"
 	"github.com/portwarden/portwarden/transport"
 )
 
@@ -74,22 +75,25 @@ type memBackend struct{}
 
 func (memBackend) Name() string { return "mem" }
 func (memBackend) State(f firewall.Facts) (firewall.State, error) {
-	st := firewall.State{Backend: "mem", Installed: true, Mode: firewall.Additive}
+	st := firewall.State{Backend: "mem", Installed: true, Mode: rule.Additive}
 	for _, k := range strings.Split(strings.TrimSpace(f["rules"]), ",") {
 		if k == "" {
 			continue
 		}
 		proto, ports, _ := strings.Cut(k, "/")
-		pr, err := firewall.ParsePortRange(ports)
+		pr, err := rule.ParsePortRange(ports)
 		if err != nil {
 			return st, err
 		}
-		st.Rules = append(st.Rules, firewall.Rule{Protocol: proto, Ports: []firewall.PortRange{pr},
+		st.Rules = append(st.Rules, rule.Rule{Protocol: proto, Ports: []rule.PortRange{pr},
 			Sources: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")}})
 	}
 	return st, nil
 }
-func (memBackend) Apply(d firewall.Desired) (firewall.Script, error) {
+func (memBackend) Apply(f firewall.Facts, d firewall.Desired) (firewall.Script, error) {
+	if _, ok := f["rules"]; !ok {
+		return firewall.Script{}, errors.New("apply was not given the facts the plan read")
+	}
 	var keys []string
 	for _, r := range d.Rules {
 		keys = append(keys, r.Key())
@@ -101,8 +105,8 @@ func memRules(names ...string) []*HostRules {
 	var out []*HostRules
 	for _, n := range names {
 		out = append(out, &HostRules{
-			Host: &inventory.Host{Name: n, Managed: true, Mode: firewall.Additive},
-			Rules: []Rule{{Rule: firewall.Rule{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 6162, Hi: 6162}},
+			Host: &inventory.Host{Name: n, Managed: true, Mode: rule.Additive},
+			Rules: []Rule{{Rule: rule.Rule{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 6162, Hi: 6162}},
 				Sources: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")}}}},
 		})
 	}

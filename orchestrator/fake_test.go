@@ -2,12 +2,16 @@ package orchestrator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/rule"
 	"github.com/portwarden/portwarden/transport"
 	"github.com/portwarden/portwarden/transport/transporttest"
 )
@@ -46,7 +50,7 @@ func TestEngineConvergesOnFakes(t *testing.T) {
 	}
 	rules := func() []*HostRules {
 		hr := memRules("additive", "enforce")
-		hr[1].Host.Mode = firewall.Enforce
+		hr[1].Host.Mode = rule.Enforce
 		hr[1].Host.SSH = &transport.SSHConfig{Port: 22}
 		return hr
 	}
@@ -77,7 +81,7 @@ func TestEngineConvergesOnFakes(t *testing.T) {
 		if len(d.Rules) != 1 || d.Rules[0].Key() != "tcp/6162" {
 			t.Errorf("applied %+v", d)
 		}
-		if d.Mode == firewall.Enforce && (d.ManagementPort != 22 || len(d.ManagementSources) != 1 || d.ManagementSources[0].Addr() != netip.MustParseAddr("192.0.2.50")) {
+		if d.Mode == rule.Enforce && (d.ManagementPort != 22 || len(d.ManagementSources) != 1 || d.ManagementSources[0].Addr() != netip.MustParseAddr("192.0.2.50")) {
 			t.Errorf("enforce host lost its management rule: %+v", d)
 		}
 	}
@@ -99,5 +103,112 @@ func TestEngineConvergesOnFakes(t *testing.T) {
 		if want := p.Host.Name == "additive"; (len(p.Changes) > 0) != want {
 			t.Errorf("%s after reset: changes %+v", p.Host.Name, p.Changes)
 		}
+	}
+}
+
+// A plan keeps a host's facts only while an apply may need them: not for
+// a host without changes, not on a PlanOnly engine or in Verify, and not
+// after the host was applied. An engine that only plans refuses to apply.
+func TestEngineKeepsFactsOnlyForApply(t *testing.T) {
+	fleet := fakeFleet{backend: &firewall.Fake{}, hosts: map[string]*transporttest.Host{"fresh": {}, "done": {}}}
+	ctx := context.Background()
+	setup := &Engine{Dialer: fleet, Platform: fleet}
+	plans := setup.Plan(ctx, memRules("done"))
+	setup.Apply(ctx, plans)
+	setup.Close()
+	if plans[0].facts != nil || !plans[0].Applied {
+		t.Fatalf("after apply: facts kept %v, applied %v (%v)", plans[0].facts != nil, plans[0].Applied, plans[0].ApplyErr)
+	}
+
+	e := &Engine{Dialer: fleet, Platform: fleet}
+	defer e.Close()
+	byName := map[string]*HostPlan{}
+	for _, p := range e.Plan(ctx, memRules("fresh", "done")) {
+		byName[p.Host.Name] = p
+	}
+	if p := byName["fresh"]; p.Err != nil || len(p.Changes) == 0 || p.facts == nil {
+		t.Errorf("fresh host with changes: err %v, changes %d, facts kept %v", p.Err, len(p.Changes), p.facts != nil)
+	}
+	if p := byName["done"]; p.Err != nil || len(p.Changes) != 0 || p.facts != nil {
+		t.Errorf("converged host: err %v, changes %d, facts kept %v", p.Err, len(p.Changes), p.facts != nil)
+	}
+	for _, p := range e.Verify(ctx, memRules("fresh")) {
+		if p.facts != nil || len(p.Remaining) == 0 {
+			t.Errorf("verify kept facts (%v) or lost the difference %v", p.facts != nil, p.Remaining)
+		}
+	}
+
+	only := &Engine{Dialer: fleet, Platform: fleet, PlanOnly: true}
+	defer only.Close()
+	plans = only.Plan(ctx, memRules("fresh"))
+	if plans[0].facts != nil || len(plans[0].Changes) == 0 {
+		t.Fatalf("PlanOnly: facts kept %v, changes %v", plans[0].facts != nil, plans[0].Changes)
+	}
+	only.Apply(ctx, plans)
+	if plans[0].Applied || plans[0].ApplyErr == nil || plans[0].Left != LeftUnchanged {
+		t.Errorf("PlanOnly plan was applied: applied %v, err %v, left %q", plans[0].Applied, plans[0].ApplyErr, plans[0].Left)
+	}
+}
+
+// gatedFleet is fakeFleet whose host "slow" answers its facts only after
+// gate is closed.
+type gatedFleet struct {
+	fakeFleet
+	gate chan struct{}
+}
+
+func (g gatedFleet) Dial(ctx context.Context, h *inventory.Host) (transport.Conn, error) {
+	if h.Name == "slow" {
+		select {
+		case <-g.gate:
+		case <-time.After(10 * time.Second):
+			return nil, fmt.Errorf("slow: never released: the plans before it were not handed on while it ran")
+		}
+	}
+	return g.fakeFleet.Dial(ctx, h)
+}
+
+// PlanEach hands plans on in inventory order while later hosts are still
+// being planned: "slow" (last) is released only by the delivery of the
+// hosts before it. Every plan is handed on once, and hosts a stop kept
+// from starting come with their error.
+func TestPlanEachStreamsInOrder(t *testing.T) {
+	names := []string{"a", "b", "c", "slow"}
+	hosts := map[string]*transporttest.Host{}
+	for _, n := range names {
+		hosts[n] = &transporttest.Host{}
+	}
+	g := gatedFleet{fakeFleet: fakeFleet{backend: &firewall.Fake{}, hosts: hosts}, gate: make(chan struct{})}
+	e := &Engine{Dialer: g, Platform: g, Parallel: 4}
+	defer e.Close()
+	var got []string
+	plans := e.PlanEach(context.Background(), memRules(names...), func(p *HostPlan) {
+		got = append(got, p.Host.Name)
+		if p.Host.Name == "c" {
+			close(g.gate)
+		}
+	})
+	if !slices.Equal(got, names) {
+		t.Fatalf("handed on %v, want %v", got, names)
+	}
+	for _, p := range plans {
+		if p.Err != nil {
+			t.Errorf("%s: %v", p.Host.Name, p.Err)
+		}
+	}
+
+	stop := make(chan struct{})
+	close(stop)
+	e2 := &Engine{Dialer: g, Platform: g, Stop: stop}
+	defer e2.Close()
+	got = nil
+	e2.PlanEach(context.Background(), memRules(names...), func(p *HostPlan) {
+		if !errors.Is(p.Err, ErrStopped) {
+			t.Errorf("%s: err %v, want ErrStopped", p.Host.Name, p.Err)
+		}
+		got = append(got, p.Host.Name)
+	})
+	if !slices.Equal(got, names) {
+		t.Errorf("stopped run handed on %v, want %v", got, names)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // Action is what a plan does to one rule or to the host's policy.
@@ -49,18 +50,18 @@ type Change struct {
 	// Kind is KindRule for a rule, KindMode for the inbound policy,
 	// KindDrift for an owned object that was changed by hand.
 	Kind    ChangeKind
-	Key     string         // the rule key (protocol/ports), or the mode/drift text
-	Before  *firewall.Rule // nil for Create
-	After   *firewall.Rule // nil for Delete
-	Reasons []Reason       // why the rule is wanted (Create, Update)
-	Detail  string         // mode and drift changes: what changes
+	Key     string     // the rule key (protocol/ports), or the mode/drift text
+	Before  *rule.Rule // nil for Create
+	After   *rule.Rule // nil for Delete
+	Reasons []Reason   // why the rule is wanted (Create, Update)
+	Detail  string     // mode and drift changes: what changes
 }
 
 // Diff compares what a host has with what it should have. It is pure: the
 // plan that apply shows is exactly this function's result.
 func Diff(hr *HostRules, want firewall.Desired, cur firewall.State) []Change {
 	var out []Change
-	have := map[string]firewall.Rule{}
+	have := map[string]rule.Rule{}
 	for _, r := range cur.Rules {
 		have[r.Key()] = r
 	}
@@ -89,13 +90,13 @@ func Diff(hr *HostRules, want firewall.Desired, cur firewall.State) []Change {
 	}
 	curMode := cur.Mode
 	if !cur.Installed || curMode == "" {
-		curMode = firewall.Additive
+		curMode = rule.Additive
 	}
 	if curMode != want.Mode {
 		detail := fmt.Sprintf("inbound policy: %s → %s", curMode, want.Mode)
-		if want.Mode == firewall.Enforce {
+		if want.Mode == rule.Enforce {
 			detail += fmt.Sprintf(" (drop what no rule allows; management tcp/%d stays open from %s)",
-				want.ManagementPort, prefixList(firewall.Rule{Sources: want.ManagementSources}.Normalize().Sources))
+				want.ManagementPort, prefixList(rule.Rule{Sources: want.ManagementSources}.Normalize().Sources))
 			if cur.Backend == "firewalld" {
 				detail += "; with firewalld: policy portwarden, which runs before every zone, gets target DROP, so the zones' own services and ports no longer let traffic in (the zones are left as they are)"
 			}
@@ -106,8 +107,8 @@ func Diff(hr *HostRules, want firewall.Desired, cur firewall.State) []Change {
 	}
 	// In enforce mode the management rule is part of what portwarden owns:
 	// a controller that moved must not be locked out by a stale rule.
-	if want.Mode == firewall.Enforce && curMode == firewall.Enforce && cur.Management != nil {
-		wm := firewall.Rule{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: want.ManagementPort, Hi: want.ManagementPort}},
+	if want.Mode == rule.Enforce && curMode == rule.Enforce && cur.Management != nil {
+		wm := rule.Rule{Protocol: "tcp", Ports: []rule.PortRange{{Lo: want.ManagementPort, Hi: want.ManagementPort}},
 			Sources: want.ManagementSources}.Normalize()
 		if wm.Key() != cur.Management.Key() || !slices.Equal(wm.Sources, cur.Management.Sources) {
 			out = append(out, Change{Action: Update, Kind: KindMode, Key: "management",
@@ -137,14 +138,14 @@ func kindOrder(k ChangeKind) int {
 	return 2
 }
 
-func ruleOf(c Change) firewall.Rule {
+func ruleOf(c Change) rule.Rule {
 	if c.After != nil {
 		return *c.After
 	}
 	if c.Before != nil {
 		return *c.Before
 	}
-	return firewall.Rule{}
+	return rule.Rule{}
 }
 
 // SourceDelta returns the sources an Update adds and removes.
@@ -152,13 +153,22 @@ func SourceDelta(c Change) (added, removed []netip.Prefix) {
 	if c.Before == nil || c.After == nil {
 		return nil, nil
 	}
+	// A set each way, not a scan per source: a rule may carry thousands.
+	in := func(ps []netip.Prefix) map[netip.Prefix]bool {
+		m := make(map[netip.Prefix]bool, len(ps))
+		for _, p := range ps {
+			m[p] = true
+		}
+		return m
+	}
+	before, after := in(c.Before.Sources), in(c.After.Sources)
 	for _, s := range c.After.Sources {
-		if !slices.Contains(c.Before.Sources, s) {
+		if !before[s] {
 			added = append(added, s)
 		}
 	}
 	for _, s := range c.Before.Sources {
-		if !slices.Contains(c.After.Sources, s) {
+		if !after[s] {
 			removed = append(removed, s)
 		}
 	}
@@ -196,5 +206,5 @@ func prefixList(ps []netip.Prefix) string {
 	if len(ps) == 0 {
 		return "nobody"
 	}
-	return firewall.JoinPrefixes(ps)
+	return rule.JoinPrefixes(ps)
 }

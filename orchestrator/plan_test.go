@@ -9,12 +9,13 @@ import (
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/rule"
 )
 
-func rule(proto, ports string, srcs ...string) firewall.Rule {
-	r := firewall.Rule{Protocol: proto}
+func mkRule(proto, ports string, srcs ...string) rule.Rule {
+	r := rule.Rule{Protocol: proto}
 	for _, p := range splitComma(ports) {
-		pr, err := firewall.ParsePortRange(p)
+		pr, err := rule.ParsePortRange(p)
 		if err != nil {
 			panic(err)
 		}
@@ -53,30 +54,30 @@ func viewChanges(cs []Change) []changeView {
 }
 
 func TestDiff(t *testing.T) {
-	a := rule("tcp", "22", "10.0.0.1/32")
-	b := rule("tcp", "2500-3300,6162", "10.0.0.1/32", "10.0.0.2/32")
-	bMore := rule("tcp", "2500-3300,6162", "10.0.0.1/32", "10.0.0.3/32")
-	u := rule("udp", "111", "10.0.0.1/32")
+	a := mkRule("tcp", "22", "10.0.0.1/32")
+	b := mkRule("tcp", "2500-3300,6162", "10.0.0.1/32", "10.0.0.2/32")
+	bMore := mkRule("tcp", "2500-3300,6162", "10.0.0.1/32", "10.0.0.3/32")
+	u := mkRule("udp", "111", "10.0.0.1/32")
 	tests := []struct {
 		name string
 		want firewall.Desired
 		cur  firewall.State
 		out  []changeView
 	}{
-		{"fresh host", firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{a, b}},
+		{"fresh host", firewall.Desired{Mode: rule.Additive, Rules: []rule.Rule{a, b}},
 			firewall.State{}, []changeView{{"+", "rule", "tcp/22"}, {"+", "rule", "tcp/2500-3300,6162"}}},
-		{"converged host has no changes", firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{a, b}},
-			firewall.State{Installed: true, Mode: firewall.Additive, Rules: []firewall.Rule{a, b}}, []changeView{}},
-		{"changed sources are one update, stale rules are removed", firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{bMore}},
-			firewall.State{Installed: true, Mode: firewall.Additive, Rules: []firewall.Rule{b, u}},
+		{"converged host has no changes", firewall.Desired{Mode: rule.Additive, Rules: []rule.Rule{a, b}},
+			firewall.State{Installed: true, Mode: rule.Additive, Rules: []rule.Rule{a, b}}, []changeView{}},
+		{"changed sources are one update, stale rules are removed", firewall.Desired{Mode: rule.Additive, Rules: []rule.Rule{bMore}},
+			firewall.State{Installed: true, Mode: rule.Additive, Rules: []rule.Rule{b, u}},
 			[]changeView{{"~", "rule", "tcp/2500-3300,6162"}, {"-", "rule", "udp/111"}}},
-		{"mode change comes first", firewall.Desired{Mode: firewall.Enforce, Rules: []firewall.Rule{a}},
-			firewall.State{Installed: true, Mode: firewall.Additive, Rules: []firewall.Rule{a}},
+		{"mode change comes first", firewall.Desired{Mode: rule.Enforce, Rules: []rule.Rule{a}},
+			firewall.State{Installed: true, Mode: rule.Additive, Rules: []rule.Rule{a}},
 			[]changeView{{"~", "mode", "mode"}}},
-		{"enforce on a fresh host is a mode change", firewall.Desired{Mode: firewall.Enforce},
+		{"enforce on a fresh host is a mode change", firewall.Desired{Mode: rule.Enforce},
 			firewall.State{}, []changeView{{"~", "mode", "mode"}}},
-		{"drift of owned objects forces a re-apply", firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{a}},
-			firewall.State{Installed: true, Mode: firewall.Additive, Rules: []firewall.Rule{a}, Drift: []string{"jump rule missing"}},
+		{"drift of owned objects forces a re-apply", firewall.Desired{Mode: rule.Additive, Rules: []rule.Rule{a}},
+			firewall.State{Installed: true, Mode: rule.Additive, Rules: []rule.Rule{a}, Drift: []string{"jump rule missing"}},
 			[]changeView{{"~", "drift", "jump rule missing"}}},
 	}
 	for _, tt := range tests {
@@ -90,10 +91,10 @@ func TestDiff(t *testing.T) {
 }
 
 func TestSourceDeltaAndSummary(t *testing.T) {
-	b := rule("tcp", "6162", "10.0.0.1/32", "10.0.0.2/32")
-	bMore := rule("tcp", "6162", "10.0.0.1/32", "10.0.0.3/32")
-	cs := Diff(nil, firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{bMore, rule("tcp", "22", "10.0.0.1/32")}},
-		firewall.State{Installed: true, Mode: firewall.Additive, Rules: []firewall.Rule{b, rule("udp", "53", "10.0.0.9/32")}})
+	b := mkRule("tcp", "6162", "10.0.0.1/32", "10.0.0.2/32")
+	bMore := mkRule("tcp", "6162", "10.0.0.1/32", "10.0.0.3/32")
+	cs := Diff(nil, firewall.Desired{Mode: rule.Additive, Rules: []rule.Rule{bMore, mkRule("tcp", "22", "10.0.0.1/32")}},
+		firewall.State{Installed: true, Mode: rule.Additive, Rules: []rule.Rule{b, mkRule("udp", "53", "10.0.0.9/32")}})
 	var upd Change
 	for _, c := range cs {
 		if c.Action == Update {
@@ -131,18 +132,18 @@ func TestParseProbeOutput(t *testing.T) {
 }
 
 func TestSamplePortsTakesRangeEnds(t *testing.T) {
-	got := samplePorts([]firewall.PortRange{{Lo: 22, Hi: 22}, {Lo: 2500, Hi: 3300}})
+	got := samplePorts([]rule.PortRange{{Lo: 22, Hi: 22}, {Lo: 2500, Hi: 3300}})
 	if diff := cmp.Diff([]uint16{22, 2500, 3300}, got); diff != "" {
 		t.Error(diff)
 	}
 }
 
 func TestDiffManagementRule(t *testing.T) {
-	a := rule("tcp", "22", "10.0.0.1/32")
-	mgmt := rule("tcp", "22", "198.18.0.1/32")
-	want := firewall.Desired{Mode: firewall.Enforce, Rules: []firewall.Rule{a}, ManagementPort: 22,
+	a := mkRule("tcp", "22", "10.0.0.1/32")
+	mgmt := mkRule("tcp", "22", "198.18.0.1/32")
+	want := firewall.Desired{Mode: rule.Enforce, Rules: []rule.Rule{a}, ManagementPort: 22,
 		ManagementSources: []netip.Prefix{netip.MustParsePrefix("198.18.0.1/32")}}
-	cur := firewall.State{Installed: true, Mode: firewall.Enforce, Rules: []firewall.Rule{a}, Management: &mgmt}
+	cur := firewall.State{Installed: true, Mode: rule.Enforce, Rules: []rule.Rule{a}, Management: &mgmt}
 	if cs := Diff(nil, want, cur); len(cs) != 0 {
 		t.Errorf("same management rule: %+v", cs)
 	}
@@ -164,12 +165,12 @@ func TestPlanProbes(t *testing.T) {
 	win := mk("win", "10.0.0.13", true, "windows")
 	vbr := mk("vbr", "10.0.0.1", false, "windows")
 	hosts := []*inventory.Host{repo, peer, other, win, vbr}
-	plan := func(mode firewall.Mode) *HostPlan {
+	plan := func(mode rule.Mode) *HostPlan {
 		return &HostPlan{Host: repo, Desired: firewall.Desired{Mode: mode, ManagementPort: 22,
 			ManagementSources: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")},
-			Rules: []firewall.Rule{
-				rule("tcp", "2500-3300", "10.0.0.11/32", "10.0.0.13/32", "10.0.0.1/32"),
-				rule("udp", "111", "10.0.0.11/32"),
+			Rules: []rule.Rule{
+				mkRule("tcp", "2500-3300", "10.0.0.11/32", "10.0.0.13/32", "10.0.0.1/32"),
+				mkRule("udp", "111", "10.0.0.11/32"),
 			}}}
 	}
 	type pv struct {
@@ -187,19 +188,19 @@ func TestPlanProbes(t *testing.T) {
 	}
 	// Additive: only managed Linux sources probe, both range ends; UDP is
 	// listed as not probed; Windows and unmanaged sources cannot probe.
-	got := view(PlanProbes([]*HostPlan{plan(firewall.Additive)}, hosts, nil))
+	got := view(PlanProbes([]*HostPlan{plan(rule.Additive)}, hosts, nil))
 	want := []pv{{"peer", 2500, false, ""}, {"peer", 3300, false, ""}, {"peer", 0, false, NotProbed}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("additive (-want +got):\n%s", diff)
 	}
 	// Enforce adds a negative probe from a managed Linux peer no rule names.
-	got = view(PlanProbes([]*HostPlan{plan(firewall.Enforce)}, hosts, nil))
+	got = view(PlanProbes([]*HostPlan{plan(rule.Enforce)}, hosts, nil))
 	want = append(want[:2:2], pv{"other", 2500, true, ""}, want[2])
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("enforce (-want +got):\n%s", diff)
 	}
 	// A rule that names the controller is probed from it too.
-	withCtl := plan(firewall.Additive)
+	withCtl := plan(rule.Additive)
 	withCtl.Controller = netip.MustParseAddr("10.0.0.1")
 	got = view(PlanProbes([]*HostPlan{withCtl}, hosts, nil))
 	want = []pv{{"peer", 2500, false, ""}, {"peer", 3300, false, ""}, {"", 2500, false, ""}, {"", 3300, false, ""}, {"peer", 0, false, NotProbed}}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/rule"
 	"github.com/portwarden/portwarden/transport"
 )
 
@@ -111,7 +112,7 @@ func PlanProbes(plans []*HostPlan, hosts []*inventory.Host, addrs Addresses) []*
 					}
 				}
 			}
-			if p.Desired.Mode == firewall.Enforce && r.Protocol == "tcp" {
+			if p.Desired.Mode == rule.Enforce && r.Protocol == "tcp" {
 				out = append(out, negativeProbe(p, r, hosts, addrs, dst)...)
 			}
 		}
@@ -121,7 +122,7 @@ func PlanProbes(plans []*HostPlan, hosts []*inventory.Host, addrs Addresses) []*
 
 // negativeProbe picks a managed Linux peer that rule r does not name and
 // probes the rule's first port from it, expecting a drop.
-func negativeProbe(p *HostPlan, r firewall.Rule, hosts []*inventory.Host, addrs Addresses, dst []netip.Addr) []*Probe {
+func negativeProbe(p *HostPlan, r rule.Rule, hosts []*inventory.Host, addrs Addresses, dst []netip.Addr) []*Probe {
 	port := r.Ports[0].Lo
 	if port == p.Desired.ManagementPort {
 		return nil // kept open for the controller, whatever the rules say
@@ -155,7 +156,7 @@ func coversAny(ps []netip.Prefix, as []netip.Addr) bool {
 }
 
 // samplePorts returns both ends of every range.
-func samplePorts(ps []firewall.PortRange) []uint16 {
+func samplePorts(ps []rule.PortRange) []uint16 {
 	var out []uint16
 	for _, p := range ps {
 		out = append(out, p.Lo)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/rule"
 	"github.com/portwarden/portwarden/transport"
 	"github.com/portwarden/portwarden/transport/transporttest"
 )
@@ -58,8 +59,8 @@ func TestEngineScalesScriptTimeouts(t *testing.T) {
 	rules := memRules("scaled", "fixed")
 	for _, r := range rules[0].Rules[:1] {
 		for i := range 200 {
-			rules[0].Rules = append(rules[0].Rules, Rule{Rule: firewall.Rule{Protocol: "tcp",
-				Ports: []firewall.PortRange{{Lo: uint16(10000 + i), Hi: uint16(10000 + i)}}, Sources: r.Sources}})
+			rules[0].Rules = append(rules[0].Rules, Rule{Rule: rule.Rule{Protocol: "tcp",
+				Ports: []rule.PortRange{{Lo: uint16(10000 + i), Hi: uint16(10000 + i)}}, Sources: r.Sources}})
 		}
 	}
 	rules[1].Host.SSH = &transport.SSHConfig{CommandTimeout: 42 * time.Second}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // hostRoles is what portwarden derives for a host of os that is assigned
@@ -23,12 +23,12 @@ func hostRoles(pol *Policy, os string, assigned ...string) []string {
 
 // portsInto is what the active flows from role `from` open on a host that
 // plays roles, for proto.
-func portsInto(flows []ConcreteFlow, from string, roles []string, proto string) []firewall.PortRange {
-	var out []firewall.PortRange
+func portsInto(flows []ConcreteFlow, from string, roles []string, proto string) []rule.PortRange {
+	var out []rule.PortRange
 	for _, to := range roles {
 		out = append(out, portsBetween(flows, from, to, proto)...)
 	}
-	return firewall.NormalizePorts(out)
+	return rule.NormalizePorts(out)
 }
 
 // TestCorrections pins the five corrections of issue 12 and the decisions
@@ -72,7 +72,7 @@ func TestCorrections(t *testing.T) {
 			roles := hostRoles(pol, c.os, c.roles...)
 			got := portsInto(flows, c.from, roles, "tcp")
 			if covers(got, c.lo, c.hi) != c.want {
-				t.Fatalf("tcp %s -> %s host %v opens %s; want %d-%d open = %v", c.from, c.os, roles, firewall.PortsString(got), c.lo, c.hi, c.want)
+				t.Fatalf("tcp %s -> %s host %v opens %s; want %d-%d open = %v", c.from, c.os, roles, rule.PortsString(got), c.lo, c.hi, c.want)
 			}
 		})
 	}
@@ -101,6 +101,6 @@ func TestS3CompatiblePort(t *testing.T) {
 	}
 	f := find(map[string]cty.Value{"s3_compatible_port": cty.NumberIntVal(9021)})
 	if !f.Active || !covers(f.Ports, 9021, 9021) || f.Endpoint == "" || !slices.Equal(f.From, []string{"gateway_server"}) {
-		t.Errorf("with s3_compatible_port = 9021: active %v, ports %s, endpoint %q, from %v", f.Active, firewall.PortsString(f.Ports), f.Endpoint, f.From)
+		t.Errorf("with s3_compatible_port = 9021: active %v, ports %s, endpoint %q, from %v", f.Active, rule.PortsString(f.Ports), f.Endpoint, f.From)
 	}
 }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // TestPackReadings pins readings of both packs that docs/policy.md explains,
@@ -56,7 +56,7 @@ func TestPackReadings(t *testing.T) {
 			roles := hostRoles(pol, c.os, c.roles...)
 			got := portsInto(flows, c.from, roles, c.proto)
 			if covers(got, c.lo, c.hi) != c.want {
-				t.Fatalf("v%d %s %s -> %s host %v opens %s; want %d-%d open = %v", c.version, c.proto, c.from, c.os, roles, firewall.PortsString(got), c.lo, c.hi, c.want)
+				t.Fatalf("v%d %s %s -> %s host %v opens %s; want %d-%d open = %v", c.version, c.proto, c.from, c.os, roles, rule.PortsString(got), c.lo, c.hi, c.want)
 			}
 		})
 	}

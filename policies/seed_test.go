@@ -13,7 +13,7 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // seedPath is the Japanese "Used Ports" page of Veeam Backup & Replication
@@ -319,7 +319,7 @@ func TestSeedPortsEncoded(t *testing.T) {
 	}
 }
 
-func covers(prs []firewall.PortRange, lo, hi int) bool {
+func covers(prs []rule.PortRange, lo, hi int) bool {
 	for _, pr := range prs {
 		if int(pr.Lo) <= lo && hi <= int(pr.Hi) {
 			return true
@@ -330,14 +330,14 @@ func covers(prs []firewall.PortRange, lo, hi int) bool {
 
 // portsBetween is what the active flows from role `from` to role `to` open
 // for proto.
-func portsBetween(flows []ConcreteFlow, from, to, proto string) []firewall.PortRange {
-	var out []firewall.PortRange
+func portsBetween(flows []ConcreteFlow, from, to, proto string) []rule.PortRange {
+	var out []rule.PortRange
 	for _, f := range flows {
 		if f.Active && slices.Contains(f.From, from) && slices.Contains(f.To, to) && slices.Contains(f.Protocols, proto) {
 			out = append(out, f.Ports...)
 		}
 	}
-	return firewall.NormalizePorts(out)
+	return rule.NormalizePorts(out)
 }
 
 // TestKeyReadings pins the readings of the seed that docs/policy.md
@@ -410,10 +410,10 @@ func TestKeyReadings(t *testing.T) {
 			}
 			got := portsBetween(flows, c.from, c.to, c.proto)
 			if covers(got, c.lo, c.hi) != c.want {
-				t.Fatalf("%s %s -> %s opens %s; want %d-%d open = %v", c.proto, c.from, c.to, firewall.PortsString(got), c.lo, c.hi, c.want)
+				t.Fatalf("%s %s -> %s opens %s; want %d-%d open = %v", c.proto, c.from, c.to, rule.PortsString(got), c.lo, c.hi, c.want)
 			}
 			if c.exactlyRange && covers(got, c.hi+1, c.hi+1) {
-				t.Fatalf("%s %s -> %s opens %s; want the range to end at %d", c.proto, c.from, c.to, firewall.PortsString(got), c.hi)
+				t.Fatalf("%s %s -> %s opens %s; want the range to end at %d", c.proto, c.from, c.to, rule.PortsString(got), c.hi)
 			}
 		})
 	}

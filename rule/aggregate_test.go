@@ -48,3 +48,36 @@ func TestNormalizeReadBackEqualsComputed(t *testing.T) {
 		t.Fatalf("computed %v, read back %v", computed, readBack)
 	}
 }
+
+// RemoveAddr agrees with aggregating the addresses that are left, for
+// every address of a small block and around it, in both families.
+func TestRemoveAddr(t *testing.T) {
+	for _, base := range []string{"10.0.0.0/29", "2001:db8::/125"} {
+		block := netip.MustParsePrefix(base)
+		in := AggregatePrefixes([]netip.Prefix{block, netip.MustParsePrefix("192.0.2.9/32")})
+		saved := slices.Clone(in)
+		var addrs []netip.Addr // the block, the address before it and the one after
+		for a, i := block.Addr().Prev(), 0; i < 10; a, i = a.Next(), i+1 {
+			addrs = append(addrs, a)
+		}
+		addrs = append(addrs, netip.MustParseAddr("192.0.2.9"))
+		for _, a := range addrs {
+			var left []netip.Prefix
+			for _, p := range in {
+				for b := p.Addr(); p.Contains(b); b = b.Next() {
+					if b != a {
+						left = append(left, netip.PrefixFrom(b, b.BitLen()))
+					}
+				}
+			}
+			want := AggregatePrefixes(left)
+			got := RemoveAddr(in, a)
+			if !slices.Equal(got, want) {
+				t.Errorf("RemoveAddr(%v, %v) = %v, want %v", in, a, got, want)
+			}
+		}
+		if !slices.Equal(saved, in) {
+			t.Errorf("RemoveAddr modified its input: %v, was %v", in, saved)
+		}
+	}
+}

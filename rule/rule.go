@@ -100,13 +100,19 @@ func NormalizePorts(in []PortRange) []PortRange {
 	return out
 }
 
-// PortsString renders ports as "22,2500-3300".
-func PortsString(ps []PortRange) string {
+// PortStrings renders each port range as "22" or "2500-3300", the way
+// the JSON views carry them.
+func PortStrings(ps []PortRange) []string {
 	s := make([]string, len(ps))
 	for i, p := range ps {
 		s[i] = p.String()
 	}
-	return strings.Join(s, ",")
+	return s
+}
+
+// PortsString renders ports as "22,2500-3300".
+func PortsString(ps []PortRange) string {
+	return strings.Join(PortStrings(ps), ",")
 }
 
 // Rule is one inbound allow rule: traffic of Protocol to any of Ports from
@@ -135,7 +141,13 @@ func (r Rule) Spec() string {
 // Spec renders protocols and ports as "tcp+udp/53": the one spelling of a
 // rule's what-to-open in plans, rules views, reports and reasons.
 func Spec(protos []string, ports []PortRange) string {
-	return strings.Join(protos, "+") + "/" + PortsString(ports)
+	return SpecStrings(protos, PortStrings(ports))
+}
+
+// SpecStrings is Spec for ports already rendered by PortStrings, as the
+// JSON views (a saved plan, a report) carry them.
+func SpecStrings(protos, ports []string) string {
+	return strings.Join(protos, "+") + "/" + strings.Join(ports, ",")
 }
 
 // Normalize returns the rule with ports merged and sources aggregated into
@@ -194,6 +206,18 @@ func SplitFamilies(src []netip.Prefix) (v4, v6 []netip.Prefix) {
 	return v4, v6
 }
 
+// PrefixLast returns the last address of p (p's own address for a single
+// address).
+func PrefixLast(p netip.Prefix) netip.Addr {
+	p = p.Masked()
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
 // PrefixString renders a single address without "/32" or "/128".
 func PrefixString(p netip.Prefix) string {
 	if p.IsSingleIP() {
@@ -214,5 +238,46 @@ func PrefixStrings(ps []netip.Prefix) []string {
 // JoinPrefixes renders prefixes as "192.0.2.1, 198.18.0.0/24" (empty for
 // none): the one spelling of a source list for people.
 func JoinPrefixes(ps []netip.Prefix) string {
-	return strings.Join(PrefixStrings(ps), ", ")
+	return JoinPrefixStrings(PrefixStrings(ps))
+}
+
+// JoinPrefixStrings is JoinPrefixes for prefixes already rendered by
+// PrefixString, as the JSON views carry them.
+func JoinPrefixStrings(ps []string) string {
+	return strings.Join(ps, ", ")
+}
+
+// RemoveAddr returns ps, an aggregated, sorted prefix list (as
+// AggregatePrefixes returns it), without the address a: the prefix that
+// holds a is split into the fewest prefixes that cover the rest of it, so
+// the result is still the fewest prefixes, sorted. It costs one pass over
+// ps (no re-aggregation); ps itself is not modified. ps is returned as is
+// when no prefix holds a.
+func RemoveAddr(ps []netip.Prefix, a netip.Addr) []netip.Prefix {
+	i := slices.IndexFunc(ps, func(p netip.Prefix) bool { return p.Contains(a) })
+	if i < 0 {
+		return ps
+	}
+	p := ps[i]
+	// The rest of p is, at each length below a's own, the sibling half
+	// that does not hold a.
+	var rest []netip.Prefix
+	for bits := p.Bits() + 1; bits <= a.BitLen(); bits++ {
+		half, _ := a.Prefix(bits)
+		rest = append(rest, sibling(half))
+	}
+	slices.SortFunc(rest, ComparePrefix)
+	out := make([]netip.Prefix, 0, len(ps)-1+len(rest))
+	out = append(out, ps[:i]...)
+	out = append(out, rest...)
+	return append(out, ps[i+1:]...)
+}
+
+// sibling is the other half of the prefix one bit shorter than p.
+func sibling(p netip.Prefix) netip.Prefix {
+	b := p.Addr().AsSlice()
+	bit := p.Bits() - 1
+	b[bit/8] ^= 0x80 >> (bit % 8)
+	addr, _ := netip.AddrFromSlice(b)
+	return netip.PrefixFrom(addr.WithZone(p.Addr().Zone()), p.Bits())
 }

@@ -119,7 +119,18 @@ type WinRMConfig struct {
 	// CertSHA256 pins the host's certificate: the SHA-256 of its DER, in
 	// hex (colons allowed). A pinned certificate needs no CA and no name.
 	CertSHA256 string
-	Auth       string // "ntlm" (default) or "basic"
+	Auth       string // "ntlm" (default), "basic" or "kerberos"
+	// Kerberos (Auth "kerberos", see winrm_kerberos.go): Realm is the
+	// user's realm (Active Directory: the domain's DNS name in capitals),
+	// default the realm in User ("user@REALM"); SPN is the host's service
+	// principal, default "HTTP/<TLSServerName, else Address>";
+	// Krb5ConfigPath is the krb5.conf that names the realm's KDCs,
+	// default $KRB5_CONFIG, else the OS's file, else DNS SRV records.
+	Realm, SPN, Krb5ConfigPath string
+	// Krb5CCachePath, with Auth "kerberos" and no Password, is a
+	// credential cache (a file, as kinit writes it) whose ticket-granting
+	// ticket for User is used instead of a password.
+	Krb5CCachePath string
 	// AllowBasicOverHTTPCleartextPassword must be set for Basic
 	// authentication over plain HTTP, which sends the password in clear
 	// text with every request.

@@ -74,7 +74,10 @@ type winrmConn struct {
 // credentials at once). HTTPS is used unless HTTPS is false and
 // AllowUnencrypted is set; the server certificate is verified against
 // CACertPath (or the system roots) unless Insecure is set. Auth is "ntlm"
-// (default) or "basic". A refused login is an *AuthError. ConnectTimeout
+// (default), "basic" or "kerberos" (winrm_kerberos.go: the client logs in
+// to the realm's KDC and gets the host's service ticket before it opens
+// the shell). A refused login is an *AuthError; a Kerberos failure is a
+// *KerberosError (inside the AuthError when it is the user's). ConnectTimeout
 // bounds the TCP connection, the TLS handshake and opening the shell;
 // ctx can end them too.
 //
@@ -100,25 +103,54 @@ func DialWinRM(ctx context.Context, cfg WinRMConfig) (Conn, error) {
 	endpoint := &winrm.Endpoint{Host: cfg.Address, Port: cfg.Port, HTTPS: cfg.HTTPS, Insecure: cfg.Insecure, Timeout: cfg.CommandTimeout}
 	c.client, err = winrm.NewClientWithParameters(endpoint, cfg.User, cfg.Password, params)
 	if err != nil {
+		tr.destroy()
 		return nil, fmt.Errorf("winrm to %s: %w", c.name, err)
 	}
 
-	dctx, cancel := context.WithTimeoutCause(ctx, cfg.ConnectTimeout, errConnectTimeout)
-	defer cancel()
-	tr.setContext(dctx)
-	shell, err := c.client.CreateShell()
+	if tr.krb != nil {
+		// The Kerberos login (tickets from the KDC) is made once, within
+		// the connect timeout; opening the shell below is what is retried.
+		lctx, cancel := context.WithTimeoutCause(ctx, cfg.ConnectTimeout, errConnectTimeout)
+		err := tr.krb.login(lctx)
+		if err != nil {
+			err = c.opError(lctx, "connecting", err)
+			cancel()
+			tr.destroy()
+			return nil, err
+		}
+		cancel()
+	}
+	// Opening the shell is connecting: retried as SSH's dial is when it
+	// failed in a way that says nothing about the host's answer (refused,
+	// reset, dropped, timed out; transport/retry.go). A shell the host may
+	// have opened for a dropped attempt runs nothing and idles out.
+	shell, err := dialRetry(ctx, func() (*winrm.Shell, error) { return c.openShell(ctx) })
 	if err != nil {
-		tr.closeIdle()
-		return nil, c.opError(dctx, "connecting", err)
+		tr.destroy()
+		return nil, err
 	}
 	c.shell = shell
+	return c, nil
+}
+
+// openShell makes one attempt at opening the remote shell, bounded by the
+// connect timeout.
+func (c *winrmConn) openShell(ctx context.Context) (*winrm.Shell, error) {
+	dctx, cancel := context.WithTimeoutCause(ctx, c.cfg.ConnectTimeout, errConnectTimeout)
+	defer cancel()
+	c.tr.setContext(dctx)
+	shell, err := c.client.CreateShell()
+	if err != nil {
+		c.tr.closeIdle()
+		return nil, c.opError(dctx, "connecting", err)
+	}
 	if dctx.Err() != nil {
 		// Ended while the host was opening the shell: close it again.
 		_ = shell.Close()
-		tr.closeIdle()
+		c.tr.closeIdle()
 		return nil, c.opError(dctx, "connecting", dctx.Err())
 	}
-	return c, nil
+	return shell, nil
 }
 
 var errConnectTimeout = errors.New("connect timeout")
@@ -144,8 +176,10 @@ func winrmDefaults(cfg WinRMConfig) (WinRMConfig, error) {
 		cfg.Auth = "ntlm"
 	case "basic":
 		cfg.Auth = "basic"
+	case "kerberos":
+		cfg.Auth = "kerberos"
 	default:
-		return cfg, fmt.Errorf("winrm to %s: unknown authentication %q (want \"ntlm\" or \"basic\")", cfg.Address, cfg.Auth)
+		return cfg, fmt.Errorf("winrm to %s: unknown authentication %q (want \"ntlm\", \"basic\" or \"kerberos\")", cfg.Address, cfg.Auth)
 	}
 	if cfg.Auth == "basic" && !cfg.HTTPS && !cfg.AllowBasicOverHTTPCleartextPassword {
 		return cfg, fmt.Errorf("winrm to %s: refusing Basic authentication over plain HTTP: it sends the password in clear text with every request "+
@@ -154,7 +188,7 @@ func winrmDefaults(cfg WinRMConfig) (WinRMConfig, error) {
 	if cfg.User == "" {
 		return cfg, fmt.Errorf("winrm to %s: no user", cfg.Address)
 	}
-	if cfg.Password == "" {
+	if cfg.Password == "" && !(cfg.Auth == "kerberos" && cfg.Krb5CCachePath != "") {
 		return cfg, fmt.Errorf("winrm to %s: no password for user %s", cfg.Address, cfg.User)
 	}
 	if cfg.CommandTimeout <= 0 {
@@ -173,6 +207,7 @@ func (c *winrmConn) opError(ctx context.Context, doing string, err error) error 
 		rhe   tls.RecordHeaderError
 		fault *winrmFault
 		ne    net.Error
+		ke    *KerberosError
 	)
 	switch {
 	case ctxEnded(ctx):
@@ -184,6 +219,17 @@ func (c *winrmConn) opError(ctx context.Context, doing string, err error) error 
 			return fmt.Errorf("%s: timed out after %s: %w", prefix, c.cfg.ConnectTimeout, context.DeadlineExceeded)
 		}
 		return fmt.Errorf("%s: %w", prefix, ctx.Err())
+	case errors.As(err, &ke):
+		if ke.Auth {
+			return &AuthError{User: c.cfg.User, Host: c.name, Methods: []string{c.cfg.Auth}, Err: ke}
+		}
+		return fmt.Errorf("%s: %w", prefix, ke)
+	case errors.Is(err, errKerberosRefused):
+		spn, _ := WinRMSPN(c.cfg)
+		return &AuthError{User: c.cfg.User, Host: c.name, Methods: []string{c.cfg.Auth}, Err: &KerberosError{Kind: "ticket refused",
+			Msg: fmt.Sprintf("the host refused the ticket for %s: wrong spn for this host, a keytab on the host that does not match the KDC, clocks more than 5 minutes apart, or an account that may not use WinRM", spn)}}
+	case errors.Is(err, errKerberosNotOffered):
+		return &AuthError{User: c.cfg.User, Host: c.name, Methods: []string{c.cfg.Auth}, Err: errKerberosNotOffered}
 	case errors.Is(err, errUnauthorized):
 		why := errors.New("authentication failed: wrong user name or password, or the account may not use WinRM")
 		if !c.cfg.HTTPS {
@@ -240,7 +286,7 @@ func (c *winrmConn) Close() error {
 	c.closed = true
 	c.tr.setContext(context.Background())
 	err := c.shell.Close()
-	c.tr.closeIdle()
+	c.tr.destroy()
 	if err != nil {
 		return c.opError(context.Background(), "closing the remote shell", err)
 	}

@@ -33,6 +33,7 @@ type winrmTransport struct {
 	url            string
 	user, password string
 	ntlm           bool
+	krb            *kerberosAuth // auth "kerberos"
 	connectTimeout time.Duration
 	base           *http.Transport
 	client         *http.Client
@@ -51,6 +52,13 @@ func newWinRMTransport(cfg WinRMConfig) (*winrmTransport, error) {
 		password:       cfg.Password,
 		ntlm:           cfg.Auth == "ntlm",
 		connectTimeout: cfg.ConnectTimeout,
+	}
+	if cfg.Auth == "kerberos" {
+		krb, err := newKerberosAuth(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("winrm to %s: %w", cfg.Address, err)
+		}
+		t.krb = krb
 	}
 	var tc *tls.Config
 	if cfg.HTTPS {
@@ -123,8 +131,11 @@ func newWinRMTransport(cfg WinRMConfig) (*winrmTransport, error) {
 		t.base.DialContext = dial
 	}
 	var rt http.RoundTripper = t.base
-	if t.ntlm {
+	switch {
+	case t.ntlm:
 		rt = ntlmssp.Negotiator{RoundTripper: noBasicAuth{t.base}}
+	case t.krb != nil:
+		rt = noBasicAuth{t.base}
 	}
 	t.client = &http.Client{
 		Transport:     rt,
@@ -197,6 +208,14 @@ func (t *winrmTransport) requestContext(body string) (context.Context, context.C
 
 func (t *winrmTransport) closeIdle() { t.base.CloseIdleConnections() }
 
+// destroy closes the connections and forgets the Kerberos tickets.
+func (t *winrmTransport) destroy() {
+	t.closeIdle()
+	if t.krb != nil {
+		t.krb.destroy()
+	}
+}
+
 // Transport implements winrm.Transporter; the transport is configured
 // when it is made.
 func (t *winrmTransport) Transport(*winrm.Endpoint) error { return nil }
@@ -238,9 +257,15 @@ func (t *winrmTransport) Post(_ *winrm.Client, msg *soap.SoapMessage) (string, e
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
-	// Both schemes start from a Basic header: sent as is for "basic",
-	// turned into an NTLM handshake by the negotiator for "ntlm".
-	req.SetBasicAuth(t.user, t.password)
+	if t.krb != nil {
+		if err := t.krb.setHeader(req); err != nil {
+			return "", err
+		}
+	} else {
+		// Both schemes start from a Basic header: sent as is for "basic",
+		// turned into an NTLM handshake by the negotiator for "ntlm".
+		req.SetBasicAuth(t.user, t.password)
+	}
 	resp, err := t.client.Do(req)
 	if err != nil {
 		return "", err
@@ -257,6 +282,10 @@ func (t *winrmTransport) Post(_ *winrm.Client, msg *soap.SoapMessage) (string, e
 		return "", fmt.Errorf("%w: one WS-Management answer exceeded %d MiB", ErrOutputTooLarge, maxWinRMAnswer>>20)
 	}
 	switch {
+	case resp.StatusCode == http.StatusUnauthorized && t.krb != nil && !offersNegotiate(resp.Header):
+		return "", errKerberosNotOffered
+	case resp.StatusCode == http.StatusUnauthorized && t.krb != nil:
+		return "", errKerberosRefused
 	case resp.StatusCode == http.StatusUnauthorized:
 		return "", errUnauthorized
 	case resp.StatusCode == http.StatusOK && strings.Contains(resp.Header.Get("Content-Type"), "application/soap+xml"):

@@ -27,6 +27,7 @@ import (
 	"github.com/portwarden/portwarden/lab"
 	"github.com/portwarden/portwarden/lab/winfw"
 	"github.com/portwarden/portwarden/lab/wsman"
+	"github.com/portwarden/portwarden/rule"
 )
 
 const (
@@ -305,7 +306,12 @@ func TestWinRMConfigErrors(t *testing.T) {
 		{"no address", func(c *WinRMConfig) { c.Address = "" }, "no host address"},
 		{"url", func(c *WinRMConfig) { c.Address = "https://host:5986/wsman" }, "without scheme"},
 		{"port in address", func(c *WinRMConfig) { c.Address = "host:5986" }, "port"},
-		{"bad auth", func(c *WinRMConfig) { c.Auth = "kerberos" }, "unknown authentication"},
+		{"bad auth", func(c *WinRMConfig) { c.Auth = "credssp" }, "unknown authentication"},
+		{"kerberos without realm", func(c *WinRMConfig) { c.Auth = "kerberos" }, "no Kerberos realm"},
+		{"kerberos to an IP without spn", func(c *WinRMConfig) { c.Auth, c.Realm = "kerberos", "CORP.EXAMPLE" }, "set spn"},
+		{"kerberos with a missing krb5.conf", func(c *WinRMConfig) {
+			c.Auth, c.Realm, c.SPN, c.Krb5ConfigPath = "kerberos", "CORP.EXAMPLE", "HTTP/w.corp.example", "/nonexistent/krb5.conf"
+		}, "reading the Kerberos configuration /nonexistent/krb5.conf"},
 		{"no password", func(c *WinRMConfig) { c.Password = "" }, "no password"},
 		{"bad port", func(c *WinRMConfig) { c.Port = 70000 }, "bad port"},
 		{"missing CA file", func(c *WinRMConfig) { c.CACertPath = "/nonexistent/ca.pem" }, "reading the CA certificates"},
@@ -354,8 +360,8 @@ func TestWinRMOutputCap(t *testing.T) {
 	})}, newWinPKI(t))
 	c := dial(t, h.config())
 	_, err := c.Run(context.Background(), Script{Shell: "powershell", Body: "anything"})
-	if !errors.Is(err, ErrOutputTooLarge) || !strings.Contains(err.Error(), "16 MiB") {
-		t.Fatalf("err = %v, want ErrOutputTooLarge", err)
+	if !errors.Is(err, ErrOutputTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("winrm to 127.0.0.1:%d", h.port)) || !strings.Contains(err.Error(), "(16 MiB)") {
+		t.Fatalf("err = %v, want ErrOutputTooLarge naming the host and the cap", err)
 	}
 	// The connection is still usable for the next script.
 	if res := runPS(t, c, "small"); !strings.Contains(string(res.Stdout), "small") {
@@ -390,9 +396,9 @@ func TestWinRMStagesLongScripts(t *testing.T) {
 	for i := range 400 { // odd addresses only: no two aggregate into one prefix
 		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 20, byte(i / 125), byte(i%125*2 + 1)}), 32))
 	}
-	d := firewall.Desired{Mode: firewall.Enforce, ManagementPort: 5986, ManagementSources: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-		Rules: []firewall.Rule{{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2500, Hi: 3300}}, Sources: many}}}
-	s, err := firewall.Windows{}.Apply(d)
+	d := firewall.Desired{Mode: rule.Enforce, ManagementPort: 5986, ManagementSources: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		Rules: []rule.Rule{{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 2500, Hi: 3300}}, Sources: many}}}
+	s, err := firewall.Windows{}.Apply(nil, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -401,7 +407,7 @@ func TestWinRMStagesLongScripts(t *testing.T) {
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("exit %d, State error %v, stderr %s", res.ExitCode, err, res.Stderr)
 	}
-	if st.Mode != firewall.Enforce || len(st.Rules) != 1 || len(st.Rules[0].Sources) != 400 {
+	if st.Mode != rule.Enforce || len(st.Rules) != 1 || len(st.Rules[0].Sources) != 400 {
 		t.Errorf("state after staged apply: mode %s, %d rules", st.Mode, len(st.Rules))
 	}
 }
@@ -715,13 +721,13 @@ func TestWinRMConcurrentAppliesOneHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := startWinHost(t, wsman.Config{Interpreter: fw}, newWinPKI(t))
-	d := firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2500, Hi: 3300}},
+	d := firewall.Desired{Mode: rule.Additive, Rules: []rule.Rule{{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 2500, Hi: 3300}},
 		Sources: []netip.Prefix{netip.MustParsePrefix("10.0.0.5/32")}}}}
 	conns := []Conn{dial(t, h.config()), dial(t, h.config())}
 	var wg sync.WaitGroup
 	errs := make([]error, len(conns))
 	for i, c := range conns {
-		s, err := firewall.Windows{}.Apply(d)
+		s, err := firewall.Windows{}.Apply(nil, d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -744,7 +750,7 @@ func TestWinRMConcurrentAppliesOneHost(t *testing.T) {
 
 	release := fw.HoldMutex(`Global\portwarden`)
 	defer release()
-	s, err := firewall.Windows{}.Apply(firewall.Desired{Mode: firewall.Additive})
+	s, err := firewall.Windows{}.Apply(nil, firewall.Desired{Mode: rule.Additive})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -755,11 +761,65 @@ func TestWinRMConcurrentAppliesOneHost(t *testing.T) {
 	st, _ := fw.Snapshot()
 	n := 0
 	for _, r := range st.Rules {
-		if r.Group == firewall.Tag {
+		if r.Group == rule.Tag {
 			n++
 		}
 	}
 	if n != 1 {
 		t.Errorf("%d rules in the group after the locked-out apply, want the 1 from before", n)
 	}
+}
+
+// TestWinRMRetriesTransientConnects: opening the shell (WinRM's connect)
+// is retried as SSH's dial is: a dropped connection or a refused one is
+// tried again, at most sshDialAttempts times; a refused login is not.
+func TestWinRMRetriesTransientConnects(t *testing.T) {
+	pki := newWinPKI(t)
+	t.Run("dropped twice, then served", func(t *testing.T) {
+		h := startWinHost(t, wsman.Config{}, pki)
+		h.srv.DropNext("Create")
+		h.srv.DropNext("Create")
+		c := dial(t, h.config())
+		runPS(t, c, "'x'")
+		if s := h.srv.Stats(); s.Dropped != 2 || s.ShellsCreated != 1 {
+			t.Errorf("dropped %d, shells created %d; want 2 and 1", s.Dropped, s.ShellsCreated)
+		}
+	})
+	t.Run("always dropped: bounded", func(t *testing.T) {
+		h := startWinHost(t, wsman.Config{}, pki)
+		for range 10 {
+			h.srv.DropNext("Create")
+		}
+		_, err := DialWinRM(context.Background(), h.config())
+		if err == nil || !strings.Contains(err.Error(), "the connection dropped") || !strings.Contains(err.Error(), fmt.Sprintf("(after %d attempts)", sshDialAttempts)) {
+			t.Errorf("err = %v", err)
+		}
+		if s := h.srv.Stats(); s.Dropped != sshDialAttempts || s.ShellsCreated != 0 {
+			t.Errorf("dropped %d, shells created %d; want %d and 0", s.Dropped, s.ShellsCreated, sshDialAttempts)
+		}
+	})
+	t.Run("wrong password: not retried", func(t *testing.T) {
+		h := startWinHost(t, wsman.Config{}, pki)
+		cfg := h.config()
+		cfg.Password = "wrong"
+		_, err := DialWinRM(context.Background(), cfg)
+		var ae *AuthError
+		if !errors.As(err, &ae) || strings.Contains(err.Error(), "attempts") {
+			t.Errorf("err = %v, want an AuthError after one attempt", err)
+		}
+	})
+	t.Run("refused: retried", func(t *testing.T) {
+		lab.SkipShort(t, "a listener on loopback")
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close() // nothing listens there now: connections are refused
+		cfg := WinRMConfig{Address: "127.0.0.1", Port: port, User: winUser, Password: winPassword, Insecure: true, ConnectTimeout: time.Second}
+		_, err = DialWinRM(context.Background(), cfg)
+		if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), fmt.Sprintf("(after %d attempts)", sshDialAttempts)) {
+			t.Errorf("err = %v", err)
+		}
+	})
 }

@@ -84,6 +84,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ufw := fl.Int("ufw", 0, "how many of the Linux hosts have ufw enabled")
 	baseline := fl.String("baseline", "", `pre-existing firewall on Linux hosts: "" or "drop"`)
 	passwordAuth := fl.Bool("password-auth", false, "let sshd accept passwords (root stays key-only)")
+	kerberos := fl.Bool("kerberos", false, "run an MIT KDC (realm "+lab.KerberosRealm+") and make the Windows hosts accept Kerberos only")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -98,6 +99,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Dir:          *dir,
 		Linux:        *linux,
 		Windows:      *windows,
+		Kerberos:     *kerberos,
 		Firewalld:    *firewalld,
 		UFW:          *ufw,
 		BaselineDrop: *baseline == "drop",
@@ -109,6 +111,9 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "lab %d up in %s: %s on bridge %s, controller %s\n",
 		l.ID, time.Since(start).Round(time.Millisecond), l.Subnet, l.Bridge, l.Controller)
 	printHosts(stdout, l, nil)
+	if l.KDC != nil {
+		fmt.Fprintf(stdout, "kdc          %s:88 (realm %s, user %s), krb5.conf %s\n", l.KDC.Address, lab.KerberosRealm, lab.KerberosUser(), l.Krb5ConfPath())
+	}
 	fmt.Fprintf(stdout, "\ninventory:   %s\nkey:         %s\nknown_hosts: %s\n", l.InventoryPath(), l.KeyPath(), l.KnownHostsPath())
 	fmt.Fprintf(stdout, "take it down with: portwarden-lab down --dir %s\n", l.Dir)
 	return nil

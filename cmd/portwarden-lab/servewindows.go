@@ -35,7 +35,9 @@ func serveWindows(ctx context.Context, args []string, stderr io.Writer) error {
 	user := fl.String("user", "Administrator", "the local account WinRM accepts")
 	passwordFile := fl.String("password-file", "", "file holding the account's password")
 	namespace := fl.String("namespace", "", "network namespace in which the firewall is enforced with nftables")
-	auth := fl.String("auth", "ntlm,basic", "accepted authentication schemes: ntlm, basic")
+	auth := fl.String("auth", "ntlm,basic", "accepted authentication schemes: ntlm, basic, kerberos")
+	keytab := fl.String("keytab", "", "the host's Kerberos keytab (its HTTP/<name> key), for --auth kerberos")
+	principals := fl.String("kerberos-principals", "", "comma-separated domain accounts (user@REALM) that may use WinRM with Kerberos")
 	clixml := fl.Bool("clixml", true, "write PowerShell's stderr as CLIXML, as Windows PowerShell 5.1 does over WinRM")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -61,16 +63,28 @@ func serveWindows(ctx context.Context, args []string, stderr io.Writer) error {
 	if password == "" {
 		return errors.New("serve-windows: the password file is empty")
 	}
-	var allowBasic, allowNTLM bool
+	var allowBasic, allowNTLM, allowKerberos bool
 	for _, a := range strings.Split(*auth, ",") {
 		switch strings.TrimSpace(a) {
 		case "basic":
 			allowBasic = true
 		case "ntlm":
 			allowNTLM = true
+		case "kerberos":
+			allowKerberos = true
 		case "":
 		default:
 			return fmt.Errorf("serve-windows: unknown --auth scheme %q", a)
+		}
+	}
+
+	if allowKerberos != (*keytab != "") {
+		return errors.New("serve-windows: --auth kerberos and --keytab go together")
+	}
+	var krbPrincipals []string
+	for _, p := range strings.Split(*principals, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			krbPrincipals = append(krbPrincipals, p)
 		}
 	}
 
@@ -95,6 +109,9 @@ func serveWindows(ctx context.Context, args []string, stderr io.Writer) error {
 		EmitCLIXML:   *clixml,
 		Interpreter:  fw,
 		Logf:         logger.Printf,
+
+		KerberosKeytab:     *keytab,
+		KerberosPrincipals: krbPrincipals,
 	})
 	if err != nil {
 		return fmt.Errorf("serve-windows: %w", err)

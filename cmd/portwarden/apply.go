@@ -96,7 +96,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		probes = s.probe(ctx, plans)
 	}
 	if r.format == "json" {
-		if c := writeJSON(stdout, stderr, resultDoc(plans, probes, true)); c != 0 {
+		if c := writeResultDoc(stdout, stderr, plans, probes, true); c != 0 {
 			return c
 		}
 	} else {
@@ -189,31 +189,36 @@ func writeResultJSON(stdout, stderr io.Writer, plans []*orchestrator.HostPlan, p
 	if probesFailed(probes) > 0 {
 		code = 1
 	}
-	if c := writeJSON(stdout, stderr, resultDoc(plans, probes, withApply)); c != 0 {
+	if c := writeResultDoc(stdout, stderr, plans, probes, withApply); c != 0 {
 		return c
 	}
 	return code
 }
 
-// resultDoc is the plan document with apply results (withApply) or
-// verification results, and probes.
-func resultDoc(plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, withApply bool) any {
-	out := planJSON(plans)
-	for i, p := range plans {
-		if withApply {
-			applied := p.Applied && p.ApplyErr == nil
-			out.Hosts[i].Applied = &applied
-			if p.ApplyErr != nil {
-				out.Hosts[i].Error = p.ApplyErr.Error()
-			}
-			out.Hosts[i].Left = string(p.Left)
+// hostResultJSON is a host of the plan document with apply results
+// (withApply) or verification results.
+func hostResultJSON(p *orchestrator.HostPlan, withApply bool) jsonHostPlan {
+	h := hostPlanJSON(p)
+	if withApply {
+		applied := p.Applied && p.ApplyErr == nil
+		h.Applied = &applied
+		if p.ApplyErr != nil {
+			h.Error = p.ApplyErr.Error()
 		}
-		out.Hosts[i].Remaining = toJSONChanges(p.Remaining)
+		h.Left = string(p.Left)
 	}
-	return struct {
-		jsonPlan
-		Probes []jsonProbe `json:"probes,omitempty"`
-	}{out, probesJSON(probes)}
+	h.Remaining = toJSONChanges(p.Remaining)
+	return h
+}
+
+// writeResultDoc writes the result document (resultDoc in the tests) host
+// by host.
+func writeResultDoc(stdout, stderr io.Writer, plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, withApply bool) int {
+	tail := []jsonField{{"summary", planSummary(plans)}}
+	if ps := probesJSON(probes); len(ps) > 0 {
+		tail = append(tail, jsonField{"probes", ps})
+	}
+	return writeHostsJSON(stdout, stderr, len(plans), func(i int) any { return hostResultJSON(plans[i], withApply) }, tail)
 }
 
 // probesFailed counts the TCP probes that did not pass.

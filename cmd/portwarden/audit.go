@@ -17,6 +17,7 @@ import (
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/orchestrator"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // auditEntry is one line of the audit log: one host's applied change. It
@@ -112,9 +113,9 @@ func auditEntries(command string, plans []*orchestrator.HostPlan, invDigest stri
 func stateDigest(st firewall.State) string {
 	b, _ := json.Marshal(struct {
 		Installed  bool
-		Mode       firewall.Mode
-		Rules      []firewall.Rule
-		Management *firewall.Rule
+		Mode       rule.Mode
+		Rules      []rule.Rule
+		Management *rule.Rule
 		Drift      []string
 	}{st.Installed, st.Mode, st.Rules, st.Management, st.Drift})
 	return sha256Hex(b)

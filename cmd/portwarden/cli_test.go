@@ -285,6 +285,24 @@ func TestComparePlans(t *testing.T) {
 			[]string{"c has changes that the saved plan does not have"}},
 		{"a left out of this run", jsonPlan{Hosts: []jsonHostPlan{{Name: "b", Changes: []jsonChange{}}}},
 			[]string{"a has changes in the saved plan but is not part of this run"}},
+		// A plan saved before sources were aggregated lists peers one by
+		// one: the same set, so no difference; another set differs.
+		{"saved one by one, now aggregated", func() jsonPlan {
+			old := jsonPlan{Hosts: []jsonHostPlan{{Name: "a", Changes: ch("22")}, {Name: "b", Changes: []jsonChange{}}}}
+			old.Hosts[0].Changes[0].Sources = []string{"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.0"}
+			return old
+		}(), []string{"a changed since"}},
+	}
+	// The saved plan of an earlier release: 10.0.0.0/30 one by one.
+	saved := jsonPlan{FormatVersion: "1", Hosts: []jsonHostPlan{{Name: "a", Changes: ch("22")}, {Name: "b", Changes: []jsonChange{}}}}
+	saved.Hosts[0].Changes[0].Sources = []string{"10.0.0.3", "10.0.0.0", "10.0.0.1", "10.0.0.2"}
+	now := jsonPlan{FormatVersion: "1", Hosts: []jsonHostPlan{{Name: "a", Changes: ch("22")}, {Name: "b", Changes: []jsonChange{}}}}
+	now.Hosts[0].Changes[0].Sources = []string{"10.0.0.0/30"}
+	if d := comparePlans(saved, now); len(d) != 0 {
+		t.Errorf("a saved plan listing the same sources one by one differs: %q", d)
+	}
+	if saved.Hosts[0].Changes[0].Sources[0] != "10.0.0.3" {
+		t.Errorf("comparePlans modified the saved plan")
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

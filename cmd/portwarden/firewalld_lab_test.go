@@ -12,6 +12,7 @@ import (
 
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/lab"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // TestFirewalldHost is the acceptance test for the firewalld backend on a
@@ -255,8 +256,8 @@ func TestFirewalldApplyAllOrNothing(t *testing.T) {
 		return out
 	}
 	b := &firewall.Firewalld{}
-	good, err := b.Apply(firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{
-		{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2600, Hi: 2600}}, Sources: src("198.18.0.0/24", "198.18.3.5/32", "fd70::/64")},
+	good, err := b.Apply(nil, firewall.Desired{Mode: rule.Additive, Rules: []rule.Rule{
+		{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 2600, Hi: 2600}}, Sources: src("198.18.0.0/24", "198.18.3.5/32", "fd70::/64")},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -268,8 +269,8 @@ func TestFirewalldApplyAllOrNothing(t *testing.T) {
 	// A change of sources only goes in place, without a reload: a
 	// runtime-only change another tool made (fail2ban's way) survives.
 	execOK(t, l, fh, "firewall-cmd", "--zone=public", "--add-port=7779/tcp")
-	moved, err := b.Apply(firewall.Desired{Mode: firewall.Additive, Rules: []firewall.Rule{
-		{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2600, Hi: 2600}}, Sources: src("198.18.0.0/24", "198.18.3.6/32", "fd70::/64")},
+	moved, err := b.Apply(nil, firewall.Desired{Mode: rule.Additive, Rules: []rule.Rule{
+		{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 2600, Hi: 2600}}, Sources: src("198.18.0.0/24", "198.18.3.6/32", "fd70::/64")},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -289,9 +290,9 @@ func TestFirewalldApplyAllOrNothing(t *testing.T) {
 	}
 	kernelBefore := kernel()
 
-	changed, err := b.Apply(firewall.Desired{Mode: firewall.Enforce, ManagementPort: 22, ManagementSources: src("198.18.0.1/32"), Rules: []firewall.Rule{
-		{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: 2600, Hi: 2600}}, Sources: src("198.18.1.0/24")},
-		{Protocol: "udp", Ports: []firewall.PortRange{{Lo: 53, Hi: 53}}, Sources: src("198.18.2.0/24")},
+	changed, err := b.Apply(nil, firewall.Desired{Mode: rule.Enforce, ManagementPort: 22, ManagementSources: src("198.18.0.1/32"), Rules: []rule.Rule{
+		{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 2600, Hi: 2600}}, Sources: src("198.18.1.0/24")},
+		{Protocol: "udp", Ports: []rule.PortRange{{Lo: 53, Hi: 53}}, Sources: src("198.18.2.0/24")},
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -153,13 +153,24 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	s.gate(one.maxFailed, stderr)
 	began := time.Now()
 	s.prog.start("Planning", len(s.managed()))
-	plans := append(s.engine.Plan(ctx, s.rules), s.skipped...)
-	s.prog.finish()
+	s.engine.PlanOnly = true // facts go as each host is planned
+	var plans []*orchestrator.HostPlan
 	if r.format == "json" {
-		if code := writeJSON(stdout, stderr, planJSON(plans)); code != 0 {
+		// Each host is written as soon as it and the hosts before it
+		// are planned.
+		jw := newHostsWriter(stdout)
+		plans = s.engine.PlanEach(ctx, s.rules, func(p *orchestrator.HostPlan) { jw.add(hostPlanJSON(p)) })
+		for _, p := range s.skipped {
+			jw.add(hostPlanJSON(p))
+		}
+		plans = append(plans, s.skipped...)
+		s.prog.finish()
+		if code := jw.close(stderr, []jsonField{{"summary", planSummary(plans)}}); code != 0 {
 			return code
 		}
 	} else {
+		plans = append(s.engine.Plan(ctx, s.rules), s.skipped...)
+		s.prog.finish()
 		writePlanText(stdout, plans)
 	}
 	if *out != "" {
@@ -347,9 +358,7 @@ func toJSONChanges(cs []orchestrator.Change) []jsonChange {
 		}
 		if r != nil {
 			jc.Protocol = r.Protocol
-			for _, p := range r.Ports {
-				jc.Ports = append(jc.Ports, p.String())
-			}
+			jc.Ports = rule.PortStrings(r.Ports)
 			jc.Sources = rule.PrefixStrings(r.Sources)
 		}
 		if c.Action == orchestrator.Update && c.Before != nil {
@@ -362,7 +371,10 @@ func toJSONChanges(cs []orchestrator.Change) []jsonChange {
 
 func hostPlanJSON(p *orchestrator.HostPlan) jsonHostPlan {
 	h := jsonHostPlan{Name: p.Host.Name, Address: p.Host.Address, OS: p.Host.OS, Backend: p.Backend,
-		Mode: string(p.Desired.Mode), Changes: toJSONChanges(p.Changes), Warnings: p.Current.Warnings, Notes: p.Rules.Notes}
+		Mode: string(p.Desired.Mode), Changes: toJSONChanges(p.Changes), Warnings: p.Current.Warnings}
+	if p.Rules != nil { // nil for a host left out before planning (its name did not resolve)
+		h.Notes = p.Rules.Notes
+	}
 	if p.Err != nil {
 		h.Error = p.Err.Error()
 	}
@@ -376,15 +388,22 @@ func hostPlanJSON(p *orchestrator.HostPlan) jsonHostPlan {
 }
 
 func planJSON(plans []*orchestrator.HostPlan) jsonPlan {
-	out := jsonPlan{FormatVersion: formatVersion, Hosts: []jsonHostPlan{}}
+	out := jsonPlan{FormatVersion: formatVersion, Hosts: []jsonHostPlan{}, Summary: planSummary(plans)}
 	for _, p := range plans {
 		out.Hosts = append(out.Hosts, hostPlanJSON(p))
+	}
+	return out
+}
+
+func planSummary(plans []*orchestrator.HostPlan) jsonSummary {
+	var out jsonSummary
+	for _, p := range plans {
 		if p.Err != nil {
-			out.Summary.Failed++
+			out.Failed++
 		}
 	}
 	sum := orchestrator.Summarize(plans)
-	out.Summary.Add, out.Summary.Change, out.Summary.Remove, out.Summary.Hosts = sum.Add, sum.Change, sum.Remove, sum.Hosts
+	out.Add, out.Change, out.Remove, out.Hosts = sum.Add, sum.Change, sum.Remove, sum.Hosts
 	return out
 }
 

@@ -39,13 +39,15 @@ host "lnx01" {
   }
 }
 `})
-	for _, progress := range []string{"none", "lines"} {
-		out, errOut, code := runCLI(t, "plan", "--inventory", filepath.Join(dir, "inv.hcl"), "--progress", progress)
-		if code != 1 || !strings.Contains(errOut, "lnx01: plan failed: ") || !strings.Contains(errOut, "private key") {
-			t.Errorf("--progress %s: code %d, stderr %q", progress, code, errOut)
-		}
-		if !strings.Contains(out, "✗ lnx01") {
-			t.Errorf("--progress %s: stdout lacks the failed host: %q", progress, out)
+	for _, cmd := range [][]string{{"plan"}, {"apply", "--auto-approve"}, {"verify"}} {
+		for _, progress := range []string{"none", "lines"} {
+			out, errOut, code := runCLI(t, append(cmd, "--inventory", filepath.Join(dir, "inv.hcl"), "--progress", progress)...)
+			if code != 1 || !strings.Contains(errOut, "lnx01: plan failed: ") || !strings.Contains(errOut, "private key") {
+				t.Errorf("%s --progress %s: code %d, stderr %q", cmd[0], progress, code, errOut)
+			}
+			if !strings.Contains(out, "✗ lnx01") {
+				t.Errorf("%s --progress %s: stdout lacks the failed host: %q", cmd[0], progress, out)
+			}
 		}
 	}
 }

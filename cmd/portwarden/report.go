@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/orchestrator"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // runReport reads every managed host's state (as plan does), optionally
@@ -62,6 +62,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	defer s.engine.Close()
 	s.prog.start("Reading rules back", len(s.managed()))
+	s.engine.PlanOnly = true // a report applies nothing
 	plans := s.engine.Plan(ctx, s.rules)
 	s.prog.finish()
 	var probes []*orchestrator.Probe
@@ -301,11 +302,7 @@ func sourceNodes(inv *inventory.Inventory, src netip.Prefix, hostAddrs func(*inv
 				if len(n.Roles) > 0 {
 					group = n.Roles[0]
 				}
-				var cidrs []string
-				for _, c := range n.CIDRs {
-					cidrs = append(cidrs, c.String())
-				}
-				nodes[id] = reportNode{ID: id, Label: n.Name + "\n" + strings.Join(cidrs, ", "), Group: group, Kind: "network"}
+				nodes[id] = reportNode{ID: id, Label: n.Name + "\n" + rule.JoinPrefixes(n.CIDRs), Group: group, Kind: "network"}
 			}
 			ids = append(ids, id)
 		}
@@ -313,9 +310,9 @@ func sourceNodes(inv *inventory.Inventory, src netip.Prefix, hostAddrs func(*inv
 	if len(ids) > 0 {
 		return ids
 	}
-	id := "addr:" + firewall.PrefixString(src)
+	id := "addr:" + rule.PrefixString(src)
 	if _, ok := nodes[id]; !ok {
-		nodes[id] = reportNode{ID: id, Label: firewall.PrefixString(src), Group: "(other sources)", Kind: "address"}
+		nodes[id] = reportNode{ID: id, Label: rule.PrefixString(src), Group: "(other sources)", Kind: "address"}
 	}
 	return []string{id}
 }

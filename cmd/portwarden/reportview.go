@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"html/template"
 	"strings"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 var reportHTML = template.Must(template.New("report").Funcs(template.FuncMap{
@@ -75,15 +77,15 @@ func renderMarkdown(rep *report) []byte {
 				b.WriteString("| host | action | rule | sources | reason |\n| --- | --- | --- | --- | --- |\n")
 			}
 			n++
-			rule := c.Kind + ": " + c.Detail
+			what := c.Kind + ": " + c.Detail
 			if c.Protocol != "" {
-				rule = c.Protocol + "/" + strings.Join(c.Ports, ",")
+				what = rule.SpecStrings([]string{c.Protocol}, c.Ports)
 			}
 			var why []string
 			for _, r := range c.Reasons {
 				why = append(why, r.FromRole+" → "+r.ToRole+" ["+r.Section+"]")
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", cell(h.Name), c.Action, cell(rule), cell(strings.Join(c.Sources, ", ")), cell(strings.Join(why, "; ")))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", cell(h.Name), c.Action, cell(what), cell(rule.JoinPrefixStrings(c.Sources)), cell(strings.Join(why, "; ")))
 		}
 	}
 	if n == 0 {
@@ -108,7 +110,7 @@ func renderMarkdown(rep *report) []byte {
 				for _, rs := range r.Reasons {
 					why = append(why, rs.FromRole+" → "+rs.ToRole+": "+rs.Description)
 				}
-				fmt.Fprintf(&b, "| %s/%s | %s | %s |\n", r.Protocol, strings.Join(r.Ports, ","), cell(strings.Join(r.Sources, ", ")), cell(strings.Join(why, "; ")))
+				fmt.Fprintf(&b, "| %s | %s | %s |\n", rule.SpecStrings([]string{r.Protocol}, r.Ports), cell(rule.JoinPrefixStrings(r.Sources)), cell(strings.Join(why, "; ")))
 			}
 		}
 		for _, nt := range h.Notes {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -73,8 +74,15 @@ func resolveHosts(ctx context.Context, inv *inventory.Inventory, offline bool) (
 		missing[h.Name] = true
 		err := rr.errs[h.Address]
 		detail := fmt.Sprintf("The address of host %q, %q, did not resolve", h.Name, h.Address)
+		if !addressWritten(inv, h) {
+			detail = fmt.Sprintf("The address of host %q did not resolve (it is not shown: it comes from env(), file() or a reference)", h.Name)
+		}
 		if err != nil {
-			detail += ": " + strings.TrimPrefix(err.Error(), "lookup "+h.Address+": ")
+			msg := strings.TrimPrefix(err.Error(), "lookup "+h.Address+": ")
+			if !addressWritten(inv, h) {
+				msg = strings.ReplaceAll(msg, h.Address, "the name")
+			}
+			detail += ": " + msg
 		}
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
@@ -86,17 +94,43 @@ func resolveHosts(ctx context.Context, inv *inventory.Inventory, offline bool) (
 	return addrs, missing, diags
 }
 
+// addressWritten reports whether h's address is written out in the
+// inventory as a quoted literal, so that a diagnostic may quote it; one
+// computed by env(), file() or a reference is never shown in one.
+func addressWritten(inv *inventory.Inventory, h *inventory.Host) bool {
+	rng := h.AddressRange
+	f := inv.Files[rng.Filename]
+	if f == nil || rng.Start.Byte < 0 || rng.End.Byte > len(f.Bytes) || rng.Start.Byte > rng.End.Byte {
+		return false
+	}
+	return string(f.Bytes[rng.Start.Byte:rng.End.Byte]) == strconv.Quote(h.Address)
+}
+
+// shownAddress is h's address for an error, or where it is written when
+// it is not written out.
+func shownAddress(inv *inventory.Inventory, h *inventory.Host) string {
+	if addressWritten(inv, h) {
+		return strconv.Quote(h.Address)
+	}
+	return "(not shown: computed)"
+}
+
 // needsPlaceholder names the unresolved hosts whose addresses hr's rules
 // would need, or nil.
 func needsPlaceholder(hr *orchestrator.HostRules, inv *inventory.Inventory, addrs orchestrator.Addresses, missing map[string]bool) []string {
+	if len(missing) == 0 {
+		return nil
+	}
 	var names []string
 	for _, r := range hr.Rules {
 		for _, s := range r.Sources {
 			if !placeholderPrefix.Overlaps(s) {
 				continue
 			}
+			// Sources are aggregated: one prefix may stand for several
+			// placeholders.
 			for _, h := range inv.Hosts {
-				if missing[h.Name] && slices.Contains(addrs[h.Name], s.Addr()) && !slices.Contains(names, h.Name) {
+				if missing[h.Name] && !slices.Contains(names, h.Name) && slices.ContainsFunc(addrs[h.Name], s.Contains) {
 					names = append(names, h.Name)
 				}
 			}

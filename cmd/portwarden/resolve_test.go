@@ -12,6 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/orchestrator"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // mapResolver answers from a map: no DNS query leaves the test.
@@ -138,5 +142,99 @@ func TestRulesNeedNoSecrets(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "roles:") {
 			t.Errorf("%s: code %d\n%s", inv, code, errOut)
 		}
+	}
+	// Nor the files: a file() secret that does not exist, an env() sudo
+	// password that is not set.
+	useResolver(t, mapResolver{"vbr01.lab.example": "192.0.2.10"})
+	dir := writeFiles(t, map[string]string{"inv.hcl": validateInv, "id_test": "", "known_hosts": ""})
+	if out, errOut, code := runCLI(t, "rules", "--inventory", filepath.Join(dir, "inv.hcl")); code != 0 || !strings.Contains(out, "repo01") {
+		t.Errorf("rules without the secret files: code %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestUnresolvableComputedAddressNotShown: an address computed by env()
+// that does not resolve is reported at its place without its value (nor
+// in the resolver's error), as every diagnostic treats computed values.
+func TestUnresolvableComputedAddressNotShown(t *testing.T) {
+	src, err := os.ReadFile("../../examples/site.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := filepath.Join(t.TempDir(), "site.hcl")
+	if err := os.WriteFile(inv, []byte(strings.Replace(string(src), `"192.0.2.21"`, `env("PW_TEST_ADDR")`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const marker = "pwmarkeraddr7q5.corp.example"
+	t.Setenv("PW_TEST_ADDR", marker)
+	useResolver(t, mapResolver{})
+	for _, format := range []string{"text", "json"} {
+		out, errOut, code := runCLI(t, "rules", "--inventory", inv, "--format", format)
+		if code != 1 || !strings.Contains(errOut, "Unresolvable address") || !strings.Contains(errOut, `host \"hv01\"`) && !strings.Contains(errOut, `host "hv01"`) {
+			t.Fatalf("%s: code %d, want 1 with the diagnostic for hv01:\n%s", format, code, errOut)
+		}
+		if strings.Contains(strings.ToLower(out+errOut), marker) {
+			t.Errorf("%s: the computed address is shown:\n%s\n%s", format, out, errOut)
+		}
+		if format == "text" && !strings.Contains(errOut, "on "+inv+" line 64") {
+			t.Errorf("text diagnostic without the place:\n%s", errOut)
+		}
+	}
+	// The same name written out is shown: the check above can fail.
+	if err := os.WriteFile(inv, []byte(strings.Replace(string(src), `"192.0.2.21"`, `"`+marker+`"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, _ := runCLI(t, "rules", "--inventory", inv); !strings.Contains(errOut, marker) {
+		t.Errorf("a literal address is not shown:\n%s", errOut)
+	}
+}
+
+// TestEveryHostUnresolved: when no host's name resolves, every command
+// that would connect reports each host at its address and contacts none
+// (the resolver answers nothing; no address is dialed).
+func TestEveryHostUnresolved(t *testing.T) {
+	useResolver(t, mapResolver{})
+	dir := writeFiles(t, map[string]string{"id": "", "known_hosts": "", "inv.hcl": `
+host "repo01" {
+  address = "repo01.corp.example"
+  os      = "linux"
+  roles   = ["backup_repository"]
+  ssh {
+    private_key = "id"
+    known_hosts = "known_hosts"
+  }
+}
+`})
+	inv := filepath.Join(dir, "inv.hcl")
+	for _, args := range [][]string{
+		{"plan"}, {"plan", "--format", "json"}, {"plan", "--format", "json", "--out", filepath.Join(dir, "plan.json")},
+		{"apply", "--auto-approve"}, {"apply", "--auto-approve", "--format", "json", "--audit-log", filepath.Join(dir, "audit.log"), "--metrics-file", filepath.Join(dir, "m.prom")},
+		{"verify"}, {"verify", "--format", "json"},
+		{"report", "--format", "json", "--out", filepath.Join(dir, "r.json")},
+	} {
+		out, errOut, code := runCLI(t, append(args, "--inventory", inv)...)
+		what := strings.Join(args, " ")
+		if strings.Contains(errOut, "panic") || code == 0 && args[0] != "report" { // a report is written whatever the hosts say
+			t.Errorf("%s: exit %d\n%s\n%s", what, code, out, errOut)
+		}
+		if !strings.Contains(out+errOut, "repo01") || !strings.Contains(out+errOut, "did not resolve") {
+			t.Errorf("%s: repo01's unresolved name is not reported:\n%s\n%s", what, out, errOut)
+		}
+	}
+}
+
+// Two unresolved peers whose placeholders aggregate into one prefix are
+// both named: the rule needs each of them.
+func TestNeedsPlaceholderAggregated(t *testing.T) {
+	a, b := &inventory.Host{Name: "a"}, &inventory.Host{Name: "b"}
+	inv := &inventory.Inventory{Hosts: []*inventory.Host{a, b, {Name: "c"}}}
+	addrs := orchestrator.Addresses{"a": {placeholderAddr(0)}, "b": {placeholderAddr(1)}}
+	missing := map[string]bool{"a": true, "b": true}
+	agg := rule.AggregatePrefixes([]netip.Prefix{netip.PrefixFrom(placeholderAddr(0), 128), netip.PrefixFrom(placeholderAddr(1), 128)})
+	if len(agg) != 1 {
+		t.Fatalf("placeholders did not aggregate: %v", agg)
+	}
+	hr := &orchestrator.HostRules{Host: &inventory.Host{Name: "c"}, Rules: []orchestrator.Rule{{Rule: rule.Rule{Protocol: "tcp", Sources: agg}}}}
+	if got := needsPlaceholder(hr, inv, addrs, missing); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("needsPlaceholder = %v, want [a b]", got)
 	}
 }

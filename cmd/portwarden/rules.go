@@ -1,15 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/orchestrator"
 	"github.com/portwarden/portwarden/rule"
@@ -22,7 +21,29 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return code
 	}
 	c.offline = true // rules connects to no host: it needs no secret
-	_, _, hrs, ok := computeRules(ctx, &c, stderr)
+	// Each host is written as soon as its rules are computed and then
+	// let go: a large inventory's rules never exist all at once.
+	// Text goes out a whole host at a time too: a write that ended inside
+	// a character would be escaped by stdout's safeWriter.
+	jw := newHostsWriter(stdout)
+	var text bytes.Buffer
+	var werr error
+	first := true
+	_, _, ok := computeRulesEach(ctx, &c, stderr, func(hr *orchestrator.HostRules) {
+		if c.format == "json" {
+			jw.addFunc(func(w *bytes.Buffer) error { return appendHostRulesJSON(w, hr) })
+			return
+		}
+		if !first {
+			fmt.Fprintln(&text)
+		}
+		first = false
+		writeHostRulesText(&text, hr)
+		if text.Len() >= hostsFlushAt && werr == nil {
+			_, werr = stdout.Write(text.Bytes())
+			text.Reset()
+		}
+	})
 	if !ok {
 		return 1
 	}
@@ -31,9 +52,15 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		code = 1
 	}
 	if c.format == "json" {
-		return max(code, writeJSON(stdout, stderr, rulesJSON(hrs)))
+		return max(code, jw.close(stderr, nil))
 	}
-	writeRulesText(stdout, hrs)
+	if werr == nil {
+		_, werr = stdout.Write(text.Bytes())
+	}
+	if err := werr; err != nil {
+		fmt.Fprintf(stderr, "Error: writing the rules: %s\n", err)
+		return 1
+	}
 	return code
 }
 
@@ -61,74 +88,48 @@ type jsonRule struct {
 }
 
 func toJSONRule(r orchestrator.Rule) jsonRule {
-	jr := jsonRule{Protocol: r.Protocol, Reasons: r.Reasons}
-	for _, p := range r.Ports {
-		jr.Ports = append(jr.Ports, p.String())
-	}
-	for _, s := range r.Sources {
-		jr.Sources = append(jr.Sources, firewall.PrefixString(s))
-	}
-	return jr
+	return jsonRule{Protocol: r.Protocol, Ports: rule.PortStrings(r.Ports), Sources: rule.PrefixStrings(r.Sources), Reasons: r.Reasons}
 }
 
-func rulesJSON(hrs []*orchestrator.HostRules) jsonRules {
-	out := jsonRules{FormatVersion: formatVersion, Hosts: []jsonHostRules{}}
-	for _, hr := range hrs {
-		h := jsonHostRules{Name: hr.Host.Name, Address: hr.Host.Address, OS: hr.Host.OS, Managed: hr.Host.Managed,
-			Roles: hr.Roles, Rules: []jsonRule{}, Notes: hr.Notes}
-		if h.Notes == nil {
-			h.Notes = []string{}
-		}
-		for _, r := range hr.Rules {
-			h.Rules = append(h.Rules, toJSONRule(r))
-		}
-		out.Hosts = append(out.Hosts, h)
+func hostRulesJSON(hr *orchestrator.HostRules) jsonHostRules {
+	h := jsonHostRules{Name: hr.Host.Name, Address: hr.Host.Address, OS: hr.Host.OS, Managed: hr.Host.Managed,
+		Roles: hr.Roles, Rules: make([]jsonRule, 0, len(hr.Rules)), Notes: hr.Notes}
+	if h.Notes == nil {
+		h.Notes = []string{}
 	}
-	return out
+	for _, r := range hr.Rules {
+		h.Rules = append(h.Rules, toJSONRule(r))
+	}
+	return h
 }
 
-func writeJSON(stdout, stderr io.Writer, v any) int {
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		fmt.Fprintf(stderr, "Error: writing JSON: %s\n", err)
-		return 1
-	}
-	return 0
-}
-
-// writeRulesText prints each host's rules like the plan prints changes: a
-// line per rule, then its reasons indented beneath, so that long
+// writeHostRulesText prints a host's rules like the plan prints changes:
+// a line per rule, then its reasons indented beneath, so that long
 // descriptions never widen a table.
-func writeRulesText(w io.Writer, hrs []*orchestrator.HostRules) {
-	for i, hr := range hrs {
-		if i > 0 {
-			fmt.Fprintln(w)
+func writeHostRulesText(w io.Writer, hr *orchestrator.HostRules) {
+	h := hr.Host
+	managed := ""
+	if !h.Managed {
+		managed = ", not managed: open these by hand"
+	}
+	fmt.Fprintf(w, "%s (%s, %s%s)\n", h.Name, h.Address, h.OS, managed)
+	fmt.Fprintf(w, "  roles: %s\n", strings.Join(hr.Roles, ", "))
+	if len(hr.Rules) == 0 {
+		fmt.Fprintf(w, "  no inbound rules needed\n")
+	}
+	width := 0
+	for _, r := range hr.Rules {
+		width = max(width, len(r.Spec()))
+	}
+	for _, r := range hr.Rules {
+		spec := r.Spec()
+		fmt.Fprintf(w, "  %-*s  from %s\n", width, spec, rule.JoinPrefixes(r.Sources))
+		for _, rs := range r.Reasons {
+			fmt.Fprintf(w, "      %s\n", reasonText(rs))
 		}
-		h := hr.Host
-		managed := ""
-		if !h.Managed {
-			managed = ", not managed: open these by hand"
-		}
-		fmt.Fprintf(w, "%s (%s, %s%s)\n", h.Name, h.Address, h.OS, managed)
-		fmt.Fprintf(w, "  roles: %s\n", strings.Join(hr.Roles, ", "))
-		if len(hr.Rules) == 0 {
-			fmt.Fprintf(w, "  no inbound rules needed\n")
-		}
-		width := 0
-		for _, r := range hr.Rules {
-			width = max(width, len(r.Protocol)+1+len(firewall.PortsString(r.Ports)))
-		}
-		for _, r := range hr.Rules {
-			spec := r.Spec()
-			fmt.Fprintf(w, "  %-*s  from %s\n", width, spec, rule.JoinPrefixes(r.Sources))
-			for _, rs := range r.Reasons {
-				fmt.Fprintf(w, "      %s\n", reasonText(rs))
-			}
-		}
-		for _, n := range hr.Notes {
-			fmt.Fprintf(w, "  note: %s\n", oneLine(n))
-		}
+	}
+	for _, n := range hr.Notes {
+		fmt.Fprintf(w, "  note: %s\n", oneLine(n))
 	}
 }
 
@@ -145,11 +146,24 @@ func reasonText(r orchestrator.Reason) string {
 // c.skipped, as failed plans), the others go on. On any other error it says
 // so on stderr and returns ok false: nothing may touch a host then.
 func computeRules(ctx context.Context, c *common, stderr io.Writer) (*inventory.Inventory, orchestrator.Addresses, []*orchestrator.HostRules, bool) {
+	var hrs []*orchestrator.HostRules
+	inv, addrs, ok := computeRulesEach(ctx, c, stderr, func(hr *orchestrator.HostRules) { hrs = append(hrs, hr) })
+	if !ok {
+		return nil, nil, nil, false
+	}
+	return inv, addrs, hrs, true
+}
+
+// computeRulesEach is computeRules handing each kept host's rules to each
+// as soon as they are computed (orchestrator.ComputeEach), so that rules
+// can write a large inventory host by host without holding every host's
+// sources. each is never called when ok is false.
+func computeRulesEach(ctx context.Context, c *common, stderr io.Writer, each func(*orchestrator.HostRules)) (*inventory.Inventory, orchestrator.Addresses, bool) {
 	loading.Store(true)
 	defer loading.Store(false)
 	pol, inv := load(c, stderr)
 	if inv == nil {
-		return nil, nil, nil, false
+		return nil, nil, false
 	}
 	addrs, missing, diags := resolveHosts(ctx, inv, false)
 	for _, d := range diags { // a host not selected only warns
@@ -157,21 +171,14 @@ func computeRules(ctx context.Context, c *common, stderr io.Writer) (*inventory.
 			d.Severity = hcl.DiagWarning
 		}
 	}
-	all, err := orchestrator.Compute(inv, pol, addrs)
-	if err != nil {
-		writeDiags(stderr, c.format, inv.Files, diags)
-		fmt.Fprintf(stderr, "Error: %s\nNothing was changed on any host.\n", err)
-		return nil, nil, nil, false
-	}
-	var hrs []*orchestrator.HostRules
-	for _, hr := range all {
+	err := orchestrator.ComputeEach(inv, pol, addrs, func(hr *orchestrator.HostRules) {
 		if !c.selected(hr.Host) {
-			continue
+			return
 		}
 		need := needsPlaceholder(hr, inv, addrs, missing)
 		switch {
 		case missing[hr.Host.Name]:
-			c.skip(hr.Host, fmt.Errorf("its address %q did not resolve (%s)", hr.Host.Address, hr.Host.AddressRange))
+			c.skip(hr.Host, fmt.Errorf("its address %s did not resolve (%s)", shownAddress(inv, hr.Host), hr.Host.AddressRange))
 		case len(need) > 0:
 			c.skip(hr.Host, fmt.Errorf("its rules need the address of %s, which did not resolve", strings.Join(need, ", ")))
 			diags = append(diags, &hcl.Diagnostic{
@@ -181,13 +188,18 @@ func computeRules(ctx context.Context, c *common, stderr io.Writer) (*inventory.
 				Subject:  hr.Host.DeclRange.Ptr(),
 			})
 		default:
-			hrs = append(hrs, hr)
+			each(hr)
 		}
+	})
+	if err != nil {
+		writeDiags(stderr, c.format, inv.Files, diags)
+		fmt.Fprintf(stderr, "Error: %s\nNothing was changed on any host.\n", err)
+		return nil, nil, false
 	}
 	if writeDiagList(stderr, c.format, inv.Files, diags) && c.format != "json" {
 		fmt.Fprintf(stderr, "%s left out; the other hosts go on.\n", countHosts(len(c.skipped)))
 	}
-	return inv, withoutPlaceholders(addrs), hrs, true
+	return inv, withoutPlaceholders(addrs), true
 }
 
 // hostAt is the host whose address is at rng, or nil.

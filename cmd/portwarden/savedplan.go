@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+
+	"github.com/portwarden/portwarden/rule"
 )
 
 // savePlan writes a plan document for review and for apply --plan. It
@@ -66,7 +68,7 @@ func comparePlans(saved, now jsonPlan) []string {
 	index := func(p jsonPlan) map[string]entry {
 		m := map[string]entry{}
 		for _, h := range p.Hosts {
-			b, _ := json.Marshal(h.Changes)
+			b, _ := json.Marshal(sourcesAsSets(h.Changes))
 			m[h.Name] = entry{changes: string(b), err: h.Error}
 		}
 		return m
@@ -98,6 +100,27 @@ func comparePlans(saved, now jsonPlan) []string {
 		case inSaved && inNow && sa.changes != nb.changes:
 			out = append(out, fmt.Sprintf("%s changed since the plan was saved", n))
 		}
+	}
+	return out
+}
+
+// sourcesAsSets returns changes with their sources written as sets: the
+// fewest prefixes, sorted (rule.AggregatePrefixes). A plan saved by a
+// release that listed every peer one by one then compares equal to the
+// same plan made now. Sources that do not parse are kept as they are, so
+// they still differ.
+func sourcesAsSets(cs []jsonChange) []jsonChange {
+	out := slices.Clone(cs)
+	norm := func(ss []string) []string {
+		ps, err := parsePrefixes(ss)
+		if err != nil || len(ss) == 0 {
+			return ss
+		}
+		return rule.PrefixStrings(rule.AggregatePrefixes(ps))
+	}
+	for i := range out {
+		out[i].Sources = norm(out[i].Sources)
+		out[i].BeforeSources = norm(out[i].BeforeSources)
 	}
 	return out
 }

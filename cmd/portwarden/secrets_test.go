@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -8,16 +9,69 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/portwarden/portwarden/lab"
 )
 
+// secretForms are the strings no output may hold for these secrets: each
+// raw, and base64-encoded (standard, unpadded and URL alphabets) alone and
+// as the user:password of a Basic header for the users the suite uses.
+func secretForms(secrets ...string) []string {
+	var forms []string
+	for _, m := range secrets {
+		forms = append(forms, m)
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding} {
+			forms = append(forms, enc.EncodeToString([]byte(m)), enc.EncodeToString([]byte("Administrator:"+m)), enc.EncodeToString([]byte("root:"+m)))
+		}
+	}
+	return forms
+}
+
+// leaks returns the forms that out contains.
+func leaks(forms []string, out string) []string {
+	var found []string
+	for _, f := range forms {
+		if strings.Contains(out, f) {
+			found = append(found, f)
+		}
+	}
+	return found
+}
+
+// TestSecretDetectorCatchesTaint: the suite's grep finds a marker in a
+// tainted sample of each form it looks for (so a passing suite means the
+// outputs had none, not that the check was blind), and passes a clean one.
+func TestSecretDetectorCatchesTaint(t *testing.T) {
+	m := "pwMarkerWinRM7Q4"
+	forms := secretForms(m)
+	for _, tc := range []struct{ name, sample string }{
+		{"raw in a log line", `time=2026-01-01T00:00:00Z level=ERROR msg="host failed" error="password ` + m + ` refused"`},
+		{"in JSON", `{"error":"auth as Administrator:` + m + `"}`},
+		{"Basic header", "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("Administrator:"+m))},
+		{"unpadded base64", "x" + base64.RawStdEncoding.EncodeToString([]byte(m)) + "x"},
+		{"URL base64 of root:", base64.URLEncoding.EncodeToString([]byte("root:" + m))},
+		{"metric label", `portwarden_host_up{host="` + m + `"} 1`},
+	} {
+		if got := leaks(forms, tc.sample); len(got) == 0 {
+			t.Errorf("%s: the check finds no secret in %q", tc.name, tc.sample)
+		}
+	}
+	if got := leaks(forms, "portwarden_host_up{host=\"lnx01\"} 1\nAuthorization: Basic "+base64.StdEncoding.EncodeToString([]byte("Administrator:other"))); len(got) > 0 {
+		t.Errorf("clean sample flagged: %q", got)
+	}
+}
+
 // The secrets suite: every kind of secret the inventory carries (SSH
-// password, key passphrase, sudo password, WinRM password) set to a marker,
-// then rules, plan, apply and verify in every output form (text, JSON,
-// --progress lines and json, --out plan file, --audit-log, --metrics-file,
-// report in HTML, Markdown and JSON).
+// password, key passphrase, sudo password, WinRM password, and the private
+// key's own text) set to a marker, then rules, plan, apply and verify in
+// every output form (text, JSON, --progress lines and json, --out plan
+// file, --audit-log, --metrics-file, report in HTML, Markdown and JSON),
+// and watch (its text and JSON logs on stderr, stdout, /metrics, /status,
+// /healthz, its audit log, and the diagnostics of a SIGHUP reload of an
+// inventory that uses the secrets in attributes where they are invalid).
 // No output may contain a marker, raw or base64-encoded (alone, or as the
 // user:password of a Basic header).
 func TestSecretsSuite(t *testing.T) {
@@ -77,17 +131,23 @@ func TestSecretsSuite(t *testing.T) {
 
 	var forbidden []string
 	for _, m := range markers {
-		forbidden = append(forbidden, m)
-		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding} {
-			forbidden = append(forbidden, enc.EncodeToString([]byte(m)), enc.EncodeToString([]byte("Administrator:"+m)), enc.EncodeToString([]byte("root:"+m)))
+		forbidden = append(forbidden, secretForms(m)...)
+	}
+	// The private keys' own text: each base64 line of their bodies but the
+	// first (the format's header, the same in every unencrypted key).
+	for _, p := range []string{key, l.KeyPath()} {
+		b, _ := os.ReadFile(p)
+		lines := strings.Split(string(b), "\n")
+		for i, line := range lines {
+			if i >= 2 && len(line) >= 40 && !strings.HasPrefix(line, "-----") {
+				forbidden = append(forbidden, line)
+			}
 		}
 	}
 	check := func(what, out string) {
 		t.Helper()
-		for _, f := range forbidden {
-			if strings.Contains(out, f) {
-				t.Errorf("%s contains a secret (%q)", what, f)
-			}
+		for _, f := range leaks(forbidden, out) {
+			t.Errorf("%s contains a secret (%q)", what, f)
 		}
 	}
 
@@ -132,7 +192,8 @@ func TestSecretsSuite(t *testing.T) {
 			t.Errorf("lnx03: error %q, want an authentication failure", hp.Error)
 		}
 	}
-	for _, f := range append([]string{planFile, audit, metrics}, reports...) {
+	watchOutputs := secretsWatch(t, invPath, filepath.Join(dir, "passphrase"), check)
+	for _, f := range append(append([]string{planFile, audit, metrics}, reports...), watchOutputs...) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Errorf("%s: %v", f, err)
@@ -142,8 +203,15 @@ func TestSecretsSuite(t *testing.T) {
 	}
 	// The lab hosts' logs (sshd, the simulated WinRM server) and the files
 	// portwarden persisted on them must not hold a secret either.
-	err = filepath.Walk(l.Dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || !fi.Mode().IsRegular() || fi.Size() > 8<<20 || p == l.WinRMPasswordPath() {
+	checkLabFiles(t, l, check)
+}
+
+// checkLabFiles calls check on every file of the lab (up to 8 MiB) but the
+// WinRM password file and the lab's private key themselves.
+func checkLabFiles(t *testing.T, l *lab.Lab, check func(what, content string)) {
+	t.Helper()
+	err := filepath.Walk(l.Dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || !fi.Mode().IsRegular() || fi.Size() > 8<<20 || p == l.WinRMPasswordPath() || p == l.KeyPath() {
 			return nil
 		}
 		b, _ := os.ReadFile(p)
@@ -152,5 +220,160 @@ func TestSecretsSuite(t *testing.T) {
 	})
 	if err != nil {
 		t.Error(err)
+	}
+}
+
+// secretsWatch runs watch, as a service would, on the suite's inventory:
+// once with JSON logs, --remediate and --listen (then a SIGHUP with an
+// inventory that puts the secrets where they are invalid, so that their
+// diagnostics are logged, and a SIGHUP back), once with text logs. It
+// checks stdout, stderr, /metrics, /status and /healthz, each also for
+// what it must hold (so an empty or unread output cannot pass), and
+// returns the audit log for the caller to grep.
+func secretsWatch(t *testing.T, inv, passphraseFile string, check func(what, out string)) []string {
+	t.Helper()
+	bin := buildPortwarden(t)
+	good, err := os.ReadFile(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	p := startWatch(t, bin, "--inventory", inv, "--every", "2s", "--remediate", "--listen", "127.0.0.1:0",
+		"--log-format", "json", "--state-dir", state)
+	base := "http://" + p.waitLine(t, "listening", func(m map[string]any) bool { return m["addr"] != nil })["addr"].(string)
+	p.waitLine(t, "round done", nil)
+	for _, ep := range []struct{ path, must string }{
+		{"/metrics", `portwarden_host_up{host="lnx01"} 1`},
+		{"/metrics", `portwarden_errors_total{host="lnx03",kind="auth"}`},
+		{"/status", `"host": "lnx03"`},
+		{"/status", `"error_kind": "auth"`},
+		{"/healthz", "ok"},
+	} {
+		_, body := httpGet(t, base+ep.path)
+		check("watch "+ep.path, body)
+		if !strings.Contains(body, ep.must) {
+			t.Errorf("watch %s does not hold %q:\n%s", ep.path, ep.must, body)
+		}
+	}
+	// Reload an inventory that uses each secret where it is not valid: the
+	// diagnostics are logged, the values must not be.
+	leak := fmt.Sprintf("host \"leak\" {\n  address = \"192.0.2.99\"\n  os = env(\"PW_TEST_SUDO\")\n  roles = [file(%q)]\n  ssh {\n    port = env(\"PW_TEST_SUDO\")\n  }\n}\n", passphraseFile)
+	if err := os.WriteFile(inv, append(append([]byte{}, good...), leak...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitLine(t, "inventory diagnostic", func(m map[string]any) bool { return m["severity"] == "error" })
+	if err := os.WriteFile(inv, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitCount(t, "inventory loaded", 2)
+	_, body := httpGet(t, base+"/status")
+	check("watch /status after the reloads", body)
+	p.stop(t)
+	check("watch --log-format json stderr", p.logs.String())
+	check("watch --log-format json stdout", p.stdout.String())
+	if p.logs.find("host failed", func(m map[string]any) bool { return m["host"] == "lnx03" }) == nil {
+		t.Errorf("watch logged no failure for lnx03, whose authentication fails:\n%s", p.logs)
+	}
+
+	// Text logs quote differently: a second watch, one round.
+	p = startWatch(t, bin, "--inventory", inv, "--every", "2s", "--state-dir", t.TempDir())
+	p.waitRaw(t, `msg="round done"`)
+	p.stop(t)
+	check("watch --log-format text stderr", p.logs.String())
+	check("watch --log-format text stdout", p.stdout.String())
+	if !strings.Contains(p.logs.String(), `msg="host failed" host=lnx03`) {
+		t.Errorf("watch's text log has no failure for lnx03:\n%s", p.logs)
+	}
+	return []string{filepath.Join(state, "audit.log")}
+}
+
+// watchProc is a watch process whose stderr log lines are collected.
+type watchProc struct {
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	logs   *logLines
+	exited chan error
+}
+
+func startWatch(t *testing.T, bin string, args ...string) *watchProc {
+	t.Helper()
+	p := &watchProc{cmd: exec.Command(bin, append([]string{"watch"}, args...)...), logs: &logLines{}, exited: make(chan error, 1)}
+	p.cmd.Stdout = &p.stdout
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.logs.read(stderr)
+		p.exited <- p.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p
+}
+
+// waitLine waits for a JSON log line with msg for which ok holds.
+func (p *watchProc) waitLine(t *testing.T, msg string, ok func(map[string]any) bool) map[string]any {
+	t.Helper()
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if m := p.logs.find(msg, ok); m != nil {
+			return m
+		}
+	}
+	t.Fatalf("watch logged no %q in 90s:\n%s", msg, p.logs)
+	return nil
+}
+
+// waitRaw waits for a log line containing s.
+func (p *watchProc) waitRaw(t *testing.T, s string) {
+	t.Helper()
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if strings.Contains(p.logs.String(), s) {
+			return
+		}
+	}
+	t.Fatalf("watch logged no %q in 90s:\n%s", s, p.logs)
+}
+
+// waitCount waits until watch has logged msg n times.
+func (p *watchProc) waitCount(t *testing.T, msg string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		p.logs.mu.Lock()
+		c := 0
+		for _, m := range p.logs.lines {
+			if m != nil && m["msg"] == msg {
+				c++
+			}
+		}
+		p.logs.mu.Unlock()
+		if c >= n {
+			return
+		}
+	}
+	t.Fatalf("watch logged %q fewer than %d times in 90s:\n%s", msg, n, p.logs)
+}
+
+// stop sends SIGTERM and waits for watch to end (the round in flight
+// finishes first).
+func (p *watchProc) stop(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Errorf("watch after SIGTERM: %v\n%s", err, p.logs)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("watch did not end within 2 minutes of SIGTERM:\n%s", p.logs)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/orchestrator"
+	"github.com/portwarden/portwarden/rule"
 )
 
 // runShow renders a plan saved with plan --out, as plan shows it.
@@ -85,7 +86,7 @@ func plansFromJSON(doc *jsonPlan) ([]*orchestrator.HostPlan, error) {
 	for _, jh := range doc.Hosts {
 		h := &inventory.Host{Name: jh.Name, Address: jh.Address, OS: jh.OS}
 		p := &orchestrator.HostPlan{Host: h, Backend: jh.Backend, Rules: &orchestrator.HostRules{Host: h, Notes: jh.Notes},
-			Desired: firewall.Desired{Mode: firewall.Mode(jh.Mode)}, Current: firewall.State{Warnings: jh.Warnings}}
+			Desired: firewall.Desired{Mode: rule.Mode(jh.Mode)}, Current: firewall.State{Warnings: jh.Warnings}}
 		if jh.Error != "" {
 			p.Err = errors.New(jh.Error)
 		}
@@ -115,9 +116,9 @@ func changeFromJSON(jc jsonChange) (orchestrator.Change, error) {
 	if jc.Kind == "mode" || jc.Kind == "drift" {
 		return c, nil
 	}
-	r := firewall.Rule{Protocol: jc.Protocol}
+	r := rule.Rule{Protocol: jc.Protocol}
 	for _, s := range jc.Ports {
-		pr, err := firewall.ParsePortRange(s)
+		pr, err := rule.ParsePortRange(s)
 		if err != nil {
 			return c, err
 		}

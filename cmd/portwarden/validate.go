@@ -108,6 +108,7 @@ func keyFileDiags(inv *inventory.Inventory) hcl.Diagnostics {
 		}
 		if h.WinRM != nil {
 			check(h, "winrm ca_cert", h.WinRM.CACertPath, hcl.DiagError)
+			check(h, "winrm krb5_conf", h.WinRM.Krb5ConfigPath, hcl.DiagError)
 		}
 	}
 	return diags

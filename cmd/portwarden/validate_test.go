@@ -73,6 +73,12 @@ func TestValidateErrors(t *testing.T) {
 			[]string{"Unknown role"}, 23},
 		{"syntax", map[string]string{"inv.hcl": validateInv + "host {", "id_test": "", "known_hosts": ""},
 			[]string{"Unclosed configuration block"}, 25},
+		{"missing krb5_conf", map[string]string{"inv.hcl": strings.Replace(validateInv, "    password = file(",
+			"    auth = \"kerberos\"\n    realm = \"LAB.EXAMPLE\"\n    krb5_conf = \"krb5.conf\"\n    password = file(", 1), "id_test": "", "known_hosts": ""},
+			[]string{"Missing winrm krb5_conf"}, 17},
+		{"kerberos without realm", map[string]string{"inv.hcl": strings.Replace(validateInv, "    password = file(",
+			"    auth = \"kerberos\"\n    password = file(", 1), "id_test": "", "known_hosts": ""},
+			[]string{"Invalid Kerberos principal"}, 9},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := writeFiles(t, tc.files)
@@ -179,5 +185,61 @@ func TestShowRoundTrip(t *testing.T) {
 	if !jsonEqual(again, doc) {
 		a, _ := json.MarshalIndent(again, "", "  ")
 		t.Errorf("planJSON(plansFromJSON(doc)) != doc:\n%s", a)
+	}
+}
+
+// TestLoadLimits: an inventory or policy file nested too deep, or too
+// large, is refused with a diagnostic naming the file (and, for the
+// nesting, the place) before the parser recurses or reads it whole.
+func TestLoadLimits(t *testing.T) {
+	deep := "\nx = " + strings.Repeat("[", 40) + strings.Repeat("]", 40) + "\n"
+	big := "\n# " + strings.Repeat("x", 4<<20) + "\n"
+	deepLine := strings.Count(validateInv, "\n") + 2
+	for _, tc := range []struct {
+		name, inv, policy string
+		want, file        string
+		line              int
+	}{
+		{"deep inventory", validateInv + deep, "", "Nesting too deep", "inv.hcl", deepLine},
+		{"deep policy", validateInv, deep, "Nesting too deep", "extra.hcl", 2},
+		{"large inventory", validateInv + big, "", "more than the 4 MiB accepted", "inv.hcl", 0},
+		{"large policy", validateInv, big, "more than the 4 MiB accepted", "extra.hcl", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			files := map[string]string{"inv.hcl": tc.inv, "id_test": "", "known_hosts": ""}
+			args := []string{"validate", "--format", "json"}
+			if tc.policy != "" {
+				files["pol/extra.hcl"] = tc.policy
+			}
+			dir := writeFiles(t, files)
+			args = append(args, "--inventory", filepath.Join(dir, "inv.hcl"))
+			if tc.policy != "" {
+				args = append(args, "--policy", filepath.Join(dir, "pol"))
+			}
+			out, errOut, code := runCLI(t, args...)
+			if code != 1 {
+				t.Fatalf("code %d, want 1\n%s%s", code, out, errOut)
+			}
+			var doc struct{ Diagnostics []jsonDiagnostic }
+			if err := json.Unmarshal([]byte(out+errOut), &doc); err != nil {
+				t.Fatalf("%v\n%.2000s", err, out+errOut)
+			}
+			found := false
+			for _, d := range doc.Diagnostics {
+				text := d.Summary + ": " + d.Detail
+				switch {
+				case !strings.Contains(text, tc.want):
+				case tc.line > 0 && (d.Range == nil || filepath.Base(d.Range.Filename) != tc.file || d.Range.Start.Line != tc.line):
+					t.Errorf("%q not at %s:%d: %+v", tc.want, tc.file, tc.line, d.Range)
+				case tc.line == 0 && !strings.Contains(d.Detail, tc.file):
+					t.Errorf("%q does not name %s: %s", tc.want, tc.file, d.Detail)
+				default:
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no diagnostic %q:\n%.2000s", tc.want, out+errOut)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/portwarden/portwarden/orchestrator"
+	"github.com/portwarden/portwarden/rule"
 )
 
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -90,9 +91,10 @@ func writeProbesText(w io.Writer, probes []*orchestrator.Probe) int {
 			mark = "✗"
 			failed++
 		}
-		port := fmt.Sprint(p.Port)
+		// A UDP probe is not run and has no port: it stands for its rule.
+		what := rule.Spec([]string{p.Proto}, []rule.PortRange{{Lo: p.Port, Hi: p.Port}})
 		if p.Proto == "udp" {
-			port = p.RuleKey
+			what = p.RuleKey
 		}
 		want := "must pass"
 		if p.Blocked {
@@ -102,7 +104,7 @@ func writeProbesText(w io.Writer, probes []*orchestrator.Probe) int {
 		if from == "" {
 			from = "(controller)"
 		}
-		fmt.Fprintf(tw, "  %s\t%s → %s\t%s/%s\t%s\t%s\t%s\n", mark, from, p.To, p.Proto, port, p.Outcome, want, oneLine(p.Detail))
+		fmt.Fprintf(tw, "  %s\t%s → %s\t%s\t%s\t%s\t%s\n", mark, from, p.To, what, p.Outcome, want, oneLine(p.Detail))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "Probes: %d as expected, %d failed, %d not probed.\n", passed, failed, skipped)

@@ -151,7 +151,13 @@ func watch(ctx context.Context, f *watchFlags, stderr io.Writer, stop <-chan str
 	}
 	defer lock.release()
 
-	if !w.reload(ctx) {
+	if !w.firstLoad(ctx, stop) {
+		select {
+		case <-stop:
+			w.log.Info("stopped while loading the inventory: no host was contacted")
+			return exitOK
+		default:
+		}
 		return exitInvalid // the first reading must be valid: there is nothing to keep
 	}
 	if f.listen != "" {
@@ -191,6 +197,22 @@ func watch(ctx context.Context, f *watchFlags, stderr io.Writer, stop <-chan str
 	}
 }
 
+// firstLoad is the first reload, canceled when stop closes: until it
+// returns, no host is contacted, so a stop (SIGTERM from systemd) ends
+// watch at once even if resolving a name blocks.
+func (w *watcher) firstLoad(ctx context.Context, stop <-chan struct{}) bool {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return w.reload(ctx)
+}
+
 // reload reads the inventory and policy; an invalid reading is logged
 // with its diagnostics (file:line) and sets portwarden_inventory_valid 0,
 // and the last valid config stays in force.
@@ -199,6 +221,9 @@ func (w *watcher) reload(ctx context.Context) bool {
 	c := w.flags.common
 	c.format = "json" // diagnostics as JSON, to log them one by one
 	inv, _, rules, ok := computeRules(ctx, &c, &diagOut)
+	if ctx.Err() != nil {
+		return false // canceled: what it found (names that "did not resolve") is not about the inventory
+	}
 	w.logDiagnostics(diagOut.Bytes(), ok)
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -105,7 +106,38 @@ func TestWatch(t *testing.T) {
 	inv := twoReposAndAGateway(t, l)
 	stateDir := t.TempDir()
 
-	cmd, base, logs, exited := startWatch(t, bin, "--inventory", inv, "--every", "2s", "--remediate", "--state-dir", stateDir)
+	cmd := exec.Command(bin, "watch", "--inventory", inv, "--every", "2s", "--remediate", "--listen", "127.0.0.1:0",
+		"--log-format", "json", "--state-dir", stateDir)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	logs := &logLines{}
+	go func() {
+		logs.read(stderr)
+		exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+
+	// The bound address is in the log.
+	var base string
+	for deadline := time.Now().Add(30 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if m := logs.find("listening", nil); m != nil {
+			base = "http://" + m["addr"].(string)
+		}
+	}
+	if base == "" {
+		t.Fatalf("watch never logged its address:\n%s", logs)
+	}
 
 	// Every host up and in sync (the first round repairs the fresh hosts).
 	eventually(t, base, 30*time.Second, "all hosts up and in sync", func(m string) bool {
@@ -205,5 +237,15 @@ func TestWatch(t *testing.T) {
 	}
 
 	// SIGTERM: exit 0 within a few seconds.
-	stopWatch(t, cmd, logs, exited)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("watch after SIGTERM: %v\n%s", err, logs)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("watch did not exit within 10s of SIGTERM")
+	}
 }

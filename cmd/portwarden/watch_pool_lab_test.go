@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -41,59 +40,13 @@ func cutSSHSessions(t *testing.T, l *lab.Lab, name string) int {
 	return n
 }
 
-// startWatch runs the built binary's watch with args (plus a JSON log and
-// a listener on a free loopback port) and returns it, the base URL of its
-// HTTP endpoints, its log, and a channel with its exit. It is killed in
-// the test's cleanup if still running.
-func startWatch(t *testing.T, bin string, args ...string) (*exec.Cmd, string, *logLines, <-chan error) {
+// watchHTTP starts watch (startWatch) with a JSON log and its HTTP
+// endpoints on a free loopback port, and returns it with their base URL.
+func watchHTTP(t *testing.T, bin string, args ...string) (*watchProc, string) {
 	t.Helper()
-	cmd := exec.Command(bin, append(append([]string{"watch"}, args...), "--listen", "127.0.0.1:0", "--log-format", "json")...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	logs := &logLines{}
-	go func() {
-		logs.read(stderr)
-		exited <- cmd.Wait()
-	}()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	// The bound address is in the log.
-	var base string
-	for deadline := time.Now().Add(30 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if m := logs.find("listening", nil); m != nil {
-			base = "http://" + m["addr"].(string)
-		}
-	}
-	if base == "" {
-		t.Fatalf("watch never logged its address:\n%s", logs)
-	}
-	return cmd, base, logs, exited
-}
-
-// stopWatch sends SIGTERM and expects a clean exit within 10s.
-func stopWatch(t *testing.T, cmd *exec.Cmd, logs *logLines, exited <-chan error) {
-	t.Helper()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("watch after SIGTERM: %v\n%s", err, logs)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("watch did not exit within 10s of SIGTERM")
-	}
+	p := startWatch(t, bin, append(args, "--listen", "127.0.0.1:0", "--log-format", "json")...)
+	m := p.waitLine(t, "listening", nil)
+	return p, "http://" + m["addr"].(string)
 }
 
 // TestWatchReusesConnections: watch's rounds after the first make no SSH
@@ -107,7 +60,7 @@ func TestWatchReusesConnections(t *testing.T) {
 	bin := buildPortwarden(t)
 	hosts := []string{"lnx01", "lnx02", "lnx03"}
 	inv := twoReposAndAGateway(t, l)
-	cmd, base, logs, exited := startWatch(t, bin, "--inventory", inv, "--every", "1s", "--remediate", "--state-dir", t.TempDir())
+	p, base := watchHTTP(t, bin, "--inventory", inv, "--every", "1s", "--remediate", "--state-dir", t.TempDir())
 	inSync := func(m string) bool {
 		for _, h := range hosts {
 			if !metricIs(m, fmt.Sprintf(`portwarden_host_up{host=%q}`, h), 1) || !metricIs(m, fmt.Sprintf(`portwarden_host_in_drift{host=%q}`, h), 0) {
@@ -176,5 +129,5 @@ func TestWatchReusesConnections(t *testing.T) {
 	if v, _ := metricValue(m, "portwarden_connections_dead_total"); v > 1 {
 		t.Errorf("portwarden_connections_dead_total = %v after one cut, want at most 1", v)
 	}
-	stopWatch(t, cmd, logs, exited)
+	p.stop(t)
 }

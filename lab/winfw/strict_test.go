@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/rule"
 )
 
 func hasRule(st State, name string) bool {
@@ -66,10 +67,10 @@ func TestApplySurvivesWildcardRuleNames(t *testing.T) {
 	for _, name := range []string{"*", "WINRM-*", "[CW]*", "?*"} {
 		t.Run(name, func(t *testing.T) {
 			fw := newFirewall(t)
-			apply(t, fw, desired(firewall.Additive))
+			apply(t, fw, desired(rule.Additive))
 			run(t, fw, "New-NetFirewallRule -Name '"+name+"' -DisplayName 'hostile' -Group 'portwarden' -Protocol TCP -LocalPort 1 -RemoteAddress 10.0.0.1 | Out-Null")
 			before := foreignRules(snapshot(t, fw))
-			st := apply(t, fw, desired(firewall.Enforce))
+			st := apply(t, fw, desired(rule.Enforce))
 			if len(st.Drift) != 0 {
 				t.Errorf("drift after apply: %q", st.Drift)
 			}
@@ -138,7 +139,7 @@ func TestRemoveByNullInputObjectRemovesNothing(t *testing.T) {
 
 func TestApplyFailsOnAFinalNameOutsideTheGroup(t *testing.T) {
 	fw := newFirewall(t)
-	s, err := firewall.Windows{}.Apply(desired(firewall.Additive))
+	s, err := firewall.Windows{}.Apply(nil, desired(rule.Additive))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func TestApplyFailsOnAFinalNameOutsideTheGroup(t *testing.T) {
 		}
 	}
 	run(t, fw, "New-NetFirewallRule -Name '"+final+"' -DisplayName 'someone else' -Group 'Admins' -Protocol UDP -LocalPort 111 | Out-Null")
-	apply(t, fw, firewall.Desired{Mode: firewall.Additive, Rules: desired(firewall.Additive).Rules[:1]})
+	apply(t, fw, firewall.Desired{Mode: rule.Additive, Rules: desired(rule.Additive).Rules[:1]})
 	before := snapshot(t, fw)
 	_, errOut, code := fw.Run(context.Background(), s.Body)
 	if code == 0 || !strings.Contains(errOut, "is taken by a rule outside group portwarden") || !strings.Contains(errOut, "nothing was changed") {
@@ -167,7 +168,7 @@ func TestApplyWaitsForTheHostLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	release := fw.HoldMutex(`Global\portwarden`)
-	s, err := firewall.Windows{}.Apply(desired(firewall.Additive))
+	s, err := firewall.Windows{}.Apply(nil, desired(rule.Additive))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestApplyWaitsForTheHostLock(t *testing.T) {
 		t.Errorf("the locked-out apply changed the firewall:\n%s", diff)
 	}
 	release()
-	if st := apply(t, fw, desired(firewall.Additive)); len(st.Rules) != len(desired(firewall.Additive).Rules) {
+	if st := apply(t, fw, desired(rule.Additive)); len(st.Rules) != len(desired(rule.Additive).Rules) {
 		t.Errorf("apply after the lock was released: %+v", st)
 	}
 }
@@ -256,11 +257,11 @@ func TestScriptsInterleave(t *testing.T) {
 
 func TestConcurrentAppliesSerialize(t *testing.T) {
 	fw := newFirewall(t)
-	a, b := desired(firewall.Additive), desired(firewall.Enforce)
+	a, b := desired(rule.Additive), desired(rule.Enforce)
 	var wg sync.WaitGroup
 	errs := make([]string, 2)
 	for i, d := range []firewall.Desired{a, b} {
-		s, err := firewall.Windows{}.Apply(d)
+		s, err := firewall.Windows{}.Apply(nil, d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -293,7 +294,7 @@ func TestConcurrentAppliesSerialize(t *testing.T) {
 
 func TestAllowInboundRulesFalseIgnoresInboundRules(t *testing.T) {
 	fw := newFirewall(t)
-	apply(t, fw, desired(firewall.Additive))
+	apply(t, fw, desired(rule.Additive))
 	if err := fw.Modify(func(st *State) error {
 		st.profile("Public").GroupPolicy.AllowInboundRules = "False"
 		return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/lab"
+	"github.com/portwarden/portwarden/rule"
 )
 
 func newFirewall(t *testing.T) *Firewall {
@@ -48,14 +49,14 @@ func pfx(ss ...string) []netip.Prefix {
 	return out
 }
 
-func desired(mode firewall.Mode) firewall.Desired {
+func desired(mode rule.Mode) firewall.Desired {
 	many := make([]netip.Prefix, 0, 230)
 	for i := range 230 {
 		many = append(many, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 9, byte(i / 200), byte(i % 200)}), 32))
 	}
 	return firewall.Desired{
 		Mode: mode,
-		Rules: []firewall.Rule{
+		Rules: []rule.Rule{
 			{Protocol: "tcp", Ports: ports(pr(2500, 3300)), Sources: pfx("10.0.0.5", "10.0.1.0/24", "2001:db8::/64"), Comment: "Veeam data movers"},
 			{Protocol: "tcp", Ports: ports(pr(6160, 6160), pr(6162, 6162)), Sources: pfx("10.0.0.5"), Comment: "Veeam installer's service"},
 			{Protocol: "tcp", Ports: ports(pr(10005, 10005)), Sources: many, Comment: "many proxies"},
@@ -75,15 +76,15 @@ func state(t *testing.T, out string) firewall.State {
 	return st
 }
 
-func pr(lo, hi uint16) firewall.PortRange { return firewall.PortRange{Lo: lo, Hi: hi} }
+func pr(lo, hi uint16) rule.PortRange { return rule.PortRange{Lo: lo, Hi: hi} }
 
-func ports(ps ...firewall.PortRange) []firewall.PortRange { return ps }
+func ports(ps ...rule.PortRange) []rule.PortRange { return ps }
 
 var cmpPrefix = cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })
 
 func apply(t *testing.T, fw *Firewall, d firewall.Desired) firewall.State {
 	t.Helper()
-	s, err := firewall.Windows{}.Apply(d)
+	s, err := firewall.Windows{}.Apply(nil, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func apply(t *testing.T, fw *Firewall, d firewall.Desired) firewall.State {
 func foreignRules(st State) []Rule {
 	var out []Rule
 	for _, r := range st.Rules {
-		if r.Group != firewall.Tag {
+		if r.Group != rule.Tag {
 			out = append(out, r)
 		}
 	}
@@ -111,7 +112,7 @@ func snapshot(t *testing.T, fw *Firewall) State {
 }
 
 func TestApplyRoundTrip(t *testing.T) {
-	for _, mode := range []firewall.Mode{firewall.Additive, firewall.Enforce} {
+	for _, mode := range []rule.Mode{rule.Additive, rule.Enforce} {
 		t.Run(string(mode), func(t *testing.T) {
 			fw := newFirewall(t)
 			before := snapshot(t, fw)
@@ -122,9 +123,9 @@ func TestApplyRoundTrip(t *testing.T) {
 			for i := range want.Rules {
 				want.Rules[i] = want.Rules[i].Normalize()
 			}
-			slices.SortFunc(want.Rules, func(a, b firewall.Rule) int { return strings.Compare(a.Key(), b.Key()) })
-			if mode == firewall.Enforce {
-				m := firewall.Rule{Protocol: "tcp", Ports: []firewall.PortRange{{Lo: d.ManagementPort, Hi: d.ManagementPort}},
+			slices.SortFunc(want.Rules, func(a, b rule.Rule) int { return strings.Compare(a.Key(), b.Key()) })
+			if mode == rule.Enforce {
+				m := rule.Rule{Protocol: "tcp", Ports: []rule.PortRange{{Lo: d.ManagementPort, Hi: d.ManagementPort}},
 					Sources: d.ManagementSources}.Normalize()
 				want.Management = &m
 			}
@@ -171,8 +172,8 @@ func TestModeSwitchRestoresDefaults(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	d := desired(firewall.Enforce)
-	if st := apply(t, fw, d); st.Mode != firewall.Enforce || len(st.Drift) != 0 {
+	d := desired(rule.Enforce)
+	if st := apply(t, fw, d); st.Mode != rule.Enforce || len(st.Drift) != 0 {
 		t.Fatalf("after enforce: mode %s, drift %v", st.Mode, st.Drift)
 	}
 	if snap := snapshot(t, fw); snap.profile("Private").DefaultInboundAction != "Block" {
@@ -180,9 +181,9 @@ func TestModeSwitchRestoresDefaults(t *testing.T) {
 	}
 	// Re-applying enforce keeps the record of the original defaults.
 	apply(t, fw, d)
-	d.Mode = firewall.Additive
+	d.Mode = rule.Additive
 	st := apply(t, fw, d)
-	if st.Mode != firewall.Additive {
+	if st.Mode != rule.Additive {
 		t.Fatalf("after additive: mode %s", st.Mode)
 	}
 	got := map[string]string{}
@@ -204,7 +205,7 @@ func TestModeSwitchRestoresDefaults(t *testing.T) {
 
 func TestEnforceDriftWhenDefaultChangedByHand(t *testing.T) {
 	fw := newFirewall(t)
-	apply(t, fw, desired(firewall.Enforce))
+	apply(t, fw, desired(rule.Enforce))
 	if err := fw.Modify(func(st *State) error {
 		st.profile("Public").DefaultInboundAction = "Allow"
 		return nil
@@ -213,18 +214,18 @@ func TestEnforceDriftWhenDefaultChangedByHand(t *testing.T) {
 	}
 	out, _ := run(t, fw, firewall.WindowsFactsScript.Body)
 	st := state(t, out)
-	if st.Mode != firewall.Enforce || len(st.Drift) != 1 || !strings.Contains(st.Drift[0], "Public") {
+	if st.Mode != rule.Enforce || len(st.Drift) != 1 || !strings.Contains(st.Drift[0], "Public") {
 		t.Fatalf("mode %s, drift %q", st.Mode, st.Drift)
 	}
-	if st := apply(t, fw, desired(firewall.Enforce)); len(st.Drift) != 0 {
+	if st := apply(t, fw, desired(rule.Enforce)); len(st.Drift) != 0 {
 		t.Errorf("drift after re-apply: %q", st.Drift)
 	}
 }
 
 func TestApplyEmptiesGroup(t *testing.T) {
 	fw := newFirewall(t)
-	apply(t, fw, desired(firewall.Additive))
-	st := apply(t, fw, firewall.Desired{Mode: firewall.Additive})
+	apply(t, fw, desired(rule.Additive))
+	st := apply(t, fw, firewall.Desired{Mode: rule.Additive})
 	if st.Installed || len(st.Rules) != 0 {
 		t.Fatalf("after applying nothing: %+v", st)
 	}
@@ -235,13 +236,13 @@ func TestApplyEmptiesGroup(t *testing.T) {
 
 func TestApplyRollsBackWhenACreationFails(t *testing.T) {
 	fw := newFirewall(t)
-	apply(t, fw, desired(firewall.Additive))
+	apply(t, fw, desired(rule.Additive))
 
 	// A rule outside portwarden's group holds the temporary name of the
 	// last rule the next apply creates, so that creation fails.
-	d := desired(firewall.Additive)
-	d.Rules = append(d.Rules, firewall.Rule{Protocol: "udp", Ports: ports(pr(999, 999)), Sources: pfx("10.0.0.7")})
-	s, err := firewall.Windows{}.Apply(d)
+	d := desired(rule.Additive)
+	d.Rules = append(d.Rules, rule.Rule{Protocol: "udp", Ports: ports(pr(999, 999)), Sources: pfx("10.0.0.7")})
+	s, err := firewall.Windows{}.Apply(nil, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,8 +272,8 @@ func TestApplyRollsBackWhenACreationFails(t *testing.T) {
 
 func TestApplyCleansUpAnInterruptedRun(t *testing.T) {
 	fw := newFirewall(t)
-	d := desired(firewall.Additive)
-	s, err := firewall.Windows{}.Apply(d)
+	d := desired(rule.Additive)
+	s, err := firewall.Windows{}.Apply(nil, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,9 +304,9 @@ func TestOnlyPortwardenGroupIsTouched(t *testing.T) {
 	// group, must survive.
 	run(t, fw, "New-NetFirewallRule -Name 'portwarden-tcp-22-00000000' -DisplayName 'not ours' -Group 'Admins' -Protocol TCP -LocalPort 22 | Out-Null")
 	before := foreignRules(snapshot(t, fw))
-	apply(t, fw, desired(firewall.Enforce))
-	apply(t, fw, desired(firewall.Additive))
-	apply(t, fw, firewall.Desired{Mode: firewall.Additive})
+	apply(t, fw, desired(rule.Enforce))
+	apply(t, fw, desired(rule.Additive))
+	apply(t, fw, firewall.Desired{Mode: rule.Additive})
 	if diff := cmp.Diff(before, foreignRules(snapshot(t, fw))); diff != "" {
 		t.Errorf("foreign rules changed (-before +after):\n%s", diff)
 	}
@@ -320,7 +321,7 @@ func TestWarningsFromProfiles(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	st := apply(t, fw, desired(firewall.Additive))
+	st := apply(t, fw, desired(rule.Additive))
 	want := []string{
 		"Windows Firewall profile Domain is disabled: rules have no effect",
 		"Windows Firewall profile Public does not merge local rules (AllowLocalFirewallRules is False, set by Group Policy): portwarden's rules have no effect",
@@ -336,7 +337,7 @@ func TestStatePersists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	apply(t, fw, desired(firewall.Additive))
+	apply(t, fw, desired(rule.Additive))
 	fw2, err := New(Options{StateDir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -487,7 +488,7 @@ func TestPowerShellSubset(t *testing.T) {
 
 func TestRuleset(t *testing.T) {
 	fw := newFirewall(t)
-	apply(t, fw, desired(firewall.Enforce))
+	apply(t, fw, desired(rule.Enforce))
 	rs := Ruleset(ptr(snapshot(t, fw)))
 	for _, want := range []string{
 		"policy drop;",
@@ -549,7 +550,7 @@ func TestEnforcementInNamespace(t *testing.T) {
 	if got := list(); !strings.Contains(got, "policy drop") || !strings.Contains(got, "tcp dport 5986 accept") {
 		t.Errorf("fresh host ruleset:\n%s", got)
 	}
-	apply(t, fw, desired(firewall.Enforce))
+	apply(t, fw, desired(rule.Enforce))
 	got := list()
 	for _, want := range []string{"ip saddr 192.0.2.10 tcp dport 5986 accept", "tcp dport 2500-3300 accept", "10.9.1.29", "ip6 saddr 2001:db8::/64"} {
 		if !strings.Contains(got, want) {
@@ -560,7 +561,7 @@ func TestEnforcementInNamespace(t *testing.T) {
 	if out, err := exec.Command("nft", "list", "table", "inet", "winfw").CombinedOutput(); err == nil {
 		t.Errorf("table inet winfw exists in the root namespace:\n%s", out)
 	}
-	apply(t, fw, firewall.Desired{Mode: firewall.Additive})
+	apply(t, fw, firewall.Desired{Mode: rule.Additive})
 	if got := list(); strings.Contains(got, "2500-3300") {
 		t.Errorf("rules left after removing them:\n%s", got)
 	}

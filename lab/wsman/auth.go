@@ -64,7 +64,7 @@ func (s *Server) lookupUser(name string) (account, bool) {
 // unauthorized answers 401 with the schemes the service offers, as WinRM
 // does: "Negotiate" and/or `Basic realm="WSMAN"`, and no body.
 func (s *Server) unauthorized(w http.ResponseWriter) {
-	if s.cfg.AllowNTLM {
+	if s.cfg.AllowNTLM || s.krb != nil {
 		w.Header().Add("WWW-Authenticate", "Negotiate")
 	}
 	if s.cfg.AllowBasic {
@@ -116,8 +116,17 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (account, 
 		}
 		s.logf("Basic authentication failed for user %q", name)
 	case "negotiate", "ntlm":
+		if s.krb != nil && strings.EqualFold(scheme, "negotiate") {
+			if msg, ok := negotiateToken(token); ok && isKerberosToken(msg) {
+				return s.authenticateKerberos(w, msg)
+			}
+		}
 		if !s.cfg.AllowNTLM {
-			s.logf("refusing %s authentication: not enabled", scheme)
+			if s.krb != nil {
+				s.logf("refusing NTLM in %s authentication: this host takes Kerberos only (NTLM disabled)", scheme)
+			} else {
+				s.logf("refusing %s authentication: not enabled", scheme)
+			}
 			break
 		}
 		return s.authenticateNTLM(w, scheme, token, ca)

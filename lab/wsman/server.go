@@ -64,9 +64,17 @@ type Config struct {
 	// case-sensitive.
 	Users map[string]string
 	// AllowBasic and AllowNTLM enable the authentication schemes, as
-	// winrm/config/service/auth's Basic and Negotiate do. At least one is
-	// required.
+	// winrm/config/service/auth's Basic and Negotiate do. At least one of
+	// them or Kerberos is required.
 	AllowBasic, AllowNTLM bool
+	// KerberosKeytab, when set, makes Negotiate accept Kerberos (SPNEGO
+	// carrying an AP-REQ, kerberos.go): the keytab holds the host's
+	// HTTP/<name> key. KerberosPrincipals are the domain accounts
+	// ("user@REALM") that may use WinRM, as the members of a real host's
+	// Administrators group may. Without AllowNTLM the host is one of a
+	// domain that disabled NTLM: Negotiate takes Kerberos only.
+	KerberosKeytab     string
+	KerberosPrincipals []string
 	// AllowUnencrypted is winrm/config/service's AllowUnencrypted. The
 	// simulation never encrypts messages, so on plain HTTP every
 	// authenticated request is refused with 401 unless it is set, as a
@@ -116,6 +124,7 @@ type Server struct {
 	users     map[string]account // by canonical name
 	tlsConfig *tls.Config
 	http      *http.Server
+	krb       *kerberosAcceptor // nil without Kerberos
 
 	baseCtx context.Context
 	cancel  context.CancelFunc
@@ -139,10 +148,10 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Interpreter == nil {
 		return nil, errors.New("configuring simulated WinRM: an Interpreter is required")
 	}
-	if !cfg.AllowBasic && !cfg.AllowNTLM {
-		return nil, errors.New("configuring simulated WinRM: enable Basic or NTLM authentication")
+	if !cfg.AllowBasic && !cfg.AllowNTLM && cfg.KerberosKeytab == "" {
+		return nil, errors.New("configuring simulated WinRM: enable Basic, NTLM or Kerberos authentication")
 	}
-	if len(cfg.Users) == 0 {
+	if len(cfg.Users) == 0 && cfg.KerberosKeytab == "" {
 		return nil, errors.New("configuring simulated WinRM: no users")
 	}
 	if cfg.ComputerName == "" {
@@ -161,6 +170,13 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.Logf = func(string, ...any) {}
 	}
 	s := &Server{cfg: cfg, users: make(map[string]account), shells: make(map[string]*shell)}
+	if cfg.KerberosKeytab != "" {
+		krb, err := newKerberosAcceptor(cfg.KerberosKeytab, cfg.KerberosPrincipals)
+		if err != nil {
+			return nil, fmt.Errorf("configuring simulated WinRM: %w", err)
+		}
+		s.krb = krb
+	}
 	for name, password := range cfg.Users {
 		key, ok := s.canonicalUser(name)
 		if !ok || key == "" {

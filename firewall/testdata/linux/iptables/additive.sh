@@ -524,6 +524,7 @@ for pw_t in nft iptables iptables-save iptables-restore ip6tables ip6tables-save
 	firewall-cmd ufw systemctl netfilter-persistent; do
 	command -v "$pw_t" 2>/dev/null || :
 done
+
 pw_variant=
 if pw_has iptables; then
 	case $(iptables -V 2>/dev/null) in
@@ -592,6 +593,7 @@ if [ -r /etc/ufw/ufw.conf ]; then
 fi
 
 if pw_has nft; then pw_run nft_ruleset nft -j list ruleset; else pw_section nft_ruleset; fi
+
 if pw_has iptables-save; then pw_run iptables iptables-save; else pw_section iptables; fi
 if pw_has ip6tables-save; then pw_run ip6tables ip6tables-save; else pw_section ip6tables; fi
 # Legacy tables exist only where the kernel lists them for this network
@@ -650,6 +652,7 @@ pw_ufwcat ufw_portwarden /etc/ufw/portwarden.conf
 
 pw_section errors
 printf '%s' "$pw_errors"
+
 pw_section done
 echo ok
 exit "$pw_status"

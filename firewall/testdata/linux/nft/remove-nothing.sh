@@ -514,7 +514,6 @@ for pw_t in nft iptables iptables-save iptables-restore ip6tables ip6tables-save
 	firewall-cmd ufw systemctl netfilter-persistent; do
 	command -v "$pw_t" 2>/dev/null || :
 done
-pw_variant=
 
 pw_section services
 # Cheap questions only: one systemctl for every unit state, firewalld's
@@ -575,6 +574,7 @@ if [ -r /etc/ufw/ufw.conf ]; then
 fi
 
 if pw_has nft; then pw_run nft_ruleset nft -j list ruleset; else pw_section nft_ruleset; fi
+
 pw_section iptables
 pw_section ip6tables
 pw_section iptables_legacy
@@ -619,6 +619,7 @@ pw_ufwcat ufw_portwarden /etc/ufw/portwarden.conf
 
 pw_section errors
 printf '%s' "$pw_errors"
+
 pw_section done
 echo ok
 exit "$pw_status"

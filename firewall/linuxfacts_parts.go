@@ -1,0 +1,199 @@
+package firewall
+
+import "strings"
+
+// linuxFactsPart is one named part of the Linux facts script. The script
+// is its parts joined in order, so each can be read, tested and left out
+// on its own (see linuxNFTReadback); every part prints whole sections.
+type linuxFactsPart struct {
+	name  string
+	shell string
+	// iptables marks the parts only the iptables backend, ufw and Detect
+	// read (the iptables variant, the iptables-save listings): the
+	// nftables and firewalld applies print lean in their place, saving a
+	// host the processes they start.
+	iptables bool
+	lean     string
+}
+
+// linuxFactsParts print the facts. The iptables-legacy sections are
+// filled only when the default iptables is the nf_tables variant (else
+// they would repeat the default sections); iptables-legacy-save lists only
+// tables that already exist, so it never loads a kernel module.
+var linuxFactsParts = []linuxFactsPart{
+	{name: linuxSecSession, shell: `pw_section session
+printf 'ssh_connection=%s\n' "${SSH_CONNECTION-}"
+`},
+	{name: linuxSecOS, shell: `pw_section os
+if [ -r /etc/os-release ]; then
+	while IFS= read -r pw_l || [ -n "$pw_l" ]; do
+		case $pw_l in ID=* | ID_LIKE=* | VERSION_ID=*) printf '%s\n' "$pw_l" ;; esac
+	done </etc/os-release
+fi
+`},
+	{name: linuxSecTools, shell: `pw_section tools
+for pw_t in nft iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore \
+	iptables-legacy-save iptables-legacy-restore ip6tables-legacy-save ip6tables-legacy-restore \
+	firewall-cmd ufw systemctl netfilter-persistent; do
+	command -v "$pw_t" 2>/dev/null || :
+done
+`},
+	// The iptables variant is a line of the tools section.
+	{name: "iptables_variant", iptables: true, shell: `pw_variant=
+if pw_has iptables; then
+	case $(iptables -V 2>/dev/null) in
+	*nf_tables*) pw_variant=nf_tables ;;
+	*) pw_variant=legacy ;;
+	esac
+	echo "iptables_variant=$pw_variant"
+fi
+`},
+	{name: linuxSecServices, shell: `pw_section services
+# Cheap questions only: one systemctl for every unit state, firewalld's
+# D-Bus name (dbus-send, a small C program) or pid file, and ufw's
+# ENABLED= read with the shell. firewall-cmd and ufw, Python programs that
+# cost a host a quarter of a second each, never run here.
+pw_fwd=
+pw_ufw_conf=
+if [ -d /run/systemd/system ] && pw_has systemctl; then
+	echo "systemd=yes"
+	pw_u=
+	while IFS='=' read -r pw_k pw_v; do
+		case $pw_k in
+		Id) pw_u=${pw_v%.service} ;;
+		ActiveState)
+			[ -n "$pw_u" ] && echo "$pw_u=$pw_v"
+			[ "$pw_u" = firewalld ] && [ "$pw_v" = active ] && pw_fwd=running
+			;;
+		UnitFileState) [ -n "$pw_u" ] && echo "$pw_u.enabled=$pw_v" ;;
+		esac
+	done <<PW_UNITS
+$(systemctl show --property=Id,ActiveState,UnitFileState firewalld.service ufw.service nftables.service netfilter-persistent.service 2>/dev/null)
+PW_UNITS
+else
+	echo "systemd=no"
+	for pw_s in firewalld ufw nftables netfilter-persistent; do
+		pw_e=disabled
+		for pw_w in /etc/systemd/system/*.wants/"$pw_s".service; do
+			[ -L "$pw_w" ] && pw_e=enabled
+		done
+		echo "$pw_s.enabled=$pw_e"
+	done
+fi
+if pw_has firewall-cmd && [ -z "$pw_fwd" ]; then
+	if [ -S /run/dbus/system_bus_socket ] && pw_has dbus-send; then
+		case $(pw_timeout dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.fedoraproject.FirewallD1 2>/dev/null) in
+		*"boolean true"*) pw_fwd=running ;;
+		*) pw_fwd=absent ;;
+		esac
+		echo "firewalld.dbus=$pw_fwd"
+	else
+		pw_p=
+		{ read -r pw_p </run/firewalld.pid; } 2>/dev/null
+		pw_c=
+		[ -n "$pw_p" ] && { read -r pw_c </proc/"$pw_p"/comm; } 2>/dev/null
+		case $pw_c in firewalld*) pw_fwd=running ;; *) pw_fwd=absent ;; esac
+		echo "firewalld.pid=$pw_fwd"
+	fi
+fi
+if [ -r /etc/ufw/ufw.conf ]; then
+	while IFS= read -r pw_l || [ -n "$pw_l" ]; do
+		case $pw_l in ENABLED=*)
+			echo "ufw.conf_$pw_l"
+			pw_ufw_conf=${pw_l#ENABLED=}
+			;;
+		esac
+	done </etc/ufw/ufw.conf
+fi
+`},
+	{name: linuxSecNFT, shell: `if pw_has nft; then pw_run nft_ruleset nft -j list ruleset; else pw_section nft_ruleset; fi
+`},
+	{name: linuxSecIPT, iptables: true, shell: `if pw_has iptables-save; then pw_run iptables iptables-save; else pw_section iptables; fi
+if pw_has ip6tables-save; then pw_run ip6tables ip6tables-save; else pw_section ip6tables; fi
+# Legacy tables exist only where the kernel lists them for this network
+# namespace: reading the list is a shell builtin, running the tool is not.
+pw_legacy4=
+pw_legacy6=
+{ read -r pw_legacy4 </proc/net/ip_tables_names; } 2>/dev/null
+{ read -r pw_legacy6 </proc/net/ip6_tables_names; } 2>/dev/null
+if [ "$pw_variant" = nf_tables ] && [ -n "$pw_legacy4" ] && pw_has iptables-legacy-save; then
+	pw_run iptables_legacy iptables-legacy-save
+else
+	pw_section iptables_legacy
+fi
+if [ "$pw_variant" = nf_tables ] && [ -n "$pw_legacy6" ] && pw_has ip6tables-legacy-save; then
+	pw_run ip6tables_legacy ip6tables-legacy-save
+else
+	pw_section ip6tables_legacy
+fi
+`,
+		lean: emptySections(linuxSecIPT, linuxSecIP6T, linuxSecIPTLegacy, linuxSecIP6Legacy)},
+	{name: linuxSecPersist, shell: `pw_section persist
+echo "root=${PW_ROOT:-/}"
+echo "nft_file=$pw_nftfile"
+pw_yesno nft_file_exists test -f "$pw_nftfile"
+echo "nft_conf=$pw_nftconf"
+pw_yesno nft_conf_exists test -f "$pw_nftconf"
+pw_yesno nft_conf_includes pw_contains "$pw_nftconf" "include \"$pw_nftfile\""
+pw_yesno rules_v4_owned pw_contains "$pw_rules4" PORTWARDEN-INPUT
+pw_yesno rules_v6_owned pw_contains "$pw_rules6" PORTWARDEN-INPUT
+pw_yesno rules_v4_exists test -f "$pw_rules4"
+pw_yesno rules_v6_exists test -f "$pw_rules6"
+`},
+	{name: linuxSecFirewalld, shell: `# firewalld's own view of portwarden's objects, only where it runs: an
+# apply script has it already from the apply ($pw_fwd_out).
+if [ -n "$pw_fwd_out" ]; then
+	pw_section firewalld
+	printf '%s\n' "$pw_fwd_out"
+elif [ "$pw_fwd" = running ]; then
+	pw_fwd_python
+	pw_run firewalld "$pw_fwpy" -c "$pw_fwprog" read
+else
+	pw_section firewalld
+fi
+`},
+	{name: "ufw", shell: ufwFactsSections},
+	{name: linuxSecErrors, shell: `pw_section errors
+printf '%s' "$pw_errors"
+`},
+	// The last section: the script ran to the end.
+	{name: linuxSecDone, shell: `pw_section done
+echo ok
+`},
+}
+
+// emptySections prints the named sections with nothing in them.
+func emptySections(names ...string) string {
+	var b strings.Builder
+	for _, n := range names {
+		b.WriteString("pw_section " + n + "\n")
+	}
+	return b.String()
+}
+
+// joinLinuxFactsParts joins the parts, a blank line between two; with
+// lean, the iptables parts print their lean form (or nothing).
+func joinLinuxFactsParts(parts []linuxFactsPart, lean bool) string {
+	var out []string
+	for _, p := range parts {
+		s := p.shell
+		if lean && p.iptables {
+			s = p.lean
+		}
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// linuxFactsSections is the body of the facts script, and what the
+// iptables and ufw apply scripts print after their change.
+var linuxFactsSections = joinLinuxFactsParts(linuxFactsParts, false)
+
+// linuxNFTReadback is what an nftables (or firewalld) apply prints back:
+// the facts without the iptables listings and the iptables variant, which
+// those backends' State does not read, and which would cost every host a
+// few more processes per apply. The sections stay, empty, so the output
+// still parses as facts.
+var linuxNFTReadback = joinLinuxFactsParts(linuxFactsParts, true)
