@@ -151,7 +151,7 @@ func applyHop(c *transport.SSHConfig, oc *openSSH, alias string, set func(string
 // defaultIdentityFiles are the keys ssh tries without -i.
 func defaultIdentityFiles(d *decoder) []string {
 	var out []string
-	for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+	for _, n := range transport.DefaultIdentityFiles {
 		out = append(out, d.path("~/.ssh/"+n))
 	}
 	return out
@@ -163,6 +163,9 @@ func parseJump(s string, base *transport.SSHConfig) (*transport.SSHConfig, error
 	j := *base
 	j.ProxyJump = nil
 	if u, rest, ok := strings.Cut(s, "@"); ok {
+		if u == "" {
+			return nil, fmt.Errorf("proxy_jump %q: empty user", s)
+		}
 		j.User, s = u, rest
 	}
 	host, port := s, ""
@@ -177,16 +180,13 @@ func parseJump(s string, base *transport.SSHConfig) (*transport.SSHConfig, error
 		return nil, fmt.Errorf("proxy_jump %q: %q is not an address or host name", s, host)
 	}
 	j.Address = host
-	j.Port = 22
+	j.Port = 0 // transport.SSHDefaults fills it unless ssh_config has one
 	if port != "" {
 		var n int
 		if _, err := fmt.Sscanf(port, "%d", &n); err != nil || n < 1 || n > 65535 {
 			return nil, fmt.Errorf("proxy_jump %q: bad port %q", s, port)
 		}
 		j.Port = n
-	}
-	if j.User == "" {
-		return nil, fmt.Errorf("proxy_jump %q: empty user", s)
 	}
 	return &j, nil
 }

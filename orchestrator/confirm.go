@@ -74,7 +74,7 @@ func (e *Engine) confirm(ctx context.Context, p *HostPlan, old transport.Conn, c
 	if rerr == nil {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 		var res transport.Result
-		res, rerr = old.Run(rctx, transport.Script(s))
+		res, rerr = old.Run(rctx, scriptFor(p.Host, s, 0))
 		cancel()
 		if rerr == nil {
 			f := firewall.ParseFacts(string(res.Stdout))
@@ -122,7 +122,7 @@ func (e *Engine) confirmNew(ctx context.Context, p *HostPlan, conf firewall.Conf
 		return err
 	}
 	defer c.Close()
-	res, err := c.Run(cctx, transport.Script(s))
+	res, err := c.Run(cctx, scriptFor(p.Host, s, 0))
 	if err != nil {
 		return fmt.Errorf("confirming: %w", err)
 	}

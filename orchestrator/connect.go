@@ -16,6 +16,10 @@ type TransportDialer struct {
 	// Bastions, if set, shares one connection per bastion among the hosts
 	// that jump through it.
 	Bastions *transport.BastionPool
+	// Handshakes, if set, paces SSH handshakes (in all and per sshd, with
+	// a ramp) apart from the number of hosts worked on: see
+	// transport.Handshakes.
+	Handshakes *transport.Handshakes
 }
 
 // Dial implements Dialer.
@@ -25,6 +29,7 @@ func (d TransportDialer) Dial(ctx context.Context, h *inventory.Host) (transport
 		cfg := *h.SSH
 		cfg.AcceptNewHostKeys = cfg.AcceptNewHostKeys || d.AcceptNewHostKeys
 		cfg.Bastions = d.Bastions
+		cfg.Handshakes = d.Handshakes
 		return transport.DialSSH(ctx, cfg)
 	case h.WinRM != nil:
 		return transport.DialWinRM(ctx, *h.WinRM)

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portwarden/portwarden/firewall"
@@ -87,7 +89,9 @@ type Engine struct {
 	Dialer   Dialer
 	Platform Platform
 	Hooks    Hooks
-	Parallel int // hosts at once; <= 0 means 32
+	// Parallel is the number of hosts worked on at once; <= 0 means
+	// DefaultParallel(runtime.NumCPU()).
+	Parallel int
 	// ManagementSources are kept open on the management port in enforce
 	// mode, besides the controller's address as each host sees it.
 	ManagementSources []netip.Prefix
@@ -98,12 +102,33 @@ type Engine struct {
 	// worked on finish, no new host is started. Canceling the context
 	// instead interrupts the hosts in flight.
 	Stop <-chan struct{}
+	// Pool, when set, keeps the connections of this run for the next one
+	// (Close hands them back) and hands out those of the last one: see
+	// ConnPool. Confirming an apply always dials anew (see confirm.go).
+	Pool *ConnPool
 	// PlanOnly says that no plan of this engine will be applied (plan,
 	// verify): each host's facts are dropped as soon as it is planned.
 	PlanOnly bool
 
 	mu    sync.Mutex
-	conns map[string]transport.Conn
+	conns map[string]*runConn
+}
+
+// runConn is a host's connection during a run. A script that failed to
+// run (not one that exited non-zero) may have left the connection broken:
+// such a connection is not kept in the Pool.
+type runConn struct {
+	transport.Conn
+	host   *inventory.Host
+	broken atomic.Bool
+}
+
+func (c *runConn) Run(ctx context.Context, s transport.Script) (transport.Result, error) {
+	res, err := c.Conn.Run(ctx, s)
+	if err != nil {
+		c.broken.Store(true)
+	}
+	return res, err
 }
 
 func (e *Engine) hooks() Hooks {
@@ -116,36 +141,50 @@ func (e *Engine) hooks() Hooks {
 // conn returns the host's connection, dialing it on first use.
 func (e *Engine) conn(ctx context.Context, h *inventory.Host) (transport.Conn, error) {
 	e.mu.Lock()
-	c := e.conns[h.Name]
+	rc := e.conns[h.Name]
 	e.mu.Unlock()
-	if c != nil {
-		return c, nil
+	if rc != nil {
+		return rc, nil
 	}
-	c, err := e.Dialer.Dial(ctx, h)
+	var c transport.Conn
+	var err error
+	if e.Pool != nil {
+		c, err = e.Pool.get(ctx, h, e.Dialer)
+	} else {
+		c, err = e.Dialer.Dial(ctx, h)
+	}
 	if err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.conns == nil {
-		e.conns = map[string]transport.Conn{}
+		e.conns = map[string]*runConn{}
 	}
 	if won := e.conns[h.Name]; won != nil {
 		// Another caller connected meanwhile: keep one connection per host.
 		c.Close()
 		return won, nil
 	}
-	e.conns[h.Name] = c
-	return c, nil
+	rc = &runConn{Conn: c, host: h}
+	e.conns[h.Name] = rc
+	return rc, nil
 }
 
-// Close closes every connection the engine opened.
+// Close closes every connection the engine opened, or with a Pool hands
+// the healthy ones back to it.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var errs []error
 	for name, c := range e.conns {
-		if err := c.Close(); err != nil {
+		var err error
+		if e.Pool != nil {
+			err = e.Pool.put(c.host, c.Conn, !c.broken.Load())
+		} else {
+			err = c.Close()
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("closing connection to %s: %w", name, err))
 		}
 	}
@@ -157,7 +196,7 @@ func (e *Engine) Close() error {
 func (e *Engine) each(ctx context.Context, plans []*HostPlan, fn func(ctx context.Context, p *HostPlan)) {
 	n := e.Parallel
 	if n <= 0 {
-		n = 32
+		n = DefaultParallel(runtime.NumCPU())
 	}
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
@@ -260,7 +299,7 @@ func (e *Engine) planHost(ctx context.Context, p *HostPlan) error {
 	if err != nil {
 		return fmt.Errorf("preparing facts script: %w", err)
 	}
-	res, err := c.Run(ctx, transport.Script(fs))
+	res, err := c.Run(ctx, scriptFor(h, fs, len(p.Rules.Rules)))
 	if err != nil {
 		return fmt.Errorf("gathering facts: %w", err)
 	}
@@ -367,7 +406,8 @@ func (e *Engine) applyHost(ctx context.Context, p *HostPlan) error {
 		return fmt.Errorf("rendering %s change: %w", p.backend.Name(), err)
 	}
 	started := time.Now()
-	res, err := c.Run(ctx, transport.Script(s)) // never retried: the script may have started
+	// The work is every rule written and every rule removed.
+	res, err := c.Run(ctx, scriptFor(p.Host, s, len(d.Rules)+len(p.Current.Rules))) // never retried: the script may have started
 	if err != nil {
 		p.Left = LeftUnknown
 		if guarded && e.Guard.ConfirmTimeout > 0 {

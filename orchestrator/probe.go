@@ -255,7 +255,7 @@ func (e *Engine) probeFrom(ctx context.Context, h *inventory.Host, ps []*Probe) 
 	if err != nil {
 		return fmt.Errorf("connecting to probe source %s: %w", h.Name, err)
 	}
-	res, err := c.Run(ctx, transport.Script(probeScript(ps)))
+	res, err := c.Run(ctx, scriptFor(h, probeScript(ps), len(ps)))
 	if err != nil {
 		return fmt.Errorf("probing from %s: %w", h.Name, err)
 	}

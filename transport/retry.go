@@ -63,13 +63,32 @@ func dialTimedOut(err error) bool {
 		strings.Contains(err.Error(), "timed out after")
 }
 
-// sshBackoff is the wait before attempt n+1 (n >= 1).
-func sshBackoff(n int) time.Duration {
-	bound := sshBackoffBase << (n - 1)
-	if bound > sshBackoffMax || bound <= 0 {
-		bound = sshBackoffMax
+// sshBackoff is the wait before attempt n+1 (n >= 1), with a random
+// jitter.
+func sshBackoff(n int) time.Duration { return backoff(n, rand.Float64()) }
+
+// backoff is the retry policy as a pure function: before attempt n+1 wait
+// between half and all of a bound that doubles from sshBackoffBase with
+// each attempt, up to sshBackoffMax; jitter in [0, 1) picks the point.
+// Half the bound is always waited so that a burst of refused connections
+// does not come back as the same burst; the other half spreads them.
+func backoff(n int, jitter float64) time.Duration {
+	bound := sshBackoffMax
+	if n >= 1 && n < 32 {
+		bound = min(sshBackoffBase<<(n-1), sshBackoffMax)
 	}
-	return bound/2 + rand.N(bound/2+1)
+	jitter = min(max(jitter, 0), 1)
+	return bound/2 + time.Duration(jitter*float64(bound/2))
+}
+
+// attemptLimit is how many attempts a dial that failed with err gets in
+// all: a dial that timed out already took the whole connect timeout, so
+// it gets one more try, not three.
+func attemptLimit(err error) int {
+	if dialTimedOut(err) {
+		return 2
+	}
+	return sshDialAttempts
 }
 
 // dialRetry calls dial until it succeeds, fails for good, or ctx ends.
@@ -80,13 +99,7 @@ func dialRetry[T any](ctx context.Context, dial func() (T, error)) (T, error) {
 		if err == nil {
 			return c, nil
 		}
-		// A dial that timed out already took the whole connect timeout:
-		// it gets one more try, not three.
-		limit := sshDialAttempts
-		if dialTimedOut(err) {
-			limit = 2
-		}
-		if n >= limit || !transientDialError(err) || ctx.Err() != nil {
+		if n >= attemptLimit(err) || !transientDialError(err) || ctx.Err() != nil {
 			if n > 1 {
 				err = fmt.Errorf("%w (after %d attempts)", err, n)
 			}

@@ -1,6 +1,17 @@
-// Package transport connects portwarden to hosts: SSH for Linux (ssh.go),
-// WinRM for Windows (winrm.go). A connection is opened once per host and
-// reused for every script of a run.
+// Package transport connects portwarden to hosts: SSH for Linux, WinRM
+// for Windows (winrm*.go). A connection is opened once per host and reused
+// for every script of a run.
+//
+// The SSH side is one concern per file: ssh.go dials (defaults, the
+// handshake, the connection), ssh_auth.go and ssh_keys.go authenticate,
+// ssh_knownhosts.go and ssh_hostcert.go verify host keys (known_hosts,
+// @cert-authority, @revoked), ssh_script.go wraps a script into a remote
+// command (sudo, the pid marker, the host-side timeout, killing it),
+// ssh_session.go runs one command in one session, ssh_bastion.go shares
+// ProxyJump connections, ssh_errors.go holds the errors callers match on,
+// retry.go decides which failed dials to try again, handshakes.go paces
+// handshakes (MaxStartups), keepalive.go checks idle connections, and
+// defaults.go holds every connection default.
 package transport
 
 import (
@@ -24,13 +35,16 @@ type Conn interface {
 
 // Script is one program sent to a host in one round trip. Shell is "sh"
 // (POSIX shell, run as root) or "powershell". Body must not contain
-// secrets; Stdin carries data such as a ruleset or a sudo password. It has
-// the fields of firewall.Script, so the orchestrator converts one into the
-// other (transport.Script(s)) and transport knows nothing of firewalls.
+// secrets; Stdin carries data such as a ruleset or a sudo password. The
+// orchestrator builds one from a firewall.Script and the timeout the work
+// needs, so transport knows nothing of firewalls.
 type Script struct {
 	Shell string
 	Body  string
 	Stdin []byte
+	// Timeout, when set, bounds this script instead of the connection's
+	// CommandTimeout (the orchestrator scales it with the script's work).
+	Timeout time.Duration
 }
 
 // Result is what a script printed and how it exited.
@@ -43,8 +57,8 @@ type Result struct {
 // SudoPassword) must never be logged or put into an error.
 type SSHConfig struct {
 	Address        string // host name or IP, without port
-	Port           int    // default 22
-	User           string // default "root"
+	Port           int    // default DefaultSSHPort (defaults.go)
+	User           string // default DefaultSSHUser
 	PrivateKeyPath string
 	// CertificatePath is an OpenSSH user certificate for the private key
 	// ("id_ed25519-cert.pub"), offered instead of the bare key.
@@ -59,7 +73,7 @@ type SSHConfig struct {
 	AgentIfAvailable bool
 	Password         string // password and keyboard-interactive auth
 	Agent            bool   // use $SSH_AUTH_SOCK
-	KnownHostsPath   string // default ~/.ssh/known_hosts
+	KnownHostsPath   string // default DefaultKnownHostsPath()
 	// AcceptNewHostKeys records the key of a host not yet in known_hosts
 	// (OpenSSH's accept-new). A changed key is always refused.
 	AcceptNewHostKeys bool
@@ -75,9 +89,15 @@ type SSHConfig struct {
 	// Bastions, when set, shares one connection to each bastion among all
 	// the hosts of a run that jump through it; nil means one bastion
 	// connection per host.
-	Bastions       *BastionPool
-	ConnectTimeout time.Duration // default 10s
-	CommandTimeout time.Duration // default 60s
+	Bastions *BastionPool
+	// Handshakes, when set, bounds the handshakes in flight (in all and
+	// per sshd, ramping up; see Handshakes) for every host of a run and
+	// its bastions; nil means no bound.
+	Handshakes     *Handshakes
+	ConnectTimeout time.Duration // default DefaultConnectTimeout
+	// CommandTimeout bounds each script without a Timeout of its own;
+	// zero is DefaultCommandTimeout.
+	CommandTimeout time.Duration
 }
 
 // WinRMConfig says how to reach a Windows host.

@@ -23,8 +23,6 @@ import (
 
 // Defaults and limits of WinRM connections.
 const (
-	DefaultWinRMHTTPSPort = 5986
-	DefaultWinRMHTTPPort  = 5985
 	// MaxWinRMCommandLine is cmd.exe's limit on a command line, in
 	// characters: WinRS runs every command through "cmd.exe /c". A
 	// script whose encoded command line would be longer is staged
@@ -201,17 +199,7 @@ func winrmDefaults(cfg WinRMConfig) (WinRMConfig, error) {
 	} else if strings.Contains(cfg.Address, ":") {
 		return cfg, fmt.Errorf("winrm to %s: give the port in the port setting, not in the address", cfg.Address)
 	}
-	// Plain HTTP only on explicit request: the zero WinRMConfig (HTTPS
-	// false) means HTTPS unless AllowUnencrypted says otherwise.
-	if !cfg.AllowUnencrypted {
-		cfg.HTTPS = true
-	}
-	if cfg.Port == 0 {
-		cfg.Port = DefaultWinRMHTTPPort
-		if cfg.HTTPS {
-			cfg.Port = DefaultWinRMHTTPSPort
-		}
-	}
+	cfg = WinRMDefaults(cfg)
 	if cfg.Port < 0 || cfg.Port > 65535 {
 		return cfg, fmt.Errorf("winrm to %s: bad port %d", cfg.Address, cfg.Port)
 	}
@@ -235,11 +223,8 @@ func winrmDefaults(cfg WinRMConfig) (WinRMConfig, error) {
 	if cfg.Password == "" && !(cfg.Auth == "kerberos" && cfg.Krb5CCachePath != "") {
 		return cfg, fmt.Errorf("winrm to %s: no password for user %s", cfg.Address, cfg.User)
 	}
-	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = DefaultConnectTimeout
-	}
 	if cfg.CommandTimeout <= 0 {
-		cfg.CommandTimeout = DefaultCommandTimeout
+		cfg.CommandTimeout = DefaultWinRMCommandTimeout
 	}
 	return cfg, nil
 }
@@ -261,7 +246,7 @@ func (c *winrmConn) opError(ctx context.Context, doing string, err error) error 
 		cause := context.Cause(ctx)
 		switch {
 		case errors.Is(cause, ErrCommandTimeout):
-			return fmt.Errorf("%s: %w after %s", prefix, ErrCommandTimeout, c.cfg.CommandTimeout)
+			return fmt.Errorf("%s: %w", prefix, cause)
 		case errors.Is(cause, errConnectTimeout):
 			return fmt.Errorf("%s: timed out after %s: %w", prefix, c.cfg.ConnectTimeout, context.DeadlineExceeded)
 		}
@@ -377,7 +362,8 @@ func (c *winrmConn) Run(ctx context.Context, s Script) (Result, error) {
 	if c.closed {
 		return Result{}, fmt.Errorf("winrm to %s: running a script: the connection is closed", c.name)
 	}
-	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.CommandTimeout, ErrCommandTimeout)
+	timeout := scriptTimeout(s, c.cfg.CommandTimeout, DefaultWinRMCommandTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("%w after %s", ErrCommandTimeout, timeout))
 	defer cancel()
 
 	lines, file, err := winrmCommandLines(winrmScript(s, c.shellID))

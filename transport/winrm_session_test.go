@@ -29,7 +29,7 @@ func TestWinRMHostSeesTheClient(t *testing.T) {
 	if got := c.LocalAddr(); got == seen {
 		t.Fatalf("the controller's own address is already %s: the test proves nothing", got)
 	}
-	res, err := c.Run(context.Background(), Script(firewall.WindowsFactsScript))
+	res, err := c.Run(context.Background(), fwScript(firewall.WindowsFactsScript))
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("facts: %v exit %d\n%s", err, res.ExitCode, res.Stderr)
 	}
@@ -41,7 +41,7 @@ func TestWinRMHostSeesTheClient(t *testing.T) {
 	// Another shell of the same user (a second run at the same time) is
 	// not confused with this one.
 	other := dial(t, h.config())
-	res2, err := other.Run(context.Background(), Script(firewall.WindowsFactsScript))
+	res2, err := other.Run(context.Background(), fwScript(firewall.WindowsFactsScript))
 	if err != nil {
 		t.Fatal(err)
 	}

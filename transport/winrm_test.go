@@ -598,7 +598,7 @@ func ExampleDialWinRM() {
 		return
 	}
 	defer conn.Close()
-	res, err := conn.Run(context.Background(), Script(firewall.WindowsFactsScript))
+	res, err := conn.Run(context.Background(), fwScript(firewall.WindowsFactsScript))
 	fmt.Println(len(res.Stdout) > 0, err)
 }
 
@@ -735,7 +735,7 @@ func TestWinRMConcurrentAppliesOneHost(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, err := c.Run(context.Background(), Script(s))
+			res, err := c.Run(context.Background(), fwScript(s))
 			if err == nil && res.ExitCode != 0 {
 				err = fmt.Errorf("exit %d: %s", res.ExitCode, res.Stderr)
 			}
@@ -755,7 +755,7 @@ func TestWinRMConcurrentAppliesOneHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := conns[0].Run(context.Background(), Script(s))
+	res, err := conns[0].Run(context.Background(), fwScript(s))
 	if err != nil || res.ExitCode == 0 || !strings.Contains(string(res.Stderr), firewall.WindowsLockHeld+"WINHOST") {
 		t.Fatalf("apply while the lock is held: err %v, exit %d, stderr %s", err, res.ExitCode, res.Stderr)
 	}

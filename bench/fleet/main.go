@@ -31,6 +31,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -132,7 +133,35 @@ func parseSizes(s string) ([]int, error) {
 	return ns, nil
 }
 
-var defaultRE = regexp.MustCompile(`-parallel int\s*\n?[^\n]*\(default (\d+)\)`)
+var (
+	defaultRE = regexp.MustCompile(`-parallel int\s*\n?[^\n]*\(default (\d+)\)`)
+	// autoRE reads a default chosen from the machine: "64 per CPU, at
+	// least 32, at most 256".
+	autoRE = regexp.MustCompile(`-parallel int\s*\n?[^\n]*?(\d+) per CPU, at least (\d+), at most (\d+)`)
+)
+
+// parseDefaultParallel finds the default of --parallel in portwarden's
+// help for a machine with cpus CPUs: a fixed "(default N)", or N per CPU
+// between a floor and a cap, as the CLI computes it.
+func parseDefaultParallel(help string, cpus int) (int, error) {
+	if m := defaultRE.FindStringSubmatch(help); m != nil {
+		p, err := strconv.Atoi(m[1])
+		if err != nil || p < 1 {
+			return 0, fmt.Errorf("portwarden's default --parallel is %q; pass --parallel N to measure at N", m[1])
+		}
+		return p, nil
+	}
+	if m := autoRE.FindStringSubmatch(help); m != nil {
+		per, _ := strconv.Atoi(m[1])
+		lo, _ := strconv.Atoi(m[2])
+		hi, _ := strconv.Atoi(m[3])
+		if per < 1 || lo < 1 || hi < lo {
+			return 0, fmt.Errorf("cannot use the default of --parallel %q; pass --parallel", m[0])
+		}
+		return min(max(per*cpus, lo), hi), nil
+	}
+	return 0, errors.New("cannot read the default of --parallel from portwarden plan --help; pass --parallel")
+}
 
 // defaultParallel reads the default of --parallel from "portwarden plan
 // --help", so the floor runs at the parallelism the CLI really uses.
@@ -141,16 +170,7 @@ func defaultParallel(ctx context.Context, exe string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	m := defaultRE.FindSubmatch(append(r.Stdout, r.Stderr...))
-	if m == nil {
-		return 0, errors.New("cannot read the default of --parallel from portwarden plan --help; pass --parallel")
-	}
-	p, err := strconv.Atoi(string(m[1]))
-	if err != nil || p < 1 {
-		// A default computed at run time (0 = auto) cannot be matched.
-		return 0, fmt.Errorf("portwarden's default --parallel is %q; pass --parallel N to measure at N", m[1])
-	}
-	return p, nil
+	return parseDefaultParallel(string(append(r.Stdout, r.Stderr...)), runtime.NumCPU())
 }
 
 // measure runs one size. A failure is recorded in Result.Err; the lab is

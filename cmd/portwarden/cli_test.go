@@ -123,7 +123,8 @@ func TestCLIErrors(t *testing.T) {
 		{"diagnostic suggests", []string{"rules", "--inventory", bad}, 1, `Did you mean "backup_repository"?`},
 		{"unknown host filter", []string{"rules", "--inventory", "../../examples/lab.hcl", "--host", "repo1"}, 1, `Did you mean "repo01"?`},
 		{"plan with bad inventory changes nothing", []string{"plan", "--inventory", bad}, 1, "nothing was changed on any host"},
-		{"bad parallel", []string{"apply", "--inventory", bad, "--parallel", "0"}, 1, "--parallel must be at least 1"},
+		{"bad parallel", []string{"apply", "--inventory", bad, "--parallel", "-1"}, 1, "--parallel must be 0 (from the machine) or more"},
+		{"bad max-handshakes", []string{"plan", "--inventory", bad, "--max-handshakes", "0"}, 1, "--max-handshakes must be at least 1"},
 	}
 	t.Setenv("PW_WINRM_PASSWORD", "x")
 	for _, tt := range tests {

@@ -66,6 +66,22 @@ func newFleetMetrics() *fleetMetrics {
 	return m
 }
 
+// observePool exports what watch's connection pool does, read when
+// scraped: a no-op round over warm connections adds to reused only.
+func (m *fleetMetrics) observePool(p *orchestrator.ConnPool) {
+	counter := func(name, help string, v func(orchestrator.PoolStats) int) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v(p.Stats())) })
+	}
+	m.reg.MustRegister(
+		counter("portwarden_connections_dialed_total", "Connections dialed for rounds (a handshake each; confirming an apply dials its own, not counted).",
+			func(s orchestrator.PoolStats) int { return s.Dials }),
+		counter("portwarden_connections_reused_total", "Connections kept from an earlier round and reused (no handshake).",
+			func(s orchestrator.PoolStats) int { return s.Reused }),
+		counter("portwarden_connections_dead_total", "Kept connections found dead by a keepalive and closed.",
+			func(s orchestrator.PoolStats) int { return s.Dead }),
+	)
+}
+
 // hostOutcome is one host's result of a round, as metrics, logs and
 // /status see it: pure data, computed from the plan.
 type hostOutcome struct {

@@ -17,10 +17,22 @@ import (
 	"github.com/portwarden/portwarden/transport"
 )
 
+// parallelUsage describes --parallel; the default depends on the machine,
+// so it is 0 in the flag (docs/cli.md is the same everywhere) and chosen
+// by orchestrator.DefaultParallel.
+var parallelUsage = fmt.Sprintf("hosts to work on at once; 0 (the default) chooses from the machine: %d per CPU, at least %d, at most %d",
+	orchestrator.ParallelPerCPU, orchestrator.ParallelMin, orchestrator.ParallelMax)
+
+// handshakesUsage describes --max-handshakes (transport.Handshakes).
+var handshakesUsage = fmt.Sprintf("SSH handshakes in flight at once, apart from --parallel; each sshd also gets a window "+
+	"that ramps from %d to %d and is lowered when it drops connections (MaxStartups)",
+	transport.DefaultHandshakesInitial, transport.DefaultHandshakesPerServer)
+
 // runFlags are the flags of commands that connect to hosts.
 type runFlags struct {
 	common
 	parallel          int
+	handshakes        int
 	acceptNewHostKeys bool
 	progress          string
 	destroy           bool
@@ -28,7 +40,8 @@ type runFlags struct {
 }
 
 func addRunFlags(fs *flag.FlagSet, r *runFlags) {
-	fs.IntVar(&r.parallel, "parallel", 32, "hosts to work on at once")
+	fs.IntVar(&r.parallel, "parallel", 0, parallelUsage)
+	fs.IntVar(&r.handshakes, "max-handshakes", transport.DefaultHandshakesInFlight, handshakesUsage)
 	fs.BoolVar(&r.acceptNewHostKeys, "accept-new-host-keys", false, "record the SSH host key of hosts not yet in known_hosts (a changed key is always refused)")
 	fs.StringVar(&r.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines, json (one event per line) or none")
 	fs.BoolVar(&r.local, "local", false, "run on this machine, the one --host, without SSH (as root; refused when the host's addresses are not this machine's)")
@@ -36,8 +49,12 @@ func addRunFlags(fs *flag.FlagSet, r *runFlags) {
 }
 
 func checkRunFlags(fs *flag.FlagSet, r *runFlags) int {
-	if r.parallel < 1 {
-		fmt.Fprintf(fs.Output(), "portwarden %s: --parallel must be at least 1\n", fs.Name())
+	if r.handshakes < 1 {
+		fmt.Fprintf(fs.Output(), "portwarden %s: --max-handshakes must be at least 1\n", fs.Name())
+		return 1
+	}
+	if r.parallel < 0 {
+		fmt.Fprintf(fs.Output(), "portwarden %s: --parallel must be 0 (from the machine) or more\n", fs.Name())
 		return 1
 	}
 	if !slices.Contains([]string{"auto", "bar", "lines", "json", "none"}, r.progress) {
@@ -71,7 +88,8 @@ func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, b
 	s := &session{inv: inv, addrs: addrs, rules: rules, skipped: r.skipped}
 	s.prog = newProgress(stderr, r.progress, r.format)
 	s.engine = &orchestrator.Engine{
-		Dialer:            orchestrator.TransportDialer{AcceptNewHostKeys: r.acceptNewHostKeys, Bastions: &transport.BastionPool{}},
+		Dialer: orchestrator.TransportDialer{AcceptNewHostKeys: r.acceptNewHostKeys, Bastions: &transport.BastionPool{},
+			Handshakes: transport.NewHandshakes(transport.HandshakeLimits{InFlight: r.handshakes})},
 		Platform:          orchestrator.HostPlatform{},
 		Hooks:             s.prog,
 		Parallel:          r.parallel,

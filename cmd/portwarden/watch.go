@@ -32,9 +32,11 @@ type watchFlags struct {
 	auditLog          string
 	parallel          int
 	acceptNewHostKeys bool
+	keepConnections   int
+	handshakes        int
 }
 
-const watchSynopsis = "watch --inventory FILE --every 15m [--jitter 1m] [--remediate] [--listen ADDR] [--log-format text|json] [--state-dir DIR] [--audit-log FILE]"
+const watchSynopsis = "watch --inventory FILE --every 15m [--jitter 1m] [--remediate] [--listen ADDR] [--log-format text|json] [--state-dir DIR] [--audit-log FILE] [--keep-connections N]"
 
 func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, int) {
 	var w watchFlags
@@ -46,8 +48,11 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, int) {
 	fs.StringVar(&w.logFormat, "log-format", "text", "log format: text or json (for journald, Loki)")
 	fs.StringVar(&w.stateDir, "state-dir", "/var/lib/portwarden", "`directory` for the lock file and the default audit log")
 	fs.StringVar(&w.auditLog, "audit-log", "", "append one JSON line per host change to `file` (default STATE-DIR/audit.log)")
-	fs.IntVar(&w.parallel, "parallel", 32, "hosts to work on at once")
+	fs.IntVar(&w.parallel, "parallel", 0, parallelUsage)
 	fs.BoolVar(&w.acceptNewHostKeys, "accept-new-host-keys", false, "record the SSH host key of hosts not yet in known_hosts (a changed key is always refused)")
+	fs.IntVar(&w.handshakes, "max-handshakes", transport.DefaultHandshakesInFlight, handshakesUsage)
+	fs.IntVar(&w.keepConnections, "keep-connections", orchestrator.DefaultPoolMax,
+		"SSH connections kept open between rounds (checked with keepalives, replaced when dead); 0 opens new ones each round")
 	if code := parseFlags(fs, args, &w.common); code >= 0 {
 		return nil, code
 	}
@@ -62,8 +67,12 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, int) {
 		return bad("--jitter must not be negative")
 	case w.logFormat != "text" && w.logFormat != "json":
 		return bad("--log-format must be text or json, not %q", w.logFormat)
-	case w.parallel < 1:
-		return bad("--parallel must be at least 1")
+	case w.parallel < 0:
+		return bad("--parallel must be 0 (from the machine) or more")
+	case w.handshakes < 1:
+		return bad("--max-handshakes must be at least 1")
+	case w.keepConnections < 0:
+		return bad("--keep-connections must not be negative")
 	}
 	if w.auditLog == "" {
 		w.auditLog = filepath.Join(w.stateDir, "audit.log")
@@ -88,6 +97,10 @@ type watcher struct {
 	log     *slog.Logger
 	metrics *fleetMetrics
 	stop    <-chan struct{}
+	// dialer and pool outlive rounds: bastion connections, the handshake
+	// pacing and, with --keep-connections, the hosts' connections.
+	dialer orchestrator.TransportDialer
+	pool   *orchestrator.ConnPool
 
 	mu     sync.Mutex
 	cfg    *watchConfig
@@ -113,7 +126,14 @@ func watch(ctx context.Context, f *watchFlags, stderr io.Writer, stop <-chan str
 	if f.logFormat == "json" {
 		h = slog.NewJSONHandler(stderr, nil)
 	}
-	w := &watcher{flags: f, log: slog.New(h), metrics: newFleetMetrics(), stop: stop}
+	w := &watcher{flags: f, log: slog.New(h), metrics: newFleetMetrics(), stop: stop,
+		dialer: orchestrator.TransportDialer{AcceptNewHostKeys: f.acceptNewHostKeys, Bastions: &transport.BastionPool{},
+			Handshakes: transport.NewHandshakes(transport.HandshakeLimits{InFlight: f.handshakes})}}
+	if f.keepConnections > 0 {
+		w.pool = &orchestrator.ConnPool{Max: f.keepConnections}
+		defer w.pool.Close()
+		w.metrics.observePool(w.pool)
+	}
 
 	if err := os.MkdirAll(f.stateDir, 0o750); err != nil {
 		fmt.Fprintf(stderr, "portwarden watch: creating the state directory: %s\n", err)
@@ -260,13 +280,16 @@ func (w *watcher) config() *watchConfig {
 }
 
 // round plans every host, and with --remediate applies the drifted ones;
-// a host that fails never stops the others. New connections each round,
-// so a host that was down is simply tried again.
+// a host that fails never stops the others. The last round's connections
+// are reused when they still answer a keepalive (a no-op round costs one
+// command per host and no handshake); a dead one is replaced by a new
+// dial, and a host that was down is simply tried again.
 func (w *watcher) round(ctx context.Context) {
 	cfg := w.config()
 	start := time.Now()
 	eng := &orchestrator.Engine{
-		Dialer:            orchestrator.TransportDialer{AcceptNewHostKeys: w.flags.acceptNewHostKeys, Bastions: &transport.BastionPool{}},
+		Dialer:            w.dialer,
+		Pool:              w.pool,
 		Platform:          orchestrator.HostPlatform{},
 		Parallel:          w.flags.parallel,
 		ManagementSources: cfg.inv.ManagementSources,

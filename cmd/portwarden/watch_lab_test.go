@@ -171,7 +171,10 @@ func TestWatch(t *testing.T) {
 	}
 
 	// A host whose sshd is stopped: host_up 0 and an error count, while
-	// drift on another host is still repaired.
+	// drift on another host is still repaired. watch keeps its connections
+	// between rounds, so the host's sessions are cut too, as a host that
+	// goes down drops them.
+	cutSSHSessions(t, l, "lnx03")
 	stopSSHD(t, l, "lnx03")
 	m = eventually(t, base, 15*time.Second, "lnx03 down", func(m string) bool {
 		return metricIs(m, `portwarden_host_up{host="lnx03"}`, 0) && metricAtLeast(m, `portwarden_errors_total{host="lnx03",kind="connect"}`, 1)
