@@ -55,12 +55,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	exe, err := filepath.Abs(*bin)
+	exe, err := benchlab.Binary(*bin)
 	if err != nil {
 		return err
-	}
-	if _, err := os.Stat(exe); err != nil {
-		return fmt.Errorf("the portwarden binary: %w (make build)", err)
 	}
 	if _, err := exec.LookPath("ansible-playbook"); err != nil {
 		return fmt.Errorf("needs Debian's ansible package (./scripts/deps.sh ansible): %w", err)

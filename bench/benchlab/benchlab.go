@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,19 @@ func Main(name string, run func(ctx context.Context, args []string, stdout io.Wr
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
 	}
+}
+
+// Binary returns the absolute path of the portwarden binary at path, or
+// an error when there is none there.
+func Binary(path string) (string, error) {
+	exe, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(exe); err != nil {
+		return "", fmt.Errorf("the portwarden binary: %w (make build)", err)
+	}
+	return exe, nil
 }
 
 // Up builds a lab of n Linux hosts (no firewall manager) in dir and says

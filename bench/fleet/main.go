@@ -74,12 +74,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	exe, err := filepath.Abs(*bin)
+	exe, err := benchlab.Binary(*bin)
 	if err != nil {
 		return err
-	}
-	if _, err := os.Stat(exe); err != nil {
-		return fmt.Errorf("the portwarden binary: %w (make build)", err)
 	}
 	if err := lab.Available(); err != nil {
 		return err
