@@ -25,13 +25,8 @@ import (
 // store: the group's rules and the profiles' inbound defaults.
 func winOwned(t *testing.T, l *lab.Lab, host string) string {
 	t.Helper()
-	h, _ := l.Host(host)
-	b, err := os.ReadFile(filepath.Join(h.Dir, "winfw.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var st winfw.State
-	if err := json.Unmarshal(b, &st); err != nil {
+	if err := json.Unmarshal(labHostFile(t, l, host, "winfw.json"), &st); err != nil {
 		t.Fatalf("%s: winfw.json: %v", host, err)
 	}
 	var out strings.Builder

@@ -43,6 +43,17 @@ func upRepoLab(t *testing.T) (*lab.Lab, string) {
 	}, "")
 }
 
+// labHostFile returns the file name of lab host host's directory.
+func labHostFile(t *testing.T, l *lab.Lab, host, name string) []byte {
+	t.Helper()
+	h, _ := l.Host(host)
+	b, err := os.ReadFile(filepath.Join(h.Dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // onlyHostWith returns the name of the one host of l that m manages.
 func onlyHostWith(t *testing.T, l *lab.Lab, m string) string {
 	t.Helper()
