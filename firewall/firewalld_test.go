@@ -37,7 +37,7 @@ func TestFirewalldApplyGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			out, _ := json.MarshalIndent(pretty, "", "  ")
-			linuxGolden(t, filepath.Join("firewalld", string(mode)+".json"), string(out)+"\n")
+			checkGolden(t, "linux", filepath.Join("firewalld", string(mode)+".json"), string(out)+"\n")
 			if !strings.Contains(s.Body, `"$pw_fwpy" -c "$pw_fwprog" apply`) || !strings.Contains(s.Body, "pw_section firewalld") {
 				t.Errorf("the apply script does not run firewalld.py apply and print its view")
 			}

@@ -1,7 +1,6 @@
 package firewall
 
 import (
-	"flag"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -10,45 +9,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/portwarden/portwarden/internal/golden"
 	"github.com/portwarden/portwarden/rule"
 )
-
-// Golden files under testdata/linux are rewritten with
-// go test ./firewall -update; the facts fixtures under
-// testdata/linux/facts are captured from namespaces (as root) by the same
-// flag. The flag is looked up rather than declared, because other tests
-// of this package declare it too.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files")
-	}
-}
-
-func linuxUpdate() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
-func linuxGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "linux", name)
-	if linuxUpdate() {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (go test -update creates it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs from the golden file (-want +got; go test -update rewrites it):\n%s", path, diff)
-	}
-}
 
 // fixtureRoot replaces the temporary persist root in captured facts.
 const fixtureRoot = "/srv/pwfw"
@@ -95,19 +58,6 @@ func withoutLines(f Facts, section string, prefixes ...string) Facts {
 	return withSection(f, section, b.String())
 }
 
-func lxPfx(ss ...string) []netip.Prefix {
-	out := make([]netip.Prefix, len(ss))
-	for i, s := range ss {
-		if !strings.Contains(s, "/") {
-			a := netip.MustParseAddr(s)
-			out[i] = netip.PrefixFrom(a, a.BitLen())
-			continue
-		}
-		out[i] = netip.MustParsePrefix(s)
-	}
-	return out
-}
-
 func ports(ps ...uint16) []rule.PortRange {
 	var out []rule.PortRange
 	for i := 0; i < len(ps); i += 2 {
@@ -124,19 +74,19 @@ func lxDesired(mode rule.Mode) Desired {
 	d := Desired{
 		Mode: mode,
 		Rules: []rule.Rule{
-			{Protocol: "tcp", Ports: ports(22, 22, 2500, 3300), Sources: lxPfx("10.99.0.2", "10.1.0.0/25", "10.1.0.128/25", "fd99::2", "2001:db8::/64"), Comment: "Veeam data movers"},
-			{Protocol: "tcp", Ports: ports(6160, 6160, 6162, 6162), Sources: lxPfx("10.99.0.2", "10.1.2.0/24", "10.1.2.7"), Comment: "Veeam installer \"service\""},
-			{Protocol: "udp", Ports: ports(111, 111), Sources: lxPfx("10.99.0.2")},
+			{Protocol: "tcp", Ports: ports(22, 22, 2500, 3300), Sources: pfx("10.99.0.2", "10.1.0.0/25", "10.1.0.128/25", "fd99::2", "2001:db8::/64"), Comment: "Veeam data movers"},
+			{Protocol: "tcp", Ports: ports(6160, 6160, 6162, 6162), Sources: pfx("10.99.0.2", "10.1.2.0/24", "10.1.2.7"), Comment: "Veeam installer \"service\""},
+			{Protocol: "udp", Ports: ports(111, 111), Sources: pfx("10.99.0.2")},
 		},
 		ManagementPort:    22,
-		ManagementSources: lxPfx("10.99.0.3"),
+		ManagementSources: pfx("10.99.0.3"),
 	}
 	return normalized(d)
 }
 
 // manyPorts is a rule with more ports than one multiport match takes.
 func manyPorts() rule.Rule {
-	r := rule.Rule{Protocol: "tcp", Sources: lxPfx("10.99.0.2", "fd99::2"), Comment: "many"}
+	r := rule.Rule{Protocol: "tcp", Sources: pfx("10.99.0.2", "fd99::2"), Comment: "many"}
 	for p := uint16(1000); p < 1040; p += 2 {
 		r.Ports = append(r.Ports, rule.PortRange{Lo: p, Hi: p})
 	}
@@ -169,6 +119,52 @@ func checkState(t *testing.T, st State, d Desired) {
 	got.Warnings, got.Drift = nil, nil
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("state differs from desired (-want +got):\n%s", diff)
+	}
+}
+
+// checkCleanState is checkState for a read-back that must show no drift.
+func checkCleanState(t *testing.T, st State, d Desired) {
+	t.Helper()
+	checkState(t, st, d)
+	if len(st.Drift) > 0 {
+		t.Errorf("drift: %q", st.Drift)
+	}
+}
+
+// stateCase is a facts fixture and the Desired its State must equal.
+type stateCase struct {
+	facts string
+	want  Desired
+}
+
+// checkStates parses each fixture with b and checks the State is clean.
+func checkStates(t *testing.T, b Backend, cases []stateCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.facts, func(t *testing.T) {
+			st, err := b.State(loadFacts(t, tc.facts))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkCleanState(t, st, tc.want)
+		})
+	}
+}
+
+// rejectCase is an Apply that must fail.
+type rejectCase struct {
+	b Backend
+	f Facts
+	d Desired
+}
+
+// checkRejects fails for each case whose Apply is accepted.
+func checkRejects(t *testing.T, cases map[string]rejectCase) {
+	t.Helper()
+	for name, tc := range cases {
+		if _, err := tc.b.Apply(tc.f, tc.d); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }
 
@@ -279,7 +275,7 @@ func findTool(name string) (string, error) {
 // TestCaptureLinuxFacts rewrites the facts fixtures from real namespaces
 // with -update (as root). The persist root is replaced by fixtureRoot.
 func TestCaptureLinuxFacts(t *testing.T) {
-	if !linuxUpdate() {
+	if !golden.Update() {
 		t.Skip("fixtures are captured only with -update")
 	}
 	requireKernel(t, "nft", "iptables", "ip6tables", "iptables-legacy")

@@ -284,11 +284,11 @@ func largeSetsDesired() Desired {
 	d := Desired{
 		Mode: rule.Enforce,
 		Rules: []rule.Rule{
-			{Protocol: "tcp", Ports: ports(2500, 3300, 6162, 6162), Sources: lxPfx(src...), Comment: "repository-copy"},
-			{Protocol: "udp", Ports: ports(111, 111), Sources: lxPfx("10.0.0.1", "10.0.0.2/31")},
+			{Protocol: "tcp", Ports: ports(2500, 3300, 6162, 6162), Sources: pfx(src...), Comment: "repository-copy"},
+			{Protocol: "udp", Ports: ports(111, 111), Sources: pfx("10.0.0.1", "10.0.0.2/31")},
 		},
 		ManagementPort:    22,
-		ManagementSources: lxPfx("10.0.0.3", "10.0.0.2"),
+		ManagementSources: pfx("10.0.0.3", "10.0.0.2"),
 	}
 	return normalized(d)
 }

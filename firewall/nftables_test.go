@@ -56,7 +56,7 @@ func nftLoad(ruleset string) string {
 // One rule per family carries every source as one set, touching and
 // nested-free as AggregatePrefixes leaves them.
 func TestNFTSourceRulesOneSetPerFamily(t *testing.T) {
-	src := lxPfx("10.0.0.1", "10.0.0.2/31", "10.0.0.128/25", "10.99.0.2", "fd00::/64", "fd00:0:0:1::/64")
+	src := pfx("10.0.0.1", "10.0.0.2/31", "10.0.0.128/25", "10.99.0.2", "fd00::/64", "fd00:0:0:1::/64")
 	got := nftSourceRules(src, "tcp", []rule.PortRange{{Lo: 22, Hi: 22}, {Lo: 2500, Hi: 3300}}, "c", true, true)
 	want := []string{
 		`ip saddr { 10.0.0.1, 10.0.0.2/31, 10.0.0.128/25, 10.99.0.2 } tcp dport { 22, 2500-3300 } accept comment "c"`,
@@ -65,7 +65,7 @@ func TestNFTSourceRulesOneSetPerFamily(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("nftSourceRules:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if got := nftSourceRules(lxPfx("10.0.0.1"), "udp", []rule.PortRange{{Lo: 53, Hi: 53}}, "", true, true); !slices.Equal(got, []string{"ip saddr 10.0.0.1 udp dport 53 accept"}) {
+	if got := nftSourceRules(pfx("10.0.0.1"), "udp", []rule.PortRange{{Lo: 53, Hi: 53}}, "", true, true); !slices.Equal(got, []string{"ip saddr 10.0.0.1 udp dport 53 accept"}) {
 		t.Errorf("single source, no IPv6: %q", got)
 	}
 }
@@ -132,9 +132,9 @@ func TestNFTablesApplyGolden(t *testing.T) {
 			if s.Shell != "sh" {
 				t.Errorf("shell %q", s.Shell)
 			}
-			linuxGolden(t, "nft/"+tc.name+".nft", string(s.Stdin))
+			checkGolden(t, "linux", "nft/"+tc.name+".nft", string(s.Stdin))
 			if tc.name == "additive" || tc.name == "remove-nothing" {
-				linuxGolden(t, "nft/"+tc.name+".sh", s.Body)
+				checkGolden(t, "linux", "nft/"+tc.name+".sh", s.Body)
 			}
 			if strings.Contains(s.Body, "10.99.0.2") {
 				t.Errorf("addresses belong on standard input, not in the script")
@@ -145,7 +145,7 @@ func TestNFTablesApplyGolden(t *testing.T) {
 
 func TestNFTablesApplyRejects(t *testing.T) {
 	bad4in6 := lxDesired(rule.Additive)
-	bad4in6.Rules[0].Sources = lxPfx("::ffff:10.0.0.1")
+	bad4in6.Rules[0].Sources = pfx("::ffff:10.0.0.1")
 	dup := lxDesired(rule.Additive)
 	dup.Rules = append(dup.Rules, dup.Rules[0])
 	noSrc := lxDesired(rule.Additive)
@@ -158,11 +158,7 @@ func TestNFTablesApplyRejects(t *testing.T) {
 	badProto.Rules[0].Protocol = "sctp"
 	noMode := lxDesired(rule.Additive)
 	noMode.Mode = ""
-	for name, tc := range map[string]struct {
-		b *NFTables
-		f Facts
-		d Desired
-	}{
+	checkRejects(t, map[string]rejectCase{
 		"ipv4-mapped source":       {nftBackend(), loadFacts(t, "empty"), bad4in6},
 		"duplicate rule":           {nftBackend(), loadFacts(t, "empty"), dup},
 		"rule without sources":     {nftBackend(), loadFacts(t, "empty"), noSrc},
@@ -174,34 +170,16 @@ func TestNFTablesApplyRejects(t *testing.T) {
 		"no facts":                 {&NFTables{}, nil, lxDesired(rule.Additive)},
 		"relative root":            {&NFTables{Root: "srv"}, loadFacts(t, "empty"), lxDesired(rule.Additive)},
 		"facts of a host sans nft": {&NFTables{}, withoutLines(loadFacts(t, "empty"), linuxSecTools, "nft="), lxDesired(rule.Additive)},
-	} {
-		if _, err := tc.b.Apply(tc.f, tc.d); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
+	})
 }
 
 func TestNFTablesState(t *testing.T) {
-	for _, tc := range []struct {
-		facts string
-		want  Desired
-	}{
+	checkStates(t, nftBackend(), []stateCase{
 		{"empty", Desired{}},
 		{"nft-baseline-drop", Desired{}},
 		{"nft-additive-jump", lxDesired(rule.Additive)},
 		{"nft-enforce", lxDesired(rule.Enforce)},
-	} {
-		t.Run(tc.facts, func(t *testing.T) {
-			st, err := nftBackend().State(loadFacts(t, tc.facts))
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkState(t, st, tc.want)
-			if len(st.Drift) > 0 {
-				t.Errorf("drift: %q", st.Drift)
-			}
-		})
-	}
+	})
 }
 
 // editRuleset rewrites the nft_ruleset section of f through fn, which
@@ -303,14 +281,21 @@ func TestNFTablesStateDrift(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if tc.drift == "" && len(st.Drift) > 0 || tc.drift != "" && !containsAll(st.Drift, tc.drift) {
-				t.Errorf("drift = %q, want %q", st.Drift, tc.drift)
-			}
-			if tc.warning != "" && !containsAll(st.Warnings, tc.warning) {
-				t.Errorf("warnings = %q, want one with %q", st.Warnings, tc.warning)
-			}
+			checkDriftWarning(t, st, tc.drift, tc.warning)
 			checkState(t, st, lxDesired(rule.Additive))
 		})
+	}
+}
+
+// checkDriftWarning checks st has drift with the substring drift (none
+// when drift is "") and, when warning is set, a warning with it.
+func checkDriftWarning(t *testing.T, st State, drift, warning string) {
+	t.Helper()
+	if drift == "" && len(st.Drift) > 0 || drift != "" && !containsAll(st.Drift, drift) {
+		t.Errorf("drift = %q, want %q", st.Drift, drift)
+	}
+	if warning != "" && !containsAll(st.Warnings, warning) {
+		t.Errorf("warnings = %q, want one with %q", st.Warnings, warning)
 	}
 }
 
@@ -385,6 +370,22 @@ type kernelHost struct {
 	ns   *testNS
 	root string
 	want string // the inventory's firewall value
+}
+
+// expectEnforced checks what lxDesired(rule.Enforce), applied on h
+// (listening on 22, 2500 and 8080), lets through from peer and loopback.
+func expectEnforced(t *testing.T, h *kernelHost, peer *testNS) {
+	t.Helper()
+	// 10.99.0.2 is a rule source, 10.99.0.3 the controller.
+	expectReach(t, peer, "10.99.0.2", "10.99.0.1", true, 22, 2500)
+	expectReach(t, peer, "10.99.0.2", "10.99.0.1", false, 8080)
+	expectReach(t, peer, "10.99.0.3", "10.99.0.1", true, 22)
+	expectReach(t, peer, "10.99.0.3", "10.99.0.1", false, 2500, 8080)
+	// IPv6 needs neighbor discovery through the drop policy.
+	expectReach(t, peer, "fd99::2", "fd99::1", true, 2500)
+	expectReach(t, peer, "fd99::2", "fd99::1", false, 8080)
+	// Loopback stays open.
+	expectReach(t, h.ns, "", "127.0.0.1", true, 8080)
 }
 
 func newKernelHost(t *testing.T, want string) *kernelHost {
@@ -599,16 +600,7 @@ func TestNFTablesKernelEnforce(t *testing.T) {
 	d := lxDesired(rule.Enforce)
 	_, st := h.apply(d)
 	checkState(t, st, d)
-	// 10.99.0.2 is a rule source, 10.99.0.3 the controller.
-	expectReach(t, peer, "10.99.0.2", "10.99.0.1", true, 22, 2500)
-	expectReach(t, peer, "10.99.0.2", "10.99.0.1", false, 8080)
-	expectReach(t, peer, "10.99.0.3", "10.99.0.1", true, 22)
-	expectReach(t, peer, "10.99.0.3", "10.99.0.1", false, 2500, 8080)
-	// IPv6 needs neighbor discovery through the drop policy.
-	expectReach(t, peer, "fd99::2", "fd99::1", true, 2500)
-	expectReach(t, peer, "fd99::2", "fd99::1", false, 8080)
-	// Loopback stays open.
-	expectReach(t, h.ns, "", "127.0.0.1", true, 8080)
+	expectEnforced(t, h, peer)
 
 	// Back to additive: everything is open again.
 	h.apply(lxDesired(rule.Additive))
@@ -627,10 +619,7 @@ func TestNFTablesKernelPersist(t *testing.T) {
 		fresh := &kernelHost{ns: newNS(t), root: h.root, want: "nftables"}
 		fresh.ns.sh("nft -f " + filepath.Join(h.root, nftPersistPath))
 		st := fresh.state()
-		checkState(t, st, d)
-		if len(st.Drift) > 0 {
-			t.Errorf("drift: %q", st.Drift)
-		}
+		checkCleanState(t, st, d)
 	})
 	t.Run("configuration after a foreign ruleset", func(t *testing.T) {
 		h := newKernelHost(t, "nftables")
@@ -655,10 +644,7 @@ func TestNFTablesKernelPersist(t *testing.T) {
 		fresh := &kernelHost{ns: newNS(t), root: h.root, want: "nftables"}
 		fresh.ns.sh("nft -f " + conf)
 		st := fresh.state()
-		checkState(t, st, d)
-		if len(st.Drift) > 0 {
-			t.Errorf("drift: %q", st.Drift)
-		}
+		checkCleanState(t, st, d)
 		// Loading the configuration again (a reload) changes nothing.
 		fresh.ns.sh("nft -f " + conf)
 		if st := fresh.state(); len(st.Drift) > 0 {

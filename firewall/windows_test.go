@@ -1,7 +1,6 @@
 package firewall
 
 import (
-	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -13,41 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/portwarden/portwarden/rule"
 )
-
-// The golden files are rewritten with: go test ./firewall -run Windows -update
-// The flag is looked up rather than declared so that other backends' tests
-// in this package can declare it.
-func init() {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files")
-	}
-}
-
-func updateGolden() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
-
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "windows", name)
-	if updateGolden() {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs from the golden file (-want +got):\n%s", name, diff)
-	}
-}
 
 func pfx(ss ...string) []netip.Prefix {
 	out := make([]netip.Prefix, len(ss))
@@ -96,7 +60,7 @@ func TestWindowsScriptsGolden(t *testing.T) {
 		{"apply-split.ps1", Desired{Mode: rule.Additive, Rules: []rule.Rule{{Protocol: "tcp", Ports: []rule.PortRange{{Lo: 10005, Hi: 10005}}, Sources: many, Comment: "many\nproxies ‘quoted’ '; Remove-Item C:\\ -Recurse '"}}}},
 		{"apply-enforce-confirm.ps1", guarded(veeamDesired(rule.Enforce))},
 	}
-	checkGolden(t, "facts.ps1", WindowsFactsScript.Body)
+	checkGolden(t, "windows", "facts.ps1", WindowsFactsScript.Body)
 	if WindowsFactsScript.Shell != "powershell" {
 		t.Errorf("facts script shell = %q", WindowsFactsScript.Shell)
 	}
@@ -110,7 +74,7 @@ func TestWindowsScriptsGolden(t *testing.T) {
 			if s.Shell != "powershell" || len(s.Stdin) != 0 {
 				t.Errorf("script shell %q, stdin %d bytes", s.Shell, len(s.Stdin))
 			}
-			checkGolden(t, tt.name, s.Body)
+			checkGolden(t, "windows", tt.name, s.Body)
 		})
 	}
 }
@@ -130,7 +94,7 @@ func TestWindowsConfirmScripts(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkGolden(t, name, s.Body)
+		checkGolden(t, "windows", name, s.Body)
 		for _, bad := range []string{"", "apply.c0ffee000000", "apply.c0ffee0000000123456789abcdef", "apply.c0ffee000000'0123456789ABCD", "apply.C0FFEE0000000123456789ABCDEF", "../apply.c0ffee0000000123456789ABCDEF"} {
 			if _, err := f(bad); err == nil {
 				t.Errorf("%s accepted the id %q", name, bad)

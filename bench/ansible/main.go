@@ -24,30 +24,17 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/portwarden/portwarden/bench/benchlab"
 	"github.com/portwarden/portwarden/lab"
 )
 
-func main() {
-	if err := benchlab.PrivateMountNamespace(); err != nil {
-		fmt.Fprintf(os.Stderr, "ansible: %v\n", err)
-		os.Exit(1)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "ansible: %v\n", err)
-		os.Exit(1)
-	}
-}
+func main() { benchlab.Main("ansible", run) }
 
 // result is one size's measurements.
 type result struct {
@@ -68,12 +55,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	exe, err := filepath.Abs(*bin)
+	exe, err := benchlab.Binary(*bin)
 	if err != nil {
 		return err
-	}
-	if _, err := os.Stat(exe); err != nil {
-		return fmt.Errorf("the portwarden binary: %w (make build)", err)
 	}
 	if _, err := exec.LookPath("ansible-playbook"); err != nil {
 		return fmt.Errorf("needs Debian's ansible package (./scripts/deps.sh ansible): %w", err)

@@ -9,9 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +26,36 @@ import (
 
 	"github.com/portwarden/portwarden/lab"
 )
+
+// Main is a fleet benchmark program's main: it enters a private mount
+// namespace, runs run with the arguments until it returns or the program
+// is interrupted, and exits 1 with "name: error" on failure.
+func Main(name string, run func(ctx context.Context, args []string, stdout io.Writer) error) {
+	if err := PrivateMountNamespace(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		stop()
+		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+		os.Exit(1)
+	}
+}
+
+// Binary returns the absolute path of the portwarden binary at path, or
+// an error when there is none there.
+func Binary(path string) (string, error) {
+	exe, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(exe); err != nil {
+		return "", fmt.Errorf("the portwarden binary: %w (make build)", err)
+	}
+	return exe, nil
+}
 
 // Up builds a lab of n Linux hosts (no firewall manager) in dir and says
 // how long it took.

@@ -2,6 +2,9 @@ package benchlab
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -34,5 +37,20 @@ func TestFormat(t *testing.T) {
 		if got != want {
 			t.Errorf("got %q, want %q", got, want)
 		}
+	}
+}
+
+func TestBinary(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Binary(filepath.Join(dir, "portwarden")); err == nil || !strings.Contains(err.Error(), "make build") {
+		t.Errorf("missing binary: %v", err)
+	}
+	exe := filepath.Join(dir, "portwarden")
+	if err := os.WriteFile(exe, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	if got, err := Binary("portwarden"); err != nil || got != exe {
+		t.Errorf("Binary(portwarden) = %q, %v; want %q", got, err, exe)
 	}
 }

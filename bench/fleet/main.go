@@ -29,13 +29,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/portwarden/portwarden/bench/benchlab"
@@ -61,18 +59,7 @@ type Result struct {
 	Err string `json:"error,omitempty"`
 }
 
-func main() {
-	if err := benchlab.PrivateMountNamespace(); err != nil {
-		fmt.Fprintf(os.Stderr, "fleet: %v\n", err)
-		os.Exit(1)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintf(os.Stderr, "fleet: %v\n", err)
-		os.Exit(1)
-	}
-}
+func main() { benchlab.Main("fleet", run) }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fl := flag.NewFlagSet("fleet", flag.ContinueOnError)
@@ -87,12 +74,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	exe, err := filepath.Abs(*bin)
+	exe, err := benchlab.Binary(*bin)
 	if err != nil {
 		return err
-	}
-	if _, err := os.Stat(exe); err != nil {
-		return fmt.Errorf("the portwarden binary: %w (make build)", err)
 	}
 	if err := lab.Available(); err != nil {
 		return err

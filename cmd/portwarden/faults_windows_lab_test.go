@@ -25,13 +25,8 @@ import (
 // store: the group's rules and the profiles' inbound defaults.
 func winOwned(t *testing.T, l *lab.Lab, host string) string {
 	t.Helper()
-	h, _ := l.Host(host)
-	b, err := os.ReadFile(filepath.Join(h.Dir, "winfw.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var st winfw.State
-	if err := json.Unmarshal(b, &st); err != nil {
+	if err := json.Unmarshal(labHostFile(t, l, host, "winfw.json"), &st); err != nil {
 		t.Fatalf("%s: winfw.json: %v", host, err)
 	}
 	var out strings.Builder
@@ -149,9 +144,6 @@ func rerunConverges(t *testing.T, inv string) {
 // confirm's new connection cannot get in; the host is rolled back (at
 // once over the open shell, or by its own task) and stays reachable.
 func TestFaultWindowsLockoutRollsBack(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Windows: 1})
 	winrmOnlyByDefaultAllow(t, l, "win01")
 	execOK(t, l, "win01", "nft", "add table ip pwnat; add chain ip pwnat pre { type nat hook prerouting priority dstnat; }; add rule ip pwnat pre tcp dport 5987 redirect to :5986")
@@ -179,9 +171,6 @@ func TestFaultWindowsLockoutRollsBack(t *testing.T) {
 // Windows host's scheduled task reverts it when the confirm timeout ends,
 // long after the WinRM shell that registered it is gone.
 func TestFaultWindowsControllerKilledBeforeConfirm(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Windows: 1})
 	bin := buildPortwarden(t)
 	inv := writeInventory(t, l, map[string]hostSpec{"win01": {roles: []string{"hyperv_host"}, mode: "enforce"}}, "")
@@ -230,9 +219,6 @@ func TestFaultWindowsControllerKilledBeforeConfirm(t *testing.T) {
 // TestWindowsCommitConfirmed: a confirmed apply keeps its change past the
 // timeout; the task and the saved state are gone.
 func TestWindowsCommitConfirmed(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Windows: 1})
 	inv := writeInventory(t, l, map[string]hostSpec{"win01": {roles: []string{"hyperv_host"}, mode: "enforce"}}, "")
 	ad, code := applyJSON(t, inv, "--confirm-timeout", "6s")
@@ -262,9 +248,6 @@ func TestWindowsCommitConfirmed(t *testing.T) {
 // with the lock message while the first run's revert is armed. The host
 // ends in the new state and a rerun changes nothing.
 func TestFaultWindowsTwoAppliesAtOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Windows: 1})
 	inv := writeInventory(t, l, map[string]hostSpec{"win01": {roles: []string{"hyperv_host"}, mode: "enforce"}}, "")
 	var wg sync.WaitGroup
@@ -306,9 +289,6 @@ func TestFaultWindowsTwoAppliesAtOnce(t *testing.T) {
 // management rule must name the address the host sees, or the confirm's
 // new connection is locked out and the change rolled back.
 func TestWindowsManagementSourceIsTheHostsView(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Windows: 1})
 	winrmOnlyByDefaultAllow(t, l, "win01")
 	h, _ := l.Host("win01")

@@ -22,15 +22,8 @@ import (
 // reboot keeping the rules, enforce dropping a stranger, the host's own
 // zone settings surviving apply and destroy.
 func TestFirewalldHost(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 2, Firewalld: 1})
-	fwds := l.HostsWith(lab.ManagerFirewalld)
-	if len(fwds) != 1 {
-		t.Fatalf("lab has %d firewalld hosts, want 1", len(fwds))
-	}
-	fh := fwds[0].Name
+	fh := onlyHostWith(t, l, lab.ManagerFirewalld)
 	other := "lnx01"
 	if fh == other {
 		other = "lnx02"
@@ -211,9 +204,6 @@ func TestFirewalldHost(t *testing.T) {
 // running gets a warning with the way out, and is still managed with
 // nftables.
 func TestManagerEnabledButStopped(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 1})
 	execOK(t, l, "lnx01", "sh", "-c", "mkdir -p /etc/systemd/system/multi-user.target.wants && ln -sfn /lib/systemd/system/firewalld.service /etc/systemd/system/multi-user.target.wants/firewalld.service")
 	inv := writeInventory(t, l, map[string]hostSpec{"lnx01": {roles: []string{"backup_repository"}}}, "")
@@ -238,9 +228,6 @@ func TestManagerEnabledButStopped(t *testing.T) {
 // so the script refuses them first): each time the permanent and the runtime
 // configuration, and the kernel's sets, are as before.
 func TestFirewalldApplyAllOrNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 1, Firewalld: 1})
 	fh := l.HostsWith(lab.ManagerFirewalld)[0].Name
 	ctx := context.Background()

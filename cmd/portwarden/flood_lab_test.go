@@ -15,9 +15,6 @@ import (
 // named with the cap, on stderr and in the plan view, and the other host
 // is planned as usual; the controller keeps at most the cap.
 func TestHostFloodFailsOnlyThatHost(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 2})
 	h1, _ := l.Host("lnx01")
 	cfg := h1.Dir + "/sshd_config"

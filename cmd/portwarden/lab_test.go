@@ -7,15 +7,8 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -25,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portwarden/portwarden/internal/testca"
 	"github.com/portwarden/portwarden/lab"
 )
 
@@ -35,6 +29,39 @@ type hostSpec struct {
 	firewall string // default auto
 	managed  *bool
 	extra    string // raw HCL inside the host block
+}
+
+// upRepoLab brings up a lab of two Linux hosts, lnx01 and lnx02, both
+// backup repositories, and returns it with their inventory. Like every
+// lab, it skips under go test -short.
+func upRepoLab(t *testing.T) (*lab.Lab, string) {
+	t.Helper()
+	l := lab.UpForTest(t, lab.Options{Linux: 2})
+	return l, writeInventory(t, l, map[string]hostSpec{
+		"lnx01": {roles: []string{"backup_repository"}},
+		"lnx02": {roles: []string{"backup_repository"}},
+	}, "")
+}
+
+// labHostFile returns the file name of lab host host's directory.
+func labHostFile(t *testing.T, l *lab.Lab, host, name string) []byte {
+	t.Helper()
+	h, _ := l.Host(host)
+	b, err := os.ReadFile(filepath.Join(h.Dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// onlyHostWith returns the name of the one host of l that m manages.
+func onlyHostWith(t *testing.T, l *lab.Lab, m string) string {
+	t.Helper()
+	hs := l.HostsWith(m)
+	if len(hs) != 1 {
+		t.Fatalf("lab has %d %s hosts, want 1", len(hs), m)
+	}
+	return hs[0].Name
 }
 
 // writeInventory renders an inventory over the lab's hosts. The controller
@@ -289,9 +316,6 @@ func TestLinuxLifecycle(t *testing.T) {
 // TestEnforceOnBareHost: portwarden owns the inbound policy; a peer that is
 // no source is blocked, the controller keeps SSH.
 func TestEnforceOnBareHost(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 2})
 	inv := writeInventory(t, l, map[string]hostSpec{
 		"lnx01": {roles: []string{"backup_repository"}, mode: "enforce"},
@@ -371,9 +395,6 @@ func TestEnforceOnBareHost(t *testing.T) {
 // the key and a host with a changed host key each fail on their own; the
 // good host converges; the summary names the failures; exit 3 (partial).
 func TestFailingHostsDoNotStopOthers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 3})
 	dir := t.TempDir()
 	otherKey := filepath.Join(dir, "other_key")
@@ -440,9 +461,6 @@ func TestFailingHostsDoNotStopOthers(t *testing.T) {
 // one run; drift on a Windows host is detected and repaired; a wrong
 // password and an untrusted certificate fail only their host.
 func TestMixedFleet(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 2, Windows: 2, BaselineDrop: true})
 	specs := map[string]hostSpec{
 		"lnx01": {roles: []string{"backup_repository"}},
@@ -540,7 +558,7 @@ func TestMixedFleet(t *testing.T) {
 	// the Linux hosts still plan, and the Windows hosts stay as they were.
 	before1, _ := os.ReadFile(storePath)
 	otherCA := filepath.Join(t.TempDir(), "other-ca.pem")
-	if err := os.WriteFile(otherCA, newCAPEM(t), 0o644); err != nil {
+	if err := os.WriteFile(otherCA, otherCAPEM(t), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	specs["win01"] = hostSpec{roles: []string{"backup_server"}, extra: fmt.Sprintf("  winrm {\n    ca_cert = %q\n  }\n", otherCA)}
@@ -568,37 +586,10 @@ func TestMixedFleet(t *testing.T) {
 	}
 }
 
-// newCAPEM returns a fresh self-signed CA certificate that signed none of
-// the lab's certificates.
-func newCAPEM(t *testing.T) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "some other CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
 // TestProbeCatchesWhatReadBackCannot: rules that read back fine but are
 // shadowed by a foreign drop in front of them pass verify's read-back and
 // fail its probes, rule by rule.
 func TestProbeCatchesWhatReadBackCannot(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 2, BaselineDrop: true})
 	inv := writeInventory(t, l, map[string]hostSpec{
 		"lnx01": {roles: []string{"backup_repository"}},
@@ -641,9 +632,6 @@ func TestProbeCatchesWhatReadBackCannot(t *testing.T) {
 // TestDestroyRemovesOnlyWhatPortwardenOwns: apply --destroy takes a fleet
 // back to how it was, Linux and Windows, enforce included.
 func TestDestroyRemovesOnlyWhatPortwardenOwns(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 2, Windows: 1, BaselineDrop: true})
 	inv := writeInventory(t, l, map[string]hostSpec{
 		"lnx01": {roles: []string{"backup_repository"}},
@@ -693,9 +681,6 @@ func TestDestroyRemovesOnlyWhatPortwardenOwns(t *testing.T) {
 // TestIPv6Fleet: hosts addressed over IPv6 get ip6 rules, in both modes,
 // and probes and the management rule work over IPv6.
 func TestIPv6Fleet(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 3, BaselineDrop: true})
 	var b strings.Builder
 	fmt.Fprintf(&b, "defaults {\n  ssh {\n    private_key = %q\n    known_hosts = %q\n  }\n}\n", l.KeyPath(), l.KnownHostsPath())
@@ -762,14 +747,7 @@ func TestIPv6Fleet(t *testing.T) {
 // TestSavedPlan: apply --plan applies exactly a reviewed plan, and refuses,
 // changing nothing anywhere, when any host changed since it was saved.
 func TestSavedPlan(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
-	l := lab.UpForTest(t, lab.Options{Linux: 2})
-	inv := writeInventory(t, l, map[string]hostSpec{
-		"lnx01": {roles: []string{"backup_repository"}},
-		"lnx02": {roles: []string{"backup_repository"}},
-	}, "")
+	l, inv := upRepoLab(t)
 	dir := t.TempDir()
 	p1 := filepath.Join(dir, "p1.json")
 	if out, _, code := runCLI(t, "plan", "--inventory", inv, "--out", p1); code != 0 || !strings.Contains(out, "Saved the plan") {
@@ -803,9 +781,6 @@ func TestSavedPlan(t *testing.T) {
 // applied through it (one shared bastion connection), and enforce mode
 // keeps SSH open from the bastion, the address those hosts see.
 func TestProxyJumpFleet(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 3})
 	bastion, _ := l.Host("lnx01")
 	// lnx02 and lnx03 drop SSH from the controller, like hosts in a
@@ -844,9 +819,6 @@ func TestProxyJumpFleet(t *testing.T) {
 // TestWindowsIneffectiveRulesAreReported: a disabled profile and Group
 // Policy that ignores local rules show as warnings on the Windows host.
 func TestWindowsIneffectiveRulesAreReported(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Windows: 1})
 	inv := writeInventory(t, l, map[string]hostSpec{"win01": {roles: []string{"hyperv_host"}}}, "")
 	w, _ := l.Host("win01")
@@ -881,4 +853,11 @@ func TestWindowsIneffectiveRulesAreReported(t *testing.T) {
 	if !strings.Contains(out, "! warning: Windows Firewall profile Public is disabled") {
 		t.Errorf("the text plan does not show the warning:\n%s", out)
 	}
+}
+
+// otherCAPEM returns a fresh self-signed CA certificate that signed none
+// of the lab's certificates.
+func otherCAPEM(t *testing.T) []byte {
+	_, _, p := testca.New(t, "some other CA")
+	return p
 }

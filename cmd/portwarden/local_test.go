@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/portwarden/portwarden/inventory"
-	"github.com/portwarden/portwarden/lab"
 )
 
 func TestLocalRefusal(t *testing.T) {
@@ -56,14 +55,7 @@ func TestLocalDialerOnlyThisHost(t *testing.T) {
 // TestLocalMode runs plan, apply and verify --local inside a lab host's
 // namespace, as its own timer would, and the refusals there.
 func TestLocalMode(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
-	l := lab.UpForTest(t, lab.Options{Linux: 2})
-	inv := writeInventory(t, l, map[string]hostSpec{
-		"lnx01": {roles: []string{"backup_repository"}},
-		"lnx02": {roles: []string{"backup_repository"}},
-	}, "")
+	l, inv := upRepoLab(t)
 	// A directory others may read, for the unprivileged run.
 	shared, err := os.MkdirTemp("", "pw-local-")
 	if err != nil {

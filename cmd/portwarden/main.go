@@ -180,6 +180,18 @@ func parseFlags(fs *flag.FlagSet, args []string, c *common) int {
 	return -1
 }
 
+// parseOffline makes and parses the common flags of a command that
+// connects to no host, so it needs no connection secret; code is as
+// parseFlags returns it.
+func parseOffline(name, synopsis string, args []string, stderr io.Writer) (c common, code int) {
+	fs := newFlagSet(name, synopsis, stderr, &c)
+	if code := parseFlags(fs, args, &c); code >= 0 {
+		return c, code
+	}
+	c.offline = true
+	return c, -1
+}
+
 // load reads the policy and the inventory. On any error it renders the
 // diagnostics and returns nil: nothing else may run.
 func load(c *common, stderr io.Writer) (*policies.Policy, *inventory.Inventory) {

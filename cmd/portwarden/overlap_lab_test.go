@@ -22,9 +22,6 @@ import (
 // refused with the lock message and left unchanged by B, lnx02 applied.
 // A then rolls lnx01 back; a rerun converges.
 func TestFaultTwoAppliesOverlap(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 3})
 	bin := buildPortwarden(t)
 	inv := writeInventory(t, l, faultSpecs, "")

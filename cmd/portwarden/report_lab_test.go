@@ -17,9 +17,6 @@ import (
 // TestReport: the report of a lab fleet with one host in drift, in all
 // three formats, the HTML loaded in headless Chromium.
 func TestReport(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 3})
 	inv := twoReposAndAGateway(t, l)
 	if _, _, code := runCLI(t, "apply", "--inventory", inv, "--auto-approve", "--host", "lnx01", "--host", "lnx02"); code != 0 {

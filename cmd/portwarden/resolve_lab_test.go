@@ -11,9 +11,6 @@ import (
 // resolve is a diagnostic at its address (file:line) and a failed host;
 // plan and apply go on with the other hosts, which end applied.
 func TestUnresolvableHostOthersGoOn(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 1})
 	useResolver(t, mapResolver{}) // no name resolves; no query leaves the test
 	inv := writeInventory(t, l, map[string]hostSpec{"lnx01": {roles: []string{"backup_repository"}}},

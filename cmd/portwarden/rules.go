@@ -15,12 +15,11 @@ import (
 )
 
 func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	var c common
-	fs := newFlagSet("rules", "rules --inventory FILE [--host NAME ...] [--policy DIR] [--format text|json]", stderr, &c)
-	if code := parseFlags(fs, args, &c); code >= 0 {
+	// rules connects to no host: it needs no secret.
+	c, code := parseOffline("rules", "rules --inventory FILE [--host NAME ...] [--policy DIR] [--format text|json]", args, stderr)
+	if code >= 0 {
 		return code
 	}
-	c.offline = true // rules connects to no host: it needs no secret
 	// Each host is written as soon as its rules are computed and then
 	// let go: a large inventory's rules never exist all at once.
 	// Text goes out a whole host at a time too: a write that ended inside
@@ -47,7 +46,7 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if !ok {
 		return 1
 	}
-	code := 0
+	code = 0
 	if len(c.skipped) > 0 {
 		code = 1
 	}

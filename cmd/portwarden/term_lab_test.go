@@ -81,9 +81,6 @@ func inHost(l *lab.Lab, host string, argv ...string) *exec.Cmd {
 }
 
 func TestTermDuringLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 3})
 	bin := buildPortwarden(t)
 	queries := blackholeDNS(t, l, "lnx01")

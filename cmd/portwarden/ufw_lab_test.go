@@ -20,15 +20,8 @@ import (
 // rules back without portwarden, enforce drops a stranger, and destroy
 // leaves exactly the host's own rules.
 func TestUFWHost(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 3, UFW: 1})
-	ufwHosts := l.HostsWith(lab.ManagerUFW)
-	if len(ufwHosts) != 1 {
-		t.Fatalf("lab has %d ufw hosts, want 1", len(ufwHosts))
-	}
-	u := ufwHosts[0].Name
+	u := onlyHostWith(t, l, lab.ManagerUFW)
 	var peer, stranger lab.Host
 	for _, h := range l.HostsWith(lab.ManagerNone) {
 		if peer.Name == "" {

@@ -20,12 +20,10 @@ import (
 // inventory, the policy, that every host's rules compute, and that the key
 // files it names exist — without secrets, DNS or any connection.
 func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	var c common
-	fs := newFlagSet("validate", "validate --inventory FILE [--policy DIR] [--format text|json]", stderr, &c)
-	if code := parseFlags(fs, args, &c); code >= 0 {
+	c, code := parseOffline("validate", "validate --inventory FILE [--policy DIR] [--format text|json]", args, stderr)
+	if code >= 0 {
 		return code
 	}
-	c.offline = true
 	pol, inv, files, diags := loadDiags(&c)
 	if !diags.HasErrors() {
 		diags = append(diags, keyFileDiags(inv)...)

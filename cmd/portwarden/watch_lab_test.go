@@ -97,9 +97,6 @@ func metricAtLeast(text, series string, want float64) bool {
 }
 
 func TestWatch(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 3})
 	bin := buildPortwarden(t)
 	hosts := []string{"lnx01", "lnx02", "lnx03"}

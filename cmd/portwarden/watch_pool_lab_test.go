@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,12 +14,7 @@ import (
 // handshake.
 func sshLogins(t *testing.T, l *lab.Lab, name string) int {
 	t.Helper()
-	h, _ := l.Host(name)
-	b, err := os.ReadFile(filepath.Join(h.Dir, "sshd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Count(string(b), "Accepted publickey")
+	return strings.Count(string(labHostFile(t, l, name, "sshd.log")), "Accepted publickey")
 }
 
 // cutSSHSessions kills, by pid, the per-connection sshd processes of a
@@ -53,9 +46,6 @@ func watchHTTP(t *testing.T, bin string, args ...string) (*watchProc, string) {
 // handshake (sshd logs no new login), and a host whose connection was cut
 // between rounds is reconnected and stays in sync.
 func TestWatchReusesConnections(t *testing.T) {
-	if testing.Short() {
-		t.Skip("lab test")
-	}
 	l := lab.UpForTest(t, lab.Options{Linux: 3})
 	bin := buildPortwarden(t)
 	hosts := []string{"lnx01", "lnx02", "lnx03"}

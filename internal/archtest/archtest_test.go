@@ -120,6 +120,8 @@ func TestViolations(t *testing.T) {
 		{"rule is a leaf", listedPackage{module + "/rule", []string{module + "/firewall"}}, 1},
 		{"internal helpers are open to all", listedPackage{module + "/transport", []string{module + "/internal/filelock"}}, 0},
 		{"internal helpers import only internal", listedPackage{module + "/internal/filelock", []string{module + "/rule"}}, 1},
+		{"test helpers are internal too", listedPackage{module + "/lab/wsman", []string{module + "/internal/golden", module + "/internal/testca"}}, 0},
+		{"a test helper imports no pipeline package", listedPackage{module + "/internal/golden", []string{module + "/firewall"}}, 1},
 		{"unknown package", listedPackage{module + "/newpkg", nil}, 1},
 		{"other modules are ignored", listedPackage{"example.com/x", []string{module + "/orchestrator"}}, 0},
 	}

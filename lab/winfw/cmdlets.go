@@ -90,6 +90,14 @@ type cmdCall struct {
 
 func (c *cmdCall) has(name string) bool { _, ok := c.bound[name]; return ok }
 
+// strInto sets *dst to the string value of the parameter name when the
+// call binds it, and leaves *dst alone otherwise.
+func (c *cmdCall) strInto(name string, dst *string) {
+	if c.has(name) {
+		*dst = c.str(name)
+	}
+}
+
 func (c *cmdCall) str(name string) string {
 	v, ok := c.bound[name]
 	if !ok || v == nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/lab/wsman"
 	"github.com/portwarden/portwarden/rule"
 )
 
@@ -277,7 +278,7 @@ func TestFailingTaskLeavesWhatItDid(t *testing.T) {
 }
 
 func encodeCommandArg(script string) string {
-	return encodeB64(encodeUTF16LE(script))
+	return encodeB64(wsman.EncodeUTF16LE(script))
 }
 
 func encodeB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/portwarden/portwarden/lab/wsman"
 )
 
 // Control flow of the interpreter travels as Go errors.
@@ -898,13 +899,13 @@ func (in *interp) callMethod(obj any, name string, args []any, pos position) (an
 				return nil, unsupportedAt(pos, "Encoding.GetString of %s", typeName(args[0]))
 			}
 			if o.name == "unicode" {
-				return decodeUTF16LE(b), nil
+				return wsman.DecodeUTF16LE(b), nil
 			}
 			return strings.ToValidUTF8(string(b), "\uFFFD"), nil
 		}
 		if lname == "getbytes" && len(args) == 1 {
 			if o.name == "unicode" {
-				return encodeUTF16LE(toString(args[0])), nil
+				return wsman.EncodeUTF16LE(toString(args[0])), nil
 			}
 			return []byte(toString(args[0])), nil
 		}
@@ -966,24 +967,6 @@ func (in *interp) staticMember(t *typeLit, name string, call bool, args []any, p
 		return toString(args[0]) == "", nil
 	}
 	return nil, unsupportedAt(pos, "[%s]::%s", t.name, name)
-}
-
-func decodeUTF16LE(b []byte) string {
-	u := make([]uint16, len(b)/2)
-	for i := range u {
-		u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
-	}
-	return string(utf16.Decode(u))
-}
-
-func encodeUTF16LE(s string) []byte {
-	u := utf16.Encode([]rune(s))
-	b := make([]byte, 2*len(u))
-	for i, c := range u {
-		b[2*i] = byte(c)
-		b[2*i+1] = byte(c >> 8)
-	}
-	return b
 }
 
 // invoke runs a command: a cmdlet of the simulation or a script block

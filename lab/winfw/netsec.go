@@ -524,18 +524,9 @@ func init() {
 	register(&cmdletDef{name: "Remove-NetFirewallRule", netSecurity: true, pipeline: true,
 		params: []paramDef{positional(named("Name", pStrings, "ID"), 0), named("DisplayName", pStrings), named("Group", pStrings), named("All", pSwitch), named("InputObject", pAny), store},
 		run: func(c *cmdCall) error {
-			s, err := c.store(true)
-			if err != nil {
-				return err
-			}
-			var rules []*Rule
-			if c.byObject() {
-				rules, err = c.pipedRules()
-			} else {
-				// Without -Name, -DisplayName or -Group this removes every
-				// rule of the store, as the real cmdlet does.
-				rules, _, err = c.selectRules(s)
-			}
+			// Without -Name, -DisplayName or -Group this removes every
+			// rule of the store, as the real cmdlet does.
+			rules, err := c.targetRules("")
 			// Pointers into the rule list do not survive a removal; go by
 			// name.
 			var names []string
@@ -559,19 +550,7 @@ func init() {
 			if !c.has("NewName") || c.str("NewName") == "" {
 				return c.fail(&errorRecord{message: "Cannot process command because of one or more missing mandatory parameters: NewName.", category: "InvalidArgument", reason: "ParameterBindingException", fqid: "MissingMandatoryParameter," + c.def.name})
 			}
-			s, err := c.store(true)
-			if err != nil {
-				return err
-			}
-			var rules []*Rule
-			if c.byObject() {
-				rules, err = c.pipedRules()
-			} else {
-				if !c.has("Name") {
-					return unsupportedAt(c.pos, "Rename-NetFirewallRule without -Name")
-				}
-				rules, _, err = c.selectRules(s)
-			}
+			rules, err := c.targetRules("Rename-NetFirewallRule without -Name")
 			if err != nil {
 				return err
 			}
@@ -658,25 +637,35 @@ func init() {
 			}
 			profiles, err := c.selectProfiles()
 			for _, p := range profiles {
-				if c.has("Enabled") {
-					p.Enabled = c.str("Enabled")
-				}
-				if c.has("DefaultInboundAction") {
-					p.DefaultInboundAction = c.str("DefaultInboundAction")
-				}
-				if c.has("DefaultOutboundAction") {
-					p.DefaultOutboundAction = c.str("DefaultOutboundAction")
-				}
-				if c.has("AllowLocalFirewallRules") {
-					p.AllowLocalFirewallRules = c.str("AllowLocalFirewallRules")
-				}
-				if c.has("AllowInboundRules") {
-					p.AllowInboundRules = c.str("AllowInboundRules")
-				}
+				c.strInto("Enabled", &p.Enabled)
+				c.strInto("DefaultInboundAction", &p.DefaultInboundAction)
+				c.strInto("DefaultOutboundAction", &p.DefaultOutboundAction)
+				c.strInto("AllowLocalFirewallRules", &p.AllowLocalFirewallRules)
+				c.strInto("AllowInboundRules", &p.AllowInboundRules)
 				c.in.dirty = true
 			}
 			return err
 		}})
+}
+
+// targetRules resolves the rules a rule-changing cmdlet acts on in a
+// writable store: the piped (or -InputObject) rules, else those -Name,
+// -DisplayName and -Group select. needName, when set, is the unsupported
+// form reported for a call without -Name. The rules found so far come
+// back with a selection error.
+func (c *cmdCall) targetRules(needName string) ([]*Rule, error) {
+	s, err := c.store(true)
+	if err != nil {
+		return nil, err
+	}
+	if c.byObject() {
+		return c.pipedRules()
+	}
+	if needName != "" && !c.has("Name") {
+		return nil, unsupportedAt(c.pos, "%s", needName)
+	}
+	rules, _, err := c.selectRules(s)
+	return rules, err
 }
 
 func notConfiguredAlternatives(field string) string {
@@ -738,12 +727,8 @@ func newRule(c *cmdCall) error {
 	if r.Name == "" {
 		r.Name = newGUID()
 	}
-	if c.has("Enabled") {
-		r.Enabled = c.str("Enabled")
-	}
-	if c.has("Direction") {
-		r.Direction = c.str("Direction")
-	}
+	c.strInto("Enabled", &r.Enabled)
+	c.strInto("Direction", &r.Direction)
 	if c.has("Action") {
 		r.Action = c.str("Action")
 		if r.Action == "NotConfigured" {

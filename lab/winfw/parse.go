@@ -788,9 +788,13 @@ func (p *parser) command() *commandExpr {
 }
 
 // argValue parses a command argument: one item or a comma list.
-func (p *parser) argValue() expr {
+func (p *parser) argValue() expr { return p.commaList(p.argItem) }
+
+// commaList parses item, then ", item" while a comma follows (newlines may
+// follow a comma); a single item is returned as itself.
+func (p *parser) commaList(item func() expr) expr {
 	pos := p.here()
-	first := p.argItem()
+	first := item()
 	items := []expr{first}
 	for {
 		save := p.pos
@@ -801,7 +805,7 @@ func (p *parser) argValue() expr {
 		}
 		p.pos++
 		p.skipNewlines()
-		items = append(items, p.argItem())
+		items = append(items, item())
 	}
 	if len(items) == 1 {
 		return first
@@ -872,30 +876,24 @@ func (p *parser) checkUnsupportedOp() {
 }
 
 func (p *parser) logical() expr {
-	l := p.comparison()
-	for {
-		save := p.pos
-		p.skipSpace()
-		op := p.operatorAt()
-		if op != "-and" && op != "-or" {
-			p.checkUnsupportedOp()
-			p.pos = save
-			return l
-		}
-		pos := p.here()
-		p.pos += len(op)
-		p.skipNewlines()
-		l = &binExpr{pos: pos, op: op, l: l, r: p.comparison()}
-	}
+	return p.binaryLevel(p.comparison, func(op string) bool { return op == "-and" || op == "-or" })
 }
 
 func (p *parser) comparison() expr {
-	l := p.additive()
+	return p.binaryLevel(p.additive, func(op string) bool { return comparisonOps[op] })
+}
+
+// binaryLevel parses one left-associative level of binary operators: next,
+// then "op next" while accept(op). An unsupported operator where an
+// accepted one could stand is an error; case-insensitive spellings are
+// folded to the default ones.
+func (p *parser) binaryLevel(next func() expr, accept func(op string) bool) expr {
+	l := next()
 	for {
 		save := p.pos
 		p.skipSpace()
 		op := p.operatorAt()
-		if !comparisonOps[op] {
+		if !accept(op) {
 			p.checkUnsupportedOp()
 			p.pos = save
 			return l
@@ -906,7 +904,7 @@ func (p *parser) comparison() expr {
 		if canon, ok := caseInsensitiveOps[op]; ok {
 			op = canon
 		}
-		l = &binExpr{pos: pos, op: op, l: l, r: p.additive()}
+		l = &binExpr{pos: pos, op: op, l: l, r: next()}
 	}
 }
 
@@ -950,26 +948,7 @@ func (p *parser) unary() expr {
 	return p.comma()
 }
 
-func (p *parser) comma() expr {
-	pos := p.here()
-	first := p.cast()
-	items := []expr{first}
-	for {
-		save := p.pos
-		p.skipSpace()
-		if p.peek() != ',' {
-			p.pos = save
-			break
-		}
-		p.pos++
-		p.skipNewlines()
-		items = append(items, p.cast())
-	}
-	if len(items) == 1 {
-		return first
-	}
-	return &commaExpr{pos: pos, items: items}
-}
+func (p *parser) comma() expr { return p.commaList(p.cast) }
 
 func (p *parser) cast() expr {
 	p.skipSpace()

@@ -285,11 +285,7 @@ func TestConcurrentAppliesSerialize(t *testing.T) {
 	if len(st.Drift) != 0 || len(st.Rules) != len(a.Rules) {
 		t.Errorf("after two concurrent applies: %+v", st)
 	}
-	for _, r := range snapshot(t, fw).Rules {
-		if strings.Contains(r.Name, "-pending-") {
-			t.Errorf("pending rule %s left behind", r.Name)
-		}
-	}
+	expectNoRule(t, fw, "pending rule", func(name string) bool { return strings.Contains(name, "-pending-") })
 }
 
 func TestAllowInboundRulesFalseIgnoresInboundRules(t *testing.T) {

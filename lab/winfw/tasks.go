@@ -33,6 +33,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/portwarden/portwarden/lab/wsman"
 )
 
 // Task is one registered scheduled task, as tasks.json keeps it.
@@ -275,7 +277,7 @@ func encodedCommand(args string) (script string, ok bool) {
 			if err != nil || len(b)%2 != 0 {
 				return "", false
 			}
-			script = decodeUTF16LE(b)
+			script = wsman.DecodeUTF16LE(b)
 		default:
 			return "", false
 		}
@@ -470,9 +472,7 @@ func registerTask(c *cmdCall) error {
 		return c.writeError(&errorRecord{message: msg, category: "InvalidArgument", reason: "CimException", targetName: c.str("TaskName"), fqid: fqid + "," + c.def.name})
 	}
 	t := Task{Name: c.str("TaskName"), Path: `\`, State: "Ready", LastTaskResult: taskHasNotRun, UserID: "Administrator", LogonType: "Interactive", RunLevel: "Limited", ExecutionTimeLimit: 72 * time.Hour}
-	if c.has("TaskPath") {
-		t.Path = c.str("TaskPath")
-	}
+	c.strInto("TaskPath", &t.Path)
 	if !strings.HasPrefix(t.Path, `\`) || !strings.HasSuffix(t.Path, `\`) || strings.Contains(t.Path, `\\`) || strings.ContainsAny(t.Path+t.Name, `/:*?"<>|`) || strings.Contains(t.Name, `\`) || t.Name == "" {
 		return taskErr("The specified path is invalid.", "HRESULT 0x800700a1")
 	}

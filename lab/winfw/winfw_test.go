@@ -18,6 +18,17 @@ import (
 	"github.com/portwarden/portwarden/rule"
 )
 
+// expectNoRule fails for every rule of fw's store whose name matches:
+// what (a description of those rules) must be left behind by none.
+func expectNoRule(t *testing.T, fw *Firewall, what string, match func(name string) bool) {
+	t.Helper()
+	for _, r := range snapshot(t, fw).Rules {
+		if match(r.Name) {
+			t.Errorf("%s %s left behind", what, r.Name)
+		}
+	}
+}
+
 func newFirewall(t *testing.T) *Firewall {
 	t.Helper()
 	fw, err := New(Options{StateDir: t.TempDir(), ManagementPort: 5986})
@@ -196,11 +207,7 @@ func TestModeSwitchRestoresDefaults(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults after leaving enforce mode (-want +got):\n%s", diff)
 	}
-	for _, r := range snapshot(t, fw).Rules {
-		if strings.HasPrefix(r.Name, "portwarden-management") {
-			t.Errorf("management rule %s left after leaving enforce mode", r.Name)
-		}
-	}
+	expectNoRule(t, fw, "management rule", func(name string) bool { return strings.HasPrefix(name, "portwarden-management") })
 }
 
 func TestEnforceDriftWhenDefaultChangedByHand(t *testing.T) {
@@ -291,11 +298,7 @@ func TestApplyCleansUpAnInterruptedRun(t *testing.T) {
 	if len(st.Drift) != 0 || len(st.Rules) != len(d.Rules) {
 		t.Errorf("after re-apply: %+v", st)
 	}
-	for _, r := range snapshot(t, fw).Rules {
-		if strings.Contains(r.Name, "-pending-") {
-			t.Errorf("pending rule %s left behind", r.Name)
-		}
-	}
+	expectNoRule(t, fw, "pending rule", func(name string) bool { return strings.Contains(name, "-pending-") })
 }
 
 func TestOnlyPortwardenGroupIsTouched(t *testing.T) {

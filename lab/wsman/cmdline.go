@@ -331,12 +331,12 @@ func decodeEncodedCommand(s string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return decodeUTF16LE(raw), nil
+	return DecodeUTF16LE(raw), nil
 }
 
-// decodeUTF16LE decodes like .NET's Encoding.Unicode.GetString: an odd
+// DecodeUTF16LE decodes like .NET's Encoding.Unicode.GetString: an odd
 // trailing byte becomes U+FFFD and a byte-order mark is kept.
-func decodeUTF16LE(b []byte) string {
+func DecodeUTF16LE(b []byte) string {
 	u := make([]uint16, len(b)/2)
 	for i := range u {
 		u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
@@ -348,8 +348,8 @@ func decodeUTF16LE(b []byte) string {
 	return s
 }
 
-// encodeUTF16LE is the inverse of decodeUTF16LE, for NTLM and tests.
-func encodeUTF16LE(s string) []byte {
+// EncodeUTF16LE is the inverse of DecodeUTF16LE (.NET's Encoding.Unicode.GetBytes).
+func EncodeUTF16LE(s string) []byte {
 	u := utf16.Encode([]rune(s))
 	b := make([]byte, 2*len(u))
 	for i, c := range u {

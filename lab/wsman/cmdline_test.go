@@ -10,7 +10,7 @@ import (
 )
 
 func encode(script string) string {
-	return base64.StdEncoding.EncodeToString(encodeUTF16LE(script))
+	return base64.StdEncoding.EncodeToString(EncodeUTF16LE(script))
 }
 
 func TestInterpretCommandLine(t *testing.T) {
@@ -158,11 +158,11 @@ func TestSplitArgs(t *testing.T) {
 
 func TestDecodeUTF16LE(t *testing.T) {
 	for _, s := range []string{"", "abc", "Grüße 🔥", "\r\n"} {
-		if got := decodeUTF16LE(encodeUTF16LE(s)); got != s {
+		if got := DecodeUTF16LE(EncodeUTF16LE(s)); got != s {
 			t.Errorf("round trip of %q gave %q", s, got)
 		}
 	}
-	if got := decodeUTF16LE([]byte{'a', 0, 'b'}); got != "a\uFFFD" {
+	if got := DecodeUTF16LE([]byte{'a', 0, 'b'}); got != "a\uFFFD" {
 		t.Errorf("odd length: got %q", got)
 	}
 }

@@ -100,7 +100,7 @@ func challengeMessage(clientFlags uint32, computerName string, serverChallenge [
 	name := strings.ToUpper(computerName)
 	var target []byte
 	if flags&ntlmNegotiateUnicode != 0 {
-		target = encodeUTF16LE(name)
+		target = EncodeUTF16LE(name)
 	} else {
 		target = []byte(name)
 	}
@@ -111,10 +111,10 @@ func challengeMessage(clientFlags uint32, computerName string, serverChallenge [
 		binary.Write(&info, binary.LittleEndian, uint16(len(v)))
 		info.Write(v)
 	}
-	av(avNbDomainName, encodeUTF16LE(name))
-	av(avNbComputerName, encodeUTF16LE(name))
-	av(avDNSDomainName, encodeUTF16LE(strings.ToLower(computerName)))
-	av(avDNSComputerName, encodeUTF16LE(strings.ToLower(computerName)))
+	av(avNbDomainName, EncodeUTF16LE(name))
+	av(avNbComputerName, EncodeUTF16LE(name))
+	av(avDNSDomainName, EncodeUTF16LE(strings.ToLower(computerName)))
+	av(avDNSComputerName, EncodeUTF16LE(strings.ToLower(computerName)))
 	ts := make([]byte, 8)
 	binary.LittleEndian.PutUint64(ts, windowsFileTime(now))
 	av(avTimestamp, ts)
@@ -189,7 +189,7 @@ func parseAuthenticateMessage(msg []byte) (*authenticateMessage, error) {
 		if len(b)%2 != 0 {
 			return "", errors.New("NTLM AUTHENTICATE string has odd length")
 		}
-		return decodeUTF16LE(b), nil
+		return DecodeUTF16LE(b), nil
 	}
 	var err error
 	if am.domain, err = str(raw[2]); err != nil {
@@ -216,8 +216,8 @@ func hmacMD5(key []byte, data ...[]byte) []byte {
 // HMAC_MD5(MD4(UNICODE(password)), UNICODE(Uppercase(user) + domain)).
 func ntowfv2(password, user, domain string) []byte {
 	h := md4.New()
-	h.Write(encodeUTF16LE(password))
-	return hmacMD5(h.Sum(nil), encodeUTF16LE(strings.ToUpper(user)+domain))
+	h.Write(EncodeUTF16LE(password))
+	return hmacMD5(h.Sum(nil), EncodeUTF16LE(strings.ToUpper(user)+domain))
 }
 
 // errNTLMRejected is returned for every credential failure, so that the

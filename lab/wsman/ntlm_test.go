@@ -22,7 +22,7 @@ func TestNTLMv2SpecVector(t *testing.T) {
 		id uint16
 		v  string
 	}{{avNbDomainName, "Domain"}, {avNbComputerName, "Server"}} {
-		v := encodeUTF16LE(p.v)
+		v := EncodeUTF16LE(p.v)
 		binary.Write(&info, binary.LittleEndian, p.id)
 		binary.Write(&info, binary.LittleEndian, uint16(len(v)))
 		info.Write(v)

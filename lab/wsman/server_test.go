@@ -26,6 +26,7 @@ import (
 	ntlmssp "github.com/Azure/go-ntlmssp"
 	"github.com/masterzen/winrm"
 
+	"github.com/portwarden/portwarden/internal/testca"
 	"github.com/portwarden/portwarden/lab"
 )
 
@@ -89,29 +90,8 @@ type pki struct {
 func newPKI(t *testing.T) *pki {
 	t.Helper()
 	dir := t.TempDir()
-	mkCA := func(name string) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber:          big.NewInt(1),
-			Subject:               pkix.Name{CommonName: name},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(time.Hour),
-			IsCA:                  true,
-			BasicConstraintsValid: true,
-			KeyUsage:              x509.KeyUsageCertSign,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, _ := x509.ParseCertificate(der)
-		return cert, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	}
-	ca, caKey, caPEM := mkCA("portwarden test CA")
-	_, _, otherPEM := mkCA("some other CA")
+	ca, caKey, caPEM := testca.New(t, "portwarden test CA")
+	_, _, otherPEM := testca.New(t, "some other CA")
 
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
