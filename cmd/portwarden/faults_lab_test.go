@@ -164,14 +164,6 @@ func hostPath(h lab.Host, p string) string {
 	return filepath.Join("/proc", strconv.Itoa(h.PID), "root", h.PersistRoot, p)
 }
 
-// reverted reports whether the host's own armed revert ran (it leaves its
-// log in the run's state directory until the next run).
-func reverted(l *lab.Lab, host string) bool {
-	h, _ := l.Host(host)
-	m, _ := filepath.Glob(hostPath(h, "run/portwarden/apply.*/revert.log"))
-	return len(m) > 0
-}
-
 // waitRevertDone waits until host's own armed revert has run to its end
 // (its log ends with its exit status) and returns false if it did not
 // within d (a bound, not a timing).
@@ -323,16 +315,21 @@ func TestFaultPacketsDroppedMidApply(t *testing.T) {
 	}
 	inv := writeInventory(t, l, specs, "")
 	const timeout = 10 * time.Second
-	p := startCLI(t, bin, "apply", "--inventory", inv, "--auto-approve", "--format", "json", "--progress", "json", "--confirm-timeout", timeout.String())
+	// The test holds lnx01's lock, so its script waits at its first step
+	// until every packet is dropped (dropping once the script had armed its
+	// revert raced with the apply finishing on a loaded machine).
+	release := holdHostLock(t, l, "lnx01")
+	p := startCLI(t, bin, "apply", "--inventory", inv, "--auto-approve", "--format", "json", "--progress", "json", "--confirm-timeout", timeout.String(), "--lock-wait", "5m")
 	// New connections are dropped from the start of the apply (so no
-	// confirm can get through), every packet once lnx01's script armed
-	// its revert, just before it changes the host.
+	// confirm can get through), every packet while lnx01's script waits
+	// for the lock, before it arms its revert and changes the host.
 	p.waitEvent(t, "lnx01's apply", func(e progressEvent) bool { return e.Host == "lnx01" && e.Phase == "apply" && e.Event == "start" })
 	removeNew := fault(t, l, "lnx01", fmt.Sprintf("ip saddr %s tcp dport 22 ct state new drop", l.Controller))
-	if !waitArmed(l, "lnx01") {
-		t.Fatal("lnx01's apply never armed its revert")
+	if !waitLockWaiter(l, "lnx01", 2*time.Minute) {
+		t.Fatal("lnx01's apply never waited for the host's lock")
 	}
 	execOK(t, l, "lnx01", "nft", fmt.Sprintf("insert rule inet pwfault in ip saddr %s drop", l.Controller))
+	release()
 	start := time.Now()
 	code := p.wait(t)
 	var doc applyDoc
@@ -348,9 +345,15 @@ func TestFaultPacketsDroppedMidApply(t *testing.T) {
 	}
 	gaveUp := time.Since(start)
 	removeNew()
-	took := waitOwned(t, l, "lnx01", "", timeout+15*time.Second)
-	if !reverted(l, "lnx01") {
-		t.Error("lnx01's own revert did not run: the fault did not land after the change")
+	// Until the script has made the change lnx01 has nothing of
+	// portwarden's either: wait for the revert, not for the old state.
+	revertStart := time.Now()
+	if !waitRevertDone(l, "lnx01", timeout+2*time.Minute) {
+		t.Fatal("lnx01's own revert did not run: the apply did not go on behind the fault, or did not arm")
+	}
+	took := time.Since(revertStart)
+	if got := owned(l, "lnx01"); got != "" {
+		t.Errorf("lnx01 after its own revert still has:\n%s", got)
 	}
 	t.Logf("packets dropped: the controller gave up on lnx01 after %s (left %q: %s); lnx01 in its old state %s after that",
 		gaveUp.Round(100*time.Millisecond), h1.Left, h1.Error, took.Round(100*time.Millisecond))
