@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -85,13 +86,20 @@ func reapWatchers(t *testing.T, root string) {
 // returns the script's report, its stderr and exit code.
 func (h *kernelHost) runApply(d Desired, g Guard) (ApplyReport, string, int) {
 	h.ns.t.Helper()
+	return h.runApplyEdited(d, g, func(body string) string { return body })
+}
+
+// runApplyEdited is runApply with the rendered body passed through edit
+// first (see gateRevertTimer).
+func (h *kernelHost) runApplyEdited(d Desired, g Guard, edit func(string) string) (ApplyReport, string, int) {
+	h.ns.t.Helper()
 	d.Guard = g
 	b, f := h.detect()
 	s, err := b.Apply(f, d)
 	if err != nil {
 		h.ns.t.Fatal(err)
 	}
-	out, errOut, code := h.ns.run(s.Body, s.Stdin)
+	out, errOut, code := h.ns.run(edit(s.Body), s.Stdin)
 	return ParseApplyReport(ParseFacts(out)), errOut, code
 }
 
@@ -116,6 +124,40 @@ func (h *kernelHost) owned(backend string) string {
 		}
 	}
 	return live + files.String()
+}
+
+// revertTimer is where the detached revert of every Linux apply script
+// starts its confirm timeout (see linuxGuard.render).
+const revertTimer = `sleep "$1" && mv "$2/armed" "$2/firing"`
+
+var gatePathRe = regexp.MustCompile(`^[A-Za-z0-9/._-]+$`)
+
+// gateRevertTimer returns the apply script body with its armed revert's
+// timer held until the file gate exists: the confirm timeout then starts
+// when the test creates gate, not when the script armed the revert. On a
+// loaded machine an apply can outlast a short timeout; with the gate the
+// apply has provably finished before the timeout starts, whatever the
+// load, and the revert still fires only by its own timer. Confirm and
+// RevertNow end the held revert as they end a sleeping one (its process
+// group).
+func gateRevertTimer(t *testing.T, body, gate string) string {
+	t.Helper()
+	if !gatePathRe.MatchString(gate) {
+		t.Fatalf("gate %q: the test puts it unquoted into a single-quoted shell string", gate)
+	}
+	if strings.Count(body, revertTimer) != 1 {
+		t.Fatal("the rendered script changed: the test cannot hold its revert timer")
+	}
+	return strings.Replace(body, revertTimer, `while [ ! -e "`+gate+`" ]; do sleep 0.05; done; `+revertTimer, 1)
+}
+
+// openGate starts the confirm timeout of a revert held by gateRevertTimer.
+func openGate(t *testing.T, gate string) time.Time {
+	t.Helper()
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return time.Now()
 }
 
 func (h *kernelHost) stateDirs() []string {
@@ -233,35 +275,43 @@ func TestGuardCommitConfirmed(t *testing.T) {
 			h.apply(lxDesired(rule.Additive))
 			before := h.owned(tc.backend)
 			conf := linuxConfirmer{root: h.root}
-			guard := Guard{ConfirmTimeout: 6 * time.Second, LockWait: time.Second}
+			guard := Guard{ConfirmTimeout: 3 * time.Second, LockWait: time.Second}
+			// Each armed revert's timer is held until the test opens its
+			// gate (gateRevertTimer), so the apply and the second run below
+			// happen inside the confirm window however loaded the machine.
+			gates := t.TempDir()
+			gated := func(name string) func(string) string {
+				return func(body string) string { return gateRevertTimer(t, body, filepath.Join(gates, name)) }
+			}
 
 			// Nobody confirms: the host reverts by itself.
-			armedAt := time.Now()
-			rep, errOut, code := h.runApply(lxDesired(rule.Enforce), guard)
+			rep, errOut, code := h.runApplyEdited(lxDesired(rule.Enforce), guard, gated("unconfirmed"))
 			if code != 0 || rep.Outcome != OutcomeApplied || rep.ConfirmID == "" {
 				t.Fatalf("armed apply: exit %d %+v\n%s", code, rep, errOut)
 			}
 			// A second run meanwhile finds the lock held by the armed revert.
 			if rep2, _, _ := h.runApply(lxDesired(rule.Additive), Guard{LockWait: time.Second}); !rep2.LockBusy {
-				t.Errorf("a second run during the confirm window got the lock: %+v (%s after arming)", rep2, time.Since(armedAt))
+				t.Errorf("a second run during the confirm window got the lock: %+v", rep2)
 			}
-			if time.Since(armedAt) < guard.ConfirmTimeout {
-				checkState(t, h.state(), lxDesired(rule.Enforce))
-			}
+			checkState(t, h.state(), lxDesired(rule.Enforce))
+			armedAt := openGate(t, filepath.Join(gates, "unconfirmed"))
 			for h.owned(tc.backend) != before {
-				if time.Since(armedAt) > 15*time.Second {
-					t.Fatalf("not reverted 15s after arming a 6s revert:\n%s", h.owned(tc.backend))
+				if time.Since(armedAt) > 60*time.Second {
+					t.Fatalf("not reverted 60s after starting a 3s revert:\n%s", h.owned(tc.backend))
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			t.Logf("reverted by itself %s after arming a 6s revert", time.Since(armedAt).Round(10*time.Millisecond))
+			if took := time.Since(armedAt); took < guard.ConfirmTimeout {
+				t.Errorf("reverted %s after its timer started, before the confirm timeout %s", took, guard.ConfirmTimeout)
+			}
+			t.Logf("reverted by itself %s after starting a 3s revert", time.Since(armedAt).Round(10*time.Millisecond))
 			s, _ := conf.Confirm(rep.ConfirmID)
 			if got := ParseApplyReport(h.ns.script(s)).Confirm; got != "reverting" {
 				t.Errorf("confirm after the revert: %q, want reverting", got)
 			}
 
 			// Confirmed: the change stays past the timeout.
-			rep, errOut, code = h.runApply(lxDesired(rule.Enforce), guard)
+			rep, errOut, code = h.runApplyEdited(lxDesired(rule.Enforce), guard, gated("confirmed"))
 			if code != 0 || rep.ConfirmID == "" {
 				t.Fatalf("armed apply: exit %d %+v\n%s", code, rep, errOut)
 			}
@@ -269,7 +319,9 @@ func TestGuardCommitConfirmed(t *testing.T) {
 			if got := ParseApplyReport(h.ns.script(s)).Confirm; got != "confirmed" {
 				t.Fatalf("confirm: %q", got)
 			}
-			time.Sleep(7 * time.Second)
+			// Were the revert still there, it would fire 3s after this.
+			openGate(t, filepath.Join(gates, "confirmed"))
+			time.Sleep(guard.ConfirmTimeout + time.Second)
 			checkState(t, h.state(), lxDesired(rule.Enforce))
 			if d := h.stateDirs(); len(d) > 0 {
 				t.Errorf("state directories left after confirm: %v", d)
@@ -277,7 +329,8 @@ func TestGuardCommitConfirmed(t *testing.T) {
 
 			// RevertNow goes back at once, and reads back the old state.
 			confirmed := h.owned(tc.backend)
-			rep, errOut, code = h.runApply(lxDesired(rule.Additive), guard)
+			// The gate stays shut: only RevertNow can revert this one.
+			rep, errOut, code = h.runApplyEdited(lxDesired(rule.Additive), guard, gated("revert-now"))
 			if code != 0 || rep.ConfirmID == "" {
 				t.Fatalf("armed apply: exit %d %+v\n%s", code, rep, errOut)
 			}
@@ -335,7 +388,7 @@ func TestSessionClient(t *testing.T) {
 
 // TestGuardRevertDuringSlowApply: on a host slower than the confirm
 // timeout the revert fires while the apply still runs (here the change is
-// delayed by a sleep put into the rendered script); the apply then puts
+// held in the rendered script until the revert has run); the apply then puts
 // the saved state back itself and reports a rollback, instead of leaving
 // a change that committed after the revert.
 func TestGuardRevertDuringSlowApply(t *testing.T) {
@@ -356,7 +409,10 @@ func TestGuardRevertDuringSlowApply(t *testing.T) {
 	if !strings.Contains(s.Body, change) {
 		t.Fatal("the rendered script changed: the test cannot delay its change")
 	}
-	s.Body = strings.Replace(s.Body, change, `elif sleep 2 && nft -f "$pw_tmp/live"`, 1)
+	// The change waits until the revert has run (its log ends with its exit
+	// status; at most 60s), as on a host slower than the timeout: ordered by
+	// construction, not by a sleep longer than the timeout.
+	s.Body = strings.Replace(s.Body, change, `elif { pw_w=0; while ! grep -qs '^exit ' "$pw_state/revert.log" && [ "$pw_w" -lt 1200 ]; do sleep 0.05; pw_w=$((pw_w + 1)); done; } && nft -f "$pw_tmp/live"`, 1)
 	out, errOut, code := h.ns.run(s.Body, s.Stdin)
 	rep := ParseApplyReport(ParseFacts(out))
 	if code == 0 || rep.Outcome != OutcomeRolledBack || rep.ConfirmID != "" {

@@ -370,14 +370,23 @@ func TestUFWKernelArmedRevert(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The revert runs detached in the script's mount namespace; the
-	// script waits for it here, as a host would go on running.
+	// script waits for it here, as a host would go on running. Its timer
+	// starts only once the apply returned (gateRevertTimer), so a loaded
+	// machine cannot make the apply outlast the timeout; the wait for the
+	// revert's exit status is bounded (60s), not a sleep.
+	gate := filepath.Join(u.dir, "expire")
 	script := filepath.Join(u.dir, "apply.sh")
-	if err := os.WriteFile(script, []byte(s.Body), 0o600); err != nil {
+	if err := os.WriteFile(script, []byte(gateRevertTimer(t, s.Body, gate)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code := u.run("sh "+script+"; rc=$?; sleep 7; iptables-save -t filter; exit $rc", s.Stdin)
+	out, errOut, code := u.run("sh "+script+"; rc=$?; : >"+gate+`
+i=0; until grep -qs '^exit ' /run/portwarden/apply.*/revert.log || [ "$i" -ge 1200 ]; do sleep 0.05; i=$((i + 1)); done
+cat /run/portwarden/apply.*/revert.log; iptables-save -t filter; exit $rc`, s.Stdin)
 	if code != 0 || !strings.Contains(out, "confirm=") {
 		t.Fatalf("guarded apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "\nexit 0\n") {
+		t.Errorf("the armed revert did not run, or failed:\n%s", out)
 	}
 	if got := u.file("ufw/user.rules"); got != before {
 		t.Errorf("the armed revert did not put user.rules back:\n%s", got)

@@ -164,12 +164,20 @@ func hostPath(h lab.Host, p string) string {
 	return filepath.Join("/proc", strconv.Itoa(h.PID), "root", h.PersistRoot, p)
 }
 
-// reverted reports whether the host's own armed revert ran (it leaves its
-// log in the run's state directory until the next run).
-func reverted(l *lab.Lab, host string) bool {
+// waitRevertDone waits until host's own armed revert has run to its end
+// (its log ends with its exit status) and returns false if it did not
+// within d (a bound, not a timing).
+func waitRevertDone(l *lab.Lab, host string, d time.Duration) bool {
 	h, _ := l.Host(host)
-	m, _ := filepath.Glob(hostPath(h, "run/portwarden/apply.*/revert.log"))
-	return len(m) > 0
+	for start := time.Now(); time.Since(start) < d; time.Sleep(50 * time.Millisecond) {
+		m, _ := filepath.Glob(hostPath(h, "run/portwarden/apply.*/revert.log"))
+		for _, f := range m {
+			if b, err := os.ReadFile(f); err == nil && (bytes.Contains(b, []byte("\nexit ")) || bytes.HasPrefix(b, []byte("exit "))) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // converge reruns apply, checks that plan then has nothing to do, and
@@ -299,16 +307,21 @@ func TestFaultPacketsDroppedMidApply(t *testing.T) {
 	}
 	inv := writeInventory(t, l, specs, "")
 	const timeout = 10 * time.Second
-	p := startCLI(t, bin, "apply", "--inventory", inv, "--auto-approve", "--format", "json", "--progress", "json", "--confirm-timeout", timeout.String())
+	// The test holds lnx01's lock, so its script waits at its first step
+	// until every packet is dropped (dropping once the script had armed its
+	// revert raced with the apply finishing on a loaded machine).
+	release := holdHostLock(t, l, "lnx01")
+	p := startCLI(t, bin, "apply", "--inventory", inv, "--auto-approve", "--format", "json", "--progress", "json", "--confirm-timeout", timeout.String(), "--lock-wait", "5m")
 	// New connections are dropped from the start of the apply (so no
-	// confirm can get through), every packet once lnx01's script armed
-	// its revert, just before it changes the host.
+	// confirm can get through), every packet while lnx01's script waits
+	// for the lock, before it arms its revert and changes the host.
 	p.waitEvent(t, "lnx01's apply", func(e progressEvent) bool { return e.Host == "lnx01" && e.Phase == "apply" && e.Event == "start" })
 	removeNew := fault(t, l, "lnx01", fmt.Sprintf("ip saddr %s tcp dport 22 ct state new drop", l.Controller))
-	if !waitArmed(l, "lnx01") {
-		t.Fatal("lnx01's apply never armed its revert")
+	if !waitLockWaiter(l, "lnx01", 2*time.Minute) {
+		t.Fatal("lnx01's apply never waited for the host's lock")
 	}
 	execOK(t, l, "lnx01", "nft", fmt.Sprintf("insert rule inet pwfault in ip saddr %s drop", l.Controller))
+	release()
 	start := time.Now()
 	code := p.wait(t)
 	var doc applyDoc
@@ -324,9 +337,15 @@ func TestFaultPacketsDroppedMidApply(t *testing.T) {
 	}
 	gaveUp := time.Since(start)
 	removeNew()
-	took := waitOwned(t, l, "lnx01", "", timeout+15*time.Second)
-	if !reverted(l, "lnx01") {
-		t.Error("lnx01's own revert did not run: the fault did not land after the change")
+	// Until the script has made the change lnx01 has nothing of
+	// portwarden's either: wait for the revert, not for the old state.
+	revertStart := time.Now()
+	if !waitRevertDone(l, "lnx01", timeout+2*time.Minute) {
+		t.Fatal("lnx01's own revert did not run: the apply did not go on behind the fault, or did not arm")
+	}
+	took := time.Since(revertStart)
+	if got := owned(l, "lnx01"); got != "" {
+		t.Errorf("lnx01 after its own revert still has:\n%s", got)
 	}
 	t.Logf("packets dropped: the controller gave up on lnx01 after %s (left %q: %s); lnx01 in its old state %s after that",
 		gaveUp.Round(100*time.Millisecond), h1.Left, h1.Error, took.Round(100*time.Millisecond))
@@ -337,6 +356,12 @@ func TestFaultPacketsDroppedMidApply(t *testing.T) {
 // listener (the listener itself survives, so the next run connects).
 func sshdSessions(t *testing.T, listener int) []int {
 	t.Helper()
+	return descendants(listener, "sshd")
+}
+
+// descendants are the processes named comm below pid (a lab host's
+// listener: its sessions and what they run).
+func descendants(listener int, name string) []int {
 	children := map[int][]int{}
 	comm := map[int]string{}
 	ents, _ := os.ReadDir("/proc")
@@ -367,7 +392,7 @@ func sshdSessions(t *testing.T, listener int) []int {
 	var walk func(int)
 	walk = func(p int) {
 		for _, c := range children[p] {
-			if comm[c] == "sshd" {
+			if comm[c] == name {
 				out = append(out, c)
 			}
 			walk(c)
@@ -377,8 +402,48 @@ func sshdSessions(t *testing.T, listener int) []int {
 	return out
 }
 
+// holdHostLock takes host's portwarden lock, as another run would: an
+// apply script then waits at its first step (flock), having read its
+// stdin and changed nothing. It returns the release.
+func holdHostLock(t *testing.T, l *lab.Lab, host string) (release func()) {
+	t.Helper()
+	h, _ := l.Host(host)
+	if err := os.MkdirAll(hostPath(h, "run/portwarden"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(hostPath(h, "run/portwarden.lock"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { f.Close() }) } // closing the only descriptor drops the flock
+	t.Cleanup(release)
+	return release
+}
+
+// waitLockWaiter waits until a script on host waits for its lock (a
+// flock process under the host's listener) and returns false if none did
+// within d (a bound, not a timing).
+func waitLockWaiter(l *lab.Lab, host string, d time.Duration) bool {
+	h, _ := l.Host(host)
+	for start := time.Now(); time.Since(start) < d; time.Sleep(10 * time.Millisecond) {
+		if len(descendants(h.PID, "flock")) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // TestFaultSSHDKilledMidApply: the host's sshd processes serving the run
-// are killed while the apply runs.
+// are killed while the apply runs. The test holds the host's lock, so the
+// apply script is provably running and waiting at its first step when
+// sshd dies (killing after it armed its revert raced with the apply
+// finishing on a loaded machine); released, the script makes the change
+// with nobody left to confirm it, and the host must revert by itself.
 func TestFaultSSHDKilledMidApply(t *testing.T) {
 	if testing.Short() {
 		t.Skip("lab test")
@@ -388,10 +453,12 @@ func TestFaultSSHDKilledMidApply(t *testing.T) {
 	inv := writeInventory(t, l, faultSpecs, "")
 	const timeout = 8 * time.Second
 	h1, _ := l.Host("lnx01")
-	p := startCLI(t, bin, "apply", "--inventory", inv, "--auto-approve", "--format", "json", "--progress", "json", "--confirm-timeout", timeout.String())
+	release := holdHostLock(t, l, "lnx01")
+	// --lock-wait well past how long the test holds the lock.
+	p := startCLI(t, bin, "apply", "--inventory", inv, "--auto-approve", "--format", "json", "--progress", "json", "--confirm-timeout", timeout.String(), "--lock-wait", "5m")
 	p.waitEvent(t, "lnx01's apply", func(e progressEvent) bool { return e.Host == "lnx01" && e.Phase == "apply" && e.Event == "start" })
-	if !waitArmed(l, "lnx01") {
-		t.Fatal("lnx01's apply never armed its revert")
+	if !waitLockWaiter(l, "lnx01", 2*time.Minute) {
+		t.Fatal("lnx01's apply never waited for the host's lock")
 	}
 	killed := sshdSessions(t, h1.PID)
 	if len(killed) == 0 {
@@ -400,6 +467,7 @@ func TestFaultSSHDKilledMidApply(t *testing.T) {
 	for _, pid := range killed {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
+	release()
 	start := time.Now()
 	code := p.wait(t)
 	var doc applyDoc
@@ -408,9 +476,13 @@ func TestFaultSSHDKilledMidApply(t *testing.T) {
 		t.Fatalf("exit %d, lnx01 %q left %q", code, h.Error, h.Left)
 	}
 	h := hostOf(doc.jsonPlan, "lnx01")
-	waitOwned(t, l, "lnx01", "", timeout+15*time.Second)
-	if !reverted(l, "lnx01") {
-		t.Error("lnx01's own revert did not run: the kill did not land after the change")
+	// Until the script has made the change lnx01 has nothing of
+	// portwarden's either: wait for the revert, not for the old state.
+	if !waitRevertDone(l, "lnx01", timeout+2*time.Minute) {
+		t.Fatal("lnx01's own revert did not run: the apply did not go on after sshd died, or did not arm")
+	}
+	if got := owned(l, "lnx01"); got != "" {
+		t.Errorf("lnx01 after its own revert still has:\n%s", got)
 	}
 	t.Logf("sshd killed (%d processes): lnx01 (left %q: %s) in its old state %s after the kill",
 		len(killed), h.Left, h.Error, time.Since(start).Round(100*time.Millisecond))
