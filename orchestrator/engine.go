@@ -107,11 +107,15 @@ type Engine struct {
 	// ConnPool. Confirming an apply always dials anew (see confirm.go).
 	Pool *ConnPool
 	// PlanOnly says that no plan of this engine will be applied (plan,
-	// verify): each host's facts are dropped as soon as it is planned.
+	// report): each host's facts are dropped and its connection closed
+	// (or pooled) as soon as it is planned; a later step that still wants
+	// the host (a probe) dials it anew.
 	PlanOnly bool
 
 	mu    sync.Mutex
 	conns map[string]*runConn
+	// released are errors of connections closed before Close (release).
+	released []error
 }
 
 // runConn is a host's connection during a run. A script that failed to
@@ -189,7 +193,35 @@ func (e *Engine) Close() error {
 		}
 	}
 	e.conns = nil
+	errs = append(errs, e.released...)
+	e.released = nil
 	return errors.Join(errs...)
+}
+
+// release closes a host's connection (or hands it back to the Pool) as
+// soon as no later step of this engine can need it: a plan-only run
+// (plan, report) holds one connection per host in flight, not one per
+// host of the fleet, which bounds the controller's memory and sockets on
+// a large fleet.
+func (e *Engine) release(h *inventory.Host) {
+	e.mu.Lock()
+	rc := e.conns[h.Name]
+	delete(e.conns, h.Name)
+	e.mu.Unlock()
+	if rc == nil {
+		return
+	}
+	var err error
+	if e.Pool != nil {
+		err = e.Pool.put(rc.host, rc.Conn, !rc.broken.Load())
+	} else {
+		err = rc.Close()
+	}
+	if err != nil {
+		e.mu.Lock()
+		e.released = append(e.released, fmt.Errorf("closing connection to %s: %w", h.Name, err))
+		e.mu.Unlock()
+	}
 }
 
 // each runs fn for every plan, at most Parallel at once.
@@ -276,6 +308,9 @@ func (e *Engine) plan(ctx context.Context, rules []*HostRules, keep bool, each f
 		}
 		if !keep || p.Err != nil || len(p.Changes) == 0 {
 			p.facts = nil // no apply will need them
+		}
+		if e.PlanOnly {
+			e.release(p.Host) // nothing after the plan runs on this host
 		}
 		e.hooks().HostDone(p.Host.Name, "plan", p.Err)
 		handOn(index[p])

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -210,5 +211,70 @@ func TestPlanEachStreamsInOrder(t *testing.T) {
 	})
 	if !slices.Equal(got, names) {
 		t.Errorf("stopped run handed on %v, want %v", got, names)
+	}
+}
+
+// openCounter dials fakeFleet hosts and counts the connections open at
+// once.
+type openCounter struct {
+	fakeFleet
+	mu         sync.Mutex
+	open, peak int
+}
+
+type openConn struct {
+	transport.Conn
+	c    *openCounter
+	once sync.Once
+}
+
+func (c *openConn) Close() error {
+	c.once.Do(func() { c.c.mu.Lock(); c.c.open--; c.c.mu.Unlock() })
+	return c.Conn.Close()
+}
+
+func (o *openCounter) Dial(ctx context.Context, h *inventory.Host) (transport.Conn, error) {
+	c, err := o.fakeFleet.Dial(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	o.mu.Lock()
+	o.open++
+	o.peak = max(o.peak, o.open)
+	o.mu.Unlock()
+	return &openConn{Conn: c, c: o}, nil
+}
+
+// A plan-only engine closes each host's connection once the host is
+// planned, so it holds about Parallel connections, not one per host; an
+// engine that may apply keeps them for the apply.
+func TestPlanOnlyReleasesConnections(t *testing.T) {
+	names := []string{"h1", "h2", "h3", "h4", "h5", "h6"}
+	hosts := map[string]*transporttest.Host{}
+	for _, n := range names {
+		hosts[n] = &transporttest.Host{}
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		planOnly bool
+		peak     int
+		open     int // after Plan, before Close
+	}{
+		{planOnly: true, peak: 1, open: 0},
+		{planOnly: false, peak: len(names), open: len(names)},
+	} {
+		o := &openCounter{fakeFleet: fakeFleet{backend: &firewall.Fake{}, hosts: hosts}}
+		e := &Engine{Dialer: o, Platform: o, Parallel: 1, PlanOnly: tc.planOnly}
+		for _, p := range e.Plan(ctx, memRules(names...)) {
+			if p.Err != nil || len(p.Changes) == 0 {
+				t.Fatalf("PlanOnly %v: %s: err %v, changes %d", tc.planOnly, p.Host.Name, p.Err, len(p.Changes))
+			}
+		}
+		if o.peak != tc.peak || o.open != tc.open {
+			t.Errorf("PlanOnly %v: peak %d open %d after the plan, want %d and %d", tc.planOnly, o.peak, o.open, tc.peak, tc.open)
+		}
+		if err := e.Close(); err != nil || o.open != 0 {
+			t.Errorf("PlanOnly %v: Close: %v, %d left open", tc.planOnly, err, o.open)
+		}
 	}
 }
