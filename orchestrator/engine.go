@@ -181,15 +181,9 @@ func (e *Engine) Close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var errs []error
-	for name, c := range e.conns {
-		var err error
-		if e.Pool != nil {
-			err = e.Pool.put(c.host, c.Conn, !c.broken.Load())
-		} else {
-			err = c.Close()
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("closing connection to %s: %w", name, err))
+	for _, c := range e.conns {
+		if err := e.closeConn(c); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	e.conns = nil
@@ -211,17 +205,26 @@ func (e *Engine) release(h *inventory.Host) {
 	if rc == nil {
 		return
 	}
-	var err error
-	if e.Pool != nil {
-		err = e.Pool.put(rc.host, rc.Conn, !rc.broken.Load())
-	} else {
-		err = rc.Close()
-	}
-	if err != nil {
+	if err := e.closeConn(rc); err != nil {
 		e.mu.Lock()
-		e.released = append(e.released, fmt.Errorf("closing connection to %s: %w", h.Name, err))
+		e.released = append(e.released, err)
 		e.mu.Unlock()
 	}
+}
+
+// closeConn closes one connection of this run, or with a Pool hands it
+// back (a healthy one is kept for the next run).
+func (e *Engine) closeConn(c *runConn) error {
+	var err error
+	if e.Pool != nil {
+		err = e.Pool.put(c.host, c.Conn, !c.broken.Load())
+	} else {
+		err = c.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("closing connection to %s: %w", c.host.Name, err)
+	}
+	return nil
 }
 
 // each runs fn for every plan, at most Parallel at once.
