@@ -24,6 +24,7 @@ import (
 	"github.com/masterzen/winrm"
 
 	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/internal/testca"
 	"github.com/portwarden/portwarden/lab"
 	"github.com/portwarden/portwarden/lab/winfw"
 	"github.com/portwarden/portwarden/lab/wsman"
@@ -51,30 +52,18 @@ func newWinPKI(t *testing.T) *winPKI {
 func newWinPKIFor(t *testing.T, ips []net.IP, names []string) *winPKI {
 	t.Helper()
 	dir := t.TempDir()
-	write := func(name string, typ string, der []byte) string {
+	writePEM := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
-	mkCA := func(cn string) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := x509.ParseCertificate(der)
-		return c, key, der
+	write := func(name string, typ string, der []byte) string {
+		return writePEM(name, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
 	}
-	ca, caKey, caDER := mkCA("portwarden test CA")
-	_, _, otherDER := mkCA("another CA")
+	ca, caKey, caPEM := testca.New(t, "portwarden test CA")
+	_, _, otherPEM := testca.New(t, "another CA")
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +81,7 @@ func newWinPKIFor(t *testing.T, ips []net.IP, names []string) *winPKI {
 		t.Fatal(err)
 	}
 	return &winPKI{
-		ca: write("ca.pem", "CERTIFICATE", caDER), otherCA: write("other-ca.pem", "CERTIFICATE", otherDER),
+		ca: writePEM("ca.pem", caPEM), otherCA: writePEM("other-ca.pem", otherPEM),
 		cert: write("cert.pem", "CERTIFICATE", der), key: write("key.pem", "PRIVATE KEY", keyDER),
 	}
 }
