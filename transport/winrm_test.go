@@ -119,23 +119,7 @@ func startWinHost(t *testing.T, cfg wsman.Config, pki *winPKI) *winHost {
 	if pki != nil {
 		cfg.TLSCertFile, cfg.TLSKeyFile = pki.cert, pki.key
 	}
-	srv, err := wsman.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.srv, h.port = srv, ln.Addr().(*net.TCPAddr).Port
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	h.srv, h.port = wsman.ServeForTest(t, cfg)
 	return h
 }
 

@@ -149,23 +149,7 @@ func startServer(t *testing.T, cfg Config, p *pki) *testServer {
 		cfg.TLSCertFile, cfg.TLSKeyFile = p.cert, p.key
 		ts.https, ts.caPEM = true, p.caPEM
 	}
-	srv, err := NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts.Server, ts.port = srv, ln.Addr().(*net.TCPAddr).Port
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	ts.Server, ts.port = ServeForTest(t, cfg)
 	return ts
 }
 
