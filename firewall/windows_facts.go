@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/portwarden/portwarden/rule"
+	"go4.org/netipx"
 )
 
 // windowsReadGroup loads the rules of portwarden's group into $VAR.
@@ -429,7 +430,7 @@ func parseWindowsAddress(s string) ([]netip.Prefix, error) {
 		if err1 != nil || err2 != nil || a.Is4() != b.Is4() || b.Less(a) || a.Zone() != "" || b.Zone() != "" {
 			return nil, fmt.Errorf("bad address range %q", s)
 		}
-		return rangePrefixes(a, b), nil
+		return netipx.IPRangeFrom(a, b).Prefixes(), nil
 	}
 	if addr, mask, ok := strings.Cut(s, "/"); ok {
 		a, err := netip.ParseAddr(addr)
@@ -475,28 +476,4 @@ func maskBits(m netip.Addr) (int, error) {
 		return 0, errors.New("mask is not contiguous")
 	}
 	return n, nil
-}
-
-// rangePrefixes covers the inclusive range lo-hi with the fewest prefixes.
-func rangePrefixes(lo, hi netip.Addr) []netip.Prefix {
-	var out []netip.Prefix
-	for {
-		bits := lo.BitLen()
-		// Widen the prefix while it stays aligned on lo and ends at or
-		// before hi.
-		for bits > 0 {
-			p := netip.PrefixFrom(lo, bits-1).Masked()
-			if p.Addr() != lo || hi.Less(rule.PrefixLast(p)) {
-				break
-			}
-			bits--
-		}
-		p := netip.PrefixFrom(lo, bits)
-		out = append(out, p)
-		last := rule.PrefixLast(p)
-		if !last.Less(hi) {
-			return out
-		}
-		lo = last.Next()
-	}
 }

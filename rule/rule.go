@@ -206,18 +206,6 @@ func SplitFamilies(src []netip.Prefix) (v4, v6 []netip.Prefix) {
 	return v4, v6
 }
 
-// PrefixLast returns the last address of p (p's own address for a single
-// address).
-func PrefixLast(p netip.Prefix) netip.Addr {
-	p = p.Masked()
-	b := p.Addr().AsSlice()
-	for i := p.Bits(); i < len(b)*8; i++ {
-		b[i/8] |= 0x80 >> (i % 8)
-	}
-	a, _ := netip.AddrFromSlice(b)
-	return a
-}
-
 // PrefixString renders a single address without "/32" or "/128".
 func PrefixString(p netip.Prefix) string {
 	if p.IsSingleIP() {

@@ -35,20 +35,3 @@ func TestSpecAndJoinPrefixes(t *testing.T) {
 		t.Errorf("JoinPrefixes(nil) = %q, want empty", got)
 	}
 }
-
-func TestPrefixLast(t *testing.T) {
-	for in, want := range map[string]string{
-		"192.0.2.7/32":    "192.0.2.7",
-		"192.0.2.0/24":    "192.0.2.255",
-		"192.0.2.77/26":   "192.0.2.127",
-		"0.0.0.0/0":       "255.255.255.255",
-		"10.0.0.0/7":      "11.255.255.255",
-		"fd70::/64":       "fd70::ffff:ffff:ffff:ffff",
-		"2001:db8::1/128": "2001:db8::1",
-		"::/0":            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-	} {
-		if got := PrefixLast(netip.MustParsePrefix(in)); got.String() != want {
-			t.Errorf("PrefixLast(%s) = %s, want %s", in, got, want)
-		}
-	}
-}
