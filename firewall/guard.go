@@ -42,6 +42,24 @@ type Guard struct {
 	LockWait time.Duration
 }
 
+// lockWait is LockWait, or DefaultLockWait when it is zero.
+func (g Guard) lockWait() time.Duration {
+	if g.LockWait <= 0 {
+		return DefaultLockWait
+	}
+	return g.LockWait
+}
+
+// confirmSeconds is ConfirmTimeout in whole seconds, at least 1 when a
+// confirm timeout is set (0: nothing is armed).
+func (g Guard) confirmSeconds() int {
+	s := int(g.ConfirmTimeout.Round(time.Second) / time.Second)
+	if g.ConfirmTimeout > 0 && s < 1 {
+		s = 1
+	}
+	return s
+}
+
 // DefaultConfirmTimeout and DefaultLockWait are the CLI's defaults.
 const (
 	DefaultConfirmTimeout = 60 * time.Second
@@ -186,14 +204,8 @@ exit "$pw_rc"
 // soon as any live change committed, and call pw_guard_end after
 // persisting, before the read-back.
 func (g linuxGuard) render(guard Guard) string {
-	wait := guard.LockWait
-	if wait <= 0 {
-		wait = DefaultLockWait
-	}
-	confirm := int(guard.ConfirmTimeout.Round(time.Second) / time.Second)
-	if guard.ConfirmTimeout > 0 && confirm < 1 {
-		confirm = 1
-	}
+	wait := guard.lockWait()
+	confirm := guard.confirmSeconds()
 	var saveFiles strings.Builder
 	saveFiles.WriteString("\t:\n") // a function body must not be empty (a backend with no files of its own)
 	for i, f := range g.files {

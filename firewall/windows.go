@@ -59,7 +59,8 @@ const (
 	// mutex in the Global namespace, so that runs from different WinRM
 	// shells and sessions exclude each other.
 	windowsMutex = `Global\portwarden`
-	// windowsLockWaitMillis bounds the wait for another run's lock.
+	// windowsLockWaitMillis bounds the confirm's and the revert's wait for
+	// another run's lock (an apply waits its Guard's LockWait).
 	windowsLockWaitMillis = 30000
 	// WindowsLockHeld starts the error of a run that could not get the
 	// host-wide lock in time; the host name follows.

@@ -83,11 +83,8 @@ func (Windows) Apply(_ Facts, d Desired) (Script, error) {
 	}
 
 	run := "apply." + id
-	confirm := int(d.Guard.ConfirmTimeout.Round(time.Second) / time.Second)
-	if d.Guard.ConfirmTimeout > 0 && confirm < 1 {
-		confirm = 1
-	}
-	lockMillis := windowsLockMillis(d.Guard.LockWait)
+	confirm := d.Guard.confirmSeconds()
+	lockMillis := int(d.Guard.lockWait() / time.Millisecond)
 
 	var b strings.Builder
 	b.WriteString(windowsPreamble)

@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Commit-confirmed on Windows (see Windows.Apply and docs/windows.md).
@@ -220,14 +219,6 @@ func windowsConfirmBody(id string, revertNow bool) (string, error) {
 // task that is gone already (deleted by hand) or cannot be removed does
 // not fail the confirm: removing the marker disarms it all the same.
 const windowsUnregister = "Unregister-ScheduledTask -TaskName $pwId -TaskPath '\\portwarden\\' -Confirm:$false -ErrorAction SilentlyContinue\n"
-
-// windowsLockMillis is the lock wait of a Guard, in milliseconds.
-func windowsLockMillis(wait time.Duration) int {
-	if wait <= 0 {
-		return windowsLockWaitMillis
-	}
-	return int(wait / time.Millisecond)
-}
 
 // Confirm implements Confirmer.
 func (Windows) Confirm(id string) (Script, error) {

@@ -3,8 +3,8 @@ $ProgressPreference='SilentlyContinue'
 '### portwarden:apply'
 $mx=[Threading.Mutex]::new($false,'Global\portwarden')
 $locked=$false
-try{$locked=$mx.WaitOne(30000)}catch{$locked=$true}
-if(!$locked){$mx.Dispose();'lock=busy';'outcome=unchanged';throw ('portwarden: another portwarden run holds the lock on '+$env:COMPUTERNAME+' (waited 30 s)')}
+try{$locked=$mx.WaitOne(10000)}catch{$locked=$true}
+if(!$locked){$mx.Dispose();'lock=busy';'outcome=unchanged';throw ('portwarden: another portwarden run holds the lock on '+$env:COMPUTERNAME+' (waited 10 s)')}
 try{
 $pwLeft='unchanged';$pwTask=$false;$pwPhase=0
 $pwId='apply.c0ffee000000'
