@@ -201,8 +201,9 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 	}
 	sort.Strings(roles)
 	h.Roles = slices.Compact(roles)
+	computedRoles := rolesValues(layers)
 	for _, r := range h.Roles {
-		diags = append(diags, hideComputedIn(d.checkRole(r, h.OS, "host "+h.Name, rolesRng, false), rolesValues(layers)...)...)
+		diags = append(diags, hideComputedIn(d.checkRole(r, h.OS, "host "+h.Name, rolesRng, false), computedRoles...)...)
 	}
 	if diags.HasErrors() {
 		return nil, diags

@@ -73,4 +73,7 @@ func TestApplyScriptNeverRetried(t *testing.T) {
 	if n := len(fleet.backend.Applied()); n != 1 {
 		t.Errorf("the backend rendered %d applies, want 1", n)
 	}
+	if n := fleet.dials.Load(); n != 1 {
+		t.Errorf("%d dials, want 1: a failed apply is not rerun over a new connection", n)
+	}
 }

@@ -109,7 +109,21 @@ func TestHandshakesBound(t *testing.T) {
 	}
 	done(false, true)
 	if w := h.servers["c:22"].window; w != 1 {
-		t.Errorf("window after a busy failure = %d, want 1", w)
+		t.Errorf("window after a busy failure = %d, want it to stay at the floor 1", w)
+	}
+	// Ramped up to 3, a busy failure halves the window to 1 and lowers
+	// the ceiling below the 3 it failed at.
+	for range 2 {
+		d, _ := h.acquire(context.Background(), "d:22")
+		d(true, false)
+	}
+	if w := h.servers["d:22"].window; w != 3 {
+		t.Fatalf("window after 2 successes from 1 = %d, want 3", w)
+	}
+	d, _ := h.acquire(context.Background(), "d:22")
+	d(false, true)
+	if s := h.servers["d:22"]; s.window != 1 || s.ceiling != 2 {
+		t.Errorf("after a busy failure at 3: window %d ceiling %d, want 1 and 2", s.window, s.ceiling)
 	}
 	var nilH *Handshakes
 	if d, err := nilH.acquire(context.Background(), "x:22"); err != nil || d == nil {

@@ -17,7 +17,7 @@ import (
 // timed out, or sshd dropping the connection before its banner (what
 // MaxStartups does to a burst of connections: the client sees EOF, the
 // server logs kex_exchange_identification). Retries wait a jittered,
-// doubling delay (full jitter: a random time up to the bound), at most
+// doubling delay (equal jitter: between half the bound and the bound), at most
 // sshDialAttempts attempts in all. Scripts are never retried: one that may
 // have started could have changed the host.
 const (

@@ -97,7 +97,10 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*sshConn, error) {
 	}
 	conn, err := c.handshake(ctx, addr)
 	if err != nil {
-		turnDone(false, transientDialError(err))
+		// A dial ended by the caller (its deadline or a cancel) says
+		// nothing about the server: only the server's own refusals,
+		// resets and drops narrow its window.
+		turnDone(false, ctx.Err() == nil && transientDialError(err))
 		c.dropJump()
 		return nil, err
 	}

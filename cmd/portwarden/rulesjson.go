@@ -17,7 +17,7 @@ import (
 func appendHostRulesJSON(w *bytes.Buffer, hr *orchestrator.HostRules) error {
 	e := jsonEmitter{w: w}
 	h := hr.Host
-	e.open('{', 2)
+	e.open('{')
 	e.key("name", 3)
 	e.str(h.Name)
 	e.comma()
@@ -37,7 +37,7 @@ func appendHostRulesJSON(w *bytes.Buffer, hr *orchestrator.HostRules) error {
 	if len(hr.Rules) == 0 {
 		w.WriteString("[]")
 	} else {
-		e.open('[', 3)
+		e.open('[')
 		for i, r := range hr.Rules {
 			if i > 0 {
 				e.comma()
@@ -71,7 +71,7 @@ func (e *jsonEmitter) indent(n int) {
 	}
 }
 
-func (e *jsonEmitter) open(c byte, n int) { e.w.WriteByte(c) }
+func (e *jsonEmitter) open(c byte) { e.w.WriteByte(c) }
 
 func (e *jsonEmitter) close(c byte, n int) {
 	e.indent(n)
@@ -121,7 +121,7 @@ func (e *jsonEmitter) strs(ss []string, n int, raw bool) {
 }
 
 func (e *jsonEmitter) rule(r orchestrator.Rule) {
-	e.open('{', 4)
+	e.open('{')
 	e.key("protocol", 5)
 	e.str(r.Protocol)
 	e.comma()
@@ -138,13 +138,13 @@ func (e *jsonEmitter) rule(r orchestrator.Rule) {
 	case len(r.Reasons) == 0:
 		e.w.WriteString("[]")
 	default:
-		e.open('[', 5)
+		e.open('[')
 		for i, rs := range r.Reasons {
 			if i > 0 {
 				e.comma()
 			}
 			e.indent(6)
-			e.open('{', 6)
+			e.open('{')
 			for j, kv := range [][2]string{{"pack", rs.Pack}, {"flow", rs.Flow}, {"from_role", rs.FromRole},
 				{"to_role", rs.ToRole}, {"description", rs.Description}, {"section", rs.Section}} {
 				if j > 0 {

@@ -151,7 +151,7 @@ func watch(ctx context.Context, f *watchFlags, stderr io.Writer, stop <-chan str
 	}
 	defer lock.release()
 
-	if !w.firstLoad(ctx, stop) {
+	if !w.firstLoad(ctx) {
 		select {
 		case <-stop:
 			w.log.Info("stopped while loading the inventory: no host was contacted")
@@ -200,12 +200,12 @@ func watch(ctx context.Context, f *watchFlags, stderr io.Writer, stop <-chan str
 // firstLoad is the first reload, canceled when stop closes: until it
 // returns, no host is contacted, so a stop (SIGTERM from systemd) ends
 // watch at once even if resolving a name blocks.
-func (w *watcher) firstLoad(ctx context.Context, stop <-chan struct{}) bool {
+func (w *watcher) firstLoad(ctx context.Context) bool {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		select {
-		case <-stop:
+		case <-w.stop:
 			cancel()
 		case <-ctx.Done():
 		}
