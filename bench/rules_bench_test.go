@@ -6,10 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/portwarden/portwarden/bench/benchlab"
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/orchestrator"
 	"github.com/portwarden/portwarden/policies"
@@ -66,7 +66,7 @@ func BenchmarkRulesCLI(b *testing.B) {
 				if err := cmd.Start(); err != nil {
 					b.Fatal(err)
 				}
-				peak := watchPeakRSS(cmd.Process.Pid)
+				peak := benchlab.WatchPeakRSS(cmd.Process.Pid)
 				err := cmd.Wait()
 				rss = max(rss, <-peak)
 				if err != nil {
@@ -81,33 +81,4 @@ func BenchmarkRulesCLI(b *testing.B) {
 			b.ReportMetric(float64(size)/(1<<20), "MB-json")
 		})
 	}
-}
-
-// watchPeakRSS follows a child's VmHWM (its peak resident set, in KiB)
-// until the child is gone and sends the last value seen. The child's
-// rusage cannot tell: a child of a large process starts with its parent's
-// high-water mark (Go forks with CLONE_VM, and exec records the old mm's
-// peak). VmHWM only grows, so reading it every few milliseconds misses at
-// most the last ones.
-func watchPeakRSS(pid int) <-chan int64 {
-	ch := make(chan int64, 1)
-	go func() {
-		var peak int64
-		for {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-			if err != nil {
-				break
-			}
-			_, rest, found := strings.Cut(string(b), "VmHWM:")
-			if !found { // exiting: the memory is gone
-				break
-			}
-			var kb int64
-			fmt.Sscan(rest, &kb)
-			peak = max(peak, kb)
-			time.Sleep(2 * time.Millisecond)
-		}
-		ch <- peak
-	}()
-	return ch
 }

@@ -75,8 +75,9 @@ func Down(l *lab.Lab) (time.Duration, error) {
 // Run is one finished run of a program.
 type Run struct {
 	Wall time.Duration
-	// MaxRSS is the program's peak resident set size in bytes (wait4's
-	// ru_maxrss).
+	// MaxRSS is the program's peak resident set size in bytes: its own
+	// VmHWM (see WatchPeakRSS), not wait4's ru_maxrss, which starts at
+	// the benchmark process's own peak.
 	MaxRSS   int64
 	ExitCode int
 	Stdout   []byte
@@ -92,19 +93,51 @@ func Exec(ctx context.Context, env []string, argv ...string) (Run, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err := cmd.Run()
-	r := Run{Wall: time.Since(start), Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	if err := cmd.Start(); err != nil {
+		return Run{}, fmt.Errorf("running %s: %w", argv[0], err)
+	}
+	peak := WatchPeakRSS(cmd.Process.Pid)
+	err := cmd.Wait()
+	r := Run{Wall: time.Since(start), Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), MaxRSS: <-peak * 1024}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		return r, fmt.Errorf("running %s: %w", argv[0], err)
 	}
-	if cmd.ProcessState != nil {
-		r.ExitCode = cmd.ProcessState.ExitCode()
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			r.MaxRSS = ru.Maxrss * 1024 // kilobytes on Linux
-		}
+	r.ExitCode = cmd.ProcessState.ExitCode()
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && r.MaxRSS == 0 {
+		// Gone before its first sample: ru_maxrss, an upper bound.
+		r.MaxRSS = ru.Maxrss * 1024
 	}
 	return r, nil
+}
+
+// WatchPeakRSS follows a child's VmHWM (its peak resident set, in KiB)
+// until the child is gone and sends the last value seen. The child's
+// rusage cannot tell: a child of a large process starts with its parent's
+// high-water mark (Go forks with CLONE_VM, and exec records the old mm's
+// peak). VmHWM only grows, so reading it every few milliseconds misses at
+// most the last ones.
+func WatchPeakRSS(pid int) <-chan int64 {
+	ch := make(chan int64, 1)
+	go func() {
+		var peak int64
+		for {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+			if err != nil {
+				break
+			}
+			_, rest, found := strings.Cut(string(b), "VmHWM:")
+			if !found { // exiting: the memory is gone
+				break
+			}
+			var kb int64
+			fmt.Sscan(rest, &kb)
+			peak = max(peak, kb)
+			time.Sleep(2 * time.Millisecond)
+		}
+		ch <- peak
+	}()
+	return ch
 }
 
 // Tail is the end of a program's output, for errors.

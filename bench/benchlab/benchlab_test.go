@@ -12,7 +12,7 @@ import (
 // Exec reports a program's exit code, output and peak memory; only a
 // program that cannot start is an error.
 func TestExec(t *testing.T) {
-	r, err := Exec(context.Background(), []string{"PW_BENCH_X=42"}, "/bin/sh", "-c", `echo "$PW_BENCH_X"; echo oops >&2; exit 3`)
+	r, err := Exec(context.Background(), []string{"PW_BENCH_X=42"}, "/bin/sh", "-c", `echo "$PW_BENCH_X"; echo oops >&2; sleep 0.2; exit 3`)
 	if err != nil {
 		t.Fatal(err)
 	}
