@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portwarden/portwarden/firewall"
+	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/transport"
 )
 
@@ -41,23 +42,59 @@ func (e *LockBusyError) Error() string {
 }
 
 // ErrNotConfirmed is wrapped by the apply error of a host whose change the
-// controller could not confirm over a new connection.
+// controller could not confirm: a new connection did not get in (or, with
+// ConfirmByLogin, did not log in).
 var ErrNotConfirmed = errors.New("rolled back: the controller could not reconnect")
+
+// ConfirmBy is how the engine proves, after an apply, that the new rules
+// still let the controller in before it cancels the host's armed revert.
+type ConfirmBy string
+
+const (
+	// ConfirmByGreeting (the default, also the zero value) opens a new
+	// TCP connection to the management service along the route the next
+	// run takes (directly, or through the run's bastion connection) and
+	// reads the service's own greeting: sshd's identification line, the
+	// WS-Management listener's answer to an unauthenticated request (over
+	// TLS with the certificate rules of a login). The confirm script then
+	// goes over the connection still open from the apply.
+	ConfirmByGreeting ConfirmBy = "greeting"
+	// ConfirmByLogin opens a whole new connection as the next run would
+	// (key exchange, authentication, a session) and sends the confirm
+	// script over it.
+	ConfirmByLogin ConfirmBy = "login"
+)
+
+// ParseConfirmBy reads a --confirm-by value.
+func ParseConfirmBy(s string) (ConfirmBy, error) {
+	switch c := ConfirmBy(s); c {
+	case ConfirmByGreeting, ConfirmByLogin:
+		return c, nil
+	}
+	return "", fmt.Errorf("unknown confirm method %q (want %q or %q)", s, ConfirmByGreeting, ConfirmByLogin)
+}
+
+// Reacher checks that a new connection to a host's management service
+// gets in and is answered by that service, without logging in.
+// TransportDialer is one.
+type Reacher interface {
+	Reach(ctx context.Context, h *inventory.Host) error
+}
 
 // confirmMargin is how long before the host's revert fires the confirm
 // must have been sent: past it, the controller lets the host revert.
 const confirmMargin = time.Second
 
-// confirm opens a new connection to the host exactly as the next run
-// would (the Dialer, same address, port, credentials and bastion; not the
-// engine's pooled connection) and cancels the armed revert id. If that
-// fails, the change may have cut the controller off: it asks the host to
-// revert at once over the connection still open (established traffic
-// survives a lockout), and otherwise leaves the host to revert by itself.
+// confirm proves that a new connection to the host gets in (see
+// ConfirmBy: its greeting, or a whole login) and cancels the armed revert
+// id. If no new connection gets in, the change may have cut the
+// controller off: it asks the host to revert at once over the connection
+// still open (established traffic survives a lockout), and otherwise
+// leaves the host to revert by itself.
 func (e *Engine) confirm(ctx context.Context, p *HostPlan, old transport.Conn, conf firewall.Confirmer, id string, started time.Time) error {
 	name := p.Host.Name
 	e.hooks().HostStart(name, "confirm")
-	err := e.confirmNew(ctx, p, conf, id, started)
+	err := e.confirmNew(ctx, p, old, conf, id, started)
 	if err == nil {
 		p.Left = LeftApplied
 		e.hooks().HostDone(name, "confirm", nil)
@@ -110,22 +147,50 @@ func (*lateConfirm) Error() string {
 	return "rolled back: the confirm came after the host's revert had started (raise --confirm-timeout)"
 }
 
-func (e *Engine) confirmNew(ctx context.Context, p *HostPlan, conf firewall.Confirmer, id string, started time.Time) error {
+// confirmNew proves a new connection gets in and sends the confirm
+// script, within the confirm deadline.
+func (e *Engine) confirmNew(ctx context.Context, p *HostPlan, old transport.Conn, conf firewall.Confirmer, id string, started time.Time) error {
 	s, err := conf.Confirm(id)
 	if err != nil {
 		return err
 	}
 	cctx, cancel := context.WithDeadline(ctx, started.Add(e.Guard.ConfirmTimeout-confirmMargin))
 	defer cancel()
-	c, err := e.Dialer.Dial(cctx, p.Host)
+	r, greet := e.Dialer.(Reacher)
+	if !greet || e.ConfirmBy == ConfirmByLogin {
+		return e.confirmByLogin(cctx, p, s, id)
+	}
+	if err := r.Reach(cctx, p.Host); err != nil {
+		return err
+	}
+	res, err := old.Run(cctx, scriptFor(p.Host, s, 0))
+	if err != nil {
+		// New connections get in but the one held from the apply broke
+		// (a script that failed to run may have left it so): confirm over
+		// a new login instead.
+		return e.confirmByLogin(cctx, p, s, id)
+	}
+	return confirmResult(res, id)
+}
+
+// confirmByLogin opens a new connection exactly as the next run would (the
+// Dialer: same address, port, credentials, host-key check and bastion;
+// not the engine's pooled connection) and sends the confirm script over it.
+func (e *Engine) confirmByLogin(ctx context.Context, p *HostPlan, s firewall.Script, id string) error {
+	c, err := e.Dialer.Dial(ctx, p.Host)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	res, err := c.Run(cctx, scriptFor(p.Host, s, 0))
+	res, err := c.Run(ctx, scriptFor(p.Host, s, 0))
 	if err != nil {
 		return fmt.Errorf("confirming: %w", err)
 	}
+	return confirmResult(res, id)
+}
+
+// confirmResult reads the confirm script's answer.
+func confirmResult(res transport.Result, id string) error {
 	switch firewall.ParseApplyReport(firewall.ParseFacts(string(res.Stdout))).Confirm {
 	case "confirmed":
 		return nil

@@ -29,6 +29,18 @@ type guardedHost struct {
 }
 
 func (g *guardedHost) Run(ctx context.Context, s transport.Script) (transport.Result, error) {
+	return g.run(s, false)
+}
+
+// freshConn is a new connection to a guardedHost: it works when the one
+// held from the apply died.
+type freshConn struct{ *guardedHost }
+
+func (f freshConn) Run(ctx context.Context, s transport.Script) (transport.Result, error) {
+	return f.run(s, true)
+}
+
+func (g *guardedHost) run(s transport.Script, fresh bool) (transport.Result, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	out := func(sec, body string) transport.Result {
@@ -37,7 +49,7 @@ func (g *guardedHost) Run(ctx context.Context, s transport.Script) (transport.Re
 	switch {
 	case s.Body == "facts":
 		return out("x", ""), nil
-	case g.dead:
+	case g.dead && !fresh:
 		return transport.Result{}, errors.New("connection reset by peer")
 	case strings.HasPrefix(s.Body, "apply "):
 		if g.lockBusy {
@@ -59,11 +71,12 @@ func (g *guardedHost) LocalAddr() netip.Addr { return netip.Addr{} }
 func (g *guardedHost) Close() error          { return nil }
 
 // guardedFleet dials the pooled connection once; later dials (the
-// confirm's) fail when lockedOut.
+// confirm's) and reach checks fail when lockedOut.
 type guardedFleet struct {
 	host      *guardedHost
 	lockedOut bool
 	dials     int
+	reaches   int
 }
 
 func (f *guardedFleet) Dial(context.Context, *inventory.Host) (transport.Conn, error) {
@@ -71,7 +84,25 @@ func (f *guardedFleet) Dial(context.Context, *inventory.Host) (transport.Conn, e
 	if f.dials > 1 && f.lockedOut {
 		return nil, errors.New("connecting: timed out after 3s")
 	}
+	if f.dials > 1 {
+		return freshConn{f.host}, nil
+	}
 	return f.host, nil
+}
+
+func (f *guardedFleet) Reach(context.Context, *inventory.Host) error {
+	f.reaches++
+	if f.lockedOut {
+		return errors.New("reaching ssh on 198.18.7.10:22 with a new connection: timed out after 3s")
+	}
+	return nil
+}
+
+// loginFleet is a guardedFleet whose Dialer cannot check a greeting.
+type loginFleet struct{ f *guardedFleet }
+
+func (l loginFleet) Dial(ctx context.Context, h *inventory.Host) (transport.Conn, error) {
+	return l.f.Dial(ctx, h)
 }
 func (*guardedFleet) FactsScript(*inventory.Host) (firewall.Script, error) {
 	return firewall.Script{Shell: "sh", Body: "facts"}, nil
@@ -92,23 +123,37 @@ func (guardedBackend) RevertNow(id string) (firewall.Script, error) {
 func TestEngineCommitConfirmed(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
+		by              ConfirmBy
+		noReacher       bool // the Dialer cannot check a greeting
 		lockedOut, dead bool
 		lockBusy        bool
 		wantLeft        Left
 		wantErr         string
 		wantRules       string
+		// the dials in all (the apply's and any new login) and the
+		// greetings checked, when the apply was made
+		wantDials, wantReaches int
 	}{
-		{name: "confirmed over a new connection", wantLeft: LeftApplied, wantRules: "tcp/6162"},
-		{name: "locked out: reverted at once over the open connection", lockedOut: true, wantLeft: LeftRolledBack,
-			wantErr: "rolled back: the controller could not reconnect", wantRules: ""},
+		{name: "greeting: confirmed over the open connection", wantLeft: LeftApplied, wantRules: "tcp/6162", wantDials: 1, wantReaches: 1},
+		{name: "login: confirmed over a new connection", by: ConfirmByLogin, wantLeft: LeftApplied, wantRules: "tcp/6162", wantDials: 2},
+		{name: "a dialer without greetings: confirmed over a new login", noReacher: true, wantLeft: LeftApplied, wantRules: "tcp/6162", wantDials: 2},
+		{name: "greeting, the open connection gone: confirmed over a new login", dead: true, wantLeft: LeftApplied, wantRules: "tcp/6162", wantDials: 2, wantReaches: 1},
+		{name: "greeting, locked out: reverted at once over the open connection", lockedOut: true, wantLeft: LeftRolledBack,
+			wantErr: "rolled back: the controller could not reconnect: reaching ssh", wantRules: "", wantDials: 1, wantReaches: 1},
+		{name: "login, locked out: reverted at once over the open connection", by: ConfirmByLogin, lockedOut: true, wantLeft: LeftRolledBack,
+			wantErr: "rolled back: the controller could not reconnect: connecting", wantRules: "", wantDials: 2},
 		{name: "locked out and the open connection gone: the host reverts by itself", lockedOut: true, dead: true,
-			wantLeft: LeftReverting, wantErr: "rolls back by itself", wantRules: "tcp/6162"},
-		{name: "lock busy", lockBusy: true, wantLeft: LeftUnchanged, wantErr: "another portwarden run holds the lock on h1"},
+			wantLeft: LeftReverting, wantErr: "rolls back by itself", wantRules: "tcp/6162", wantDials: 1, wantReaches: 1},
+		{name: "lock busy", lockBusy: true, wantLeft: LeftUnchanged, wantErr: "another portwarden run holds the lock on h1", wantDials: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := &guardedHost{lockBusy: tc.lockBusy}
 			f := &guardedFleet{host: g, lockedOut: tc.lockedOut}
-			e := &Engine{Dialer: f, Platform: f, Guard: firewall.Guard{ConfirmTimeout: 30 * time.Second}}
+			var d Dialer = f
+			if tc.noReacher {
+				d = loginFleet{f}
+			}
+			e := &Engine{Dialer: d, Platform: f, Guard: firewall.Guard{ConfirmTimeout: 30 * time.Second}, ConfirmBy: tc.by}
 			plans := e.Plan(context.Background(), memRules("h1"))
 			g.dieAfterApply = tc.dead
 			e.Apply(context.Background(), plans)
@@ -128,10 +173,32 @@ func TestEngineCommitConfirmed(t *testing.T) {
 			if !tc.lockBusy && g.rules != tc.wantRules {
 				t.Errorf("host has %q, want %q", g.rules, tc.wantRules)
 			}
-			if !tc.lockedOut && !tc.lockBusy && (f.dials != 2 || !g.confirmed) {
-				t.Errorf("%d dials, confirmed %v: the confirm must use a new connection", f.dials, g.confirmed)
+			if tc.wantLeft == LeftApplied && !g.confirmed {
+				t.Error("applied but never confirmed")
+			}
+			if f.dials != tc.wantDials || f.reaches != tc.wantReaches {
+				t.Errorf("%d dials and %d greetings, want %d and %d", f.dials, f.reaches, tc.wantDials, tc.wantReaches)
 			}
 		})
+	}
+}
+
+func TestParseConfirmBy(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want ConfirmBy
+		err  bool
+	}{
+		{"greeting", ConfirmByGreeting, false},
+		{"login", ConfirmByLogin, false},
+		{"", "", true},
+		{"Login", "", true},
+		{"tcp", "", true},
+	} {
+		got, err := ParseConfirmBy(tc.in)
+		if got != tc.want || (err != nil) != tc.err {
+			t.Errorf("ParseConfirmBy(%q) = %q, %v", tc.in, got, err)
+		}
 	}
 }
 

@@ -37,6 +37,21 @@ func (d TransportDialer) Dial(ctx context.Context, h *inventory.Host) (transport
 	return nil, fmt.Errorf("host %s has no connection settings", h.Name)
 }
 
+// Reach implements Reacher: the greeting of the host's sshd (through its
+// bastion from the run's pool, as Dial would go) or WinRM listener.
+func (d TransportDialer) Reach(ctx context.Context, h *inventory.Host) error {
+	switch {
+	case h.SSH != nil:
+		cfg := *h.SSH
+		cfg.Bastions = d.Bastions
+		cfg.Handshakes = d.Handshakes
+		return transport.ReachSSH(ctx, cfg)
+	case h.WinRM != nil:
+		return transport.ReachWinRM(ctx, *h.WinRM)
+	}
+	return fmt.Errorf("host %s has no connection settings", h.Name)
+}
+
 // HostPlatform picks facts scripts and firewall backends by OS: the Linux
 // facts script and Detect, or the Windows Defender Firewall backend.
 type HostPlatform struct{}

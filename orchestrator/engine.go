@@ -98,13 +98,17 @@ type Engine struct {
 	// Guard is how apply scripts protect hosts: the host-side lock and,
 	// with a ConfirmTimeout, commit-confirmed (see firewall.Guard).
 	Guard firewall.Guard
+	// ConfirmBy is how a guarded apply is confirmed (see ConfirmBy); the
+	// zero value is ConfirmByGreeting.
+	ConfirmBy ConfirmBy
 	// Stop, when closed, asks for a graceful stop: hosts already being
 	// worked on finish, no new host is started. Canceling the context
 	// instead interrupts the hosts in flight.
 	Stop <-chan struct{}
 	// Pool, when set, keeps the connections of this run for the next one
 	// (Close hands them back) and hands out those of the last one: see
-	// ConnPool. Confirming an apply always dials anew (see confirm.go).
+	// ConnPool. Confirming an apply never takes a pooled connection for
+	// the new one (see confirm.go).
 	Pool *ConnPool
 	// PlanOnly says that no plan of this engine will be applied (plan,
 	// report): each host's facts are dropped and its connection closed
