@@ -14,15 +14,16 @@ import (
 
 func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var auto, probe, detailed, noConfirm *bool
-	var planFile, auditPath *string
+	var planFile, auditPath, confirmBy *string
 	var confirmTimeout, lockWait *time.Duration
 	var one oneShot
-	s, r, code := prepare(ctx, "apply", "apply --inventory FILE [--host NAME ...] [--auto-approve | --plan FILE] [--parallel N] [--probe] [--confirm-timeout D | --no-confirm] [--detailed-exitcode] [--max-failed N|P%] [--audit-log FILE] [--metrics-file FILE]", args, stderr,
+	s, r, code := prepare(ctx, "apply", "apply --inventory FILE [--host NAME ...] [--auto-approve | --plan FILE] [--parallel N] [--probe] [--confirm-timeout D | --no-confirm] [--confirm-by greeting|login] [--detailed-exitcode] [--max-failed N|P%] [--audit-log FILE] [--metrics-file FILE]", args, stderr,
 		func(fs *flag.FlagSet) {
 			detailed = fs.Bool("detailed-exitcode", false, "exit 2 when changes were made (see the exit codes in docs/drift.md: 0 nothing to do, 1 invalid input or no host done, 3 some hosts failed)")
 			auditPath = fs.String("audit-log", "", "append one JSON line per host change to `file` (created 0600; never rewritten)")
 			addOneShotFlags(fs, &one)
-			confirmTimeout = fs.Duration("confirm-timeout", firewall.DefaultConfirmTimeout, "each host restores its previous rules by itself this long after the apply unless the controller confirms over a new connection (Linux: a detached process; Windows: a scheduled task; whole seconds)")
+			confirmTimeout = fs.Duration("confirm-timeout", firewall.DefaultConfirmTimeout, "each host restores its previous rules by itself this long after the apply unless the controller confirms that a new connection gets in (Linux: a detached process; Windows: a scheduled task; whole seconds)")
+			confirmBy = fs.String("confirm-by", string(orchestrator.ConfirmByGreeting), "the `method` by which the controller proves that a new connection gets in before it confirms: greeting (a new TCP connection to the management port, answered by sshd's identification line or the WinRM listener; the confirm goes over the connection held from the apply) or login (a whole new login, and the confirm over it)")
 			noConfirm = fs.Bool("no-confirm", false, "apply without commit-confirmed: no revert is armed on the hosts")
 			lockWait = fs.Duration("lock-wait", firewall.DefaultLockWait, "how long to wait for another portwarden run's lock on a host before failing that host")
 			auto = fs.Bool("auto-approve", false, "apply without asking for confirmation")
@@ -37,11 +38,17 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "portwarden apply: --confirm-timeout must be at least 5s (or use --no-confirm)")
 		return 1
 	}
+	by, err := orchestrator.ParseConfirmBy(*confirmBy)
+	if err != nil {
+		fmt.Fprintf(stderr, "portwarden apply: --confirm-by: %s\n", err)
+		return 1
+	}
 	if *lockWait < time.Second {
 		fmt.Fprintln(stderr, "portwarden apply: --lock-wait must be at least 1s")
 		return 1
 	}
 	s.engine.Guard = firewall.Guard{ConfirmTimeout: *confirmTimeout, LockWait: *lockWait}
+	s.engine.ConfirmBy = by
 	if *noConfirm {
 		s.engine.Guard.ConfirmTimeout = 0
 	}
