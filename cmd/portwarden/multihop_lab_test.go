@@ -59,8 +59,19 @@ func TestProxyJumpTwoHops(t *testing.T) {
 		"lnx03": {roles: []string{"backup_repository"}, extra: fmt.Sprintf("  ssh {\n    ssh_config = %q\n  }\n", cfg)},
 	}, "")
 
+	before := map[string]int{}
+	for _, h := range []string{"lnx01", "lnx02", "lnx03"} {
+		before[h] = sshLogins(t, l, h)
+	}
 	if ad, code := applyJSON(t, inv); code != 0 {
 		t.Fatalf("apply through two bastions: exit %d: %+v", code, hostOf(ad.jsonPlan, "lnx03"))
+	}
+	// One login on each hop: the confirm's greeting goes through the
+	// run's bastion connections, and the confirm over the apply's own.
+	for _, h := range []string{"lnx01", "lnx02", "lnx03"} {
+		if n := sshLogins(t, l, h) - before[h]; n != 1 {
+			t.Errorf("%s: %d SSH logins for the apply, want 1", h, n)
+		}
 	}
 	if owned(l, "lnx03") == "" {
 		t.Fatal("lnx03 has nothing of portwarden's after the apply")
