@@ -163,11 +163,19 @@ func (e *Engine) confirmNew(ctx context.Context, p *HostPlan, old transport.Conn
 	if err := r.Reach(cctx, p.Host); err != nil {
 		return err
 	}
-	res, err := old.Run(cctx, scriptFor(p.Host, s, 0))
+	// The held connection gets half of what is left, so that a new login
+	// still has time if it broke.
+	octx := cctx
+	if d, ok := cctx.Deadline(); ok {
+		var ocancel context.CancelFunc
+		octx, ocancel = context.WithTimeout(cctx, time.Until(d)/2)
+		defer ocancel()
+	}
+	res, err := old.Run(octx, scriptFor(p.Host, s, 0))
 	if err != nil {
 		// New connections get in but the one held from the apply broke
-		// (a script that failed to run may have left it so): confirm over
-		// a new login instead.
+		// (a flow the host's new rules do not pass, a dead peer): confirm
+		// over a new login instead.
 		return e.confirmByLogin(cctx, p, s, id)
 	}
 	return confirmResult(res, id)

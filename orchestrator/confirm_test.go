@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -18,18 +19,20 @@ import (
 // guardedHost answers like a guarded Linux apply: "apply" arms a revert
 // (or reports the lock busy), "confirm" and "revert" act on it.
 type guardedHost struct {
-	mu            sync.Mutex
-	rules         string // what the host has
-	old           string
-	armed         bool
-	lockBusy      bool
-	dieAfterApply bool // the pooled connection dies once the apply ran
-	dead          bool
-	confirmed     bool
+	mu             sync.Mutex
+	rules          string // what the host has
+	old            string
+	armed          bool
+	lockBusy       bool
+	dieAfterApply  bool // the pooled connection dies once the apply ran
+	dead           bool
+	hangAfterApply bool // the pooled connection stops answering once the apply ran
+	hung           bool
+	confirmed      bool
 }
 
 func (g *guardedHost) Run(ctx context.Context, s transport.Script) (transport.Result, error) {
-	return g.run(s, false)
+	return g.run(ctx, s, false)
 }
 
 // freshConn is a new connection to a guardedHost: it works when the one
@@ -37,11 +40,16 @@ func (g *guardedHost) Run(ctx context.Context, s transport.Script) (transport.Re
 type freshConn struct{ *guardedHost }
 
 func (f freshConn) Run(ctx context.Context, s transport.Script) (transport.Result, error) {
-	return f.run(s, true)
+	return f.run(ctx, s, true)
 }
 
-func (g *guardedHost) run(s transport.Script, fresh bool) (transport.Result, error) {
+func (g *guardedHost) run(ctx context.Context, s transport.Script, fresh bool) (transport.Result, error) {
 	g.mu.Lock()
+	if g.hung && !fresh {
+		g.mu.Unlock()
+		<-ctx.Done()
+		return transport.Result{}, ctx.Err()
+	}
 	defer g.mu.Unlock()
 	out := func(sec, body string) transport.Result {
 		return transport.Result{Stdout: []byte(firewall.SectionMarker + sec + "\n" + body + firewall.SectionMarker + "rules\n" + g.rules + "\n")}
@@ -56,7 +64,7 @@ func (g *guardedHost) run(s transport.Script, fresh bool) (transport.Result, err
 			return transport.Result{ExitCode: 1, Stdout: []byte(firewall.SectionMarker + "apply\nlock=busy\noutcome=unchanged\n")}, nil
 		}
 		g.old, g.rules, g.armed = g.rules, strings.TrimPrefix(s.Body, "apply "), true
-		g.dead = g.dieAfterApply
+		g.dead, g.hung = g.dieAfterApply, g.hangAfterApply
 		return out("apply", "outcome=applied\nconfirm=apply.Ab12Cd34\n"), nil
 	case s.Body == "confirm apply.Ab12Cd34" && g.armed:
 		g.armed, g.confirmed = false, true
@@ -79,8 +87,11 @@ type guardedFleet struct {
 	reaches   int
 }
 
-func (f *guardedFleet) Dial(context.Context, *inventory.Host) (transport.Conn, error) {
+func (f *guardedFleet) Dial(ctx context.Context, _ *inventory.Host) (transport.Conn, error) {
 	f.dials++
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("connecting: %w", ctx.Err())
+	}
 	if f.dials > 1 && f.lockedOut {
 		return nil, errors.New("connecting: timed out after 3s")
 	}
@@ -126,6 +137,7 @@ func TestEngineCommitConfirmed(t *testing.T) {
 		by              ConfirmBy
 		noReacher       bool // the Dialer cannot check a greeting
 		lockedOut, dead bool
+		hang            bool // the open connection hangs after the apply
 		lockBusy        bool
 		wantLeft        Left
 		wantErr         string
@@ -138,6 +150,7 @@ func TestEngineCommitConfirmed(t *testing.T) {
 		{name: "login: confirmed over a new connection", by: ConfirmByLogin, wantLeft: LeftApplied, wantRules: "tcp/6162", wantDials: 2},
 		{name: "a dialer without greetings: confirmed over a new login", noReacher: true, wantLeft: LeftApplied, wantRules: "tcp/6162", wantDials: 2},
 		{name: "greeting, the open connection gone: confirmed over a new login", dead: true, wantLeft: LeftApplied, wantRules: "tcp/6162", wantDials: 2, wantReaches: 1},
+		{name: "greeting, the open connection hangs: confirmed over a new login in time", hang: true, wantLeft: LeftApplied, wantRules: "tcp/6162", wantDials: 2, wantReaches: 1},
 		{name: "greeting, locked out: reverted at once over the open connection", lockedOut: true, wantLeft: LeftRolledBack,
 			wantErr: "rolled back: the controller could not reconnect: reaching ssh", wantRules: "", wantDials: 1, wantReaches: 1},
 		{name: "login, locked out: reverted at once over the open connection", by: ConfirmByLogin, lockedOut: true, wantLeft: LeftRolledBack,
@@ -153,9 +166,13 @@ func TestEngineCommitConfirmed(t *testing.T) {
 			if tc.noReacher {
 				d = loginFleet{f}
 			}
-			e := &Engine{Dialer: d, Platform: f, Guard: firewall.Guard{ConfirmTimeout: 30 * time.Second}, ConfirmBy: tc.by}
+			timeout := 30 * time.Second
+			if tc.hang {
+				timeout = 5 * time.Second // the held connection gets half of the 4 s left
+			}
+			e := &Engine{Dialer: d, Platform: f, Guard: firewall.Guard{ConfirmTimeout: timeout}, ConfirmBy: tc.by}
 			plans := e.Plan(context.Background(), memRules("h1"))
-			g.dieAfterApply = tc.dead
+			g.dieAfterApply, g.hangAfterApply = tc.dead, tc.hang
 			e.Apply(context.Background(), plans)
 			p := plans[0]
 			if p.Left != tc.wantLeft {
