@@ -25,7 +25,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			confirmTimeout = fs.Duration("confirm-timeout", firewall.DefaultConfirmTimeout, "each host restores its previous rules by itself this long after the apply unless the controller confirms over a new connection (Linux: a detached process; Windows: a scheduled task; whole seconds)")
 			noConfirm = fs.Bool("no-confirm", false, "apply without commit-confirmed: no revert is armed on the hosts")
 			lockWait = fs.Duration("lock-wait", firewall.DefaultLockWait, "how long to wait for another portwarden run's lock on a host before failing that host")
-			auto = fs.Bool("auto-approve", false, "apply without asking for confirmation")
+			auto = fs.Bool("auto-approve", false, "apply without asking for confirmation: each host is planned and applied in its own --parallel slot and its connection closed, so hosts converge while others are still planned (with --plan, or when asked, every host is planned first)")
 			probe = fs.Bool("probe", false, "after applying, probe over real TCP from managed Linux peers that the ports pass")
 			planFile = fs.String("plan", "", "apply only if every host still needs exactly the changes that plan --out saved to `file` (the reviewed plan is the approval)")
 		})
