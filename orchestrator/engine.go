@@ -256,6 +256,9 @@ func (e *Engine) each(ctx context.Context, plans []*HostPlan, fn func(ctx contex
 				return // stopped while waiting for a slot
 			default:
 			}
+			if ctx.Err() != nil {
+				return // canceled while waiting: a slot and the cancel came at once
+			}
 			fn(ctx, p)
 		}()
 	}
@@ -280,6 +283,13 @@ func (e *Engine) PlanEach(ctx context.Context, rules []*HostRules, each func(*Ho
 // plan is Plan; keep says whether the facts of hosts with changes are kept
 // for Apply; each, if set, gets every plan as PlanEach says.
 func (e *Engine) plan(ctx context.Context, rules []*HostRules, keep bool, each func(*HostPlan)) []*HostPlan {
+	return e.run(ctx, rules, keep, nil, each)
+}
+
+// run plans every managed host in its parallel slot and then, if set,
+// runs then on it in the same slot (Converge's apply) before handing the
+// host on to each as PlanEach says.
+func (e *Engine) run(ctx context.Context, rules []*HostRules, keep bool, then func(context.Context, *HostPlan), each func(*HostPlan)) []*HostPlan {
 	var plans []*HostPlan
 	for _, hr := range rules {
 		if hr.Host.Managed {
@@ -320,6 +330,9 @@ func (e *Engine) plan(ctx context.Context, rules []*HostRules, keep bool, each f
 			e.release(p.Host) // nothing after the plan runs on this host
 		}
 		e.hooks().HostDone(p.Host.Name, "plan", p.Err)
+		if then != nil {
+			then(ctx, p)
+		}
 		handOn(index[p])
 	})
 	for i, p := range plans {
@@ -412,12 +425,7 @@ func (e *Engine) Apply(ctx context.Context, plans []*HostPlan) {
 			todo = append(todo, p)
 		}
 	}
-	e.each(ctx, todo, func(ctx context.Context, p *HostPlan) {
-		e.hooks().HostStart(p.Host.Name, "apply")
-		p.ApplyErr = e.applyHost(ctx, p)
-		p.facts = nil // the apply was the last use
-		e.hooks().HostDone(p.Host.Name, "apply", p.ApplyErr)
-	})
+	e.each(ctx, todo, e.apply)
 	for _, p := range todo {
 		if !p.Applied && p.ApplyErr == nil {
 			p.ApplyErr = e.notStarted(ctx)
@@ -425,9 +433,20 @@ func (e *Engine) Apply(ctx context.Context, plans []*HostPlan) {
 	}
 }
 
+// apply applies one planned host with changes: Apply and Converge each
+// run it in the host's parallel slot.
+func (e *Engine) apply(ctx context.Context, p *HostPlan) {
+	e.hooks().HostStart(p.Host.Name, "apply")
+	p.ApplyErr = e.applyHost(ctx, p)
+	p.facts = nil // the apply was the last use
+	e.hooks().HostDone(p.Host.Name, "apply", p.ApplyErr)
+}
+
 func (e *Engine) applyHost(ctx context.Context, p *HostPlan) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	if ctx.Err() != nil {
+		// Canceled before the script was sent: the host has what it had.
+		p.Left = LeftUnchanged
+		return e.notStarted(ctx)
 	}
 	c, err := e.conn(ctx, p.Host)
 	if err != nil {

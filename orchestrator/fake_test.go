@@ -218,8 +218,8 @@ func TestPlanEachStreamsInOrder(t *testing.T) {
 // once.
 type openCounter struct {
 	fakeFleet
-	mu         sync.Mutex
-	open, peak int
+	mu                sync.Mutex
+	open, peak, dials int
 }
 
 type openConn struct {
@@ -239,6 +239,7 @@ func (o *openCounter) Dial(ctx context.Context, h *inventory.Host) (transport.Co
 		return nil, err
 	}
 	o.mu.Lock()
+	o.dials++
 	o.open++
 	o.peak = max(o.peak, o.open)
 	o.mu.Unlock()

@@ -26,7 +26,7 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			confirmBy = fs.String("confirm-by", string(orchestrator.ConfirmByGreeting), "the `method` by which the controller proves that a new connection gets in before it confirms: greeting (a new TCP connection to the management port, answered by sshd's identification line or the WinRM listener; the confirm goes over the connection held from the apply) or login (a whole new login, and the confirm over it)")
 			noConfirm = fs.Bool("no-confirm", false, "apply without commit-confirmed: no revert is armed on the hosts")
 			lockWait = fs.Duration("lock-wait", firewall.DefaultLockWait, "how long to wait for another portwarden run's lock on a host before failing that host")
-			auto = fs.Bool("auto-approve", false, "apply without asking for confirmation")
+			auto = fs.Bool("auto-approve", false, "apply without asking for confirmation: each host is planned and applied in its own --parallel slot and its connection closed, so hosts converge while others are still planned (with --plan, or when asked, every host is planned first)")
 			probe = fs.Bool("probe", false, "after applying, probe over real TCP from managed Linux peers that the ports pass")
 			planFile = fs.String("plan", "", "apply only if every host still needs exactly the changes that plan --out saved to `file` (the reviewed plan is the approval)")
 		})
@@ -68,51 +68,101 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 
-	s.prog.start("Planning", len(s.managed()))
-	plans := append(s.engine.Plan(ctx, s.rules), s.skipped...)
-	s.prog.finish()
-	sum := orchestrator.Summarize(plans)
-	if r.format == "text" {
-		writePlanText(stdout, plans)
-	}
-	if saved != nil {
-		if diffs := comparePlans(*saved, planJSON(plans)); len(diffs) > 0 {
-			fmt.Fprintf(stderr, "Error: the hosts no longer match the saved plan %s, so nothing was applied:\n", *planFile)
-			for _, d := range diffs {
-				fmt.Fprintf(stderr, "  - %s\n", d)
-			}
-			fmt.Fprintln(stderr, "Run plan --out again and review the new plan.")
-			return 1
-		}
-	}
-	if sum.Hosts > 0 {
-		if !*auto && saved == nil && !confirm(stdin, stdout, sum.Hosts) {
-			fmt.Fprintln(stdout, "\nApply cancelled. Nothing was changed.")
-			return 1
-		}
-		s.prog.start("Applying", sum.Hosts)
-		s.engine.Apply(ctx, plans)
+	// With nobody to ask (--auto-approve without --plan), each host is
+	// planned and applied in its own slot; approval and a saved plan need
+	// every host planned before any is touched.
+	var plans []*orchestrator.HostPlan
+	var jw *hostsWriter
+	var approved bool
+	if *auto && saved == nil {
+		plans, jw = s.converge(ctx, r.format, stdout)
+		approved = true
+	} else {
+		s.prog.start("Planning", len(s.managed()))
+		plans = append(s.engine.Plan(ctx, s.rules), s.skipped...)
 		s.prog.finish()
+		if r.format == "text" {
+			writePlanText(stdout, plans)
+		}
+		if saved != nil {
+			if diffs := comparePlans(*saved, planJSON(plans)); len(diffs) > 0 {
+				fmt.Fprintf(stderr, "Error: the hosts no longer match the saved plan %s, so nothing was applied:\n", *planFile)
+				for _, d := range diffs {
+					fmt.Fprintf(stderr, "  - %s\n", d)
+				}
+				fmt.Fprintln(stderr, "Run plan --out again and review the new plan.")
+				return 1
+			}
+		}
+		if n := orchestrator.Summarize(plans).Hosts; n > 0 {
+			if saved == nil && !confirm(stdin, stdout, n) {
+				fmt.Fprintln(stdout, "\nApply cancelled. Nothing was changed.")
+				return 1
+			}
+			s.prog.start("Applying", n)
+			s.engine.Apply(ctx, plans)
+			s.prog.finish()
+			approved = true
+		}
+	}
+	changed := orchestrator.Summarize(plans).Hosts > 0
+	auditCode := -1
+	if approved && changed {
+		// Written once the run is over, in one append; a failure is
+		// reported after the results, which say what each host has.
 		if err := (auditLog{*auditPath}).append(auditEntries("apply", plans, inventoryDigest(s.inv), time.Now())); err != nil {
 			fmt.Fprintf(stderr, "Error: %s\n", err)
-			return exitInvalid
+			auditCode = exitInvalid
 		}
 	}
 	var probes []*orchestrator.Probe
 	if *probe {
 		probes = s.probe(ctx, plans)
 	}
-	if r.format == "json" {
+	switch {
+	case jw != nil:
+		if c := jw.close(stderr, resultTail(plans, probes)); c != 0 {
+			return c
+		}
+	case r.format == "json":
 		if c := writeResultDoc(stdout, stderr, plans, probes, true); c != 0 {
 			return c
 		}
-	} else {
-		writeApplyText(stdout, plans, probes, sum.Hosts > 0)
+	default:
+		writeApplyText(stdout, plans, probes, changed)
+	}
+	if auditCode >= 0 {
+		return auditCode
 	}
 	if code := one.writeMetrics(plans, began, stderr); code >= 0 {
 		return code
 	}
 	return outcomeCode(plans, probesFailed(probes), applied(plans), *detailed)
+}
+
+// converge plans and applies every host in its slot (Engine.Converge),
+// writing each host as its pipeline ends, in inventory order: the plan
+// view in text, a host of the result document in JSON (whose end, jw,
+// the caller writes once probes ran). Hosts left out before any
+// connection come last, as in Plan.
+func (s *session) converge(ctx context.Context, format string, stdout io.Writer) (plans []*orchestrator.HostPlan, jw *hostsWriter) {
+	pt := &planText{w: stdout}
+	show := func(p *orchestrator.HostPlan) { s.prog.above(func() { pt.add(p) }) }
+	if format == "json" {
+		jw = newHostsWriter(stdout)
+		show = func(p *orchestrator.HostPlan) { s.prog.above(func() { jw.add(hostResultJSON(p, true)) }) }
+	}
+	s.prog.startHosts("Applying", len(s.managed()))
+	plans = s.engine.Converge(ctx, s.rules, show)
+	s.prog.finish()
+	for _, p := range s.skipped {
+		show(p)
+	}
+	plans = append(plans, s.skipped...)
+	if jw == nil {
+		pt.close(plans)
+	}
+	return plans, jw
 }
 
 func writeApplyText(w io.Writer, plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, changed bool) {
@@ -221,11 +271,16 @@ func hostResultJSON(p *orchestrator.HostPlan, withApply bool) jsonHostPlan {
 // writeResultDoc writes the result document (resultDoc in the tests) host
 // by host.
 func writeResultDoc(stdout, stderr io.Writer, plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, withApply bool) int {
+	return writeHostsJSON(stdout, stderr, len(plans), func(i int) any { return hostResultJSON(plans[i], withApply) }, resultTail(plans, probes))
+}
+
+// resultTail is what the result document holds after its hosts.
+func resultTail(plans []*orchestrator.HostPlan, probes []*orchestrator.Probe) []jsonField {
 	tail := []jsonField{{"summary", planSummary(plans)}}
 	if ps := probesJSON(probes); len(ps) > 0 {
 		tail = append(tail, jsonField{"probes", ps})
 	}
-	return writeHostsJSON(stdout, stderr, len(plans), func(i int) any { return hostResultJSON(plans[i], withApply) }, tail)
+	return tail
 }
 
 // probesFailed counts the TCP probes that did not pass.

@@ -103,14 +103,15 @@ func addOneShotFlags(fs *flag.FlagSet, o *oneShot) {
 
 // failGate counts the hosts that fail and closes Stop once limit have:
 // the engine then starts no new host, as on the first Ctrl-C. It wraps the
-// progress hooks so that nothing else changes.
+// progress hooks so that nothing else changes. A host counts once, however
+// many of its phases fail (a confirm that fails fails its apply too).
 type failGate struct {
 	orchestrator.Hooks
 	limit  int
 	stderr io.Writer
 
 	mu     sync.Mutex
-	failed int
+	failed map[string]bool
 	once   sync.Once
 	stop   chan struct{}
 }
@@ -134,6 +135,13 @@ func (s *session) gate(m maxFailed, stderr io.Writer) {
 
 func (g *failGate) close() { g.once.Do(func() { close(g.stop) }) }
 
+// HostEnd passes orchestrator.HostEnder on to the wrapped hooks.
+func (g *failGate) HostEnd(host string, err error) {
+	if he, ok := g.Hooks.(orchestrator.HostEnder); ok {
+		he.HostEnd(host, err)
+	}
+}
+
 func (g *failGate) HostDone(host, phase string, err error) {
 	if g.Hooks != nil {
 		g.Hooks.HostDone(host, phase, err)
@@ -142,8 +150,14 @@ func (g *failGate) HostDone(host, phase string, err error) {
 		return
 	}
 	g.mu.Lock()
-	g.failed++
-	trip := g.failed == g.limit
+	trip := false
+	if !g.failed[host] {
+		if g.failed == nil {
+			g.failed = map[string]bool{}
+		}
+		g.failed[host] = true
+		trip = len(g.failed) == g.limit
+	}
 	g.mu.Unlock()
 	if trip {
 		fmt.Fprintf(g.stderr, "portwarden: %s failed (--max-failed %d): starting no new host; the hosts in flight finish.\n", countHosts(g.limit), g.limit)

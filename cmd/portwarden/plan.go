@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -201,14 +202,43 @@ func (s *session) managed() []*inventory.Host {
 // ---- human plan view ----
 
 func writePlanText(w io.Writer, plans []*orchestrator.HostPlan) {
-	sum := orchestrator.Summarize(plans)
-	if sum.Hosts > 0 {
-		fmt.Fprintf(w, "portwarden will change these hosts (+ add, ~ change, - remove):\n\n")
-	}
+	t := &planText{w: w}
 	for _, p := range plans {
-		writeHostPlan(w, p)
+		t.add(p)
 	}
-	writeSummary(w, plans)
+	t.close(plans)
+}
+
+// planText writes the human plan view host by host, as hosts are planned
+// (apply --auto-approve): the same text as for the whole plan at once.
+// The header comes first when any host has changes, so the hosts before
+// the first host with changes (failed hosts, warnings) are held until it
+// comes, or until close.
+type planText struct {
+	w      io.Writer
+	held   bytes.Buffer
+	header bool
+}
+
+func (t *planText) add(p *orchestrator.HostPlan) {
+	if !t.header && len(p.Changes) > 0 {
+		fmt.Fprintf(t.w, "portwarden will change these hosts (+ add, ~ change, - remove):\n\n")
+		t.w.Write(t.held.Bytes())
+		t.held.Reset()
+		t.header = true
+	}
+	if t.header {
+		writeHostPlan(t.w, p)
+	} else {
+		writeHostPlan(&t.held, p)
+	}
+}
+
+// close writes what is held and the summary of plans, every host added.
+func (t *planText) close(plans []*orchestrator.HostPlan) {
+	t.w.Write(t.held.Bytes())
+	t.held.Reset()
+	writeSummary(t.w, plans)
 }
 
 func writeHostPlan(w io.Writer, p *orchestrator.HostPlan) {

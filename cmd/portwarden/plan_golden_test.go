@@ -43,6 +43,12 @@ func TestPlanTextGolden(t *testing.T) {
 			goldenPlan("vbr", rule.Additive, firewall.State{Backend: "nftables", Installed: true, Mode: rule.Additive, Rules: []rule.Rule{proxyRule("198.18.0.4")}}),
 			failedPlan("offline", errors.New("connecting to offline (198.18.0.30:22): dial tcp: i/o timeout\nthe host did not answer")),
 		}},
+		// A failed host before the first host with changes: the header
+		// still comes first (apply streams this view host by host).
+		{"failure-first", []*orchestrator.HostPlan{
+			failedPlan("offline", errors.New("connecting to offline (198.18.0.30:22): dial tcp: i/o timeout")),
+			goldenPlan("vbr", rule.Additive, firewall.State{Backend: "nftables", Installed: true, Mode: rule.Additive, Rules: []rule.Rule{proxyRule("198.18.0.4")}}),
+		}},
 		{"all-failed", []*orchestrator.HostPlan{
 			failedPlan("offline", errors.New("connecting to offline (198.18.0.30:22): dial tcp: i/o timeout")),
 		}},
@@ -103,5 +109,33 @@ func TestPlanTextGoldenShape(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("plan view lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+// planText streams: a host with changes is written when it is added (with
+// the hosts held before it), and the whole is the view writePlanText
+// writes at once.
+func TestPlanTextStreams(t *testing.T) {
+	plans := []*orchestrator.HostPlan{
+		failedPlan("offline", errors.New("connecting to offline (198.18.0.30:22): dial tcp: i/o timeout")),
+		goldenPlan("proxy", rule.Additive, firewall.State{Backend: "iptables"}),
+		goldenPlan("vbr", rule.Additive, firewall.State{Backend: "nftables", Installed: true, Mode: rule.Additive, Rules: []rule.Rule{proxyRule("198.18.0.4", "198.18.0.7")}}),
+	}
+	var b bytes.Buffer
+	pt := &planText{w: &b}
+	pt.add(plans[0])
+	if b.Len() != 0 {
+		t.Fatalf("a failed host before any change was written before the header: %q", b.String())
+	}
+	pt.add(plans[1])
+	if got := b.String(); !strings.HasPrefix(got, "portwarden will change these hosts") || !strings.Contains(got, "✗ offline") || !strings.Contains(got, "# proxy") {
+		t.Fatalf("after the first host with changes: %q", got)
+	}
+	pt.add(plans[2])
+	pt.close(plans)
+	var whole bytes.Buffer
+	writePlanText(&whole, plans)
+	if b.String() != whole.String() || !strings.HasSuffix(b.String(), "Could not plan 1 host: offline.\n") {
+		t.Errorf("streamed view:\n%s\nwhole view:\n%s", b.String(), whole.String())
 	}
 }

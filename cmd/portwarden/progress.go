@@ -18,6 +18,8 @@ type progress struct {
 	mode string // "bar", "lines", "json", "none"
 	mu   sync.Mutex
 	bar  *progressbar.ProgressBar
+	// perHost: the bar counts hosts done (HostEnd), not phases done.
+	perHost bool
 	// failed are the per-host errors not yet written: without lines or
 	// json events, finish writes them, each with its host.
 	failed []string
@@ -40,6 +42,21 @@ func newProgress(w io.Writer, mode, format string) *progress {
 func (p *progress) start(what string, total int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.perHost = false
+	p.newBar(what, total)
+}
+
+// startHosts starts a bar over total hosts, each counted once when the
+// engine is done with it (orchestrator.HostEnder): for Converge, whose
+// hosts are planned, and applied if they have changes, in one slot.
+func (p *progress) startHosts(what string, total int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.perHost = true
+	p.newBar(what, total)
+}
+
+func (p *progress) newBar(what string, total int) {
 	if p.mode != "bar" || total == 0 {
 		return
 	}
@@ -51,6 +68,30 @@ func (p *progress) start(what string, total int) {
 		progressbar.OptionClearOnFinish(),
 		progressbar.OptionThrottle(0),
 	)
+}
+
+// above runs write, which writes to stdout, with the bar taken off the
+// terminal and drawn again after it, so that text streamed while the
+// engine works does not run into the bar.
+func (p *progress) above(write func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar == nil {
+		write()
+		return
+	}
+	_ = p.bar.Clear()
+	write()
+	_ = p.bar.RenderBlank()
+}
+
+// HostEnd implements orchestrator.HostEnder: a bar over hosts counts it.
+func (p *progress) HostEnd(string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil && p.perHost {
+		_ = p.bar.Add(1)
+	}
 }
 
 func (p *progress) finish() {
@@ -99,7 +140,7 @@ func (p *progress) HostDone(host, phase string, err error) {
 	defer p.mu.Unlock()
 	switch p.mode {
 	case "bar":
-		if p.bar != nil && phase != "confirm" { // part of the host's apply
+		if p.bar != nil && phase != "confirm" && !p.perHost { // confirm: part of the host's apply
 			_ = p.bar.Add(1)
 		}
 		p.keep(host, phase, err)

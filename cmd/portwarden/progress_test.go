@@ -51,3 +51,37 @@ host "lnx01" {
 		}
 	}
 }
+
+// A bar over hosts (apply --auto-approve) counts each host once, when the
+// engine is done with it, not once per phase; text written above the bar
+// comes out whole.
+func TestProgressBarOverHosts(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, "bar", "text")
+	p.startHosts("Applying", 2)
+	p.HostDone("repo01", "plan", nil)
+	p.HostDone("repo01", "apply", nil)
+	p.HostDone("repo01", "confirm", nil)
+	if got := p.bar.State().CurrentNum; got != 0 {
+		t.Errorf("phases moved the bar over hosts to %d", got)
+	}
+	p.HostEnd("repo01", nil)
+	if got := p.bar.State().CurrentNum; got != 1 {
+		t.Errorf("bar at %d after one host ended, want 1", got)
+	}
+	var out bytes.Buffer
+	p.above(func() { out.WriteString("  # repo01\n") })
+	p.finish()
+	if out.String() != "  # repo01\n" {
+		t.Errorf("text above the bar: %q", out.String())
+	}
+
+	// A bar over phases (plan, then apply after approval) is as before.
+	p.start("Planning", 2)
+	p.HostEnd("repo01", nil)
+	p.HostDone("repo01", "plan", nil)
+	if got := p.bar.State().CurrentNum; got != 1 {
+		t.Errorf("bar over phases at %d, want 1", got)
+	}
+	p.finish()
+}
