@@ -50,51 +50,96 @@ type nftRule struct {
 
 func (c *nftChain) String() string { return c.Family + " " + c.Table + " " + c.Name }
 
-// parseNFTRuleset parses nft -j list ruleset.
+// nftItem is one element of the "nftables" array: an object with one key
+// (table, chain, rule, set, ...); the kinds portwarden does not read are
+// skipped without being kept.
+type nftItem struct {
+	Table *nftTableInfo `json:"table"`
+	Chain *nftChain     `json:"chain"`
+	Rule  *nftRule      `json:"rule"`
+}
+
+// parseNFTRuleset parses nft -j list ruleset in one pass over the text.
+// Text that does not decode is parsed again item by item
+// (nftItemsByKind), which says which item is wrong.
 func parseNFTRuleset(text string) (*nftRuleset, error) {
+	var doc struct {
+		Nftables []nftItem `json:"nftables"`
+	}
+	if err := json.Unmarshal([]byte(text), &doc); err != nil {
+		items, err := nftItemsByKind(text)
+		if err != nil {
+			return nil, err
+		}
+		doc.Nftables = items
+	}
+	if doc.Nftables == nil {
+		return nil, fmt.Errorf("parsing nft -j list ruleset output: no \"nftables\" array")
+	}
+	return nftAssemble(doc.Nftables)
+}
+
+// nftItemsByKind decodes the "nftables" array one item at a time, for the
+// error of the first item that does not decode.
+func nftItemsByKind(text string) ([]nftItem, error) {
 	var doc struct {
 		Nftables []map[string]json.RawMessage `json:"nftables"`
 	}
 	if err := json.Unmarshal([]byte(text), &doc); err != nil {
 		return nil, fmt.Errorf("parsing nft -j list ruleset output: %w", err)
 	}
-	if doc.Nftables == nil {
-		return nil, fmt.Errorf("parsing nft -j list ruleset output: no \"nftables\" array")
-	}
-	rs := &nftRuleset{chains: map[nftChainID]*nftChain{}}
-	tables := map[[2]string]*nftTableInfo{}
+	items := make([]nftItem, 0, len(doc.Nftables))
 	for _, item := range doc.Nftables {
+		var it nftItem
 		for kind, raw := range item {
+			var err error
 			switch kind {
 			case "table":
-				t := &nftTableInfo{}
-				if err := json.Unmarshal(raw, t); err != nil {
+				it.Table = &nftTableInfo{}
+				if err = json.Unmarshal(raw, it.Table); err != nil {
 					return nil, fmt.Errorf("parsing nft table: %w", err)
 				}
-				tables[[2]string{t.Family, t.Name}] = t
-				rs.tables = append(rs.tables, t)
 			case "chain":
-				c := &nftChain{}
-				if err := json.Unmarshal(raw, c); err != nil {
+				it.Chain = &nftChain{}
+				if err = json.Unmarshal(raw, it.Chain); err != nil {
 					return nil, fmt.Errorf("parsing nft chain: %w", err)
 				}
-				t := tables[[2]string{c.Family, c.Table}]
-				if t == nil {
-					return nil, fmt.Errorf("parsing nft ruleset: chain %s listed before its table", c)
-				}
-				t.chains = append(t.chains, c)
-				rs.chains[nftChainID{c.Family, c.Table, c.Name}] = c
 			case "rule":
-				r := &nftRule{}
-				if err := json.Unmarshal(raw, r); err != nil {
+				it.Rule = &nftRule{}
+				if err = json.Unmarshal(raw, it.Rule); err != nil {
 					return nil, fmt.Errorf("parsing nft rule: %w", err)
 				}
-				c := rs.chains[nftChainID{r.Family, r.Table, r.Chain}]
-				if c == nil {
-					return nil, fmt.Errorf("parsing nft ruleset: rule handle %d listed before its chain %s %s %s", r.Handle, r.Family, r.Table, r.Chain)
-				}
-				c.rules = append(c.rules, r)
 			}
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// nftAssemble puts the chains in their tables and the rules in their
+// chains, in listing order.
+func nftAssemble(items []nftItem) (*nftRuleset, error) {
+	rs := &nftRuleset{chains: map[nftChainID]*nftChain{}}
+	tables := map[[2]string]*nftTableInfo{}
+	for _, it := range items {
+		if t := it.Table; t != nil {
+			tables[[2]string{t.Family, t.Name}] = t
+			rs.tables = append(rs.tables, t)
+		}
+		if c := it.Chain; c != nil {
+			t := tables[[2]string{c.Family, c.Table}]
+			if t == nil {
+				return nil, fmt.Errorf("parsing nft ruleset: chain %s listed before its table", c)
+			}
+			t.chains = append(t.chains, c)
+			rs.chains[nftChainID{c.Family, c.Table, c.Name}] = c
+		}
+		if r := it.Rule; r != nil {
+			c := rs.chains[nftChainID{r.Family, r.Table, r.Chain}]
+			if c == nil {
+				return nil, fmt.Errorf("parsing nft ruleset: rule handle %d listed before its chain %s %s %s", r.Handle, r.Family, r.Table, r.Chain)
+			}
+			c.rules = append(c.rules, r)
 		}
 	}
 	for _, t := range rs.tables {

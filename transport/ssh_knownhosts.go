@@ -22,23 +22,19 @@ func hostKeyCheck(cfg SSHConfig, addr string) (ssh.HostKeyCallback, []string, er
 		return ssh.InsecureIgnoreHostKey(), nil, nil
 	}
 	v := &knownHostsVerifier{path: cfg.KnownHostsPath, acceptNew: cfg.AcceptNewHostKeys, port: cfg.Port}
-	cb, err := v.load()
+	kh, err := v.load()
 	if err != nil {
 		return nil, nil, err
 	}
-	return v.check, knownAlgorithms(cb, addr, caLines(cfg.KnownHostsPath)), nil
+	return v.check, knownAlgorithms(kh.cb, addr, kh.cas), nil
 }
 
 // knownAlgorithms lists the host key algorithms to ask for: host
 // certificates first when an @cert-authority line covers the host, then
 // the types of the plain keys known_hosts has for it.
 func knownAlgorithms(cb ssh.HostKeyCallback, addr string, cas map[string]bool) []string {
-	pub, _, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		return nil
-	}
-	probe, err := ssh.NewPublicKey(pub)
-	if err != nil {
+	probe := probeKey()
+	if probe == nil {
 		return nil
 	}
 	var ke *knownhosts.KeyError
@@ -72,6 +68,21 @@ func knownAlgorithms(cb ssh.HostKeyCallback, addr string, cas map[string]bool) [
 	return algos
 }
 
+// probeKey is a key no known_hosts line has (made at random, once per
+// process): offered to the callback, it makes knownhosts list every key it
+// knows for a host.
+var probeKey = sync.OnceValue(func() ssh.PublicKey {
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return nil
+	}
+	probe, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return nil
+	}
+	return probe
+})
+
 func sshContains(ss []string, s string) bool {
 	for _, x := range ss {
 		if x == s {
@@ -89,24 +100,17 @@ type knownHostsVerifier struct {
 	port      int
 }
 
-// load reads the file; a missing file knows no host.
-func (v *knownHostsVerifier) load() (ssh.HostKeyCallback, error) {
-	cb, err := knownhosts.New(v.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading known hosts: %w", err)
-	}
-	return cb, nil
+// load returns the file's current reading (see knownHostsCache).
+func (v *knownHostsVerifier) load() (*knownHostsFile, error) {
+	return knownHostsFiles.get(v.path)
 }
 
 func (v *knownHostsVerifier) check(hostname string, remote net.Addr, key ssh.PublicKey) error {
-	cb, err := v.load()
+	kh, err := v.load()
 	if err != nil {
 		return err
 	}
-	err = v.classify(hostname, key, cb(hostname, remote, key))
+	err = v.classify(hostname, key, kh.cas, kh.cb(hostname, remote, key))
 	var hke *HostKeyError
 	if !v.acceptNew || !errors.As(err, &hke) || hke.Kind != HostKeyUnknown {
 		return err
@@ -114,7 +118,9 @@ func (v *knownHostsVerifier) check(hostname string, remote net.Addr, key ssh.Pub
 	return v.record(hostname, remote, key)
 }
 
-func (v *knownHostsVerifier) classify(hostname string, key ssh.PublicKey, err error) error {
+// classify turns the callback's err into a *HostKeyError; cas are the
+// file's @cert-authority lines (caLines).
+func (v *knownHostsVerifier) classify(hostname string, key ssh.PublicKey, cas map[string]bool, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -127,7 +133,6 @@ func (v *knownHostsVerifier) classify(hostname string, key ssh.PublicKey, err er
 	}
 	var ke *knownhosts.KeyError
 	var re *knownhosts.RevokedError
-	cas := caLines(v.path)
 	if errors.As(err, &ke) {
 		// @cert-authority lines vouch for certificates only: a plain key
 		// they do not match is unknown, not changed.
@@ -184,11 +189,13 @@ func (v *knownHostsVerifier) record(hostname string, remote net.Addr, key ssh.Pu
 	}
 	defer filelock.Unlock(f)
 
-	cb, err := v.load()
+	// Under the lock, the file as it is now, not a cached reading: another
+	// process may have recorded this host within the cache's stamp.
+	kh, err := readKnownHosts(v.path)
 	if err != nil {
 		return err
 	}
-	if err := v.classify(hostname, key, cb(hostname, remote, key)); err != nil {
+	if err := v.classify(hostname, key, kh.cas, kh.cb(hostname, remote, key)); err != nil {
 		var hke *HostKeyError
 		if !errors.As(err, &hke) || hke.Kind != HostKeyUnknown {
 			return err

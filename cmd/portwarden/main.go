@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				fs.Usage()
 				return 0
 			}
-			return c.run(ctx, args[1:], stdout, stderr)
+			return finishProfiles(stderr, c.run(ctx, args[1:], stdout, stderr))
 		}
 	}
 	var names []string

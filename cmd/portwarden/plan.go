@@ -38,6 +38,7 @@ type runFlags struct {
 	progress          string
 	destroy           bool
 	local             bool
+	profile           profileFlags
 }
 
 func addRunFlags(fs *flag.FlagSet, r *runFlags) {
@@ -47,6 +48,7 @@ func addRunFlags(fs *flag.FlagSet, r *runFlags) {
 	fs.StringVar(&r.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines, json (one event per line) or none")
 	fs.BoolVar(&r.local, "local", false, "run on this machine, the one --host, without SSH (as root; refused when the host's addresses are not this machine's)")
 	fs.BoolVar(&r.destroy, "destroy", false, "remove everything portwarden owns from the hosts (rules, chains, jump rules, enforce mode) instead of applying the policy")
+	addProfileFlags(fs, &r.profile)
 }
 
 func checkRunFlags(fs *flag.FlagSet, r *runFlags) int {
@@ -79,6 +81,10 @@ type session struct {
 }
 
 func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, bool) {
+	if err := startProfiles(r.profile); err != nil {
+		fmt.Fprintf(stderr, "Error: %s\nNothing was changed.\n", err)
+		return nil, false
+	}
 	inv, addrs, rules, ok := computeRules(ctx, &r.common, stderr)
 	if !ok {
 		return nil, false

@@ -34,6 +34,7 @@ type watchFlags struct {
 	acceptNewHostKeys bool
 	keepConnections   int
 	handshakes        int
+	profile           profileFlags
 }
 
 const watchSynopsis = "watch --inventory FILE --every 15m [--jitter 1m] [--remediate] [--listen ADDR] [--log-format text|json] [--state-dir DIR] [--audit-log FILE] [--keep-connections N]"
@@ -53,6 +54,7 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, int) {
 	fs.IntVar(&w.handshakes, "max-handshakes", transport.DefaultHandshakesInFlight, handshakesUsage)
 	fs.IntVar(&w.keepConnections, "keep-connections", orchestrator.DefaultPoolMax,
 		"SSH connections kept open between rounds (checked with keepalives, replaced when dead); 0 opens new ones each round")
+	addProfileFlags(fs, &w.profile)
 	if code := parseFlags(fs, args, &w.common); code >= 0 {
 		return nil, code
 	}
@@ -111,6 +113,10 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	f, code := parseWatchFlags(args, stderr)
 	if code >= 0 {
 		return code
+	}
+	if err := startProfiles(f.profile); err != nil {
+		fmt.Fprintf(stderr, "portwarden watch: %s\n", err)
+		return exitInvalid
 	}
 	watching.Store(true) // an interrupt during a reload still ends watch gracefully
 	hup := make(chan os.Signal, 1)
