@@ -14,9 +14,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/lab/wsman"
 	"github.com/portwarden/portwarden/rule"
@@ -481,4 +483,84 @@ func TestStateDirMustBeProtected(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestApplyWhileSystemHoldsItsOwnMutex: a process running as SYSTEM
+// (the revert task of a portwarden that made the lock with SYSTEM's
+// default DACL) holds Global\portwarden, which an Administrator cannot
+// open: the apply reports the lock as busy, says why, and changes
+// nothing.
+func TestApplyWhileSystemHoldsItsOwnMutex(t *testing.T) {
+	fw, err := New(Options{StateDir: t.TempDir(), ManagementPort: 5986, MaxMutexWait: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := fw.HoldMutexAsSystem(`Global\portwarden`)
+	defer release()
+	s, err := firewall.Windows{}.Apply(nil, desired(rule.Additive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, fw)
+	out, errOut, code := fw.Run(context.Background(), s.Body)
+	rep := firewall.ParseApplyReport(firewall.ParseFacts(out))
+	if code == 0 || !rep.LockBusy || !strings.Contains(errOut, firewall.WindowsLockHeld+"WINHOST") || !strings.Contains(errOut, "cannot be opened by this account") {
+		t.Fatalf("apply while SYSTEM holds a mutex it made: exit %d, report %+v\n%s%s", code, rep, out, errOut)
+	}
+	if diff := cmp.Diff(before, snapshot(t, fw)); diff != "" {
+		t.Errorf("the locked-out apply changed the firewall:\n%s", diff)
+	}
+}
+
+// TestRevertTaskLockAdmitsAdministrators: while the revert task (SYSTEM)
+// holds the lock, an Administrator can open the mutex (and finds it
+// held), so that an apply or confirm then waits for the lock instead of
+// failing to open it.
+func TestRevertTaskLockAdmitsAdministrators(t *testing.T) {
+	var (
+		armed  atomic.Bool
+		probed = make(chan string, 1)
+		fw     *Firewall
+		err    error
+	)
+	fw, err = New(Options{StateDir: t.TempDir(), ManagementPort: 5986, Fault: func(string) string {
+		if !armed.Load() {
+			return ""
+		}
+		armed.Store(false)
+		// The revert task is under the lock, at its first cmdlet: an
+		// Administrator's process opens the mutex.
+		admin := &interp{ctx: context.Background(), fw: nil}
+		key := mutexKey(admin, `Global\portwarden`)
+		opened, created := fw.mutexes.open(admin, key, nil)
+		switch {
+		case !opened:
+			probed <- "an Administrator cannot open the lock the revert task holds"
+		case created:
+			probed <- "the revert task does not hold the lock"
+		default:
+			probed <- ""
+		}
+		fw.mutexes.closeHandle(admin, key)
+		return ""
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, fw)
+	apply(t, fw, desired(rule.Additive))
+	guardedApply(t, fw, desired(rule.Enforce), time.Second)
+	armed.Store(true)
+	select {
+	case msg := <-probed:
+		if msg != "" {
+			t.Error(msg)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the revert task never ran a cmdlet")
+	}
+	waitFor(t, "the task's result", 10*time.Second, func() bool {
+		ts, _ := fw.Tasks()
+		return len(ts) == 1 && ts[0].Ran && ts[0].State == "Ready"
+	})
 }

@@ -43,6 +43,7 @@ type Task struct {
 	Execute, Arguments string
 	At                 time.Time // the one-time trigger
 	UserID             string
+	SID                string `json:",omitempty"` // UserID resolved
 	LogonType          string
 	RunLevel           string
 	StartWhenAvailable bool
@@ -245,7 +246,7 @@ func (f *Firewall) runAction(t Task) int64 {
 	}
 	ctx, cancel := context.WithTimeout(f.sched.ctx, limit)
 	defer cancel()
-	_, _, code := f.Run(ctx, script)
+	_, _, code := f.run(ctx, script, t.SID == sidSystem)
 	if ctx.Err() != nil && f.sched.ctx.Err() == nil {
 		return taskTerminated
 	}
@@ -471,7 +472,7 @@ func registerTask(c *cmdCall) error {
 	taskErr := func(msg, fqid string) error {
 		return c.writeError(&errorRecord{message: msg, category: "InvalidArgument", reason: "CimException", targetName: c.str("TaskName"), fqid: fqid + "," + c.def.name})
 	}
-	t := Task{Name: c.str("TaskName"), Path: `\`, State: "Ready", LastTaskResult: taskHasNotRun, UserID: "Administrator", LogonType: "Interactive", RunLevel: "Limited", ExecutionTimeLimit: 72 * time.Hour}
+	t := Task{Name: c.str("TaskName"), Path: `\`, State: "Ready", LastTaskResult: taskHasNotRun, UserID: "Administrator", SID: sidAdministrator, LogonType: "Interactive", RunLevel: "Limited", ExecutionTimeLimit: 72 * time.Hour}
 	c.strInto("TaskPath", &t.Path)
 	if !strings.HasPrefix(t.Path, `\`) || !strings.HasSuffix(t.Path, `\`) || strings.Contains(t.Path, `\\`) || strings.ContainsAny(t.Path+t.Name, `/:*?"<>|`) || strings.Contains(t.Name, `\`) || t.Name == "" {
 		return taskErr("The specified path is invalid.", "HRESULT 0x800700a1")
@@ -504,12 +505,13 @@ func registerTask(c *cmdCall) error {
 			return unsupportedAt(c.pos, "-Principal of %s", typeName(c.bound["Principal"]))
 		}
 		t.UserID, t.LogonType, t.RunLevel = toString(p.props["userid"]), toString(p.props["logontype"]), toString(p.props["runlevel"])
-		service := slices.ContainsFunc([]string{"SYSTEM", `NT AUTHORITY\SYSTEM`, "LocalSystem", `NT AUTHORITY\LOCALSERVICE`, `NT AUTHORITY\NETWORKSERVICE`}, func(n string) bool { return strings.EqualFold(n, t.UserID) })
+		t.SID = c.in.fw.lookupAccount(t.UserID)
+		service := slices.Contains([]string{sidSystem, sidLocalService, sidNetworkService}, t.SID)
 		switch {
+		case t.SID == "":
+			return taskErr("No mapping between account names and security IDs was done.", "HRESULT 0x80070534")
 		case service != (t.LogonType == "ServiceAccount"):
 			return taskErr("The task XML contains a value which is incorrectly formatted or out of range.", "HRESULT 0x80041318")
-		case !service && !strings.EqualFold(t.UserID, "Administrator") && !strings.EqualFold(t.UserID, computerName+`\Administrator`):
-			return taskErr("No mapping between account names and security IDs was done.", "HRESULT 0x80070534")
 		}
 	}
 	if c.has("Settings") {

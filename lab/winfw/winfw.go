@@ -378,6 +378,12 @@ func (f *Firewall) Modify(fn func(*State) error) error {
 // mutexes a script still holds when it ends are abandoned, as when a
 // process exits without releasing them.
 func (f *Firewall) Run(ctx context.Context, script string) (stdout, stderr string, exitCode int) {
+	return f.run(ctx, script, false)
+}
+
+// run is Run as the Administrator (system false: a WinRM command) or as
+// SYSTEM (a scheduled task's action).
+func (f *Firewall) run(ctx context.Context, script string, system bool) (stdout, stderr string, exitCode int) {
 	stmts, err := parseScript(script)
 	if err != nil {
 		var pe *parseError
@@ -386,7 +392,7 @@ func (f *Firewall) Run(ctx context.Context, script string) (stdout, stderr strin
 		}
 		return "", err.Error() + "\r\n", 1
 	}
-	in := &interp{ctx: ctx, fw: f}
+	in := &interp{ctx: ctx, fw: f, system: system}
 	defer f.mutexes.abandonAll(in)
 	// Enforce before the script even when no cmdlet changes anything, so
 	// that edits of winfw.json take effect at the next script (a no-op
