@@ -103,7 +103,7 @@ func windowsArm(run string, seconds int) string {
 	return "$rv=" + psQuote(revert) + ".Replace('PWHASH',$pwHash)\n" +
 		"$ta=New-ScheduledTaskAction -Execute (Join-Path $env:SystemRoot 'System32\\WindowsPowerShell\\v1.0\\powershell.exe') -Argument ('-NoProfile -NonInteractive -EncodedCommand '+[Convert]::ToBase64String([Text.Encoding]::Unicode.GetBytes($rv)))\n" +
 		"$tt=New-ScheduledTaskTrigger -Once -At (Get-Date).AddSeconds(" + strconv.Itoa(seconds) + ")\n" +
-		"$tp=New-ScheduledTaskPrincipal -UserId 'NT AUTHORITY\\SYSTEM' -LogonType ServiceAccount -RunLevel Highest\n" +
+		"$tp=New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -LogonType ServiceAccount -RunLevel Highest\n" +
 		"$ts=New-ScheduledTaskSettingsSet -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries -StartWhenAvailable -ExecutionTimeLimit (New-TimeSpan -Minutes 10)\n" +
 		"$null=Register-ScheduledTask -TaskName $pwId -TaskPath '\\portwarden\\' -Action $ta -Trigger $tt -Principal $tp -Settings $ts -Force -ErrorAction Stop\n" +
 		"$pwTask=$true\n" +

@@ -47,6 +47,12 @@ var accountNames = map[string]map[string]string{
 		"NETWORK SERVICE": sidNetworkService, `NT AUTHORITY\NETWORK SERVICE`: sidNetworkService,
 		"Administrator": sidAdministrator, computerName + `\Administrator`: sidAdministrator,
 	},
+	"de-DE": {
+		"SYSTEM": sidSystem, `NT-AUTORITÄT\SYSTEM`: sidSystem,
+		"LOKALER DIENST": sidLocalService, `NT-AUTORITÄT\LOKALER DIENST`: sidLocalService,
+		"NETZWERKDIENST": sidNetworkService, `NT-AUTORITÄT\NETZWERKDIENST`: sidNetworkService,
+		"Administrator": sidAdministrator, computerName + `\Administrator`: sidAdministrator,
+	},
 }
 
 // lookupAccount resolves an account name or SID, as LookupAccountName
@@ -57,7 +63,11 @@ func (f *Firewall) lookupAccount(name string) string {
 			return sid
 		}
 	}
-	for n, sid := range accountNames["en-US"] {
+	lang := f.opts.Language
+	if lang == "" {
+		lang = "en-US"
+	}
+	for n, sid := range accountNames[lang] {
 		if strings.EqualFold(n, name) {
 			return sid
 		}

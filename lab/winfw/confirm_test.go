@@ -90,7 +90,7 @@ func TestUnconfirmedApplyRevertsByItself(t *testing.T) {
 		t.Fatalf("the apply changed nothing:\n%s", got)
 	}
 	tasks, err := fw.Tasks()
-	if err != nil || len(tasks) != 1 || tasks[0].Path != `\portwarden\` || tasks[0].UserID != `NT AUTHORITY\SYSTEM` || tasks[0].Ran {
+	if err != nil || len(tasks) != 1 || tasks[0].Path != `\portwarden\` || tasks[0].UserID != "S-1-5-18" || tasks[0].Ran {
 		t.Fatalf("tasks after the apply: %+v %v", tasks, err)
 	}
 	waitFor(t, "the revert", 15*time.Second, func() bool { return groupRules(snapshot(t, fw)) == before })
@@ -563,4 +563,28 @@ func TestRevertTaskLockAdmitsAdministrators(t *testing.T) {
 		ts, _ := fw.Tasks()
 		return len(ts) == 1 && ts[0].Ran && ts[0].State == "Ready"
 	})
+}
+
+// TestRevertTaskOnAGermanWindows: Windows localizes account names (on a
+// German Windows SYSTEM is NT-AUTORITÄT\SYSTEM), not SIDs: the revert
+// task names SYSTEM by its SID, so that it registers whatever the host's
+// language, and runs as SYSTEM.
+func TestRevertTaskOnAGermanWindows(t *testing.T) {
+	fw, err := New(Options{StateDir: t.TempDir(), ManagementPort: 5986, Language: "de-DE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, fw)
+	_, errOut, code := fw.Run(context.Background(), "$global:ErrorActionPreference='Stop'\n$tp=New-ScheduledTaskPrincipal -UserId 'NT AUTHORITY\\SYSTEM' -LogonType ServiceAccount -RunLevel Highest\n"+
+		"$ta=New-ScheduledTaskAction -Execute 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe' -Argument '-NoProfile'\n$tt=New-ScheduledTaskTrigger -Once -At (Get-Date).AddSeconds(60)\n"+
+		"Register-ScheduledTask -TaskName 't' -TaskPath '\\x\\' -Action $ta -Trigger $tt -Principal $tp -ErrorAction Stop")
+	if code == 0 || !strings.Contains(errOut, "No mapping between account names and security IDs was done.") {
+		t.Fatalf("an English account name on a German Windows: exit %d\n%s", code, errOut)
+	}
+	apply(t, fw, desired(rule.Additive))
+	guardedApply(t, fw, desired(rule.Enforce), time.Minute)
+	tasks, err := fw.Tasks()
+	if err != nil || len(tasks) != 1 || tasks[0].SID != sidSystem || tasks[0].LogonType != "ServiceAccount" {
+		t.Fatalf("tasks after the apply: %+v %v", tasks, err)
+	}
 }

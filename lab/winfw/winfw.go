@@ -56,6 +56,11 @@ type Options struct {
 	// CimException, as "Access is denied." would be) without changing
 	// anything. For tests of a failure half-way through a script.
 	Fault func(cmdlet string) string
+	// Language is the simulated host's display language, which names
+	// the built-in accounts: "" or "en-US" (NT AUTHORITY\SYSTEM), or
+	// "de-DE" (NT-AUTORITÄT\SYSTEM), where a script that names an
+	// account in English fails, as on a German Windows.
+	Language string
 }
 
 // State is the simulated firewall: what winfw.json holds.
@@ -143,6 +148,9 @@ func New(opts Options) (*Firewall, error) {
 	}
 	if opts.Namespace != "" && (strings.ContainsAny(opts.Namespace, "/\\ \x00") || opts.Namespace == "." || opts.Namespace == "..") {
 		return nil, fmt.Errorf("winfw: bad namespace name %q", opts.Namespace)
+	}
+	if _, ok := accountNames[opts.Language]; !ok && opts.Language != "" {
+		return nil, fmt.Errorf("winfw: display language %q is not simulated", opts.Language)
 	}
 	f := &Firewall{
 		opts:      opts,

@@ -85,7 +85,7 @@ foreach($x in $made){Rename-NetFirewallRule -InputObject $x -NewName ($x.Name -r
 '.Replace('PWHASH',$pwHash)
 $ta=New-ScheduledTaskAction -Execute (Join-Path $env:SystemRoot 'System32\WindowsPowerShell\v1.0\powershell.exe') -Argument ('-NoProfile -NonInteractive -EncodedCommand '+[Convert]::ToBase64String([Text.Encoding]::Unicode.GetBytes($rv)))
 $tt=New-ScheduledTaskTrigger -Once -At (Get-Date).AddSeconds(60)
-$tp=New-ScheduledTaskPrincipal -UserId 'NT AUTHORITY\SYSTEM' -LogonType ServiceAccount -RunLevel Highest
+$tp=New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -LogonType ServiceAccount -RunLevel Highest
 $ts=New-ScheduledTaskSettingsSet -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries -StartWhenAvailable -ExecutionTimeLimit (New-TimeSpan -Minutes 10)
 $null=Register-ScheduledTask -TaskName $pwId -TaskPath '\portwarden\' -Action $ta -Trigger $tt -Principal $tp -Settings $ts -Force -ErrorAction Stop
 $pwTask=$true
