@@ -220,6 +220,13 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 	switch h.OS {
 	case "linux":
 		cfg, ds := d.sshConfig(merged(func(l layer) map[string]*value { return l.ssh }), h.Address)
+		// A diagnostic about no attribute in particular (no known_hosts
+		// to be found) points at the host.
+		for _, dg := range ds {
+			if dg.Subject == nil {
+				dg.Subject = b.DefRange.Ptr()
+			}
+		}
 		diags = append(diags, redactComputed(ds, l.attrs["address"], "this host")...)
 		h.SSH = cfg
 	case "windows":
