@@ -107,10 +107,7 @@ func parseSDDL(s string) (dirACL, bool) {
 
 func (f *Firewall) aclPath() string { return f.programDataHost() + ".acl.json" }
 
-func (f *Firewall) saveACL(a dirACL) error {
-	b, _ := json.Marshal(a)
-	return os.WriteFile(f.aclPath(), b, 0o600)
-}
+func (f *Firewall) saveACL(a dirACL) error { return writeJSON(f.aclPath(), a) }
 
 func (f *Firewall) loadACL() dirACL {
 	var a dirACL

@@ -94,17 +94,7 @@ func (f *Firewall) loadTasks() ([]Task, error) {
 	return ts, nil
 }
 
-func (f *Firewall) saveTasks(ts []Task) error {
-	b, err := json.MarshalIndent(ts, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := f.tasksPath() + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, f.tasksPath())
-}
+func (f *Firewall) saveTasks(ts []Task) error { return writeJSON(f.tasksPath(), ts) }
 
 // withTasks changes the task store under the scheduler's lock.
 func (f *Firewall) withTasks(fn func(ts []Task) ([]Task, bool, error)) error {

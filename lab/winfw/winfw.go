@@ -266,15 +266,7 @@ func (f *Firewall) load() (State, error) {
 }
 
 func (f *Firewall) save(st *State) error {
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := f.statePath + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("winfw: saving the rule store: %w", err)
-	}
-	if err := os.Rename(tmp, f.statePath); err != nil {
+	if err := writeJSON(f.statePath, st); err != nil {
 		return fmt.Errorf("winfw: saving the rule store: %w", err)
 	}
 	return nil
