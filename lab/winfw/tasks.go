@@ -14,16 +14,16 @@ package winfw
 // parameter is refused loudly, mandatory ones are enforced, and
 // Unregister-ScheduledTask without -Confirm:$false fails, since the
 // cmdlet asks for confirmation and powershell.exe -NonInteractive cannot
-// ask. An action runs only if it is powershell.exe at its real path with
-// -EncodedCommand (and -NoProfile, -NonInteractive, -ExecutionPolicy); the
-// script runs against the firewall with the same interpreter as a WinRM
-// command. Whatever a failing action changed stays changed, the task
+// ask. An action runs only if it is powershell.exe at its real path; its
+// arguments are read as lab/wsman reads a WinRS command's powershell.exe
+// (wsman.PowerShellArgs), and a script that would come from standard
+// input is refused. The script runs against the firewall with the same
+// interpreter as a WinRM command. Whatever a failing action changed stays changed, the task
 // stays registered with its LastTaskResult, as on Windows. The simulated
 // host is on AC power, so the battery settings change nothing.
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -220,15 +220,21 @@ func (f *Firewall) fire(path, name string) {
 	})
 }
 
-// runAction starts the action's program: only Windows PowerShell with an
-// encoded command is simulated.
+// runAction starts the action's program: only Windows PowerShell is
+// simulated, its arguments read as lab/wsman reads a WinRS command's.
 func (f *Firewall) runAction(t Task) int64 {
 	if !strings.EqualFold(t.Execute, powershellExe) && !strings.EqualFold(t.Execute, `%SystemRoot%\System32\WindowsPowerShell\v1.0\powershell.exe`) {
 		return taskFileNotFound
 	}
-	script, ok := encodedCommand(t.Arguments)
-	if !ok {
+	script, fromStdin, failure, code := wsman.PowerShellArgs(t.Arguments)
+	switch {
+	case fromStdin:
+		// A task's powershell.exe has no input to read a script from:
+		// it would wait for one until ExecutionTimeLimit. The
+		// simulation refuses it at once.
 		return powershellBadArgs
+	case failure != "":
+		return int64(uint32(int32(code)))
 	}
 	limit := t.ExecutionTimeLimit
 	if limit <= 0 {
@@ -236,44 +242,11 @@ func (f *Firewall) runAction(t Task) int64 {
 	}
 	ctx, cancel := context.WithTimeout(f.sched.ctx, limit)
 	defer cancel()
-	_, _, code := f.run(ctx, script, t.SID == sidSystem)
+	_, _, code = f.run(ctx, script, t.SID == sidSystem)
 	if ctx.Err() != nil && f.sched.ctx.Err() == nil {
 		return taskTerminated
 	}
 	return int64(uint32(int32(code)))
-}
-
-// encodedCommand reads powershell.exe's arguments as the task gives them:
-// -NoProfile, -NonInteractive, -ExecutionPolicy X and -EncodedCommand X
-// (case-insensitive, abbreviations as powershell.exe takes them). ok is
-// false for anything else, which powershell.exe would refuse or which the
-// simulation does not run (-File, -Command).
-func encodedCommand(args string) (script string, ok bool) {
-	fields := strings.Fields(args)
-	for i := 0; i < len(fields); i++ {
-		a := strings.ToLower(fields[i])
-		switch {
-		case a == "-noprofile" || a == "-nop", a == "-noninteractive" || a == "-noni":
-		case a == "-executionpolicy" || a == "-ep" || a == "-ex":
-			i++
-			if i >= len(fields) {
-				return "", false
-			}
-		case a == "-encodedcommand" || a == "-enc" || a == "-e" || a == "-ec":
-			i++
-			if i >= len(fields) || script != "" {
-				return "", false
-			}
-			b, err := base64.StdEncoding.DecodeString(fields[i])
-			if err != nil || len(b)%2 != 0 {
-				return "", false
-			}
-			script = wsman.DecodeUTF16LE(b)
-		default:
-			return "", false
-		}
-	}
-	return script, script != ""
 }
 
 const taskNS = "Microsoft.Management.Infrastructure.CimInstance#Root/Microsoft/Windows/TaskScheduler/"
