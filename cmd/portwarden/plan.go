@@ -28,33 +28,57 @@ var handshakesUsage = fmt.Sprintf("SSH handshakes in flight at once, apart from 
 	"that ramps from %d to %d and is lowered when it drops connections (MaxStartups)",
 	transport.DefaultHandshakesInitial, transport.DefaultHandshakesPerServer)
 
-// runFlags are the flags of commands that connect to hosts.
-type runFlags struct {
-	common
+// connectFlags are how plan, apply, verify, report and watch reach the
+// hosts: how many at once, the SSH handshakes in flight, new host keys.
+type connectFlags struct {
 	parallel          int
 	handshakes        int
 	acceptNewHostKeys bool
-	progress          string
-	destroy           bool
-	local             bool
+}
+
+func addConnectFlags(fs *flag.FlagSet, c *connectFlags) {
+	fs.IntVar(&c.parallel, "parallel", 0, parallelUsage)
+	fs.IntVar(&c.handshakes, "max-handshakes", transport.DefaultHandshakesInFlight, handshakesUsage)
+	fs.BoolVar(&c.acceptNewHostKeys, "accept-new-host-keys", false, "record the SSH host key of hosts not yet in known_hosts (a changed key is always refused)")
+}
+
+// check says what is wrong with the flags, or "".
+func (c *connectFlags) check() string {
+	switch {
+	case c.handshakes < 1:
+		return "--max-handshakes must be at least 1"
+	case c.parallel < 0:
+		return "--parallel must be 0 (from the machine) or more"
+	}
+	return ""
+}
+
+// dialer is the dialer the flags ask for, with a bastion pool and a
+// handshake limit of its own: one per run (watch keeps it across rounds).
+func (c *connectFlags) dialer() orchestrator.TransportDialer {
+	return orchestrator.TransportDialer{AcceptNewHostKeys: c.acceptNewHostKeys, Bastions: &transport.BastionPool{},
+		Handshakes: transport.NewHandshakes(transport.HandshakeLimits{InFlight: c.handshakes})}
+}
+
+// runFlags are the flags of commands that connect to hosts.
+type runFlags struct {
+	common
+	connectFlags
+	progress string
+	destroy  bool
+	local    bool
 }
 
 func addRunFlags(fs *flag.FlagSet, r *runFlags) {
-	fs.IntVar(&r.parallel, "parallel", 0, parallelUsage)
-	fs.IntVar(&r.handshakes, "max-handshakes", transport.DefaultHandshakesInFlight, handshakesUsage)
-	fs.BoolVar(&r.acceptNewHostKeys, "accept-new-host-keys", false, "record the SSH host key of hosts not yet in known_hosts (a changed key is always refused)")
+	addConnectFlags(fs, &r.connectFlags)
 	fs.StringVar(&r.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines, json (one event per line) or none")
 	fs.BoolVar(&r.local, "local", false, "run on this machine, the one --host, without SSH (as root; refused when the host's addresses are not this machine's)")
 	fs.BoolVar(&r.destroy, "destroy", false, "remove everything portwarden owns from the hosts (rules, chains, jump rules, enforce mode) instead of applying the policy")
 }
 
 func checkRunFlags(fs *flag.FlagSet, r *runFlags) int {
-	if r.handshakes < 1 {
-		fmt.Fprintf(fs.Output(), "portwarden %s: --max-handshakes must be at least 1\n", fs.Name())
-		return 1
-	}
-	if r.parallel < 0 {
-		fmt.Fprintf(fs.Output(), "portwarden %s: --parallel must be 0 (from the machine) or more\n", fs.Name())
+	if msg := r.connectFlags.check(); msg != "" {
+		fmt.Fprintf(fs.Output(), "portwarden %s: %s\n", fs.Name(), msg)
 		return 1
 	}
 	if !slices.Contains([]string{"auto", "bar", "lines", "json", "none"}, r.progress) {
@@ -88,8 +112,7 @@ func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, b
 	s := &session{inv: inv, addrs: addrs, rules: rules, skipped: r.skipped}
 	s.prog = newProgress(stderr, r.progress, r.format)
 	s.engine = &orchestrator.Engine{
-		Dialer: orchestrator.TransportDialer{AcceptNewHostKeys: r.acceptNewHostKeys, Bastions: &transport.BastionPool{},
-			Handshakes: transport.NewHandshakes(transport.HandshakeLimits{InFlight: r.handshakes})},
+		Dialer:            r.dialer(),
 		Platform:          orchestrator.HostPlatform{},
 		Hooks:             s.prog,
 		Parallel:          r.parallel,
