@@ -178,17 +178,18 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	s.prog.start("Planning", len(s.managed()))
 	s.engine.PlanOnly = true // facts go as each host is planned
 	var plans []*orchestrator.HostPlan
+	var stream *planStream
 	if r.format == "json" {
 		// Each host is written as soon as it and the hosts before it
 		// are planned.
-		jw := newHostsWriter(stdout)
-		plans = s.engine.PlanEach(ctx, s.rules, func(p *orchestrator.HostPlan) { jw.add(hostPlanJSON(p)) })
+		stream = newPlanStream(stdout, *out != "")
+		plans = s.engine.PlanEach(ctx, s.rules, stream.add)
 		for _, p := range s.skipped {
-			jw.add(hostPlanJSON(p))
+			stream.add(p)
 		}
 		plans = append(plans, s.skipped...)
 		s.prog.finish()
-		if code := jw.close(stderr, []jsonField{{"summary", planSummary(plans)}}); code != 0 {
+		if code := stream.close(stderr, plans); code != 0 {
 			return code
 		}
 	} else {
@@ -197,7 +198,11 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		writePlanText(stdout, plans)
 	}
 	if *out != "" {
-		if err := savePlan(*out, planJSON(plans)); err != nil {
+		doc := planJSON
+		if stream != nil {
+			doc = stream.doc // the hosts' JSON as written, not built again
+		}
+		if err := savePlan(*out, doc(plans)); err != nil {
 			fmt.Fprintf(stderr, "Error: %s\n", err)
 			return 1
 		}
@@ -408,6 +413,38 @@ func hostPlanJSON(p *orchestrator.HostPlan) jsonHostPlan {
 		h.Notes = []string{}
 	}
 	return h
+}
+
+// planStream writes a plan document host by host (newHostsWriter), each
+// host's JSON built once; with keep, it also keeps them for the saved
+// plan (plan --format json --out).
+type planStream struct {
+	jw    *hostsWriter
+	keep  bool
+	hosts []jsonHostPlan
+}
+
+func newPlanStream(w io.Writer, keep bool) *planStream {
+	return &planStream{jw: newHostsWriter(w), keep: keep, hosts: []jsonHostPlan{}}
+}
+
+func (s *planStream) add(p *orchestrator.HostPlan) {
+	h := hostPlanJSON(p)
+	s.jw.add(h)
+	if s.keep {
+		s.hosts = append(s.hosts, h)
+	}
+}
+
+// close ends the document with the summary of plans (the hosts added).
+func (s *planStream) close(stderr io.Writer, plans []*orchestrator.HostPlan) int {
+	return s.jw.close(stderr, []jsonField{{"summary", planSummary(plans)}})
+}
+
+// doc is the document written, as planJSON(plans) makes it; only with
+// keep.
+func (s *planStream) doc(plans []*orchestrator.HostPlan) jsonPlan {
+	return jsonPlan{FormatVersion: formatVersion, Hosts: s.hosts, Summary: planSummary(plans)}
 }
 
 func planJSON(plans []*orchestrator.HostPlan) jsonPlan {
