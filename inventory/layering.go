@@ -101,7 +101,7 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 		s, ds := toString(v, "address")
 		diags = append(diags, ds...)
 		h.Address = s
-		h.AddressRange = v.rng
+		h.AddressRange, h.AddressComputed = v.rng, v.computed
 		if a, err := netip.ParseAddr(s); err == nil {
 			if a.Zone() != "" {
 				diags = append(diags, attrDiag(v, "Invalid address", fmt.Sprintf("Address %q has a zone; use an address without one.", s)))

@@ -168,7 +168,7 @@ func computeRulesEach(ctx context.Context, c *common, stderr io.Writer, each fun
 		need := needsPlaceholder(hr, inv, addrs, missing)
 		switch {
 		case missing[hr.Host.Name]:
-			c.skip(hr.Host, fmt.Errorf("its address %s did not resolve (%s)", shownAddress(inv, hr.Host), hr.Host.AddressRange))
+			c.skip(hr.Host, fmt.Errorf("its address %s did not resolve (%s)", shownAddress(hr.Host), hr.Host.AddressRange))
 		case len(need) > 0:
 			c.skip(hr.Host, fmt.Errorf("its rules need the address of %s, which did not resolve", strings.Join(need, ", ")))
 			diags = append(diags, &hcl.Diagnostic{
