@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -91,7 +90,7 @@ func (Windows) Apply(_ Facts, d Desired) (Script, error) {
 	// The apply section first: whatever stops the script, it says what
 	// the host is left with ($pwLeft), and "lock=busy" lands there too.
 	b.WriteString("'" + SectionMarker + linuxSecApply + "'\n")
-	b.WriteString(windowsTakeLock(lockMillis, "'lock=busy';'outcome=unchanged';throw ('portwarden: "+WindowsLockHeld+"'+$env:COMPUTERNAME+' (waited "+strconv.Itoa(lockMillis/1000)+" s)')"))
+	b.WriteString(windowsTakeLock(lockMillis, "'lock=busy';'outcome=unchanged';throw ('portwarden: "+WindowsLockHeld+"'+$env:COMPUTERNAME+$pwWhy)"))
 	b.WriteString("$pwLeft='unchanged';$pwTask=$false;$pwPhase=0\n")
 	b.WriteString(windowsGuardHead(run))
 	b.WriteString("try{\n")

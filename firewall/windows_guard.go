@@ -103,7 +103,7 @@ func windowsArm(run string, seconds int) string {
 	return "$rv=" + psQuote(revert) + ".Replace('PWHASH',$pwHash)\n" +
 		"$ta=New-ScheduledTaskAction -Execute (Join-Path $env:SystemRoot 'System32\\WindowsPowerShell\\v1.0\\powershell.exe') -Argument ('-NoProfile -NonInteractive -EncodedCommand '+[Convert]::ToBase64String([Text.Encoding]::Unicode.GetBytes($rv)))\n" +
 		"$tt=New-ScheduledTaskTrigger -Once -At (Get-Date).AddSeconds(" + strconv.Itoa(seconds) + ")\n" +
-		"$tp=New-ScheduledTaskPrincipal -UserId 'NT AUTHORITY\\SYSTEM' -LogonType ServiceAccount -RunLevel Highest\n" +
+		"$tp=New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -LogonType ServiceAccount -RunLevel Highest\n" +
 		"$ts=New-ScheduledTaskSettingsSet -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries -StartWhenAvailable -ExecutionTimeLimit (New-TimeSpan -Minutes 10)\n" +
 		"$null=Register-ScheduledTask -TaskName $pwId -TaskPath '\\portwarden\\' -Action $ta -Trigger $tt -Principal $tp -Settings $ts -Force -ErrorAction Stop\n" +
 		"$pwTask=$true\n" +
@@ -149,14 +149,26 @@ func windowsRestore(run string) string {
 }
 
 // windowsTakeLock takes the host-wide mutex within millis, or runs
-// onBusy (which must end the script).
+// onBusy (which must end the script; $pwWhy says why, in parentheses).
+// The mutex is created with a DACL of its own (windowsMutexSDDL), not
+// the creator's default one, which for the revert task (SYSTEM) need not
+// let Administrators open it. A mutex that cannot be opened (made by
+// another program, or by an older portwarden's revert task, with a DACL
+// that shuts this account out) counts as busy: it exists, so its maker
+// is still running.
 func windowsTakeLock(millis int, onBusy string) string {
-	return "$mx=[Threading.Mutex]::new($false,'" + windowsMutex + "')\n" +
-		"$locked=$false\n" +
-		"try{$locked=$mx.WaitOne(" + strconv.Itoa(millis) + ")}catch{$locked=$true}\n" +
-		"if(!$locked){$mx.Dispose();" + onBusy + "}\n" +
+	return "$pwNew=$false;$mx=$null;$locked=$false;$pwWhy=' (waited " + strconv.Itoa(millis/1000) + " s)'\n" +
+		"$mxs=[Security.AccessControl.MutexSecurity]::new()\n" +
+		"$mxs.SetSecurityDescriptorSddlForm('" + windowsMutexSDDL + "')\n" +
+		"try{$mx=[Threading.Mutex]::new($false,'" + windowsMutex + "',[ref]$pwNew,$mxs)}catch{$pwWhy=' (its mutex " + windowsMutex + " cannot be opened by this account: '+$_.Exception.Message+')'}\n" +
+		"if($mx){try{$locked=$mx.WaitOne(" + strconv.Itoa(millis) + ")}catch{$locked=$true}}\n" +
+		"if(!$locked){if($mx){$mx.Dispose()};" + onBusy + "}\n" +
 		"try{\n"
 }
+
+// windowsMutexSDDL is the lock's DACL: full access for SYSTEM (the
+// revert task) and Administrators (apply and confirm over WinRM).
+const windowsMutexSDDL = "D:(A;;GA;;;SY)(A;;GA;;;BA)"
 
 // windowsRevertTask is the script the scheduled task runs (as SYSTEM, in
 // its own powershell.exe): under the lock, if the marker still names this
@@ -185,7 +197,7 @@ func windowsConfirmBody(id string, revertNow bool) (string, error) {
 	b.WriteString(windowsPreamble)
 	b.WriteString("'" + SectionMarker + guardSecConfirm + "'\n")
 	b.WriteString(windowsGuardHead(run))
-	b.WriteString(windowsTakeLock(windowsLockWaitMillis, "'result=unknown';throw ('portwarden: "+WindowsLockHeld+"'+$env:COMPUTERNAME)"))
+	b.WriteString(windowsTakeLock(windowsLockWaitMillis, "'result=unknown';throw ('portwarden: "+WindowsLockHeld+"'+$env:COMPUTERNAME+$pwWhy)"))
 	b.WriteString(windowsReadArmed)
 	b.WriteString("if($pwA -and $pwA[0] -eq $pwId){\n")
 	if revertNow {

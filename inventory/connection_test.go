@@ -89,3 +89,21 @@ host "set" {
 		t.Errorf("winrm over http: port %d https %v", w.Port, w.HTTPS)
 	}
 }
+
+// TestNoKnownHostsPointsAtTheHost: without a home directory there is no
+// default known_hosts; the diagnostic names the host's block.
+func TestNoKnownHostsPointsAtTheHost(t *testing.T) {
+	t.Setenv("HOME", "")
+	src := "host \"l\" {\n  address = \"192.0.2.1\"\n  os      = \"linux\"\n  ssh {\n    private_key = \"/k\"\n  }\n}\n"
+	_, diags := Parse([]byte(src), filepath.Join(t.TempDir(), "inv.hcl"), builtin(t))
+	for _, dg := range diags {
+		if dg.Summary != "No known_hosts" {
+			continue
+		}
+		if dg.Subject == nil || dg.Subject.Start.Line != 1 {
+			t.Errorf("No known_hosts: subject %v, want host \"l\"'s block on line 1", dg.Subject)
+		}
+		return
+	}
+	t.Fatalf("no \"No known_hosts\" diagnostic: %v", diags)
+}

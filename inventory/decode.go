@@ -75,7 +75,7 @@ func (d *decoder) decode(body hcl.Body) hcl.Diagnostics {
 			}
 			if prev := addrs[key]; prev != nil {
 				shown := h.Address
-				if !writtenAttr(b, "address") {
+				if h.AddressComputed {
 					shown = "(computed, not shown)"
 				}
 				diags = append(diags, &hcl.Diagnostic{

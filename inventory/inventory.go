@@ -67,6 +67,9 @@ type Host struct {
 	// AddressRange is where the address is written, for diagnostics
 	// about it (a DNS name that does not resolve).
 	AddressRange hcl.Range
+	// AddressComputed is set when the address is not written out in the
+	// inventory (env(), file(), a reference): diagnostics do not show it.
+	AddressComputed bool
 }
 
 // Network is a set of source addresses that are not hosts: admin PCs,

@@ -101,7 +101,7 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 		s, ds := toString(v, "address")
 		diags = append(diags, ds...)
 		h.Address = s
-		h.AddressRange = v.rng
+		h.AddressRange, h.AddressComputed = v.rng, v.computed
 		if a, err := netip.ParseAddr(s); err == nil {
 			if a.Zone() != "" {
 				diags = append(diags, attrDiag(v, "Invalid address", fmt.Sprintf("Address %q has a zone; use an address without one.", s)))
@@ -220,6 +220,13 @@ func (d *decoder) decodeHost(b *hcl.Block) (*Host, hcl.Diagnostics) {
 	switch h.OS {
 	case "linux":
 		cfg, ds := d.sshConfig(merged(func(l layer) map[string]*value { return l.ssh }), h.Address)
+		// A diagnostic about no attribute in particular (no known_hosts
+		// to be found) points at the host.
+		for _, dg := range ds {
+			if dg.Subject == nil {
+				dg.Subject = b.DefRange.Ptr()
+			}
+		}
 		diags = append(diags, redactComputed(ds, l.attrs["address"], "this host")...)
 		h.SSH = cfg
 	case "windows":

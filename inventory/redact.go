@@ -97,17 +97,6 @@ func redactComputed(ds hcl.Diagnostics, v *value, what string) hcl.Diagnostics {
 	return ds
 }
 
-// writtenAttr reports whether block b sets name to a value written out in
-// the file, which a diagnostic may quote.
-func writtenAttr(b *hcl.Block, name string) bool {
-	body, ok := b.Body.(*hclsyntax.Body)
-	if !ok {
-		return false
-	}
-	a := body.Attributes[name]
-	return a != nil && literalExpr(a.Expr)
-}
-
 func walkStrings(v cty.Value, f func(string)) {
 	if v.IsNull() || !v.IsKnown() {
 		return

@@ -122,7 +122,7 @@ func applyHop(c *transport.SSHConfig, oc *openSSH, alias string, set func(string
 	if hn := oc.get(alias, "HostName"); hn != "" {
 		hn = strings.ReplaceAll(hn, "%h", alias)
 		if _, err := netip.ParseAddr(hn); err != nil && !validHostname(hn) {
-			return fmt.Errorf("HostName %q is not an address or host name", hn)
+			return fmt.Errorf("the HostName %q is not an address or host name", hn)
 		}
 		c.Address = hn
 	}
@@ -132,7 +132,7 @@ func applyHop(c *transport.SSHConfig, oc *openSSH, alias string, set func(string
 	if p := oc.get(alias, "Port"); p != "" && !set("port") {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {
-			return fmt.Errorf("Port %q is not a port number", p)
+			return fmt.Errorf("the Port %q is not a port number", p)
 		}
 		c.Port = n
 	}

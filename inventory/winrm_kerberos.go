@@ -47,10 +47,8 @@ func (d *decoder) winrmKerberos(m map[string]*value, c *transport.WinRMConfig) h
 	if ccache != "" {
 		c.Krb5CCachePath = d.path(ccache)
 	}
+	// c.Auth is the default (ntlm) unless the block sets auth.
 	auth := c.Auth
-	if auth == "" && m["auth"] == nil {
-		auth = "ntlm" // the default, where the caller has not set it yet
-	}
 	if !slices.Contains(winrmAuths, auth) {
 		return append(diags, attrDiag(m["auth"], "Invalid winrm auth", fmt.Sprintf("auth %q is not supported: want \"ntlm\", \"basic\" or \"kerberos\".", c.Auth)))
 	}

@@ -160,7 +160,7 @@ func unshareMount(ctx context.Context, target string, argv ...string) error {
 	if err == nil || !refusedBind(err) {
 		return err
 	}
-	for cpu := range runtime.NumCPU() {
+	for _, cpu := range allowedCPUs() {
 		if err = runPinned(ctx, cpu, args); err == nil {
 			mountCPU.Store(int32(cpu))
 			return nil
@@ -170,6 +170,32 @@ func unshareMount(ctx context.Context, target string, argv ...string) error {
 		}
 	}
 	return err
+}
+
+// allowedCPUs are the CPUs this process may run on (its affinity, which
+// need not be 0..N-1: a cgroup or taskset may leave any set), else
+// 0..NumCPU-1 if the kernel does not say.
+func allowedCPUs() []int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err == nil && set.Count() > 0 {
+		return cpusOf(&set)
+	}
+	cpus := make([]int, runtime.NumCPU())
+	for i := range cpus {
+		cpus[i] = i
+	}
+	return cpus
+}
+
+// cpusOf lists the CPUs in set, in order.
+func cpusOf(set *unix.CPUSet) []int {
+	var cpus []int
+	for cpu := range len(set) * 64 {
+		if set.IsSet(cpu) {
+			cpus = append(cpus, cpu)
+		}
+	}
+	return cpus
 }
 
 func runPinned(ctx context.Context, cpu int, unshareArgs []string) error {

@@ -177,17 +177,27 @@ func (l *Lab) setupKDC(ctx context.Context, p kdcPrograms) error {
 	if _, err := l.kdcTool(ctx, []byte(string(pw)+"\n"+string(pw)+"\n"), p.kadmin, "-r", KerberosRealm, "-q", "addprinc +requires_preauth "+WindowsUser); err != nil {
 		return fmt.Errorf("setting up the KDC: adding %s: %w", WindowsUser, err)
 	}
+	// Every Windows host's service principal and keytab in one
+	// kadmin.local session (commands on stdin): addprinc -randkey makes
+	// the key, ktadd -norandkey exports it as it is (a plain ktadd would
+	// randomize it once more).
+	var script strings.Builder
+	var hosts []Host
 	for _, h := range l.Hosts {
 		if h.OS != Windows {
 			continue
 		}
 		spn := SPN(h)
-		if _, err := l.kdcTool(ctx, nil, p.kadmin, "-r", KerberosRealm, "-q", "addprinc -randkey "+spn); err != nil {
-			return fmt.Errorf("setting up the KDC: adding %s: %w", spn, err)
-		}
-		if _, err := l.kdcTool(ctx, nil, p.kadmin, "-r", KerberosRealm, "-q", "ktadd -k "+keytabPath(h)+" "+spn); err != nil {
-			return fmt.Errorf("setting up the KDC: keytab of %s: %w", h.Name, err)
-		}
+		fmt.Fprintf(&script, "addprinc -randkey %s\nktadd -norandkey -k %s %s\n", spn, keytabPath(h), spn)
+		hosts = append(hosts, h)
+	}
+	if len(hosts) == 0 {
+		return nil
+	}
+	if _, err := l.kdcTool(ctx, []byte(script.String()), p.kadmin, "-r", KerberosRealm); err != nil {
+		return fmt.Errorf("setting up the KDC: the hosts' service principals and keytabs: %w", err)
+	}
+	for _, h := range hosts {
 		if _, err := os.Stat(keytabPath(h)); err != nil {
 			return fmt.Errorf("setting up the KDC: keytab of %s: %w", h.Name, err)
 		}

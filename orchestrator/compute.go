@@ -125,12 +125,14 @@ func ComputeEach(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses
 	}
 	out := make([]*HostRules, 0, len(inv.Hosts))
 	byName := map[string]*HostRules{}
-	roles := map[string][]source{} // role → hosts and networks that play it
-	for _, h := range inv.Hosts {
+	roles := map[string][]source{}                // role → hosts and networks that play it
+	own := make([][]netip.Prefix, len(inv.Hosts)) // out[i]'s addresses
+	for i, h := range inv.Hosts {
 		hr := &HostRules{Host: h, Roles: EffectiveRoles(h, pol)}
 		out = append(out, hr)
 		byName[h.Name] = hr
 		ps := prefixesOf(h, addrs)
+		own[i] = ps
 		for _, r := range hr.Roles {
 			roles[r] = append(roles[r], source{host: h, prefixes: ps})
 		}
@@ -267,7 +269,8 @@ func ComputeEach(inv *inventory.Inventory, pol *policies.Policy, addrs Addresses
 	}
 	for i, hr := range out {
 		out[i] = nil // handed over: each owns it now
-		self := prefixesOf(hr.Host, addrs)
+		self := own[i]
+		own[i] = nil
 		for _, p := range pending[hr] {
 			r := p.rule
 			slices.Sort(p.fromRoles)

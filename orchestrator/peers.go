@@ -33,7 +33,11 @@ func newRoleMembers(srcs []source) *roleMembers {
 		}
 		if s.host != nil {
 			m.isHost[s.host] = true
-			for _, p := range slices.Compact(slices.Clone(s.prefixes)) {
+			// Each of the host's addresses once, however the caller's
+			// Addresses lists them.
+			own := slices.Clone(s.prefixes)
+			slices.SortFunc(own, netip.Prefix.Compare)
+			for _, p := range slices.Compact(own) {
 				m.hosts[p.Addr()]++
 			}
 		}

@@ -79,7 +79,10 @@ func TestComputeSourcesMatchReference(t *testing.T) {
 		addr Addresses
 	}
 	tp := testPolicy(t)
-	cases := []tc{{"overlaps", tp, parseInv(t, tp, overlapInv), twins}}
+	// A caller's Addresses may repeat an address, not necessarily next
+	// to itself: it is still the host's own, not another member's.
+	repeated := Addresses{"twin1": {netip.MustParseAddr("10.0.0.40"), netip.MustParseAddr("10.0.0.41"), netip.MustParseAddr("10.0.0.40")}, "twin2": {netip.MustParseAddr("10.0.0.43")}}
+	cases := []tc{{"overlaps", tp, parseInv(t, tp, overlapInv), twins}, {"repeated addresses", tp, parseInv(t, tp, overlapInv), repeated}}
 	for _, f := range []struct {
 		file    string
 		version int

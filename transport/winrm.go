@@ -107,7 +107,9 @@ func DialWinRM(ctx context.Context, cfg WinRMConfig) (Conn, error) {
 	params := winrm.NewParameters(winrmOperationTimeout, "en-US", 153600)
 	params.TransportDecorator = func() winrm.Transporter { return tr }
 	c.params = params
-	endpoint := &winrm.Endpoint{Host: cfg.Address, Port: cfg.Port, HTTPS: cfg.HTTPS, Insecure: cfg.Insecure, Timeout: cfg.CommandTimeout}
+	// The endpoint's Timeout bounds the library's own HTTP client, which
+	// this transport replaces: Run bounds each command itself.
+	endpoint := &winrm.Endpoint{Host: cfg.Address, Port: cfg.Port, HTTPS: cfg.HTTPS, Insecure: cfg.Insecure}
 	c.client, err = winrm.NewClientWithParameters(endpoint, cfg.User, cfg.Password, params)
 	if err != nil {
 		tr.destroy()
@@ -131,12 +133,11 @@ func DialWinRM(ctx context.Context, cfg WinRMConfig) (Conn, error) {
 	// failed in a way that says nothing about the host's answer (refused,
 	// reset, dropped, timed out; transport/retry.go). A shell the host may
 	// have opened for a dropped attempt runs nothing and idles out.
-	shell, err := dialRetry(ctx, func() (*winrm.Shell, error) { return c.openShell(ctx) })
-	if err != nil {
+	// openShell makes the shell it opened the connection's (c.shell).
+	if _, err := dialRetry(ctx, func() (*winrm.Shell, error) { return c.openShell(ctx) }); err != nil {
 		tr.destroy()
 		return nil, err
 	}
-	c.shell = shell
 	return c, nil
 }
 
@@ -165,8 +166,9 @@ var errConnectTimeout = errors.New("connect timeout")
 // winrmShellIDRe is a WinRS shell id: a GUID (upper case on Windows).
 var winrmShellIDRe = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
 
-// createShell creates a remote shell as winrm.Client.CreateShell does, and
-// keeps its id, which the library does not expose. A shell-quota fault
+// createShell creates a remote shell as winrm.Client.CreateShell does and
+// makes it the connection's shell (c.shell), keeping its id, which the
+// library does not expose. A shell-quota fault
 // reaches here as an answer without a ShellId (see docs/wsman.md): that
 // is an error, not a shell with an empty id.
 func (c *winrmConn) createShell() (*winrm.Shell, error) {
@@ -223,9 +225,8 @@ func winrmDefaults(cfg WinRMConfig) (WinRMConfig, error) {
 	if cfg.Password == "" && !(cfg.Auth == "kerberos" && cfg.Krb5CCachePath != "") {
 		return cfg, fmt.Errorf("winrm to %s: no password for user %s", cfg.Address, cfg.User)
 	}
-	if cfg.CommandTimeout <= 0 {
-		cfg.CommandTimeout = DefaultWinRMCommandTimeout
-	}
+	// CommandTimeout stays as it is: Run falls back to
+	// DefaultWinRMCommandTimeout (scriptTimeout).
 	return cfg, nil
 }
 

@@ -7,13 +7,17 @@ package transport
 // library's ClientKerberos, which takes no context, logs in to the KDC
 // again for every request, bypasses this transport's TLS settings
 // (ca_cert, tls_server_name, cert_sha256) and puts the host's whole answer
-// into its errors. Here the client logs in and fetches the service ticket
-// once, when the connection opens, so that a KDC that cannot be reached, a
-// wrong password or a wrong SPN are reported at once, clearly and without
-// the password; later requests reuse the ticket (gokrb5 renews it).
+// into its errors. Here the client logs in once per process (per
+// principal, password and configuration: see kerberosLogin) and fetches
+// the host's service ticket when the connection opens, so that a KDC that
+// cannot be reached, a wrong password or a wrong SPN are reported at
+// once, clearly and without the password; later requests reuse the
+// tickets (gokrb5 renews them).
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +28,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/config"
@@ -39,9 +44,105 @@ type kerberosAuth struct {
 	realm     string
 	source    string // where the KDCs come from, for errors
 	ccache    string // the credential cache used instead of a password
+	// shared is the process's login of this principal with this
+	// password and configuration, which cl belongs to (nil with a
+	// credential cache: cl is this connection's own).
+	shared *kerberosLogin
 	// loggingIn is closed when a login that ctx stopped waiting for has
 	// ended; destroy waits for it rather than race with it.
 	loggingIn chan struct{}
+}
+
+// kerberosLogin is one password login (a ticket-granting ticket) that
+// every connection of the process with the same principal, password and
+// Kerberos configuration shares: a run logs in to the KDC once, not once
+// per host. Service tickets are still fetched per host (the client
+// caches them). gokrb5's client is safe for concurrent use and renews the
+// ticket-granting ticket by itself; a shared login lives as long as the
+// process.
+type kerberosLogin struct {
+	cl *client.Client
+	mu sync.Mutex
+	ok bool // logged in
+	// refused is a refusal of the credentials (wrong password, unknown
+	// or disabled account), kept: asking again would only count more
+	// failures against the account's lockout threshold.
+	refused error
+	// attempt is the login under way, if any.
+	attempt *loginAttempt
+}
+
+type loginAttempt struct {
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+var kerberosLogins = struct {
+	sync.Mutex
+	m map[string]*kerberosLogin
+}{m: map[string]*kerberosLogin{}}
+
+// kerberosLoginCall is gokrb5's AS exchange; tests count the calls.
+var kerberosLoginCall = (*client.Client).Login
+
+// sharedLogin returns the process's login for key, made with newClient
+// the first time.
+func sharedLogin(key string, newClient func() *client.Client) *kerberosLogin {
+	kerberosLogins.Lock()
+	defer kerberosLogins.Unlock()
+	l := kerberosLogins.m[key]
+	if l == nil {
+		l = &kerberosLogin{cl: newClient()}
+		kerberosLogins.m[key] = l
+	}
+	return l
+}
+
+// login logs in once for all its callers: a caller finds the login made,
+// waits for the one under way, or starts one; the callers of one attempt
+// share its outcome. A failure other than a refusal of the credentials
+// (a KDC that did not answer) lets the next caller try again. explain
+// turns gokrb5's errors into KerberosErrors.
+func (l *kerberosLogin) login(ctx context.Context, explain func(error) error) error {
+	l.mu.Lock()
+	switch {
+	case l.ok:
+		l.mu.Unlock()
+		return nil
+	case l.refused != nil:
+		l.mu.Unlock()
+		return l.refused
+	}
+	a := l.attempt
+	if a == nil {
+		a = &loginAttempt{done: make(chan struct{})}
+		l.attempt = a
+		go func() {
+			err := kerberosLoginCall(l.cl)
+			if err != nil {
+				err = explain(err)
+			}
+			l.mu.Lock()
+			a.err = err
+			var ke *KerberosError
+			switch {
+			case err == nil:
+				l.ok = true
+			case errors.As(err, &ke) && ke.Auth:
+				l.refused = err
+			}
+			l.attempt = nil
+			l.mu.Unlock()
+			close(a.done)
+		}()
+	}
+	l.mu.Unlock()
+	select {
+	case <-a.done:
+		return a.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // KerberosPrincipal splits a WinRM user into the Kerberos user name and
@@ -197,8 +298,13 @@ func newKerberosAuth(cfg WinRMConfig) (*kerberosAuth, error) {
 	// masterzen/winrm, do without it. Pre-authentication is sent at once
 	// (Active Directory requires it) so that a wrong password is the
 	// KDC's KDC_ERR_PREAUTH_FAILED, not an AS-REP that fails to decrypt.
-	k.cl = client.NewWithPassword(name, realm, cfg.Password, kc,
-		client.DisablePAFXFAST(true), client.AssumePreAuthentication(true))
+	sum := sha256.Sum256([]byte(cfg.Password))
+	key := strings.Join([]string{source, name, realm, hex.EncodeToString(sum[:])}, "\x00")
+	k.shared = sharedLogin(key, func() *client.Client {
+		return client.NewWithPassword(name, realm, cfg.Password, kc,
+			client.DisablePAFXFAST(true), client.AssumePreAuthentication(true))
+	})
+	k.cl = k.shared.cl
 	return k, nil
 }
 
@@ -220,17 +326,26 @@ func clientFromCCache(path, name, realm string, kc *config.Config) (*client.Clie
 	return cl, nil
 }
 
-// login gets a ticket-granting ticket and the host's service ticket.
-// gokrb5 takes no context, and bounds each KDC exchange itself (5 s per
-// KDC); ctx ending stops the wait.
+// login gets a ticket-granting ticket (the process's shared one, or from
+// the credential cache) and the host's service ticket. gokrb5 takes no
+// context, and bounds each KDC exchange itself (5 s per KDC); ctx ending
+// stops the wait.
 func (k *kerberosAuth) login(ctx context.Context) error {
+	if k.shared != nil {
+		if err := k.shared.login(ctx, k.explain); err != nil {
+			return err
+		}
+	}
 	done := make(chan error, 1)
 	k.loggingIn = make(chan struct{})
 	go func() {
 		defer close(k.loggingIn)
-		if err := k.cl.Login(); err != nil {
-			done <- err
-			return
+		if k.shared == nil {
+			// A client from a credential cache checks its ticket.
+			if err := k.cl.Login(); err != nil {
+				done <- err
+				return
+			}
 		}
 		_, _, err := k.cl.GetServiceTicket(k.spn)
 		done <- err
@@ -255,9 +370,13 @@ func (k *kerberosAuth) setHeader(req *http.Request) error {
 	return nil
 }
 
-// destroy forgets the tickets and the password, and stops renewals; after
-// a login still under way, once it has ended.
+// destroy forgets the tickets of a client of this connection's own (from
+// a credential cache); after a login still under way, once it has ended.
+// A shared login stays for the process's other connections.
 func (k *kerberosAuth) destroy() {
+	if k.shared != nil {
+		return
+	}
 	if k.loggingIn == nil {
 		k.cl.Destroy()
 		return

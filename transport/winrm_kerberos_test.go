@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/config"
 )
 
@@ -248,5 +250,67 @@ func TestKerberosCCacheErrors(t *testing.T) {
 	}
 	if _, err := winrmDefaults(WinRMConfig{Address: "w.lab.test", User: "admin", Auth: "ntlm", Krb5CCachePath: garbage}); err == nil {
 		t.Error("ntlm without a password was accepted")
+	}
+}
+
+// TestKerberosLoginOncePerProcess: the connections of one principal with
+// one password and configuration share one login (one AS exchange with
+// the KDC), however many hosts and however concurrent; a refused
+// password is not tried again, a KDC that did not answer is.
+func TestKerberosLoginOncePerProcess(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "krb5.conf")
+	// A KDC address nothing listens on: the service tickets fail at once.
+	os.WriteFile(conf, []byte("[libdefaults]\n default_realm = LAB.TEST\n udp_preference_limit = 1\n[realms]\n LAB.TEST = {\n  kdc = 127.0.0.1:1\n }\n"), 0o644)
+	var (
+		mu     sync.Mutex
+		calls  = map[string]int{}
+		answer = map[string]error{}
+	)
+	orig := kerberosLoginCall
+	t.Cleanup(func() { kerberosLoginCall = orig })
+	kerberosLoginCall = func(cl *client.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[cl.Credentials.UserName()]++
+		return answer[cl.Credentials.UserName()]
+	}
+	answer["wrongpw"] = errors.New("[Root cause: KDC_Error] KDC_Error: AS Exchange Error: kerberos error response from KDC: KRB Error: (24) KDC_ERR_PREAUTH_FAILED")
+	answer["nokdc"] = errors.New("[Root cause: Networking_Error] Networking_Error: AS Exchange Error: failed sending AS_REQ to KDC: communication error with KDC via TCP: dial tcp 127.0.0.1:1: connect: connection refused")
+	auth := func(user, password, host string) *kerberosAuth {
+		t.Helper()
+		k, err := newKerberosAuth(WinRMConfig{Address: host + ".lab.test", User: user, Password: password, Auth: "kerberos", Realm: "LAB.TEST", Krb5ConfigPath: conf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			k := auth("admin", "pw1", fmt.Sprintf("w%d", i))
+			defer k.destroy()
+			_ = k.shared.login(context.Background(), k.explain)
+		})
+	}
+	wg.Wait()
+	// Another password is another login.
+	k := auth("admin", "pw2", "w1")
+	_ = k.shared.login(context.Background(), k.explain)
+	if calls["admin"] != 2 {
+		t.Errorf("8 hosts with one password and 1 with another: %d logins, want 2", calls["admin"])
+	}
+	for range 3 {
+		k := auth("wrongpw", "pw", "w1")
+		var ke *KerberosError
+		if err := k.shared.login(context.Background(), k.explain); !errors.As(err, &ke) || !ke.Auth {
+			t.Errorf("wrong password: %v", err)
+		}
+		k = auth("nokdc", "pw", "w1")
+		if err := k.shared.login(context.Background(), k.explain); !errors.As(err, &ke) || ke.Kind != "KDC unreachable" {
+			t.Errorf("KDC unreachable: %v", err)
+		}
+	}
+	if calls["wrongpw"] != 1 || calls["nokdc"] != 3 {
+		t.Errorf("logins: wrong password %d (want 1: not asked again), KDC unreachable %d (want 3: asked again)", calls["wrongpw"], calls["nokdc"])
 	}
 }

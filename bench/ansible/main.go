@@ -127,7 +127,12 @@ func withLab(ctx context.Context, n int, fn func(l *lab.Lab, dir string) error) 
 
 func measurePortwarden(ctx context.Context, exe string, r *result) error {
 	return withLab(ctx, r.hosts, func(l *lab.Lab, _ string) error {
-		floor, _, err := benchlab.Floor(ctx, l, 32)
+		// The floor at the parallelism portwarden itself uses.
+		parallel, err := benchlab.DefaultParallel(ctx, exe)
+		if err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+		floor, _, err := benchlab.Floor(ctx, l, parallel)
 		if err != nil {
 			return fmt.Errorf("floor: %w", err)
 		}

@@ -28,10 +28,8 @@ func writeHostsJSON(stdout, stderr io.Writer, n int, host func(i int) any, tail 
 
 // hostsWriter writes a hosts document one host at a time: nothing is
 // written before the first host or close, so a command that fails before
-// any host leaves stdout empty. It writes to out only at host boundaries,
-// whole hosts at a time (some 64 KB at once): a write never ends inside a
-// character, which stdout's terminal-safety filter (safeWriter) would
-// otherwise see as invalid UTF-8 and escape.
+// any host leaves stdout empty. It writes to out whole hosts at a time,
+// some 64 KB at once.
 type hostsWriter struct {
 	out io.Writer
 	w   *bytes.Buffer

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/portwarden/portwarden/bench"
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/orchestrator"
@@ -73,16 +75,6 @@ func resultDoc(plans []*orchestrator.HostPlan, probes []*orchestrator.Probe, wit
 	}{out, probesJSON(probes)}
 }
 
-// writePlanJSON writes the plan document host by host, as plan does
-// while hosts are planned.
-func writePlanJSON(stdout, stderr io.Writer, plans []*orchestrator.HostPlan) int {
-	jw := newHostsWriter(stdout)
-	for _, p := range plans {
-		jw.add(hostPlanJSON(p))
-	}
-	return jw.close(stderr, []jsonField{{"summary", planSummary(plans)}})
-}
-
 // The streamed plan and result documents are the documents as one value,
 // byte for byte, for plans with changes, failures, apply results and
 // probes.
@@ -105,7 +97,18 @@ func TestStreamedPlanDocuments(t *testing.T) {
 			t.Errorf("%s: streamed:\n%s\nwhole:\n%s", name, b.String(), a.String())
 		}
 	}
-	check("plan", planJSON(plans), func(w io.Writer) int { return writePlanJSON(w, io.Discard, plans) })
+	// plan's own stream (runPlan), and the saved plan it keeps.
+	stream := func(w io.Writer) *planStream {
+		ps := newPlanStream(w, true)
+		for _, p := range plans {
+			ps.add(p)
+		}
+		return ps
+	}
+	check("plan", planJSON(plans), func(w io.Writer) int { return stream(w).close(io.Discard, plans) })
+	if diff := cmp.Diff(planJSON(plans), stream(io.Discard).doc(plans)); diff != "" {
+		t.Errorf("the saved plan kept from the stream differs from planJSON:\n%s", diff)
+	}
 	for _, withApply := range []bool{false, true} {
 		for _, ps := range [][]*orchestrator.Probe{nil, probes} {
 			check("result", resultDoc(plans, ps, withApply), func(w io.Writer) int { return writeResultDoc(w, io.Discard, plans, ps, withApply) })
@@ -114,9 +117,8 @@ func TestStreamedPlanDocuments(t *testing.T) {
 }
 
 // Output larger than one write, with characters of several bytes, comes
-// through stdout's terminal-safety filter unescaped: writes end between
-// hosts, never inside a character (a cut character would be escaped as
-// \xe2... in the middle of a reason).
+// through stdout's terminal-safety filter unescaped (no \xe2... in the
+// middle of a reason), wherever a write ends.
 func TestStreamedOutputKeepsCharactersWhole(t *testing.T) {
 	inv := filepath.Join(t.TempDir(), "fleet.hcl")
 	if err := os.WriteFile(inv, []byte(bench.RepoFleet(400, false)), 0o644); err != nil {

@@ -92,6 +92,11 @@ func TestKerberosWindowsHosts(t *testing.T) {
 	t.Run("plan and apply", func(t *testing.T) {
 		inv := l.InventoryPath()
 		audit := filepath.Join(dir, "audit.jsonl")
+		asReqs := func() int {
+			b, _ := os.ReadFile(filepath.Join(l.KDC.Dir, "kdc.log"))
+			return strings.Count(string(b), "AS_REQ")
+		}
+		asBefore := asReqs()
 		doc, _ := planDoc(t, inv)
 		for _, name := range []string{"win01", "win02"} {
 			if hp := hostOf(doc, name); hp.Error != "" || len(hp.Changes) == 0 {
@@ -110,6 +115,11 @@ func TestKerberosWindowsHosts(t *testing.T) {
 		}
 		if code != 0 {
 			t.Errorf("plan --detailed-exitcode after apply: exit %d", code)
+		}
+		// One login to the KDC for the process: two hosts, a plan, an
+		// apply and a plan, each host dialled more than once.
+		if n := asReqs() - asBefore; n != 1 {
+			t.Errorf("the KDC saw %d AS-REQs for two plans and an apply of two hosts, want 1 (one login per process)", n)
 		}
 		b, _ := os.ReadFile(audit)
 		noSecret("audit log", string(b))

@@ -85,6 +85,8 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	stdout, stderr = newSafeWriter(stdout), newSafeWriter(stderr)
+	defer flushSafe(stdout)
+	defer flushSafe(stderr)
 	if len(args) == 0 {
 		usage(stderr)
 		return 1

@@ -29,22 +29,50 @@ var handshakesUsage = fmt.Sprintf("SSH handshakes in flight at once, apart from 
 	"that ramps from %d to %d and is lowered when it drops connections (MaxStartups)",
 	transport.DefaultHandshakesInitial, transport.DefaultHandshakesPerServer)
 
-// runFlags are the flags of commands that connect to hosts.
-type runFlags struct {
-	common
+// connectFlags are how plan, apply, verify, report and watch reach the
+// hosts: how many at once, the SSH handshakes in flight, new host keys.
+type connectFlags struct {
 	parallel          int
 	handshakes        int
 	acceptNewHostKeys bool
-	progress          string
-	destroy           bool
-	local             bool
-	profile           profileFlags
+}
+
+func addConnectFlags(fs *flag.FlagSet, c *connectFlags) {
+	fs.IntVar(&c.parallel, "parallel", 0, parallelUsage)
+	fs.IntVar(&c.handshakes, "max-handshakes", transport.DefaultHandshakesInFlight, handshakesUsage)
+	fs.BoolVar(&c.acceptNewHostKeys, "accept-new-host-keys", false, "record the SSH host key of hosts not yet in known_hosts (a changed key is always refused)")
+}
+
+// check says what is wrong with the flags, or "".
+func (c *connectFlags) check() string {
+	switch {
+	case c.handshakes < 1:
+		return "--max-handshakes must be at least 1"
+	case c.parallel < 0:
+		return "--parallel must be 0 (from the machine) or more"
+	}
+	return ""
+}
+
+// dialer is the dialer the flags ask for, with a bastion pool and a
+// handshake limit of its own: one per run (watch keeps it across rounds).
+func (c *connectFlags) dialer() orchestrator.TransportDialer {
+	return orchestrator.TransportDialer{AcceptNewHostKeys: c.acceptNewHostKeys, Bastions: &transport.BastionPool{},
+		Handshakes: transport.NewHandshakes(transport.HandshakeLimits{InFlight: c.handshakes})}
+}
+
+// runFlags are the flags of commands that connect to hosts.
+type runFlags struct {
+	common
+	connectFlags
+	progress string
+	destroy  bool
+	local    bool
+	profile  profileFlags
 }
 
 func addRunFlags(fs *flag.FlagSet, r *runFlags) {
-	fs.IntVar(&r.parallel, "parallel", 0, parallelUsage)
-	fs.IntVar(&r.handshakes, "max-handshakes", transport.DefaultHandshakesInFlight, handshakesUsage)
-	fs.BoolVar(&r.acceptNewHostKeys, "accept-new-host-keys", false, "record the SSH host key of hosts not yet in known_hosts (a changed key is always refused)")
+	addConnectFlags(fs, &r.connectFlags)
 	fs.StringVar(&r.progress, "progress", "auto", "progress display: auto (a bar on a terminal), bar, lines, json (one event per line) or none")
 	fs.BoolVar(&r.local, "local", false, "run on this machine, the one --host, without SSH (as root; refused when the host's addresses are not this machine's)")
 	fs.BoolVar(&r.destroy, "destroy", false, "remove everything portwarden owns from the hosts (rules, chains, jump rules, enforce mode) instead of applying the policy")
@@ -52,12 +80,8 @@ func addRunFlags(fs *flag.FlagSet, r *runFlags) {
 }
 
 func checkRunFlags(fs *flag.FlagSet, r *runFlags) int {
-	if r.handshakes < 1 {
-		fmt.Fprintf(fs.Output(), "portwarden %s: --max-handshakes must be at least 1\n", fs.Name())
-		return 1
-	}
-	if r.parallel < 0 {
-		fmt.Fprintf(fs.Output(), "portwarden %s: --parallel must be 0 (from the machine) or more\n", fs.Name())
+	if msg := r.connectFlags.check(); msg != "" {
+		fmt.Fprintf(fs.Output(), "portwarden %s: %s\n", fs.Name(), msg)
 		return 1
 	}
 	if !slices.Contains([]string{"auto", "bar", "lines", "json", "none"}, r.progress) {
@@ -95,8 +119,7 @@ func newSession(ctx context.Context, r *runFlags, stderr io.Writer) (*session, b
 	s := &session{inv: inv, addrs: addrs, rules: rules, skipped: r.skipped}
 	s.prog = newProgress(stderr, r.progress, r.format)
 	s.engine = &orchestrator.Engine{
-		Dialer: orchestrator.TransportDialer{AcceptNewHostKeys: r.acceptNewHostKeys, Bastions: &transport.BastionPool{},
-			Handshakes: transport.NewHandshakes(transport.HandshakeLimits{InFlight: r.handshakes})},
+		Dialer:            r.dialer(),
 		Platform:          orchestrator.HostPlatform{},
 		Hooks:             s.prog,
 		Parallel:          r.parallel,
@@ -162,17 +185,18 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	s.prog.start("Planning", len(s.managed()))
 	s.engine.PlanOnly = true // facts go as each host is planned
 	var plans []*orchestrator.HostPlan
+	var stream *planStream
 	if r.format == "json" {
 		// Each host is written as soon as it and the hosts before it
 		// are planned.
-		jw := newHostsWriter(stdout)
-		plans = s.engine.PlanEach(ctx, s.rules, func(p *orchestrator.HostPlan) { jw.add(hostPlanJSON(p)) })
+		stream = newPlanStream(stdout, *out != "")
+		plans = s.engine.PlanEach(ctx, s.rules, stream.add)
 		for _, p := range s.skipped {
-			jw.add(hostPlanJSON(p))
+			stream.add(p)
 		}
 		plans = append(plans, s.skipped...)
 		s.prog.finish()
-		if code := jw.close(stderr, []jsonField{{"summary", planSummary(plans)}}); code != 0 {
+		if code := stream.close(stderr, plans); code != 0 {
 			return code
 		}
 	} else {
@@ -181,7 +205,11 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		writePlanText(stdout, plans)
 	}
 	if *out != "" {
-		if err := savePlan(*out, planJSON(plans)); err != nil {
+		doc := planJSON
+		if stream != nil {
+			doc = stream.doc // the hosts' JSON as written, not built again
+		}
+		if err := savePlan(*out, doc(plans)); err != nil {
 			fmt.Fprintf(stderr, "Error: %s\n", err)
 			return 1
 		}
@@ -421,6 +449,38 @@ func hostPlanJSON(p *orchestrator.HostPlan) jsonHostPlan {
 		h.Notes = []string{}
 	}
 	return h
+}
+
+// planStream writes a plan document host by host (newHostsWriter), each
+// host's JSON built once; with keep, it also keeps them for the saved
+// plan (plan --format json --out).
+type planStream struct {
+	jw    *hostsWriter
+	keep  bool
+	hosts []jsonHostPlan
+}
+
+func newPlanStream(w io.Writer, keep bool) *planStream {
+	return &planStream{jw: newHostsWriter(w), keep: keep, hosts: []jsonHostPlan{}}
+}
+
+func (s *planStream) add(p *orchestrator.HostPlan) {
+	h := hostPlanJSON(p)
+	s.jw.add(h)
+	if s.keep {
+		s.hosts = append(s.hosts, h)
+	}
+}
+
+// close ends the document with the summary of plans (the hosts added).
+func (s *planStream) close(stderr io.Writer, plans []*orchestrator.HostPlan) int {
+	return s.jw.close(stderr, []jsonField{{"summary", planSummary(plans)}})
+}
+
+// doc is the document written, as planJSON(plans) makes it; only with
+// keep.
+func (s *planStream) doc(plans []*orchestrator.HostPlan) jsonPlan {
+	return jsonPlan{FormatVersion: formatVersion, Hosts: s.hosts, Summary: planSummary(plans)}
 }
 
 func planJSON(plans []*orchestrator.HostPlan) jsonPlan {

@@ -93,7 +93,9 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "Error: writing the report: %s\n", err)
 		return exitInvalid
 	}
-	return exitOK
+	// The report is written whatever the hosts gave; the exit code says,
+	// as plan's does, whether every host could be read (and probed).
+	return outcomeCode(plans, probesFailed(probes), false, false)
 }
 
 // writeFileAtomic writes a temporary file next to path and renames it.

@@ -75,6 +75,23 @@ func TestReport(t *testing.T) {
 		t.Error("the HTML references external assets")
 	}
 	checkInChromium(t, html, len(rep.Hosts))
+
+	// A host down: the report is written all the same, with the host
+	// unreachable, and the exit code says some hosts failed.
+	stopSSHD(t, l, "lnx03")
+	p := filepath.Join(dir, "down.json")
+	if _, errOut, code := runCLI(t, "report", "--inventory", inv, "--format", "json", "--out", p); code != exitPartial {
+		t.Fatalf("report with a host down: exit %d, want %d\n%s", code, exitPartial, errOut)
+	}
+	var down report
+	if b, err := os.ReadFile(p); err != nil || json.Unmarshal(b, &down) != nil {
+		t.Fatalf("the report with a host down was not written: %v", err)
+	}
+	for _, h := range down.Hosts {
+		if h.Name == "lnx03" && h.State != reportUnreachable {
+			t.Errorf("lnx03 down: state %q, want %q", h.State, reportUnreachable)
+		}
+	}
 }
 
 func hasFlow(rep report, from, to, port string) bool {

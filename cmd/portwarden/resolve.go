@@ -74,12 +74,12 @@ func resolveHosts(ctx context.Context, inv *inventory.Inventory, offline bool) (
 		missing[h.Name] = true
 		err := rr.errs[h.Address]
 		detail := fmt.Sprintf("The address of host %q, %q, did not resolve", h.Name, h.Address)
-		if !addressWritten(inv, h) {
+		if !addressWritten(h) {
 			detail = fmt.Sprintf("The address of host %q did not resolve (it is not shown: it comes from env(), file() or a reference)", h.Name)
 		}
 		if err != nil {
 			msg := strings.TrimPrefix(err.Error(), "lookup "+h.Address+": ")
-			if !addressWritten(inv, h) {
+			if !addressWritten(h) {
 				msg = strings.ReplaceAll(msg, h.Address, "the name")
 			}
 			detail += ": " + msg
@@ -95,21 +95,14 @@ func resolveHosts(ctx context.Context, inv *inventory.Inventory, offline bool) (
 }
 
 // addressWritten reports whether h's address is written out in the
-// inventory as a quoted literal, so that a diagnostic may quote it; one
-// computed by env(), file() or a reference is never shown in one.
-func addressWritten(inv *inventory.Inventory, h *inventory.Host) bool {
-	rng := h.AddressRange
-	f := inv.Files[rng.Filename]
-	if f == nil || rng.Start.Byte < 0 || rng.End.Byte > len(f.Bytes) || rng.Start.Byte > rng.End.Byte {
-		return false
-	}
-	return string(f.Bytes[rng.Start.Byte:rng.End.Byte]) == strconv.Quote(h.Address)
-}
+// inventory, so that a diagnostic may quote it; one computed by env(),
+// file() or a reference is never shown in one.
+func addressWritten(h *inventory.Host) bool { return !h.AddressComputed }
 
 // shownAddress is h's address for an error, or where it is written when
 // it is not written out.
-func shownAddress(inv *inventory.Inventory, h *inventory.Host) string {
-	if addressWritten(inv, h) {
+func shownAddress(h *inventory.Host) string {
+	if addressWritten(h) {
 		return strconv.Quote(h.Address)
 	}
 	return "(not shown: computed)"

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -22,11 +23,8 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	// Each host is written as soon as its rules are computed and then
 	// let go: a large inventory's rules never exist all at once.
-	// Text goes out a whole host at a time too: a write that ended inside
-	// a character would be escaped by stdout's safeWriter.
 	jw := newHostsWriter(stdout)
-	var text bytes.Buffer
-	var werr error
+	text := bufio.NewWriterSize(stdout, hostsFlushAt)
 	first := true
 	_, _, ok := computeRulesEach(ctx, &c, stderr, func(hr *orchestrator.HostRules) {
 		if c.format == "json" {
@@ -34,14 +32,10 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return
 		}
 		if !first {
-			fmt.Fprintln(&text)
+			fmt.Fprintln(text)
 		}
 		first = false
-		writeHostRulesText(&text, hr)
-		if text.Len() >= hostsFlushAt && werr == nil {
-			_, werr = stdout.Write(text.Bytes())
-			text.Reset()
-		}
+		writeHostRulesText(text, hr)
 	})
 	if !ok {
 		return 1
@@ -53,10 +47,7 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if c.format == "json" {
 		return max(code, jw.close(stderr, nil))
 	}
-	if werr == nil {
-		_, werr = stdout.Write(text.Bytes())
-	}
-	if err := werr; err != nil {
+	if err := text.Flush(); err != nil {
 		fmt.Fprintf(stderr, "Error: writing the rules: %s\n", err)
 		return 1
 	}
@@ -177,7 +168,7 @@ func computeRulesEach(ctx context.Context, c *common, stderr io.Writer, each fun
 		need := needsPlaceholder(hr, inv, addrs, missing)
 		switch {
 		case missing[hr.Host.Name]:
-			c.skip(hr.Host, fmt.Errorf("its address %s did not resolve (%s)", shownAddress(inv, hr.Host), hr.Host.AddressRange))
+			c.skip(hr.Host, fmt.Errorf("its address %s did not resolve (%s)", shownAddress(hr.Host), hr.Host.AddressRange))
 		case len(need) > 0:
 			c.skip(hr.Host, fmt.Errorf("its rules need the address of %s, which did not resolve", strings.Join(need, ", ")))
 			diags = append(diags, &hcl.Diagnostic{

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -18,14 +19,21 @@ import (
 // safeWriter escapes terminal control characters in what is written
 // through it, keeping newlines and tabs. The escapes it writes are valid
 // inside JSON strings (\u001b), and JSON never has these characters
-// outside strings, so a JSON view stays JSON.
-type safeWriter struct{ w io.Writer }
+// outside strings, so a JSON view stays JSON. A write that ends inside a
+// UTF-8 character keeps that character's first bytes for the next write,
+// so a character split across writes passes whole; flush writes (escaped)
+// what is left when the output ends.
+type safeWriter struct {
+	w       io.Writer
+	mu      sync.Mutex
+	pending []byte // the start of a character the last write ended in
+}
 
 func newSafeWriter(w io.Writer) io.Writer {
 	if _, ok := w.(*safeWriter); ok {
 		return w
 	}
-	return &safeWriter{w}
+	return &safeWriter{w: w}
 }
 
 // rawWriter is the writer behind a safeWriter: the progress bar needs its
@@ -38,13 +46,62 @@ func rawWriter(w io.Writer) io.Writer {
 }
 
 func (s *safeWriter) Write(p []byte) (int, error) {
-	if !needsEscape(p, true) {
-		return s.w.Write(p)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data := p
+	if len(s.pending) > 0 {
+		data = append(s.pending, p...)
+		s.pending = nil
 	}
-	if _, err := io.WriteString(s.w, escapeControls(string(p), true)); err != nil {
+	if i := incompleteTail(data); i < len(data) {
+		s.pending = append([]byte(nil), data[i:]...)
+		data = data[:i]
+	}
+	if err := s.write(data); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+func (s *safeWriter) write(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	if !needsEscape(p, true) {
+		_, err := s.w.Write(p)
+		return err
+	}
+	_, err := io.WriteString(s.w, escapeControls(string(p), true))
+	return err
+}
+
+// flushSafe writes what a safeWriter w still holds of a character that
+// never ended (escaped, as invalid UTF-8 is); other writers have nothing
+// to flush.
+func flushSafe(w io.Writer) {
+	s, ok := w.(*safeWriter)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.write(s.pending)
+	s.pending = nil
+}
+
+// incompleteTail is where the character that p ends inside begins: len(p)
+// when p ends at a character boundary (or in bytes that are invalid
+// whatever follows, which are escaped as they are).
+func incompleteTail(p []byte) int {
+	for i := len(p) - 1; i >= 0 && i >= len(p)-utf8.UTFMax+1; i-- {
+		if utf8.RuneStart(p[i]) {
+			if p[i] >= utf8.RuneSelf && !utf8.FullRune(p[i:]) {
+				return i
+			}
+			break
+		}
+	}
+	return len(p)
 }
 
 // oneLine escapes s for a view that prints it on one line: control

@@ -37,6 +37,33 @@ func TestEscapeControls(t *testing.T) {
 	}
 }
 
+// TestSafeWriterSplitCharacters: a character written a byte at a time
+// passes whole (not escaped as invalid UTF-8); a control character split
+// so is still escaped; a character that never ends is escaped at flush.
+func TestSafeWriterSplitCharacters(t *testing.T) {
+	for _, tc := range []struct{ name, in, want string }{
+		{"multibyte", "ü — 😀 ok", "ü — 😀 ok"},
+		{"split bidi override", "a\u202eb", `a\u202eb`},
+		{"split c1", "x\u009by", `x\u009by`},
+		{"unfinished at the end", "ok \xe2\x80", `ok \xe2\x80`},
+		{"unfinished then ascii", "\xf0\x9f!", `\xf0\x9f!`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			w := newSafeWriter(&b)
+			for i := range len(tc.in) {
+				if n, err := w.Write([]byte{tc.in[i]}); n != 1 || err != nil {
+					t.Fatalf("Write: %d, %v", n, err)
+				}
+			}
+			flushSafe(w)
+			if b.String() != tc.want {
+				t.Errorf("written byte by byte: %q, want %q", b.String(), tc.want)
+			}
+		})
+	}
+}
+
 // The escapes the writer adds keep a JSON document valid and equal.
 func TestSafeWriterKeepsJSON(t *testing.T) {
 	in := map[string]string{"comment": "\r\x1b[2KNo changes.\u202e\u0085\x7f", "error": "line\nline"}

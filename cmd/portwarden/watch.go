@@ -18,23 +18,20 @@ import (
 
 	"github.com/portwarden/portwarden/inventory"
 	"github.com/portwarden/portwarden/orchestrator"
-	"github.com/portwarden/portwarden/transport"
 )
 
 // watchFlags are watch's options.
 type watchFlags struct {
 	common
-	every, jitter     time.Duration
-	remediate         bool
-	listen            string
-	logFormat         string
-	stateDir          string
-	auditLog          string
-	parallel          int
-	acceptNewHostKeys bool
-	keepConnections   int
-	handshakes        int
-	profile           profileFlags
+	every, jitter time.Duration
+	remediate     bool
+	listen        string
+	logFormat     string
+	stateDir      string
+	auditLog      string
+	connectFlags
+	keepConnections int
+	profile         profileFlags
 }
 
 const watchSynopsis = "watch --inventory FILE --every 15m [--jitter 1m] [--remediate] [--listen ADDR] [--log-format text|json] [--state-dir DIR] [--audit-log FILE] [--keep-connections N]"
@@ -49,9 +46,7 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, int) {
 	fs.StringVar(&w.logFormat, "log-format", "text", "log format: text or json (for journald, Loki)")
 	fs.StringVar(&w.stateDir, "state-dir", "/var/lib/portwarden", "`directory` for the lock file and the default audit log")
 	fs.StringVar(&w.auditLog, "audit-log", "", "append one JSON line per host change to `file` (default STATE-DIR/audit.log)")
-	fs.IntVar(&w.parallel, "parallel", 0, parallelUsage)
-	fs.BoolVar(&w.acceptNewHostKeys, "accept-new-host-keys", false, "record the SSH host key of hosts not yet in known_hosts (a changed key is always refused)")
-	fs.IntVar(&w.handshakes, "max-handshakes", transport.DefaultHandshakesInFlight, handshakesUsage)
+	addConnectFlags(fs, &w.connectFlags)
 	fs.IntVar(&w.keepConnections, "keep-connections", orchestrator.DefaultPoolMax,
 		"SSH connections kept open between rounds (checked with keepalives, replaced when dead); 0 opens new ones each round")
 	addProfileFlags(fs, &w.profile)
@@ -69,10 +64,8 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, int) {
 		return bad("--jitter must not be negative")
 	case w.logFormat != "text" && w.logFormat != "json":
 		return bad("--log-format must be text or json, not %q", w.logFormat)
-	case w.parallel < 0:
-		return bad("--parallel must be 0 (from the machine) or more")
-	case w.handshakes < 1:
-		return bad("--max-handshakes must be at least 1")
+	case w.connectFlags.check() != "":
+		return bad("%s", w.connectFlags.check())
 	case w.keepConnections < 0:
 		return bad("--keep-connections must not be negative")
 	}
@@ -133,8 +126,7 @@ func watch(ctx context.Context, f *watchFlags, stderr io.Writer, stop <-chan str
 		h = slog.NewJSONHandler(stderr, nil)
 	}
 	w := &watcher{flags: f, log: slog.New(h), metrics: newFleetMetrics(), stop: stop,
-		dialer: orchestrator.TransportDialer{AcceptNewHostKeys: f.acceptNewHostKeys, Bastions: &transport.BastionPool{},
-			Handshakes: transport.NewHandshakes(transport.HandshakeLimits{InFlight: f.handshakes})}}
+		dialer: f.dialer()}
 	if f.keepConnections > 0 {
 		w.pool = &orchestrator.ConnPool{Max: f.keepConnections}
 		defer w.pool.Close()

@@ -30,7 +30,50 @@ const (
 	sidAdmins       = "S-1-5-32-544"
 	sidUsers        = "S-1-5-32-545"
 	sidCreatorOwner = "S-1-3-0"
+	// sidAdministrator is the simulated host's built-in Administrator,
+	// the account WinRM scripts run as.
+	sidAdministrator  = "S-1-5-21-1004336348-1177238915-682003330-500"
+	sidLocalService   = "S-1-5-19"
+	sidNetworkService = "S-1-5-20"
 )
+
+// accountNames are the names of the accounts a task may run as, by
+// display language: Windows localizes the names of the built-in
+// accounts and of NT AUTHORITY, never their SIDs.
+var accountNames = map[string]map[string]string{
+	"en-US": {
+		"SYSTEM": sidSystem, `NT AUTHORITY\SYSTEM`: sidSystem,
+		"LOCAL SERVICE": sidLocalService, `NT AUTHORITY\LOCAL SERVICE`: sidLocalService,
+		"NETWORK SERVICE": sidNetworkService, `NT AUTHORITY\NETWORK SERVICE`: sidNetworkService,
+		"Administrator": sidAdministrator, computerName + `\Administrator`: sidAdministrator,
+	},
+	"de-DE": {
+		"SYSTEM": sidSystem, `NT-AUTORITÄT\SYSTEM`: sidSystem,
+		"LOKALER DIENST": sidLocalService, `NT-AUTORITÄT\LOKALER DIENST`: sidLocalService,
+		"NETZWERKDIENST": sidNetworkService, `NT-AUTORITÄT\NETZWERKDIENST`: sidNetworkService,
+		"Administrator": sidAdministrator, computerName + `\Administrator`: sidAdministrator,
+	},
+}
+
+// lookupAccount resolves an account name or SID, as LookupAccountName
+// does in the host's display language; "" if it names no account.
+func (f *Firewall) lookupAccount(name string) string {
+	for _, sid := range []string{sidSystem, sidLocalService, sidNetworkService, sidAdministrator} {
+		if strings.EqualFold(name, sid) {
+			return sid
+		}
+	}
+	lang := f.opts.Language
+	if lang == "" {
+		lang = "en-US"
+	}
+	for n, sid := range accountNames[lang] {
+		if strings.EqualFold(n, name) {
+			return sid
+		}
+	}
+	return ""
+}
 
 // inheritedACL is what a directory created in ProgramData without an
 // explicit descriptor gets.
@@ -64,10 +107,7 @@ func parseSDDL(s string) (dirACL, bool) {
 
 func (f *Firewall) aclPath() string { return f.programDataHost() + ".acl.json" }
 
-func (f *Firewall) saveACL(a dirACL) error {
-	b, _ := json.Marshal(a)
-	return os.WriteFile(f.aclPath(), b, 0o600)
-}
+func (f *Firewall) saveACL(a dirACL) error { return writeJSON(f.aclPath(), a) }
 
 func (f *Firewall) loadACL() dirACL {
 	var a dirACL
@@ -152,6 +192,11 @@ func (in *interp) aclMethod(obj any, name string, args []any, pos position) (v a
 			return o, true, nil
 		}
 	case *psDirectorySecurity:
+		if lname == "setsecuritydescriptorsddlform" && len(args) == 1 {
+			o.sddl = toString(args[0])
+			return nil, true, nil
+		}
+	case *psMutexSecurity:
 		if lname == "setsecuritydescriptorsddlform" && len(args) == 1 {
 			o.sddl = toString(args[0])
 			return nil, true, nil

@@ -14,9 +14,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/portwarden/portwarden/firewall"
 	"github.com/portwarden/portwarden/lab/wsman"
 	"github.com/portwarden/portwarden/rule"
@@ -88,7 +90,7 @@ func TestUnconfirmedApplyRevertsByItself(t *testing.T) {
 		t.Fatalf("the apply changed nothing:\n%s", got)
 	}
 	tasks, err := fw.Tasks()
-	if err != nil || len(tasks) != 1 || tasks[0].Path != `\portwarden\` || tasks[0].UserID != `NT AUTHORITY\SYSTEM` || tasks[0].Ran {
+	if err != nil || len(tasks) != 1 || tasks[0].Path != `\portwarden\` || tasks[0].UserID != "S-1-5-18" || tasks[0].Ran {
 		t.Fatalf("tasks after the apply: %+v %v", tasks, err)
 	}
 	waitFor(t, "the revert", 15*time.Second, func() bool { return groupRules(snapshot(t, fw)) == before })
@@ -480,5 +482,109 @@ func TestStateDirMustBeProtected(t *testing.T) {
 				t.Errorf("the refused apply registered %+v", ts)
 			}
 		})
+	}
+}
+
+// TestApplyWhileSystemHoldsItsOwnMutex: a process running as SYSTEM
+// (the revert task of a portwarden that made the lock with SYSTEM's
+// default DACL) holds Global\portwarden, which an Administrator cannot
+// open: the apply reports the lock as busy, says why, and changes
+// nothing.
+func TestApplyWhileSystemHoldsItsOwnMutex(t *testing.T) {
+	fw, err := New(Options{StateDir: t.TempDir(), ManagementPort: 5986, MaxMutexWait: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := fw.HoldMutexAsSystem(`Global\portwarden`)
+	defer release()
+	s, err := firewall.Windows{}.Apply(nil, desired(rule.Additive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, fw)
+	out, errOut, code := fw.Run(context.Background(), s.Body)
+	rep := firewall.ParseApplyReport(firewall.ParseFacts(out))
+	if code == 0 || !rep.LockBusy || !strings.Contains(errOut, firewall.WindowsLockHeld+"WINHOST") || !strings.Contains(errOut, "cannot be opened by this account") {
+		t.Fatalf("apply while SYSTEM holds a mutex it made: exit %d, report %+v\n%s%s", code, rep, out, errOut)
+	}
+	if diff := cmp.Diff(before, snapshot(t, fw)); diff != "" {
+		t.Errorf("the locked-out apply changed the firewall:\n%s", diff)
+	}
+}
+
+// TestRevertTaskLockAdmitsAdministrators: while the revert task (SYSTEM)
+// holds the lock, an Administrator can open the mutex (and finds it
+// held), so that an apply or confirm then waits for the lock instead of
+// failing to open it.
+func TestRevertTaskLockAdmitsAdministrators(t *testing.T) {
+	var (
+		armed  atomic.Bool
+		probed = make(chan string, 1)
+		fw     *Firewall
+		err    error
+	)
+	fw, err = New(Options{StateDir: t.TempDir(), ManagementPort: 5986, Fault: func(string) string {
+		if !armed.Load() {
+			return ""
+		}
+		armed.Store(false)
+		// The revert task is under the lock, at its first cmdlet: an
+		// Administrator's process opens the mutex.
+		admin := &interp{ctx: context.Background(), fw: nil}
+		key := mutexKey(admin, `Global\portwarden`)
+		opened, created := fw.mutexes.open(admin, key, nil)
+		switch {
+		case !opened:
+			probed <- "an Administrator cannot open the lock the revert task holds"
+		case created:
+			probed <- "the revert task does not hold the lock"
+		default:
+			probed <- ""
+		}
+		fw.mutexes.closeHandle(admin, key)
+		return ""
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, fw)
+	apply(t, fw, desired(rule.Additive))
+	guardedApply(t, fw, desired(rule.Enforce), time.Second)
+	armed.Store(true)
+	select {
+	case msg := <-probed:
+		if msg != "" {
+			t.Error(msg)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the revert task never ran a cmdlet")
+	}
+	waitFor(t, "the task's result", 10*time.Second, func() bool {
+		ts, _ := fw.Tasks()
+		return len(ts) == 1 && ts[0].Ran && ts[0].State == "Ready"
+	})
+}
+
+// TestRevertTaskOnAGermanWindows: Windows localizes account names (on a
+// German Windows SYSTEM is NT-AUTORITÄT\SYSTEM), not SIDs: the revert
+// task names SYSTEM by its SID, so that it registers whatever the host's
+// language, and runs as SYSTEM.
+func TestRevertTaskOnAGermanWindows(t *testing.T) {
+	fw, err := New(Options{StateDir: t.TempDir(), ManagementPort: 5986, Language: "de-DE"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeOnCleanup(t, fw)
+	_, errOut, code := fw.Run(context.Background(), "$global:ErrorActionPreference='Stop'\n$tp=New-ScheduledTaskPrincipal -UserId 'NT AUTHORITY\\SYSTEM' -LogonType ServiceAccount -RunLevel Highest\n"+
+		"$ta=New-ScheduledTaskAction -Execute 'C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe' -Argument '-NoProfile'\n$tt=New-ScheduledTaskTrigger -Once -At (Get-Date).AddSeconds(60)\n"+
+		"Register-ScheduledTask -TaskName 't' -TaskPath '\\x\\' -Action $ta -Trigger $tt -Principal $tp -ErrorAction Stop")
+	if code == 0 || !strings.Contains(errOut, "No mapping between account names and security IDs was done.") {
+		t.Fatalf("an English account name on a German Windows: exit %d\n%s", code, errOut)
+	}
+	apply(t, fw, desired(rule.Additive))
+	guardedApply(t, fw, desired(rule.Enforce), time.Minute)
+	tasks, err := fw.Tasks()
+	if err != nil || len(tasks) != 1 || tasks[0].SID != sidSystem || tasks[0].LogonType != "ServiceAccount" {
+		t.Fatalf("tasks after the apply: %+v %v", tasks, err)
 	}
 }

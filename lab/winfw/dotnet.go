@@ -122,6 +122,10 @@ func (in *interp) dotnetStatic(typ, name string, call bool, args []any, pos posi
 		if lname == "new" && call && len(args) == 0 {
 			return &psDirectorySecurity{}, true, nil
 		}
+	case "security.accesscontrol.mutexsecurity":
+		if lname == "new" && call && len(args) == 0 {
+			return &psMutexSecurity{}, true, nil
+		}
 	case "io.directory":
 		if lname == "createdirectory" && call {
 			v, err := in.createDirectory(args, pos)

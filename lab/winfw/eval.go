@@ -70,6 +70,7 @@ const maxCallDepth = 50
 type interp struct {
 	ctx      context.Context
 	fw       *Firewall
+	system   bool // the script runs as SYSTEM (a scheduled task), not as the Administrator
 	st       *State
 	dirty    bool // the firewall state changed
 	errOut   strings.Builder
@@ -704,6 +705,9 @@ func (in *interp) cast(e *castExpr, sc *scope) (any, error) {
 		}
 		return o, nil
 	}
+	if t == "ref" {
+		return in.ref(e, sc)
+	}
 	v, err := in.evalExpr(e.x, sc)
 	if err != nil {
 		return nil, err
@@ -728,6 +732,30 @@ func (in *interp) cast(e *castExpr, sc *scope) (any, error) {
 		return nil, nil
 	}
 	return nil, unsupportedAt(e.pos, "The cast [%s]", e.typ)
+}
+
+// psRef is a [ref] to a variable, for a method's out parameter.
+type psRef struct {
+	sc   *scope
+	name string
+}
+
+func (r *psRef) set(v any) { r.sc.set(r.name, v) }
+
+// ref is [ref]$name: the simulation takes only a variable that exists
+// (a [ref] of anything else refers to a copy of a value, not to the
+// variable).
+func (in *interp) ref(e *castExpr, sc *scope) (any, error) {
+	v, isVar := e.x.(*varExpr)
+	if !isVar || v.global || strings.Contains(v.name, ":") {
+		return nil, unsupportedAt(e.pos, "[ref] of anything but a variable")
+	}
+	for s := sc; s != nil; s = s.parent {
+		if _, ok := s.vars[v.name]; ok {
+			return &psRef{sc: s, name: v.name}, nil
+		}
+	}
+	return nil, unsupportedAt(e.pos, "[ref]$%s of a variable that is not set", v.name)
 }
 
 func (in *interp) member(e *memberExpr, sc *scope) (any, error) {

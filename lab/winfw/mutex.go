@@ -10,10 +10,26 @@ package winfw
 // recursive acquisitions, and is abandoned when its owner ends without
 // releasing it: the next WaitOne acquires it and throws
 // AbandonedMutexException, as .NET does.
+//
+// A named mutex has a DACL, set when it is created: from the
+// MutexSecurity passed to the constructor, or else from the creator's
+// token. An Administrator's (elevated) token grants Administrators and
+// SYSTEM; SYSTEM's token, as the simulation models it, grants SYSTEM
+// only. Windows' usual SYSTEM default DACL also gives Administrators read
+// and execute, which .NET Framework's fallback open (SYNCHRONIZE and
+// MUTEX_MODIFY_STATE) can use, but a token's default DACL is not the
+// script's to choose: the simulation grants the creator only, the least
+// it guarantees. Opening an existing mutex that grants none of the
+// caller's SIDs throws UnauthorizedAccessException. The mutex (with its
+// DACL) lives while a handle is open; the simulation also keeps an
+// abandoned one until it is acquired again (Windows destroys it with its
+// last handle: stricter here).
 
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +47,10 @@ type hostMutex struct {
 	count     int
 	abandoned bool
 	released  chan struct{} // closed and replaced at each release
+	// grants are the SIDs the DACL gives full access; handles counts
+	// the open handles per script.
+	grants  []string
+	handles map[*interp]int
 }
 
 // psMutex is a script's handle to a named mutex.
@@ -38,6 +58,49 @@ type psMutex struct {
 	key      string
 	name     string
 	disposed bool
+}
+
+// psMutexSecurity is a System.Security.AccessControl.MutexSecurity.
+type psMutexSecurity struct{ sddl string }
+
+// tokenSIDs are the SIDs in the token of a script's account that a
+// DACL can grant: SYSTEM's token has the Administrators group too.
+func (in *interp) tokenSIDs() []string {
+	if in.system {
+		return []string{sidSystem, sidAdmins}
+	}
+	return []string{sidAdministrator, sidAdmins}
+}
+
+// defaultMutexGrants is the DACL a mutex created without a
+// MutexSecurity gets from its creator's token (see above).
+func (in *interp) defaultMutexGrants() []string {
+	if in.system {
+		return []string{sidSystem}
+	}
+	return []string{sidAdmins, sidSystem}
+}
+
+// parseMutexSDDL reads a MutexSecurity's SDDL as far as the simulation
+// models it: an optional owner and a DACL of allow entries with full
+// access (GA or MUTEX_ALL_ACCESS); ok is false for anything else.
+func parseMutexSDDL(s string) (grants []string, ok bool) {
+	m := regexp.MustCompile(`^(?:O:(?:[A-Z]{2}|S-[0-9-]+))?D:P?((?:\([^)]*\))*)$`).FindStringSubmatch(s)
+	if m == nil {
+		return nil, false
+	}
+	for _, ace := range regexp.MustCompile(`\(([^)]*)\)`).FindAllStringSubmatch(m[1], -1) {
+		f := strings.Split(ace[1], ";")
+		if len(f) != 6 || f[0] != "A" || f[1] != "" || (f[2] != "GA" && !strings.EqualFold(f[2], "0x1f0001")) {
+			return nil, false
+		}
+		sid := f[5]
+		if a, isAlias := sddlAliases[sid]; isAlias {
+			sid = a
+		}
+		grants = append(grants, sid)
+	}
+	return grants, true
 }
 
 func (in *interp) id() string { return fmt.Sprintf("%p", in) }
@@ -48,10 +111,49 @@ func (t *mutexTable) get(key string) *hostMutex {
 	}
 	m := t.m[key]
 	if m == nil {
-		m = &hostMutex{released: make(chan struct{})}
+		m = &hostMutex{released: make(chan struct{}), handles: map[*interp]int{}}
 		t.m[key] = m
 	}
 	return m
+}
+
+// open opens a handle to the mutex for in, creating it with grants (nil:
+// the creator's default DACL) if it does not exist (created); ok is
+// false if it exists and its DACL grants none of in's SIDs.
+func (t *mutexTable) open(in *interp, key string, grants []string) (ok, created bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.get(key)
+	switch {
+	case m.grants == nil && grants != nil:
+		m.grants, created = grants, true
+	case m.grants == nil:
+		m.grants, created = in.defaultMutexGrants(), true
+	case !slices.ContainsFunc(in.tokenSIDs(), func(s string) bool { return slices.Contains(m.grants, s) }):
+		t.forgetLocked(key, m)
+		return false, false
+	}
+	m.handles[in]++
+	return true, created
+}
+
+// closeHandle closes one of in's handles.
+func (t *mutexTable) closeHandle(in *interp, key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.get(key)
+	if m.handles[in]--; m.handles[in] <= 0 {
+		delete(m.handles, in)
+	}
+	t.forgetLocked(key, m)
+}
+
+// forgetLocked destroys a mutex nobody has a handle to, owns or has
+// abandoned; t.mu is held.
+func (t *mutexTable) forgetLocked(key string, m *hostMutex) {
+	if len(m.handles) == 0 && m.owner == nil && !m.abandoned {
+		delete(t.m, key)
+	}
 }
 
 // mutexKey scopes a mutex name: Global\ names to the host, every other
@@ -112,34 +214,57 @@ func (t *mutexTable) release(in *interp, key string) bool {
 		m.owner = nil
 		close(m.released)
 		m.released = make(chan struct{})
+		t.forgetLocked(key, m)
 	}
 	return true
 }
 
-// abandonAll abandons the mutexes in still owns when its script ends.
+// abandonAll abandons the mutexes in still owns when its script ends,
+// and closes its handles.
 func (t *mutexTable) abandonAll(in *interp) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, m := range t.m {
+	for key, m := range t.m {
 		if m.owner == in {
 			m.owner, m.count, m.abandoned = nil, 0, true
 			close(m.released)
 			m.released = make(chan struct{})
 		}
+		delete(m.handles, in)
+		t.forgetLocked(key, m)
 	}
 }
 
 // HoldMutex acquires a Global\ mutex outside of any script, as another
-// process on the host would, until release is called. For tests.
+// process of an Administrator on the host would, until release is
+// called. For tests.
 func (f *Firewall) HoldMutex(name string) (release func()) {
-	holder := &interp{ctx: context.Background(), fw: f}
-	key := mutexKey(holder, name)
-	f.mutexes.wait(context.Background(), holder, key, -1)
-	return func() { f.mutexes.release(holder, key) }
+	return f.holdMutex(name, false)
 }
 
+// HoldMutexAsSystem is HoldMutex for a process running as SYSTEM that
+// created the mutex without a MutexSecurity, as portwarden's revert
+// task did before it passed one: while it holds the mutex, an
+// Administrator cannot open it. For tests.
+func (f *Firewall) HoldMutexAsSystem(name string) (release func()) {
+	return f.holdMutex(name, true)
+}
+
+func (f *Firewall) holdMutex(name string, system bool) (release func()) {
+	holder := &interp{ctx: context.Background(), fw: f, system: system}
+	key := mutexKey(holder, name)
+	f.mutexes.open(holder, key, nil)
+	f.mutexes.wait(context.Background(), holder, key, -1)
+	return func() {
+		f.mutexes.release(holder, key)
+		f.mutexes.closeHandle(holder, key)
+	}
+}
+
+// newMutex is [Threading.Mutex]::new(initiallyOwned, name) or, with a
+// MutexSecurity, (initiallyOwned, name, [ref]createdNew, security).
 func (in *interp) newMutex(args []any, pos position) (any, error) {
-	if len(args) != 2 {
+	if len(args) != 2 && len(args) != 4 {
 		return nil, unsupportedAt(pos, "[Threading.Mutex]::new with %d arguments", len(args))
 	}
 	if toBool(args[0]) {
@@ -149,7 +274,34 @@ func (in *interp) newMutex(args []any, pos position) (any, error) {
 	if name == "" {
 		return nil, unsupportedAt(pos, "an unnamed mutex")
 	}
-	return &psMutex{key: mutexKey(in, name), name: name}, nil
+	var (
+		grants  []string
+		created *psRef
+	)
+	if len(args) == 4 {
+		r, isRef := args[2].(*psRef)
+		if !isRef {
+			return nil, in.runtimeError(pos, "Argument: '3' should be a System.Management.Automation.PSReference. Use [ref].", "NotSpecified", "MethodException", "NonRefArgumentToRefParameterMsg")
+		}
+		sec, isSec := args[3].(*psMutexSecurity)
+		if !isSec {
+			return nil, unsupportedAt(pos, "[Threading.Mutex]::new with a %s", typeName(args[3]))
+		}
+		g, ok := parseMutexSDDL(sec.sddl)
+		if !ok {
+			return nil, unsupportedAt(pos, "The MutexSecurity %q", sec.sddl)
+		}
+		grants, created = g, r
+	}
+	key := mutexKey(in, name)
+	ok, createdNew := in.fw.mutexes.open(in, key, grants)
+	if !ok {
+		return nil, in.runtimeError(pos, "Exception calling \".ctor\" with \""+strconv.Itoa(len(args))+"\" argument(s): \"Access to the path '"+name+"' is denied.\"", "NotSpecified", "MethodInvocationException", "UnauthorizedAccessException")
+	}
+	if created != nil {
+		created.set(createdNew)
+	}
+	return &psMutex{key: key, name: name}, nil
 }
 
 func (in *interp) mutexMethod(m *psMutex, name string, args []any, pos position) (any, error) {
@@ -158,6 +310,9 @@ func (in *interp) mutexMethod(m *psMutex, name string, args []any, pos position)
 	}
 	switch strings.ToLower(name) {
 	case "dispose", "close":
+		if !m.disposed {
+			in.fw.mutexes.closeHandle(in, m.key)
+		}
 		m.disposed = true
 		return nil, nil
 	}

@@ -14,16 +14,16 @@ package winfw
 // parameter is refused loudly, mandatory ones are enforced, and
 // Unregister-ScheduledTask without -Confirm:$false fails, since the
 // cmdlet asks for confirmation and powershell.exe -NonInteractive cannot
-// ask. An action runs only if it is powershell.exe at its real path with
-// -EncodedCommand (and -NoProfile, -NonInteractive, -ExecutionPolicy); the
-// script runs against the firewall with the same interpreter as a WinRM
-// command. Whatever a failing action changed stays changed, the task
+// ask. An action runs only if it is powershell.exe at its real path; its
+// arguments are read as lab/wsman reads a WinRS command's powershell.exe
+// (wsman.PowerShellArgs), and a script that would come from standard
+// input is refused. The script runs against the firewall with the same
+// interpreter as a WinRM command. Whatever a failing action changed stays changed, the task
 // stays registered with its LastTaskResult, as on Windows. The simulated
 // host is on AC power, so the battery settings change nothing.
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +43,7 @@ type Task struct {
 	Execute, Arguments string
 	At                 time.Time // the one-time trigger
 	UserID             string
+	SID                string `json:",omitempty"` // UserID resolved
 	LogonType          string
 	RunLevel           string
 	StartWhenAvailable bool
@@ -93,17 +94,7 @@ func (f *Firewall) loadTasks() ([]Task, error) {
 	return ts, nil
 }
 
-func (f *Firewall) saveTasks(ts []Task) error {
-	b, err := json.MarshalIndent(ts, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := f.tasksPath() + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, f.tasksPath())
-}
+func (f *Firewall) saveTasks(ts []Task) error { return writeJSON(f.tasksPath(), ts) }
 
 // withTasks changes the task store under the scheduler's lock.
 func (f *Firewall) withTasks(fn func(ts []Task) ([]Task, bool, error)) error {
@@ -229,15 +220,21 @@ func (f *Firewall) fire(path, name string) {
 	})
 }
 
-// runAction starts the action's program: only Windows PowerShell with an
-// encoded command is simulated.
+// runAction starts the action's program: only Windows PowerShell is
+// simulated, its arguments read as lab/wsman reads a WinRS command's.
 func (f *Firewall) runAction(t Task) int64 {
 	if !strings.EqualFold(t.Execute, powershellExe) && !strings.EqualFold(t.Execute, `%SystemRoot%\System32\WindowsPowerShell\v1.0\powershell.exe`) {
 		return taskFileNotFound
 	}
-	script, ok := encodedCommand(t.Arguments)
-	if !ok {
+	script, fromStdin, failure, code := wsman.PowerShellArgs(t.Arguments)
+	switch {
+	case fromStdin:
+		// A task's powershell.exe has no input to read a script from:
+		// it would wait for one until ExecutionTimeLimit. The
+		// simulation refuses it at once.
 		return powershellBadArgs
+	case failure != "":
+		return int64(uint32(int32(code)))
 	}
 	limit := t.ExecutionTimeLimit
 	if limit <= 0 {
@@ -245,44 +242,11 @@ func (f *Firewall) runAction(t Task) int64 {
 	}
 	ctx, cancel := context.WithTimeout(f.sched.ctx, limit)
 	defer cancel()
-	_, _, code := f.Run(ctx, script)
+	_, _, code = f.run(ctx, script, t.SID == sidSystem)
 	if ctx.Err() != nil && f.sched.ctx.Err() == nil {
 		return taskTerminated
 	}
 	return int64(uint32(int32(code)))
-}
-
-// encodedCommand reads powershell.exe's arguments as the task gives them:
-// -NoProfile, -NonInteractive, -ExecutionPolicy X and -EncodedCommand X
-// (case-insensitive, abbreviations as powershell.exe takes them). ok is
-// false for anything else, which powershell.exe would refuse or which the
-// simulation does not run (-File, -Command).
-func encodedCommand(args string) (script string, ok bool) {
-	fields := strings.Fields(args)
-	for i := 0; i < len(fields); i++ {
-		a := strings.ToLower(fields[i])
-		switch {
-		case a == "-noprofile" || a == "-nop", a == "-noninteractive" || a == "-noni":
-		case a == "-executionpolicy" || a == "-ep" || a == "-ex":
-			i++
-			if i >= len(fields) {
-				return "", false
-			}
-		case a == "-encodedcommand" || a == "-enc" || a == "-e" || a == "-ec":
-			i++
-			if i >= len(fields) || script != "" {
-				return "", false
-			}
-			b, err := base64.StdEncoding.DecodeString(fields[i])
-			if err != nil || len(b)%2 != 0 {
-				return "", false
-			}
-			script = wsman.DecodeUTF16LE(b)
-		default:
-			return "", false
-		}
-	}
-	return script, script != ""
 }
 
 const taskNS = "Microsoft.Management.Infrastructure.CimInstance#Root/Microsoft/Windows/TaskScheduler/"
@@ -471,7 +435,7 @@ func registerTask(c *cmdCall) error {
 	taskErr := func(msg, fqid string) error {
 		return c.writeError(&errorRecord{message: msg, category: "InvalidArgument", reason: "CimException", targetName: c.str("TaskName"), fqid: fqid + "," + c.def.name})
 	}
-	t := Task{Name: c.str("TaskName"), Path: `\`, State: "Ready", LastTaskResult: taskHasNotRun, UserID: "Administrator", LogonType: "Interactive", RunLevel: "Limited", ExecutionTimeLimit: 72 * time.Hour}
+	t := Task{Name: c.str("TaskName"), Path: `\`, State: "Ready", LastTaskResult: taskHasNotRun, UserID: "Administrator", SID: sidAdministrator, LogonType: "Interactive", RunLevel: "Limited", ExecutionTimeLimit: 72 * time.Hour}
 	c.strInto("TaskPath", &t.Path)
 	if !strings.HasPrefix(t.Path, `\`) || !strings.HasSuffix(t.Path, `\`) || strings.Contains(t.Path, `\\`) || strings.ContainsAny(t.Path+t.Name, `/:*?"<>|`) || strings.Contains(t.Name, `\`) || t.Name == "" {
 		return taskErr("The specified path is invalid.", "HRESULT 0x800700a1")
@@ -504,12 +468,13 @@ func registerTask(c *cmdCall) error {
 			return unsupportedAt(c.pos, "-Principal of %s", typeName(c.bound["Principal"]))
 		}
 		t.UserID, t.LogonType, t.RunLevel = toString(p.props["userid"]), toString(p.props["logontype"]), toString(p.props["runlevel"])
-		service := slices.ContainsFunc([]string{"SYSTEM", `NT AUTHORITY\SYSTEM`, "LocalSystem", `NT AUTHORITY\LOCALSERVICE`, `NT AUTHORITY\NETWORKSERVICE`}, func(n string) bool { return strings.EqualFold(n, t.UserID) })
+		t.SID = c.in.fw.lookupAccount(t.UserID)
+		service := slices.Contains([]string{sidSystem, sidLocalService, sidNetworkService}, t.SID)
 		switch {
+		case t.SID == "":
+			return taskErr("No mapping between account names and security IDs was done.", "HRESULT 0x80070534")
 		case service != (t.LogonType == "ServiceAccount"):
 			return taskErr("The task XML contains a value which is incorrectly formatted or out of range.", "HRESULT 0x80041318")
-		case !service && !strings.EqualFold(t.UserID, "Administrator") && !strings.EqualFold(t.UserID, computerName+`\Administrator`):
-			return taskErr("No mapping between account names and security IDs was done.", "HRESULT 0x80070534")
 		}
 	}
 	if c.has("Settings") {

@@ -223,6 +223,10 @@ func typeName(v any) string {
 		return "System.Text.UTF8Encoding"
 	case *psMutex:
 		return "System.Threading.Mutex"
+	case *psMutexSecurity:
+		return "System.Security.AccessControl.MutexSecurity"
+	case *psRef:
+		return "System.Management.Automation.PSReference"
 	case psDate:
 		return "System.DateTime"
 	case psTimeSpan:

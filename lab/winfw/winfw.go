@@ -56,6 +56,11 @@ type Options struct {
 	// CimException, as "Access is denied." would be) without changing
 	// anything. For tests of a failure half-way through a script.
 	Fault func(cmdlet string) string
+	// Language is the simulated host's display language, which names
+	// the built-in accounts: "" or "en-US" (NT AUTHORITY\SYSTEM), or
+	// "de-DE" (NT-AUTORITÄT\SYSTEM), where a script that names an
+	// account in English fails, as on a German Windows.
+	Language string
 }
 
 // State is the simulated firewall: what winfw.json holds.
@@ -143,6 +148,9 @@ func New(opts Options) (*Firewall, error) {
 	}
 	if opts.Namespace != "" && (strings.ContainsAny(opts.Namespace, "/\\ \x00") || opts.Namespace == "." || opts.Namespace == "..") {
 		return nil, fmt.Errorf("winfw: bad namespace name %q", opts.Namespace)
+	}
+	if _, ok := accountNames[opts.Language]; !ok && opts.Language != "" {
+		return nil, fmt.Errorf("winfw: display language %q is not simulated", opts.Language)
 	}
 	f := &Firewall{
 		opts:      opts,
@@ -258,15 +266,7 @@ func (f *Firewall) load() (State, error) {
 }
 
 func (f *Firewall) save(st *State) error {
-	b, err := json.MarshalIndent(st, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := f.statePath + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("winfw: saving the rule store: %w", err)
-	}
-	if err := os.Rename(tmp, f.statePath); err != nil {
+	if err := writeJSON(f.statePath, st); err != nil {
 		return fmt.Errorf("winfw: saving the rule store: %w", err)
 	}
 	return nil
@@ -378,6 +378,12 @@ func (f *Firewall) Modify(fn func(*State) error) error {
 // mutexes a script still holds when it ends are abandoned, as when a
 // process exits without releasing them.
 func (f *Firewall) Run(ctx context.Context, script string) (stdout, stderr string, exitCode int) {
+	return f.run(ctx, script, false)
+}
+
+// run is Run as the Administrator (system false: a WinRM command) or as
+// SYSTEM (a scheduled task's action).
+func (f *Firewall) run(ctx context.Context, script string, system bool) (stdout, stderr string, exitCode int) {
 	stmts, err := parseScript(script)
 	if err != nil {
 		var pe *parseError
@@ -386,7 +392,7 @@ func (f *Firewall) Run(ctx context.Context, script string) (stdout, stderr strin
 		}
 		return "", err.Error() + "\r\n", 1
 	}
-	in := &interp{ctx: ctx, fw: f}
+	in := &interp{ctx: ctx, fw: f, system: system}
 	defer f.mutexes.abandonAll(in)
 	// Enforce before the script even when no cmdlet changes anything, so
 	// that edits of winfw.json take effect at the next script (a no-op

@@ -324,6 +324,24 @@ func parsePowerShellArgs(args []string) invocation {
 	return invocation{kind: invokeStdin}
 }
 
+// PowerShellArgs reads the arguments of powershell.exe (what follows the
+// program on its command line, as a scheduled task's action gives them)
+// as the simulated host's powershell.exe does for a WinRS command:
+// CommandLineToArgvW's splitting, then powershell.exe 5.1's parameters.
+// It returns the script to run; or fromStdin, when powershell.exe would
+// read its script from standard input; or, when powershell.exe refuses
+// its parameters, failure (its message) and its exit code.
+func PowerShellArgs(arguments string) (script string, fromStdin bool, failure string, exitCode int) {
+	inv := parsePowerShellArgs(splitArgs(arguments))
+	switch inv.kind {
+	case invokeScript:
+		return inv.script, false, "", 0
+	case invokeStdin:
+		return "", true, "", 0
+	}
+	return "", false, inv.stderr, inv.exitCode
+}
+
 // decodeEncodedCommand reverses what winrm.Powershell does: base64 of the
 // script in UTF-16LE.
 func decodeEncodedCommand(s string) (string, error) {

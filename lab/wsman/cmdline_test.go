@@ -166,3 +166,25 @@ func TestDecodeUTF16LE(t *testing.T) {
 		t.Errorf("odd length: got %q", got)
 	}
 }
+
+// TestPowerShellArgs: a scheduled task's powershell.exe arguments, read
+// as a WinRS command's.
+func TestPowerShellArgs(t *testing.T) {
+	enc := base64.StdEncoding.EncodeToString(EncodeUTF16LE("'hi'"))
+	for _, tc := range []struct {
+		args, script string
+		stdin, fails bool
+	}{
+		{"-NoProfile -NonInteractive -EncodedCommand " + enc, "'hi'", false, false},
+		{"-nop -noni -ec " + enc, "'hi'", false, false},
+		{"-NoProfile", "", true, false},
+		{"-EncodedCommand", "", false, true},
+		{"-EncodedCommand not*base64", "", false, true},
+		{"-File C:\\x.ps1", "", false, true},
+	} {
+		script, stdin, failure, code := PowerShellArgs(tc.args)
+		if script != tc.script || stdin != tc.stdin || (failure != "") != tc.fails || (code != 0) != tc.fails {
+			t.Errorf("PowerShellArgs(%q) = %q, %v, %q, %d", tc.args, script, stdin, failure, code)
+		}
+	}
+}

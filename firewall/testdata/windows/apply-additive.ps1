@@ -1,10 +1,12 @@
 $global:ErrorActionPreference='Stop'
 $ProgressPreference='SilentlyContinue'
 '### portwarden:apply'
-$mx=[Threading.Mutex]::new($false,'Global\portwarden')
-$locked=$false
-try{$locked=$mx.WaitOne(10000)}catch{$locked=$true}
-if(!$locked){$mx.Dispose();'lock=busy';'outcome=unchanged';throw ('portwarden: another portwarden run holds the lock on '+$env:COMPUTERNAME+' (waited 10 s)')}
+$pwNew=$false;$mx=$null;$locked=$false;$pwWhy=' (waited 10 s)'
+$mxs=[Security.AccessControl.MutexSecurity]::new()
+$mxs.SetSecurityDescriptorSddlForm('D:(A;;GA;;;SY)(A;;GA;;;BA)')
+try{$mx=[Threading.Mutex]::new($false,'Global\portwarden',[ref]$pwNew,$mxs)}catch{$pwWhy=' (its mutex Global\portwarden cannot be opened by this account: '+$_.Exception.Message+')'}
+if($mx){try{$locked=$mx.WaitOne(10000)}catch{$locked=$true}}
+if(!$locked){if($mx){$mx.Dispose()};'lock=busy';'outcome=unchanged';throw ('portwarden: another portwarden run holds the lock on '+$env:COMPUTERNAME+$pwWhy)}
 try{
 $pwLeft='unchanged';$pwTask=$false;$pwPhase=0
 $pwId='apply.c0ffee000000'

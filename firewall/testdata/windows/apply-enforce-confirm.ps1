@@ -1,10 +1,12 @@
 $global:ErrorActionPreference='Stop'
 $ProgressPreference='SilentlyContinue'
 '### portwarden:apply'
-$mx=[Threading.Mutex]::new($false,'Global\portwarden')
-$locked=$false
-try{$locked=$mx.WaitOne(10000)}catch{$locked=$true}
-if(!$locked){$mx.Dispose();'lock=busy';'outcome=unchanged';throw ('portwarden: another portwarden run holds the lock on '+$env:COMPUTERNAME+' (waited 10 s)')}
+$pwNew=$false;$mx=$null;$locked=$false;$pwWhy=' (waited 10 s)'
+$mxs=[Security.AccessControl.MutexSecurity]::new()
+$mxs.SetSecurityDescriptorSddlForm('D:(A;;GA;;;SY)(A;;GA;;;BA)')
+try{$mx=[Threading.Mutex]::new($false,'Global\portwarden',[ref]$pwNew,$mxs)}catch{$pwWhy=' (its mutex Global\portwarden cannot be opened by this account: '+$_.Exception.Message+')'}
+if($mx){try{$locked=$mx.WaitOne(10000)}catch{$locked=$true}}
+if(!$locked){if($mx){$mx.Dispose()};'lock=busy';'outcome=unchanged';throw ('portwarden: another portwarden run holds the lock on '+$env:COMPUTERNAME+$pwWhy)}
 try{
 $pwLeft='unchanged';$pwTask=$false;$pwPhase=0
 $pwId='apply.c0ffee000000'
@@ -43,10 +45,12 @@ $pwDir=Join-Path $env:ProgramData ''portwarden''
 $pwArmed=Join-Path $pwDir ''armed''
 $pwState=Join-Path $pwDir ($pwId+''.json'')
 $pwLog=Join-Path $pwDir ($pwId+''.log'')
-$mx=[Threading.Mutex]::new($false,''Global\portwarden'')
-$locked=$false
-try{$locked=$mx.WaitOne(300000)}catch{$locked=$true}
-if(!$locked){$mx.Dispose();exit 2}
+$pwNew=$false;$mx=$null;$locked=$false;$pwWhy='' (waited 300 s)''
+$mxs=[Security.AccessControl.MutexSecurity]::new()
+$mxs.SetSecurityDescriptorSddlForm(''D:(A;;GA;;;SY)(A;;GA;;;BA)'')
+try{$mx=[Threading.Mutex]::new($false,''Global\portwarden'',[ref]$pwNew,$mxs)}catch{$pwWhy='' (its mutex Global\portwarden cannot be opened by this account: ''+$_.Exception.Message+'')''}
+if($mx){try{$locked=$mx.WaitOne(300000)}catch{$locked=$true}}
+if(!$locked){if($mx){$mx.Dispose()};exit 2}
 try{
 $pwA=$null;if(Test-Path -LiteralPath $pwArmed){$pwA=([IO.File]::ReadAllText($pwArmed)).Split('' '')}
 if($pwA -and $pwA[0] -eq $pwId){
@@ -81,7 +85,7 @@ foreach($x in $made){Rename-NetFirewallRule -InputObject $x -NewName ($x.Name -r
 '.Replace('PWHASH',$pwHash)
 $ta=New-ScheduledTaskAction -Execute (Join-Path $env:SystemRoot 'System32\WindowsPowerShell\v1.0\powershell.exe') -Argument ('-NoProfile -NonInteractive -EncodedCommand '+[Convert]::ToBase64String([Text.Encoding]::Unicode.GetBytes($rv)))
 $tt=New-ScheduledTaskTrigger -Once -At (Get-Date).AddSeconds(60)
-$tp=New-ScheduledTaskPrincipal -UserId 'NT AUTHORITY\SYSTEM' -LogonType ServiceAccount -RunLevel Highest
+$tp=New-ScheduledTaskPrincipal -UserId 'S-1-5-18' -LogonType ServiceAccount -RunLevel Highest
 $ts=New-ScheduledTaskSettingsSet -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries -StartWhenAvailable -ExecutionTimeLimit (New-TimeSpan -Minutes 10)
 $null=Register-ScheduledTask -TaskName $pwId -TaskPath '\portwarden\' -Action $ta -Trigger $tt -Principal $tp -Settings $ts -Force -ErrorAction Stop
 $pwTask=$true
