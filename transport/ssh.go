@@ -105,16 +105,11 @@ func dialSSH(ctx context.Context, cfg SSHConfig) (*sshConn, error) {
 		return nil, err
 	}
 	turnDone(true, false)
-	c.local = sshAddrOf(conn.LocalAddr())
-	if c.jump != nil {
-		// The host sees the bastion, not us: ask it who connected.
-		rctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
-		defer cancel()
-		c.local = c.remoteView(rctx)
-		if !c.local.IsValid() {
-			c.local = c.jump.local
-		}
+	if c.jump == nil {
+		c.local = sshAddrOf(conn.LocalAddr())
 	}
+	// Through a bastion the host sees the bastion, not us; no round trip
+	// is spent asking it (the facts script reports $SSH_CONNECTION).
 	return c, nil
 }
 
@@ -206,28 +201,9 @@ func sshAddrOf(a net.Addr) netip.Addr {
 	return netip.Addr{}
 }
 
-// remoteView returns the client address the host saw, from
-// $SSH_CONNECTION ("client-ip client-port server-ip server-port").
-func (c *sshConn) remoteView(ctx context.Context) netip.Addr {
-	res, err := c.runCommand(ctx, "echo \"$SSH_CONNECTION\"", nil, c.cfg.ConnectTimeout, nil)
-	if err != nil || res.ExitCode != 0 {
-		return netip.Addr{}
-	}
-	f := strings.Fields(string(res.Stdout))
-	if len(f) == 0 {
-		return netip.Addr{}
-	}
-	a, err := netip.ParseAddr(f[0])
-	if err != nil || a.Zone() != "" {
-		return netip.Addr{}
-	}
-	return a.Unmap()
-}
-
-// LocalAddr is the controller's address as the host sees it: the local
-// address of the TCP connection, or through a ProxyJump the address the
-// host saw the connection come from (the bastion's), read from
-// $SSH_CONNECTION when connecting.
+// LocalAddr is the local address of the TCP connection to the host;
+// invalid through a ProxyJump, where only the host knows whom it sees
+// (the facts script's $SSH_CONNECTION).
 func (c *sshConn) LocalAddr() netip.Addr { return c.local }
 
 // Close closes the connection and the bastion's.

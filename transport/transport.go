@@ -27,8 +27,9 @@ type Conn interface {
 	// is for failures to deliver the script or read its result, including
 	// ctx ending and the command timeout.
 	Run(ctx context.Context, s Script) (Result, error)
-	// LocalAddr is the controller's address as the host sees the
-	// connection; enforce mode keeps the management port open from it.
+	// LocalAddr is the controller's end of the connection, when it is
+	// known (invalid through a bastion). Enforce mode does not use it: the
+	// host's own view (facts) is what it keeps open.
 	LocalAddr() netip.Addr
 	Close() error
 }
