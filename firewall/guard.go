@@ -349,7 +349,11 @@ func linuxConfirmBody(root, id string, revertNow bool) (string, error) {
 	head := linuxPrelude(r, false) + `pw_state="$PW_ROOT` + guardDir + `/` + id + `"
 pw_kill_watcher() {
 	IFS= read -r pw_pid <"$pw_state/pid" 2>/dev/null || return 0
-	case $(tr '\0' ' ' <"/proc/$pw_pid/cmdline" 2>/dev/null) in
+	# read drops the NULs between the arguments (the revert's have no
+	# newline): the shell reads the command line, no tr.
+	pw_cmd=
+	{ IFS= read -r pw_cmd <"/proc/$pw_pid/cmdline"; } 2>/dev/null
+	case $pw_cmd in
 	*` + guardRevertTg + `*) kill -TERM "-$pw_pid" 2>/dev/null || kill -TERM "$pw_pid" 2>/dev/null ;;
 	esac
 	return 0
