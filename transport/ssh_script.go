@@ -56,9 +56,9 @@ func sshWrap(body string, timeout time.Duration) string {
 // need a password), stdin is the script's.
 //
 // With Sudo and a SudoPassword, stdin is the password line followed by the
-// script's stdin. A small shell program run as the user reads the password
-// line itself (the login shell, as for root), saves the rest of stdin to a private temporary file
-// (mktemp, 0600), and pipes the password alone to "sudo -S -p ”". The
+// script's stdin. A small shell program that the user's login shell runs
+// reads the password line itself, saves the rest of stdin to a private
+// temporary file (mktemp, 0600), and pipes the password alone to "sudo -S -p ”". The
 // root shell sudo starts takes its stdin from the temporary file, removes
 // it, and runs the body. So the script gets exactly its stdin whether sudo
 // asks for the password or not (NOPASSWD, cached credentials), and a wrong
