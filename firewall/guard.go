@@ -213,9 +213,6 @@ func (g linuxGuard) render(guard Guard) string {
 			"\tif [ -f %[2]s ]; then cp %[2]s \"$pw_state/file.%[1]d\" || return 1; fi\n", i, f)
 	}
 	restore := linuxRestoreHead + g.restore + linuxRestoreFiles
-	if strings.Contains(restore, "\nPW_RESTORE\n") {
-		panic("firewall: restore.sh contains its heredoc delimiter")
-	}
 	return `# The frame every Linux apply runs in: lock, saved state, armed revert,
 # rollback when persisting fails (firewall.Guard).
 trap '' HUP PIPE
@@ -234,7 +231,7 @@ pw_guard_begin() {
 		pw_fail "setsid is not installed: portwarden cannot arm the automatic rollback (use --no-confirm); nothing was changed"
 		return 1
 	fi
-	if ! { mkdir -p "$PW_ROOT` + guardDir + `" && exec 9>>"$PW_ROOT` + guardLock + `"; } 2>"$pw_tmp/lock.err"; then
+	if ! { { [ -d "$PW_ROOT` + guardDir + `" ] || mkdir -p "$PW_ROOT` + guardDir + `"; } && exec 9>>"$PW_ROOT` + guardLock + `"; } 2>"$pw_tmp/lock.err"; then
 		pw_fail "cannot open the lock file $PW_ROOT` + guardLock + `; nothing was changed: $(tr '\n' ' ' <"$pw_tmp/lock.err")"
 		return 1
 	fi
@@ -260,24 +257,29 @@ pw_guard_begin() {
 		pw_fail "cannot save the current rules before changing them; nothing was changed: $(tr '\n' ' ' <"$pw_tmp/save.err")"
 		return 1
 	fi
-	if ! cat >"$pw_state/restore.sh" <<'PW_RESTORE'
-` + restore + `PW_RESTORE
-	then
+	# printf is a builtin: writing restore.sh starts no process.
+	if ! printf '%s' ` + linuxShellQuote(restore) + ` >"$pw_state/restore.sh"; then
 		pw_fail "cannot write the rollback script; nothing was changed"
 		return 1
 	fi
 	if [ "$pw_confirm" -gt 0 ]; then
 		: >"$pw_state/armed" || return 1
-		# The revert writes its own pid: setsid forks when it starts as a
-		# process group leader, and then $! would name the wrong process.
-		setsid sh -c 'echo "$$" >"$2/pid.new" && mv "$2/pid.new" "$2/pid"; sleep "$1" && mv "$2/armed" "$2/firing" 2>/dev/null && { sh "$2/restore.sh" "$2" >"$2/revert.log" 2>&1; echo "exit $?" >>"$2/revert.log"; }' ` + guardRevertTg + ` "$pw_confirm" "$pw_state" </dev/null >/dev/null 2>&1 &
-		pw_i=0
-		while [ ! -s "$pw_state/pid" ] && [ "$pw_i" -lt 500 ]; do
-			sleep 0.01
-			pw_i=$((pw_i + 1))
-		done
-		if ! IFS= read -r pw_watcher <"$pw_state/pid"; then
+		# The revert prints its own pid (setsid forks when it starts as a
+		# process group leader, and then $! would name the wrong process)
+		# and closes its standard output: the command substitution ends
+		# there, with no polling, while the revert sleeps on, detached.
+		pw_watcher=$(setsid sh -c 'echo "$$"; exec >/dev/null; sleep "$1" && mv "$2/armed" "$2/firing" 2>/dev/null && { sh "$2/restore.sh" "$2" >"$2/revert.log" 2>&1; echo "exit $?" >>"$2/revert.log"; }' ` + guardRevertTg + ` "$pw_confirm" "$pw_state" </dev/null 2>/dev/null &)
+		case $pw_watcher in
+		'' | *[!0-9]*)
+			pw_watcher=
 			pw_fail "the automatic rollback did not start; nothing was changed"
+			return 1
+			;;
+		esac
+		if ! echo "$pw_watcher" >"$pw_state/pid"; then
+			kill -TERM "-$pw_watcher" 2>/dev/null || kill -TERM "$pw_watcher" 2>/dev/null
+			pw_watcher=
+			pw_fail "cannot record the automatic rollback's process; nothing was changed"
 			return 1
 		fi
 	fi
@@ -347,7 +349,11 @@ func linuxConfirmBody(root, id string, revertNow bool) (string, error) {
 	head := linuxPrelude(r, false) + `pw_state="$PW_ROOT` + guardDir + `/` + id + `"
 pw_kill_watcher() {
 	IFS= read -r pw_pid <"$pw_state/pid" 2>/dev/null || return 0
-	case $(tr '\0' ' ' <"/proc/$pw_pid/cmdline" 2>/dev/null) in
+	# read drops the NULs between the arguments (the revert's have no
+	# newline): the shell reads the command line, no tr.
+	pw_cmd=
+	{ IFS= read -r pw_cmd <"/proc/$pw_pid/cmdline"; } 2>/dev/null
+	case $pw_cmd in
 	*` + guardRevertTg + `*) kill -TERM "-$pw_pid" 2>/dev/null || kill -TERM "$pw_pid" 2>/dev/null ;;
 	esac
 	return 0

@@ -82,6 +82,22 @@ func reapWatchers(t *testing.T, root string) {
 	})
 }
 
+// revertProcs counts the armed reverts' processes under root.
+func revertProcs(root string) int {
+	n := 0
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err == nil && bytes.Contains(b, []byte(guardRevertTg)) && bytes.Contains(b, []byte(root+"/")) {
+			n++
+		}
+	}
+	return n
+}
+
 // runApply renders d with guard g from fresh facts and runs it; it
 // returns the script's report, its stderr and exit code.
 func (h *kernelHost) runApply(d Desired, g Guard) (ApplyReport, string, int) {
@@ -318,6 +334,13 @@ func TestGuardCommitConfirmed(t *testing.T) {
 			s, _ = conf.Confirm(rep.ConfirmID)
 			if got := ParseApplyReport(h.ns.script(s)).Confirm; got != "confirmed" {
 				t.Fatalf("confirm: %q", got)
+			}
+			// The confirm ended the waiting revert's process too.
+			for n := 0; revertProcs(h.root) > 0; n++ {
+				if n == 100 {
+					t.Fatalf("%d revert processes left 10s after the confirm", revertProcs(h.root))
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
 			// Were the revert still there, it would fire 3s after this.
 			openGate(t, filepath.Join(gates, "confirmed"))

@@ -62,8 +62,8 @@ func linuxFactsBody(root string) string {
 // parsable output, the persist root and paths derived from it, helpers,
 // and with scratch a scratch directory removed on exit ($pw_tmp, empty if
 // it could not be made). pw_run prints a section with a command's standard
-// output and records a failure in pw_errors instead of stopping: the facts
-// script never fails.
+// output (pw_exec: the output without the section's head) and records a
+// failure in pw_errors instead of stopping: the facts script never fails.
 //
 // Every process a script starts costs a host several milliseconds, and a
 // run pays it on every host: the helpers use shell builtins where a tool
@@ -94,13 +94,13 @@ pw_rules6="$PW_ROOT` + iptPersistV6 + `"
 ` + tmp + `pw_errors=
 pw_has() { command -v "$1" >/dev/null 2>&1; }
 pw_section() { printf '\n### portwarden:%s\n' "$1"; }
-pw_timeout() {
-	if pw_has timeout; then timeout 15 "$@"; else "$@"; fi
-}
 pw_run() {
+	pw_section "$1"
+	pw_exec "$@"
+}
+pw_exec() {
 	pw_name=$1
 	shift
-	pw_section "$pw_name"
 	{ pw_msg=$("$@" 2>&1 >&3 3>&-); pw_rc=$?; } 3>&1
 	if [ "$pw_rc" -ne 0 ]; then
 		pw_msg=$(printf '%s' "$pw_msg" | tr '\r\n' '  ' | cut -c1-300)

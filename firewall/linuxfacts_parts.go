@@ -38,13 +38,34 @@ for pw_t in nft iptables iptables-save iptables-restore ip6tables ip6tables-save
 	command -v "$pw_t" 2>/dev/null || :
 done
 `},
-	// The iptables variant is a line of the tools section.
+	// The iptables variant is a line of the tools section. iptables is a
+	// link to one of the two multi-call binaries of iptables 1.8 and later:
+	// asking which with the shell's -ef (same file) costs no process;
+	// "iptables -V" runs only where neither matches (an older iptables).
 	{name: "iptables_variant", iptables: true, shell: `pw_variant=
 if pw_has iptables; then
-	case $(iptables -V 2>/dev/null) in
-	*nf_tables*) pw_variant=nf_tables ;;
-	*) pw_variant=legacy ;;
-	esac
+	pw_ipt=
+	pw_xnft=
+	pw_xleg=
+	pw_ifs=$IFS
+	IFS=:
+	for pw_d in $PATH; do
+		case $pw_d in /*) ;; *) continue ;; esac
+		[ -z "$pw_ipt" ] && [ -f "$pw_d/iptables" ] && [ -x "$pw_d/iptables" ] && pw_ipt=$pw_d/iptables
+		[ -z "$pw_xnft" ] && [ -f "$pw_d/xtables-nft-multi" ] && pw_xnft=$pw_d/xtables-nft-multi
+		[ -z "$pw_xleg" ] && [ -f "$pw_d/xtables-legacy-multi" ] && pw_xleg=$pw_d/xtables-legacy-multi
+	done
+	IFS=$pw_ifs
+	if [ -n "$pw_ipt" ] && [ -n "$pw_xnft" ] && [ "$pw_ipt" -ef "$pw_xnft" ]; then
+		pw_variant=nf_tables
+	elif [ -n "$pw_ipt" ] && [ -n "$pw_xleg" ] && [ "$pw_ipt" -ef "$pw_xleg" ]; then
+		pw_variant=legacy
+	else
+		case $(iptables -V 2>/dev/null) in
+		*nf_tables*) pw_variant=nf_tables ;;
+		*) pw_variant=legacy ;;
+		esac
+	fi
 	echo "iptables_variant=$pw_variant"
 fi
 `},
@@ -82,7 +103,7 @@ else
 fi
 if pw_has firewall-cmd && [ -z "$pw_fwd" ]; then
 	if [ -S /run/dbus/system_bus_socket ] && pw_has dbus-send; then
-		case $(pw_timeout dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.fedoraproject.FirewallD1 2>/dev/null) in
+		case $(dbus-send --system --print-reply --reply-timeout=10000 --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.fedoraproject.FirewallD1 2>/dev/null) in
 		*"boolean true"*) pw_fwd=running ;;
 		*) pw_fwd=absent ;;
 		esac
@@ -106,17 +127,41 @@ if [ -r /etc/ufw/ufw.conf ]; then
 	done </etc/ufw/ufw.conf
 fi
 `},
-	{name: linuxSecNFT, shell: `if pw_has nft; then pw_run nft_ruleset nft -j list ruleset; else pw_section nft_ruleset; fi
+	// The ruleset is kept in $pw_nft for the iptables part (same cost: the
+	// command substitution is the fork pw_run makes anyway); only a
+	// listing that failed runs nft again, to report why.
+	{name: linuxSecNFT, shell: `pw_nft=
+pw_section nft_ruleset
+if ! pw_has nft; then
+	:
+elif pw_nft=$(nft -j list ruleset 2>/dev/null); then
+	printf '%s\n' "$pw_nft"
+else
+	pw_nft=
+	pw_exec nft_ruleset nft -j list ruleset
+fi
 `},
-	{name: linuxSecIPT, iptables: true, shell: `if pw_has iptables-save; then pw_run iptables iptables-save; else pw_section iptables; fi
-if pw_has ip6tables-save; then pw_run ip6tables ip6tables-save; else pw_section ip6tables; fi
-# Legacy tables exist only where the kernel lists them for this network
-# namespace: reading the list is a shell builtin, running the tool is not.
-pw_legacy4=
-pw_legacy6=
-{ read -r pw_legacy4 </proc/net/ip_tables_names; } 2>/dev/null
-{ read -r pw_legacy6 </proc/net/ip6_tables_names; } 2>/dev/null
-if [ "$pw_variant" = nf_tables ] && [ -n "$pw_legacy4" ] && pw_has iptables-legacy-save; then
+	// The iptables-nft listings are empty where nft's ruleset has no
+	// table of that family (iptables-nft keeps its tables as nftables
+	// tables of family ip and ip6): they run only where it has one, or
+	// where the ruleset is not the JSON this script knows.
+	{name: linuxSecIPT, iptables: true, shell: `pw_ipt4=1
+pw_ipt6=1
+if [ "$pw_variant" = nf_tables ]; then
+	case $pw_nft in
+	'{"nftables": [{"metainfo": {'*)
+		case $pw_nft in *'"family": "ip", '*) ;; *) pw_ipt4= ;; esac
+		case $pw_nft in *'"family": "ip6", '*) ;; *) pw_ipt6= ;; esac
+		;;
+	esac
+fi
+if [ -z "$pw_ipt4" ]; then
+	pw_section iptables
+elif pw_has iptables-save; then pw_run iptables iptables-save; else pw_section iptables; fi
+if [ -z "$pw_ipt6" ]; then
+	pw_section ip6tables
+elif pw_has ip6tables-save; then pw_run ip6tables ip6tables-save; else pw_section ip6tables; fi
+` + linuxLegacyListings + `if [ "$pw_variant" = nf_tables ] && [ -n "$pw_legacy4" ] && pw_has iptables-legacy-save; then
 	pw_run iptables_legacy iptables-legacy-save
 else
 	pw_section iptables_legacy
@@ -127,7 +172,21 @@ else
 	pw_section ip6tables_legacy
 fi
 `,
-		lean: emptySections(linuxSecIPT, linuxSecIP6T, linuxSecIPTLegacy, linuxSecIP6Legacy)},
+		// The read-back of the nftables and firewalld backends still lists
+		// iptables-legacy where the kernel has legacy tables (their State
+		// warns of legacy drops): without the variant, whatever the default
+		// iptables is, the legacy tool's listing fills the legacy sections.
+		lean: emptySections(linuxSecIPT, linuxSecIP6T) + linuxLegacyListings + `if [ -n "$pw_legacy4" ] && pw_has iptables-legacy-save; then
+	pw_run iptables_legacy iptables-legacy-save
+else
+	pw_section iptables_legacy
+fi
+if [ -n "$pw_legacy6" ] && pw_has ip6tables-legacy-save; then
+	pw_run ip6tables_legacy ip6tables-legacy-save
+else
+	pw_section ip6tables_legacy
+fi
+`},
 	{name: linuxSecPersist, shell: `pw_section persist
 echo "root=${PW_ROOT:-/}"
 echo "nft_file=$pw_nftfile"
@@ -162,6 +221,15 @@ echo ok
 `},
 }
 
+// linuxLegacyListings sets $pw_legacy4 and $pw_legacy6 to the first
+// iptables-legacy table the kernel lists for this network namespace (empty:
+// none). Reading the list is a shell builtin, running the tool is not.
+const linuxLegacyListings = `pw_legacy4=
+pw_legacy6=
+{ read -r pw_legacy4 </proc/net/ip_tables_names; } 2>/dev/null
+{ read -r pw_legacy6 </proc/net/ip6_tables_names; } 2>/dev/null
+`
+
 // emptySections prints the named sections with nothing in them.
 func emptySections(names ...string) string {
 	var b strings.Builder
@@ -192,8 +260,10 @@ func joinLinuxFactsParts(parts []linuxFactsPart, lean bool) string {
 var linuxFactsSections = joinLinuxFactsParts(linuxFactsParts, false)
 
 // linuxNFTReadback is what an nftables (or firewalld) apply prints back:
-// the facts without the iptables listings and the iptables variant, which
-// those backends' State does not read, and which would cost every host a
-// few more processes per apply. The sections stay, empty, so the output
-// still parses as facts.
+// the facts without the iptables variant and the default iptables'
+// listings, which those backends' State does not read, and which would
+// cost every host a few more processes per apply (their sections stay,
+// empty, so the output still parses as facts). The iptables-legacy
+// listings stay where the kernel has legacy tables: State warns of their
+// drops.
 var linuxNFTReadback = joinLinuxFactsParts(linuxFactsParts, true)

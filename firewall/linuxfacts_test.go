@@ -365,7 +365,60 @@ func TestLinuxFactsPartsPrintEverySection(t *testing.T) {
 			t.Errorf("part %s does not print its section", p.name)
 		}
 	}
-	if strings.Contains(linuxNFTReadback, "pw_run "+linuxSecIPT) || strings.Contains(linuxNFTReadback, "iptables -V") {
-		t.Error("the nft read-back runs iptables")
+	// The read-back runs no default iptables listing (the legacy one, where
+	// the kernel has legacy tables, it does: State warns of their drops).
+	for _, run := range []string{"pw_run " + linuxSecIPT + " ", "pw_run " + linuxSecIP6T + " ", "iptables -V"} {
+		if strings.Contains(linuxNFTReadback, run) {
+			t.Errorf("the nft read-back runs %q", run)
+		}
+	}
+	if !strings.Contains(linuxNFTReadback, "pw_run "+linuxSecIPTLegacy+" ") || !strings.Contains(linuxNFTReadback, "pw_run "+linuxSecIP6Legacy+" ") {
+		t.Error("the nft read-back does not list iptables-legacy")
+	}
+}
+
+// The facts script names the iptables variant without running iptables
+// where it can, and runs the iptables-nft listings only where nft's
+// ruleset has a table of their family: what it prints is what iptables -V
+// and iptables-save say.
+func TestLinuxFactsIPTablesListings(t *testing.T) {
+	requireKernel(t, "nft", "iptables", "ip6tables")
+	t.Parallel()
+	ns := newNS(t)
+	variant := "legacy"
+	if strings.Contains(ns.sh("iptables -V"), "nf_tables") {
+		variant = "nf_tables"
+	}
+	lf, err := parseLinuxFacts(ns.script(LinuxFactsScript))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lf.iptablesVariant(); got != variant {
+		t.Errorf("iptables_variant=%q, iptables -V says %q", got, variant)
+	}
+	if variant != "nf_tables" {
+		t.Skip("the default iptables is not iptables-nft")
+	}
+	if strings.TrimSpace(lf.raw[linuxSecIPT]) != "" || strings.TrimSpace(lf.raw[linuxSecIP6T]) != "" || len(lf.errors) != 0 {
+		t.Errorf("no iptables tables: sections %q, %q, errors %v", lf.raw[linuxSecIPT], lf.raw[linuxSecIP6T], lf.errors)
+	}
+	ns.sh("ip6tables -A INPUT -s 2001:db8::1 -j DROP")
+	lf, err = parseLinuxFacts(ns.script(LinuxFactsScript))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(lf.raw[linuxSecIPT]) != "" {
+		t.Errorf("no IPv4 iptables table: section %q", lf.raw[linuxSecIPT])
+	}
+	if !strings.Contains(lf.raw[linuxSecIP6T], "-A INPUT -s 2001:db8::1/128 -j DROP") {
+		t.Errorf("ip6tables section misses the rule:\n%s", lf.raw[linuxSecIP6T])
+	}
+	ns.sh("iptables -A INPUT -s 192.0.2.1 -j DROP")
+	lf, err = parseLinuxFacts(ns.script(LinuxFactsScript))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(lf.raw[linuxSecIPT], "-A INPUT -s 192.0.2.1/32 -j DROP") {
+		t.Errorf("iptables section misses the rule:\n%s", lf.raw[linuxSecIPT])
 	}
 }

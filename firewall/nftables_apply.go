@@ -46,7 +46,10 @@ func (b *NFTables) Apply(f Facts, d Desired) (Script, error) {
 // in one nft -f transaction.
 func nftGuard(h *nftHost) (linuxGuard, error) {
 	var save, del, chains, jumps strings.Builder
-	save.WriteString("\tif nft list table inet portwarden >\"$pw_state/table.nft\" 2>/dev/null; then :; else rm -f \"$pw_state/table.nft\"; fi\n")
+	// A listing that fails (no such table or chain) leaves its file empty:
+	// restore.sh reads an empty file as none (truncating is a builtin,
+	// rm is a process).
+	save.WriteString("\tnft list table inet portwarden >\"$pw_state/table.nft\" 2>/dev/null || : >\"$pw_state/table.nft\"\n")
 	n := 0
 	for i, f := range h.foreign {
 		t := f.table
@@ -54,8 +57,8 @@ func nftGuard(h *nftHost) (linuxGuard, error) {
 			return linuxGuard{}, fmt.Errorf("foreign table %s: %w", t.Family, err)
 		}
 		ft := t.Family + " " + t.Name
-		fmt.Fprintf(&save, "\tif nft list chain %[1]s %[2]s >\"$pw_state/fc.%[3]d\" 2>/dev/null; then :; else rm -f \"$pw_state/fc.%[3]d\"; fi\n", ft, nftOwnedChain, i)
-		fmt.Fprintf(&chains, `	if [ -f "$pw_state/fc.%[3]d" ]; then
+		fmt.Fprintf(&save, "\tnft list chain %[1]s %[2]s >\"$pw_state/fc.%[3]d\" 2>/dev/null || : >\"$pw_state/fc.%[3]d\"\n", ft, nftOwnedChain, i)
+		fmt.Fprintf(&chains, `	if [ -s "$pw_state/fc.%[3]d" ]; then
 		echo "add chain %[1]s %[2]s"
 		echo "flush chain %[1]s %[2]s"
 		cat "$pw_state/fc.%[3]d"
@@ -95,7 +98,7 @@ func nftGuard(h *nftHost) (linuxGuard, error) {
 	restore := jumpsFn + `{
 ` + del.String() + `	echo "table inet portwarden {}"
 	echo "delete table inet portwarden"
-	if [ -f "$pw_state/table.nft" ]; then cat "$pw_state/table.nft"; fi
+	if [ -s "$pw_state/table.nft" ]; then cat "$pw_state/table.nft"; fi
 ` + chains.String() + jumps.String() + `} >"$pw_state/restore.nft" && nft -f "$pw_state/restore.nft" || exit 1
 `
 	return linuxGuard{

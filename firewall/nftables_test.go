@@ -731,3 +731,26 @@ func TestNFTablesKernelLargeSets(t *testing.T) {
 		t.Errorf("touching prefixes are not one range element:\n%.2000s", out)
 	}
 }
+
+// The read-back of an nftables apply still lists iptables-legacy where the
+// kernel has legacy tables: the warning of a legacy drop that the plan
+// showed is in the State read back after the apply too.
+func TestNFTablesKernelLegacyDropReadback(t *testing.T) {
+	requireKernel(t, "nft", "iptables-legacy", "iptables-legacy-save")
+	t.Parallel()
+	h := newKernelHost(t, "nftables")
+	h.ns.sh("iptables-legacy -P INPUT DROP")
+	want := "the IPv4 iptables-legacy chain INPUT drops inbound traffic"
+	has := func(st State) bool {
+		return slices.ContainsFunc(st.Warnings, func(w string) bool { return strings.HasPrefix(w, want) })
+	}
+	if !has(h.state()) {
+		t.Fatalf("facts: no warning %q", want)
+	}
+	d := lxDesired(rule.Additive)
+	_, st := h.apply(d)
+	checkState(t, st, d)
+	if !has(st) {
+		t.Errorf("read-back after the apply: no warning %q; warnings: %q", want, st.Warnings)
+	}
+}

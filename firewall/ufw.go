@@ -258,7 +258,7 @@ fi
 	reload := `pw_reload() { echo "ufw is not active: the rules are in its files and take effect when ufw is enabled (ufw enable)"; }`
 	if active {
 		// ufw reload restores every ufw file: on a loaded host it can take
-		// longer than pw_timeout's 15 s.
+		// longer than the 15 s other host-side commands were once given.
 		reload = `pw_reload() {
 	if pw_has timeout; then timeout 120 ufw reload; else ufw reload; fi >"$pw_tmp/reload.out" 2>&1
 }`

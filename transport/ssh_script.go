@@ -47,15 +47,18 @@ func sshWrap(body string, timeout time.Duration) string {
 // command builds the remote command line and its stdin for a script body
 // (already wrapped, see sshWrap).
 //
-// As root, or as a user without Sudo: sh -c BODY, stdin is the script's.
+// As root, or as a user without Sudo: BODY itself, which the login shell
+// runs (any POSIX shell: sshd runs it as "$SHELL -c BODY"); the wrapper
+// execs into timeout and the script's sh from there, so a script costs
+// the host no "sh -c" of its own in between. Stdin is the script's.
 //
-// With Sudo and no SudoPassword: sudo -n -- sh -c BODY (sudo must not need
-// a password), stdin is the script's.
+// With Sudo and no SudoPassword: exec sudo -n -- sh -c BODY (sudo must not
+// need a password), stdin is the script's.
 //
 // With Sudo and a SudoPassword, stdin is the password line followed by the
-// script's stdin. A small shell program run as the user reads the password
-// line itself, saves the rest of stdin to a private temporary file
-// (mktemp, 0600), and pipes the password alone to "sudo -S -p ”". The
+// script's stdin. A small shell program that the user's login shell runs
+// reads the password line itself, saves the rest of stdin to a private
+// temporary file (mktemp, 0600), and pipes the password alone to "sudo -S -p ”". The
 // root shell sudo starts takes its stdin from the temporary file, removes
 // it, and runs the body. So the script gets exactly its stdin whether sudo
 // asks for the password or not (NOPASSWD, cached credentials), and a wrong
@@ -64,9 +67,9 @@ func sshWrap(body string, timeout time.Duration) string {
 func (c *sshConn) command(body string, data []byte) (cmd string, stdin []byte, err error) {
 	switch {
 	case !c.cfg.Sudo:
-		cmd, stdin = "sh -c "+ShellQuote(body), data
+		cmd, stdin = body, data
 	case c.cfg.SudoPassword == "":
-		cmd, stdin = "sudo -n -- sh -c "+ShellQuote(body)+" portwarden \"$SSH_CONNECTION\"", data
+		cmd, stdin = "exec sudo -n -- sh -c "+ShellQuote(body)+" portwarden \"$SSH_CONNECTION\"", data
 	default:
 		inner := "exec <\"$1\" || exit 125\nrm -f -- \"$1\"\nshift\n" + body
 		outer := "IFS= read -r pw || exit 125\n" +
@@ -74,7 +77,7 @@ func (c *sshConn) command(body string, data []byte) (cmd string, stdin []byte, e
 			"trap 'rm -f -- \"$t\"' EXIT\n" +
 			"cat >\"$t\" || exit 125\n" +
 			"printf '%s\\n' \"$pw\" | sudo -S -p '' -- sh -c " + ShellQuote(inner) + " portwarden \"$t\" \"$SSH_CONNECTION\"\n"
-		cmd = "sh -c " + ShellQuote(outer)
+		cmd = outer
 		stdin = make([]byte, 0, len(c.cfg.SudoPassword)+1+len(data))
 		stdin = append(append(append(stdin, c.cfg.SudoPassword...), '\n'), data...)
 	}

@@ -18,13 +18,13 @@ fi
 pw_errors=
 pw_has() { command -v "$1" >/dev/null 2>&1; }
 pw_section() { printf '\n### portwarden:%s\n' "$1"; }
-pw_timeout() {
-	if pw_has timeout; then timeout 15 "$@"; else "$@"; fi
-}
 pw_run() {
+	pw_section "$1"
+	pw_exec "$@"
+}
+pw_exec() {
 	pw_name=$1
 	shift
-	pw_section "$pw_name"
 	{ pw_msg=$("$@" 2>&1 >&3 3>&-); pw_rc=$?; } 3>&1
 	if [ "$pw_rc" -ne 0 ]; then
 		pw_msg=$(printf '%s' "$pw_msg" | tr '\r\n' '  ' | cut -c1-300)
@@ -307,7 +307,7 @@ pw_guard_begin() {
 		pw_fail "setsid is not installed: portwarden cannot arm the automatic rollback (use --no-confirm); nothing was changed"
 		return 1
 	fi
-	if ! { mkdir -p "$PW_ROOT/run/portwarden" && exec 9>>"$PW_ROOT/run/portwarden.lock"; } 2>"$pw_tmp/lock.err"; then
+	if ! { { [ -d "$PW_ROOT/run/portwarden" ] || mkdir -p "$PW_ROOT/run/portwarden"; } && exec 9>>"$PW_ROOT/run/portwarden.lock"; } 2>"$pw_tmp/lock.err"; then
 		pw_fail "cannot open the lock file $PW_ROOT/run/portwarden.lock; nothing was changed: $(tr '\n' ' ' <"$pw_tmp/lock.err")"
 		return 1
 	fi
@@ -333,8 +333,8 @@ pw_guard_begin() {
 		pw_fail "cannot save the current rules before changing them; nothing was changed: $(tr '\n' ' ' <"$pw_tmp/save.err")"
 		return 1
 	fi
-	if ! cat >"$pw_state/restore.sh" <<'PW_RESTORE'
-# portwarden: restore the owned state saved before an apply (POSIX sh, root).
+	# printf is a builtin: writing restore.sh starts no process.
+	if ! printf '%s' '# portwarden: restore the owned state saved before an apply (POSIX sh, root).
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 export PATH
 LC_ALL=C
@@ -344,10 +344,10 @@ pw_rc=0
 {
 	echo "*filter"
 	echo ":PORTWARDEN-INPUT - [0:0]"
-	iptables-save -t filter | grep -e '^-A INPUT .*-j PORTWARDEN-INPUT\( \|$\)' | sed 's/^-A /-D /'
-	if grep -q '^:PORTWARDEN-INPUT ' "$pw_state/ipt.v4"; then
-		grep '^-A PORTWARDEN-INPUT ' "$pw_state/ipt.v4"
-		grep -e '^-A INPUT .*-j PORTWARDEN-INPUT\( \|$\)' "$pw_state/ipt.v4" | sed 's/^-A INPUT /-I INPUT 1 /'
+	iptables-save -t filter | grep -e '\''^-A INPUT .*-j PORTWARDEN-INPUT\( \|$\)'\'' | sed '\''s/^-A /-D /'\''
+	if grep -q '\''^:PORTWARDEN-INPUT '\'' "$pw_state/ipt.v4"; then
+		grep '\''^-A PORTWARDEN-INPUT '\'' "$pw_state/ipt.v4"
+		grep -e '\''^-A INPUT .*-j PORTWARDEN-INPUT\( \|$\)'\'' "$pw_state/ipt.v4" | sed '\''s/^-A INPUT /-I INPUT 1 /'\''
 	else
 		echo "-X PORTWARDEN-INPUT"
 	fi
@@ -356,10 +356,10 @@ pw_rc=0
 {
 	echo "*filter"
 	echo ":PORTWARDEN-INPUT - [0:0]"
-	ip6tables-save -t filter | grep -e '^-A INPUT .*-j PORTWARDEN-INPUT\( \|$\)' | sed 's/^-A /-D /'
-	if grep -q '^:PORTWARDEN-INPUT ' "$pw_state/ipt.v6"; then
-		grep '^-A PORTWARDEN-INPUT ' "$pw_state/ipt.v6"
-		grep -e '^-A INPUT .*-j PORTWARDEN-INPUT\( \|$\)' "$pw_state/ipt.v6" | sed 's/^-A INPUT /-I INPUT 1 /'
+	ip6tables-save -t filter | grep -e '\''^-A INPUT .*-j PORTWARDEN-INPUT\( \|$\)'\'' | sed '\''s/^-A /-D /'\''
+	if grep -q '\''^:PORTWARDEN-INPUT '\'' "$pw_state/ipt.v6"; then
+		grep '\''^-A PORTWARDEN-INPUT '\'' "$pw_state/ipt.v6"
+		grep -e '\''^-A INPUT .*-j PORTWARDEN-INPUT\( \|$\)'\'' "$pw_state/ipt.v6" | sed '\''s/^-A INPUT /-I INPUT 1 /'\''
 	else
 		echo "-X PORTWARDEN-INPUT"
 	fi
@@ -379,23 +379,28 @@ for pw_p in "$pw_state"/path.*; do
 	fi
 done
 exit "$pw_rc"
-PW_RESTORE
-	then
+' >"$pw_state/restore.sh"; then
 		pw_fail "cannot write the rollback script; nothing was changed"
 		return 1
 	fi
 	if [ "$pw_confirm" -gt 0 ]; then
 		: >"$pw_state/armed" || return 1
-		# The revert writes its own pid: setsid forks when it starts as a
-		# process group leader, and then $! would name the wrong process.
-		setsid sh -c 'echo "$$" >"$2/pid.new" && mv "$2/pid.new" "$2/pid"; sleep "$1" && mv "$2/armed" "$2/firing" 2>/dev/null && { sh "$2/restore.sh" "$2" >"$2/revert.log" 2>&1; echo "exit $?" >>"$2/revert.log"; }' portwarden-revert "$pw_confirm" "$pw_state" </dev/null >/dev/null 2>&1 &
-		pw_i=0
-		while [ ! -s "$pw_state/pid" ] && [ "$pw_i" -lt 500 ]; do
-			sleep 0.01
-			pw_i=$((pw_i + 1))
-		done
-		if ! IFS= read -r pw_watcher <"$pw_state/pid"; then
+		# The revert prints its own pid (setsid forks when it starts as a
+		# process group leader, and then $! would name the wrong process)
+		# and closes its standard output: the command substitution ends
+		# there, with no polling, while the revert sleeps on, detached.
+		pw_watcher=$(setsid sh -c 'echo "$$"; exec >/dev/null; sleep "$1" && mv "$2/armed" "$2/firing" 2>/dev/null && { sh "$2/restore.sh" "$2" >"$2/revert.log" 2>&1; echo "exit $?" >>"$2/revert.log"; }' portwarden-revert "$pw_confirm" "$pw_state" </dev/null 2>/dev/null &)
+		case $pw_watcher in
+		'' | *[!0-9]*)
+			pw_watcher=
 			pw_fail "the automatic rollback did not start; nothing was changed"
+			return 1
+			;;
+		esac
+		if ! echo "$pw_watcher" >"$pw_state/pid"; then
+			kill -TERM "-$pw_watcher" 2>/dev/null || kill -TERM "$pw_watcher" 2>/dev/null
+			pw_watcher=
+			pw_fail "cannot record the automatic rollback's process; nothing was changed"
 			return 1
 		fi
 	fi
@@ -527,10 +532,28 @@ done
 
 pw_variant=
 if pw_has iptables; then
-	case $(iptables -V 2>/dev/null) in
-	*nf_tables*) pw_variant=nf_tables ;;
-	*) pw_variant=legacy ;;
-	esac
+	pw_ipt=
+	pw_xnft=
+	pw_xleg=
+	pw_ifs=$IFS
+	IFS=:
+	for pw_d in $PATH; do
+		case $pw_d in /*) ;; *) continue ;; esac
+		[ -z "$pw_ipt" ] && [ -f "$pw_d/iptables" ] && [ -x "$pw_d/iptables" ] && pw_ipt=$pw_d/iptables
+		[ -z "$pw_xnft" ] && [ -f "$pw_d/xtables-nft-multi" ] && pw_xnft=$pw_d/xtables-nft-multi
+		[ -z "$pw_xleg" ] && [ -f "$pw_d/xtables-legacy-multi" ] && pw_xleg=$pw_d/xtables-legacy-multi
+	done
+	IFS=$pw_ifs
+	if [ -n "$pw_ipt" ] && [ -n "$pw_xnft" ] && [ "$pw_ipt" -ef "$pw_xnft" ]; then
+		pw_variant=nf_tables
+	elif [ -n "$pw_ipt" ] && [ -n "$pw_xleg" ] && [ "$pw_ipt" -ef "$pw_xleg" ]; then
+		pw_variant=legacy
+	else
+		case $(iptables -V 2>/dev/null) in
+		*nf_tables*) pw_variant=nf_tables ;;
+		*) pw_variant=legacy ;;
+		esac
+	fi
 	echo "iptables_variant=$pw_variant"
 fi
 
@@ -568,7 +591,7 @@ else
 fi
 if pw_has firewall-cmd && [ -z "$pw_fwd" ]; then
 	if [ -S /run/dbus/system_bus_socket ] && pw_has dbus-send; then
-		case $(pw_timeout dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.fedoraproject.FirewallD1 2>/dev/null) in
+		case $(dbus-send --system --print-reply --reply-timeout=10000 --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.fedoraproject.FirewallD1 2>/dev/null) in
 		*"boolean true"*) pw_fwd=running ;;
 		*) pw_fwd=absent ;;
 		esac
@@ -592,12 +615,33 @@ if [ -r /etc/ufw/ufw.conf ]; then
 	done </etc/ufw/ufw.conf
 fi
 
-if pw_has nft; then pw_run nft_ruleset nft -j list ruleset; else pw_section nft_ruleset; fi
+pw_nft=
+pw_section nft_ruleset
+if ! pw_has nft; then
+	:
+elif pw_nft=$(nft -j list ruleset 2>/dev/null); then
+	printf '%s\n' "$pw_nft"
+else
+	pw_nft=
+	pw_exec nft_ruleset nft -j list ruleset
+fi
 
-if pw_has iptables-save; then pw_run iptables iptables-save; else pw_section iptables; fi
-if pw_has ip6tables-save; then pw_run ip6tables ip6tables-save; else pw_section ip6tables; fi
-# Legacy tables exist only where the kernel lists them for this network
-# namespace: reading the list is a shell builtin, running the tool is not.
+pw_ipt4=1
+pw_ipt6=1
+if [ "$pw_variant" = nf_tables ]; then
+	case $pw_nft in
+	'{"nftables": [{"metainfo": {'*)
+		case $pw_nft in *'"family": "ip", '*) ;; *) pw_ipt4= ;; esac
+		case $pw_nft in *'"family": "ip6", '*) ;; *) pw_ipt6= ;; esac
+		;;
+	esac
+fi
+if [ -z "$pw_ipt4" ]; then
+	pw_section iptables
+elif pw_has iptables-save; then pw_run iptables iptables-save; else pw_section iptables; fi
+if [ -z "$pw_ipt6" ]; then
+	pw_section ip6tables
+elif pw_has ip6tables-save; then pw_run ip6tables ip6tables-save; else pw_section ip6tables; fi
 pw_legacy4=
 pw_legacy6=
 { read -r pw_legacy4 </proc/net/ip_tables_names; } 2>/dev/null

@@ -18,13 +18,13 @@ fi
 pw_errors=
 pw_has() { command -v "$1" >/dev/null 2>&1; }
 pw_section() { printf '\n### portwarden:%s\n' "$1"; }
-pw_timeout() {
-	if pw_has timeout; then timeout 15 "$@"; else "$@"; fi
-}
 pw_run() {
+	pw_section "$1"
+	pw_exec "$@"
+}
+pw_exec() {
 	pw_name=$1
 	shift
-	pw_section "$pw_name"
 	{ pw_msg=$("$@" 2>&1 >&3 3>&-); pw_rc=$?; } 3>&1
 	if [ "$pw_rc" -ne 0 ]; then
 		pw_msg=$(printf '%s' "$pw_msg" | tr '\r\n' '  ' | cut -c1-300)
@@ -300,7 +300,7 @@ pw_save_live() {
 			case $pw_l in *"jump portwarden_input"*"# handle "*) echo "${pw_l##*# handle }" ;; esac
 		done
 	}
-	if nft list table inet portwarden >"$pw_state/table.nft" 2>/dev/null; then :; else rm -f "$pw_state/table.nft"; fi
+	nft list table inet portwarden >"$pw_state/table.nft" 2>/dev/null || : >"$pw_state/table.nft"
 }
 pw_guard_begin() {
 	if ! pw_has flock; then
@@ -311,7 +311,7 @@ pw_guard_begin() {
 		pw_fail "setsid is not installed: portwarden cannot arm the automatic rollback (use --no-confirm); nothing was changed"
 		return 1
 	fi
-	if ! { mkdir -p "$PW_ROOT/run/portwarden" && exec 9>>"$PW_ROOT/run/portwarden.lock"; } 2>"$pw_tmp/lock.err"; then
+	if ! { { [ -d "$PW_ROOT/run/portwarden" ] || mkdir -p "$PW_ROOT/run/portwarden"; } && exec 9>>"$PW_ROOT/run/portwarden.lock"; } 2>"$pw_tmp/lock.err"; then
 		pw_fail "cannot open the lock file $PW_ROOT/run/portwarden.lock; nothing was changed: $(tr '\n' ' ' <"$pw_tmp/lock.err")"
 		return 1
 	fi
@@ -337,8 +337,8 @@ pw_guard_begin() {
 		pw_fail "cannot save the current rules before changing them; nothing was changed: $(tr '\n' ' ' <"$pw_tmp/save.err")"
 		return 1
 	fi
-	if ! cat >"$pw_state/restore.sh" <<'PW_RESTORE'
-# portwarden: restore the owned state saved before an apply (POSIX sh, root).
+	# printf is a builtin: writing restore.sh starts no process.
+	if ! printf '%s' '# portwarden: restore the owned state saved before an apply (POSIX sh, root).
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 export PATH
 LC_ALL=C
@@ -353,7 +353,7 @@ pw_nft_jumps() {
 {
 	echo "table inet portwarden {}"
 	echo "delete table inet portwarden"
-	if [ -f "$pw_state/table.nft" ]; then cat "$pw_state/table.nft"; fi
+	if [ -s "$pw_state/table.nft" ]; then cat "$pw_state/table.nft"; fi
 } >"$pw_state/restore.nft" && nft -f "$pw_state/restore.nft" || exit 1
 for pw_p in "$pw_state"/path.*; do
 	[ -f "$pw_p" ] || continue
@@ -368,23 +368,28 @@ for pw_p in "$pw_state"/path.*; do
 	fi
 done
 exit "$pw_rc"
-PW_RESTORE
-	then
+' >"$pw_state/restore.sh"; then
 		pw_fail "cannot write the rollback script; nothing was changed"
 		return 1
 	fi
 	if [ "$pw_confirm" -gt 0 ]; then
 		: >"$pw_state/armed" || return 1
-		# The revert writes its own pid: setsid forks when it starts as a
-		# process group leader, and then $! would name the wrong process.
-		setsid sh -c 'echo "$$" >"$2/pid.new" && mv "$2/pid.new" "$2/pid"; sleep "$1" && mv "$2/armed" "$2/firing" 2>/dev/null && { sh "$2/restore.sh" "$2" >"$2/revert.log" 2>&1; echo "exit $?" >>"$2/revert.log"; }' portwarden-revert "$pw_confirm" "$pw_state" </dev/null >/dev/null 2>&1 &
-		pw_i=0
-		while [ ! -s "$pw_state/pid" ] && [ "$pw_i" -lt 500 ]; do
-			sleep 0.01
-			pw_i=$((pw_i + 1))
-		done
-		if ! IFS= read -r pw_watcher <"$pw_state/pid"; then
+		# The revert prints its own pid (setsid forks when it starts as a
+		# process group leader, and then $! would name the wrong process)
+		# and closes its standard output: the command substitution ends
+		# there, with no polling, while the revert sleeps on, detached.
+		pw_watcher=$(setsid sh -c 'echo "$$"; exec >/dev/null; sleep "$1" && mv "$2/armed" "$2/firing" 2>/dev/null && { sh "$2/restore.sh" "$2" >"$2/revert.log" 2>&1; echo "exit $?" >>"$2/revert.log"; }' portwarden-revert "$pw_confirm" "$pw_state" </dev/null 2>/dev/null &)
+		case $pw_watcher in
+		'' | *[!0-9]*)
+			pw_watcher=
 			pw_fail "the automatic rollback did not start; nothing was changed"
+			return 1
+			;;
+		esac
+		if ! echo "$pw_watcher" >"$pw_state/pid"; then
+			kill -TERM "-$pw_watcher" 2>/dev/null || kill -TERM "$pw_watcher" 2>/dev/null
+			pw_watcher=
+			pw_fail "cannot record the automatic rollback's process; nothing was changed"
 			return 1
 		fi
 	fi
@@ -549,7 +554,7 @@ else
 fi
 if pw_has firewall-cmd && [ -z "$pw_fwd" ]; then
 	if [ -S /run/dbus/system_bus_socket ] && pw_has dbus-send; then
-		case $(pw_timeout dbus-send --system --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.fedoraproject.FirewallD1 2>/dev/null) in
+		case $(dbus-send --system --print-reply --reply-timeout=10000 --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner string:org.fedoraproject.FirewallD1 2>/dev/null) in
 		*"boolean true"*) pw_fwd=running ;;
 		*) pw_fwd=absent ;;
 		esac
@@ -573,12 +578,33 @@ if [ -r /etc/ufw/ufw.conf ]; then
 	done </etc/ufw/ufw.conf
 fi
 
-if pw_has nft; then pw_run nft_ruleset nft -j list ruleset; else pw_section nft_ruleset; fi
+pw_nft=
+pw_section nft_ruleset
+if ! pw_has nft; then
+	:
+elif pw_nft=$(nft -j list ruleset 2>/dev/null); then
+	printf '%s\n' "$pw_nft"
+else
+	pw_nft=
+	pw_exec nft_ruleset nft -j list ruleset
+fi
 
 pw_section iptables
 pw_section ip6tables
-pw_section iptables_legacy
-pw_section ip6tables_legacy
+pw_legacy4=
+pw_legacy6=
+{ read -r pw_legacy4 </proc/net/ip_tables_names; } 2>/dev/null
+{ read -r pw_legacy6 </proc/net/ip6_tables_names; } 2>/dev/null
+if [ -n "$pw_legacy4" ] && pw_has iptables-legacy-save; then
+	pw_run iptables_legacy iptables-legacy-save
+else
+	pw_section iptables_legacy
+fi
+if [ -n "$pw_legacy6" ] && pw_has ip6tables-legacy-save; then
+	pw_run ip6tables_legacy ip6tables-legacy-save
+else
+	pw_section ip6tables_legacy
+fi
 
 pw_section persist
 echo "root=${PW_ROOT:-/}"
