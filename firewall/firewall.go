@@ -73,6 +73,10 @@ type Script struct {
 	Shell string
 	Body  string
 	Stdin []byte
+	// ReadOnly says the script changes nothing on the host (the facts
+	// script) and every program it starts ends by itself: over SSH it
+	// runs without the host-side timeout process (see transport.Script).
+	ReadOnly bool
 }
 
 // Backend is a host firewall implementation.

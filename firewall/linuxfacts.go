@@ -41,7 +41,7 @@ const (
 // that command's output.
 //
 // Use LinuxFactsScriptAt for a host whose persist root is not "/".
-var LinuxFactsScript = Script{Shell: "sh", Body: linuxFactsBody("")}
+var LinuxFactsScript = Script{Shell: "sh", Body: linuxFactsBody(""), ReadOnly: true}
 
 // LinuxFactsScriptAt is LinuxFactsScript with the persisted files looked
 // up under root instead of "/" (see NFTables.Root).
@@ -50,7 +50,7 @@ func LinuxFactsScriptAt(root string) (Script, error) {
 	if err != nil {
 		return Script{}, err
 	}
-	return Script{Shell: "sh", Body: linuxFactsBody(r)}, nil
+	return Script{Shell: "sh", Body: linuxFactsBody(r), ReadOnly: true}, nil
 }
 
 func linuxFactsBody(root string) string {

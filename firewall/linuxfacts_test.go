@@ -422,3 +422,15 @@ func TestLinuxFactsIPTablesListings(t *testing.T) {
 		t.Errorf("iptables section misses the rule:\n%s", lf.raw[linuxSecIPT])
 	}
 }
+
+// TestLinuxFactsScriptReadOnly: the facts script is marked read-only (it
+// runs without the host-side timeout process); an apply script is not.
+func TestLinuxFactsScriptReadOnly(t *testing.T) {
+	at, err := LinuxFactsScriptAt("/srv/pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !LinuxFactsScript.ReadOnly || !at.ReadOnly {
+		t.Errorf("facts scripts not read-only: %v, %v", LinuxFactsScript.ReadOnly, at.ReadOnly)
+	}
+}

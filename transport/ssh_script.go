@@ -28,20 +28,24 @@ const sshScriptTag = "portwarden-script"
 // $SSH_CONNECTION, which sudo's env_reset drops, from its first argument
 // (command passes it), so that the facts script can report the host's own
 // view of the session (see firewall.SessionClient). It prints the
-// pid marker and execs the body's shell, under GNU timeout when the host
-// has it, so the host itself stops a script that outlives the command
-// timeout even if the controller is gone (timeout runs the script in its
-// own process group and signals all of it: TERM, then KILL 2s later).
+// pid marker and execs the body's shell, with hostTimeout under GNU
+// timeout when the host has it, so the host itself stops a script that
+// outlives the command timeout even if the controller is gone (timeout
+// runs the script in its own process group and signals all of it: TERM,
+// then KILL 2s later). A read-only script (Script.ReadOnly) goes without:
+// the login shell execs straight into the body's shell.
 // Whether timeout exists is asked of the shell (command -v, a builtin), not
 // by running it: a process more per script is a cost every host pays on
 // every run. Every Linux that Veeam supports ships GNU coreutils' timeout.
-func sshWrap(body string, timeout time.Duration) string {
-	secs := strconv.FormatFloat(timeout.Seconds(), 'f', 3, 64)
-	return "[ -n \"${SSH_CONNECTION-}\" ] || SSH_CONNECTION=${1-}\nexport SSH_CONNECTION\n" +
+func sshWrap(body string, timeout time.Duration, hostTimeout bool) string {
+	w := "[ -n \"${SSH_CONNECTION-}\" ] || SSH_CONNECTION=${1-}\nexport SSH_CONNECTION\n" +
 		"printf '" + sshPIDMarker + "%s\\n' \"$$\" >&2\n" +
-		"set -- sh -c " + ShellQuote(body) + " " + sshScriptTag + "\n" +
-		"if command -v timeout >/dev/null 2>&1; then set -- timeout -s TERM -k 2 " + secs + " \"$@\"; fi\n" +
-		"exec \"$@\"\n"
+		"set -- sh -c " + ShellQuote(body) + " " + sshScriptTag + "\n"
+	if hostTimeout {
+		secs := strconv.FormatFloat(timeout.Seconds(), 'f', 3, 64)
+		w += "if command -v timeout >/dev/null 2>&1; then set -- timeout -s TERM -k 2 " + secs + " \"$@\"; fi\n"
+	}
+	return w + "exec \"$@\"\n"
 }
 
 // command builds the remote command line and its stdin for a script body
@@ -101,7 +105,7 @@ func (c *sshConn) Run(ctx context.Context, s Script) (Result, error) {
 		return Result{}, fmt.Errorf("running script on %s: ssh runs sh scripts, not %q", c.name, s.Shell)
 	}
 	timeout := scriptTimeout(s, c.cfg.CommandTimeout, DefaultCommandTimeout)
-	cmd, stdin, err := c.command(sshWrap(s.Body, timeout), s.Stdin)
+	cmd, stdin, err := c.command(sshWrap(s.Body, timeout, !s.ReadOnly), s.Stdin)
 	if err != nil {
 		return Result{}, fmt.Errorf("running script on %s: %w", c.name, err)
 	}

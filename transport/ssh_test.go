@@ -672,7 +672,7 @@ func TestSSHTimeouts(t *testing.T) {
 	c := dialSSHTest(t, cfg)
 
 	start := time.Now()
-	res, err := c.Run(context.Background(), Script{Body: "echo started; exec sleep 30"})
+	res, err := c.Run(context.Background(), Script{Body: "echo started; exec sleep 30.25"})
 	if !errors.Is(err, ErrCommandTimeout) {
 		t.Fatalf("got %v, want ErrCommandTimeout", err)
 	}
@@ -685,7 +685,7 @@ func TestSSHTimeouts(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, cancel)
-	_, err = c.Run(ctx, Script{Body: "exec sleep 31"})
+	_, err = c.Run(ctx, Script{Body: "exec sleep 31.25"})
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled: got %v, want context.Canceled", err)
 	}
@@ -700,7 +700,7 @@ func TestSSHTimeouts(t *testing.T) {
 	check := dialSSHTest(t, labSSH(l, "lnx01"))
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		res := runSSHTest(t, check, "for p in /proc/[0-9]*; do tr '\\0' ' ' <$p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 3[01] $' || true", nil)
+		res := runSSHTest(t, check, "for p in /proc/[0-9]*; do tr '\\0' ' ' <$p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 3[01]\\.25 $' || true", nil)
 		if strings.TrimSpace(string(res.Stdout)) == "0" {
 			break
 		}
@@ -725,6 +725,47 @@ func TestSSHTimeouts(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("connect timeout took %s", d)
+	}
+}
+
+// TestSSHReadOnlyScript: a read-only script runs without GNU timeout
+// around it (the login shell execs into the body's shell, whose parent is
+// sshd), a changing one under timeout; a read-only script is still killed
+// when its run is canceled.
+func TestSSHReadOnlyScript(t *testing.T) {
+	t.Parallel()
+	l := lab.UpForTest(t, lab.Options{Linux: 1})
+	c := dialSSHTest(t, labSSH(l, "lnx01"))
+	parent := "read -r p </proc/$PPID/comm; echo \"$p\""
+	for _, tc := range []struct {
+		readOnly bool
+		want     string
+	}{{false, "timeout"}, {true, "sshd"}} {
+		res, err := c.Run(context.Background(), Script{Body: parent, ReadOnly: tc.readOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(res.Stdout)); got != tc.want {
+			t.Errorf("ReadOnly %v: the script's parent is %q, want %q", tc.readOnly, got, tc.want)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	if _, err := c.Run(ctx, Script{Body: "sleep 33.25; :", ReadOnly: true}); !errors.Is(err, context.Canceled) {
+		t.Errorf("canceled: got %v, want context.Canceled", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		res := runSSHTest(t, c, "for p in /proc/[0-9]*; do tr '\\0' ' ' <$p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 33\\.25 $' || true", nil)
+		if strings.TrimSpace(string(res.Stdout)) == "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("the canceled read-only script still runs: %s", res.Stdout)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -46,6 +46,15 @@ type Script struct {
 	// Timeout, when set, bounds this script instead of the connection's
 	// CommandTimeout (the orchestrator scales it with the script's work).
 	Timeout time.Duration
+	// ReadOnly scripts change nothing on the host, and every program they
+	// start ends by itself (nft, dbus-send with its reply timeout, the
+	// D-Bus clients' own timeouts). Over SSH such a script runs without
+	// GNU timeout around it, which saves every host a fork and an exec
+	// per facts round: should the controller vanish, a read-only script
+	// left running holds no lock and changes nothing, and its output pipe
+	// closing ends it. Canceling or timing it out from the controller
+	// still kills it (Run's kill session).
+	ReadOnly bool
 }
 
 // Result is what a script printed and how it exited.
