@@ -698,18 +698,7 @@ func TestSSHTimeouts(t *testing.T) {
 	// load).
 	runSSHTest(t, c, "true", nil)
 	check := dialSSHTest(t, labSSH(l, "lnx01"))
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		res := runSSHTest(t, check, "for p in /proc/[0-9]*; do tr '\\0' ' ' <$p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 3[01]\\.25 $' || true", nil)
-		if strings.TrimSpace(string(res.Stdout)) == "0" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("timed out scripts still run: %s", res.Stdout)
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitProcessesGone(t, check, `^sleep 3[01]\.25 $`, 3*time.Second, "timed out scripts still run")
 
 	// Dialing is bounded too: nothing answers on this port.
 	cfg.Port = 2222
@@ -755,15 +744,23 @@ func TestSSHReadOnlyScript(t *testing.T) {
 	if _, err := c.Run(ctx, Script{Body: "sleep 33.25; :", ReadOnly: true}); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled: got %v, want context.Canceled", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	waitProcessesGone(t, c, `^sleep 33\.25 $`, 5*time.Second, "the canceled read-only script still runs")
+}
+
+// waitProcessesGone waits until no process on the host has a command line
+// (arguments joined by spaces, a trailing space) matching the grep
+// pattern, or fails the test with what after wait.
+func waitProcessesGone(t *testing.T, c Conn, pattern string, wait time.Duration, what string) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
 	for {
-		res := runSSHTest(t, c, "for p in /proc/[0-9]*; do tr '\\0' ' ' <$p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 33\\.25 $' || true", nil)
+		res := runSSHTest(t, c, "for p in /proc/[0-9]*; do tr '\\0' ' ' <$p/cmdline 2>/dev/null; echo; done | grep -c "+ShellQuote(pattern)+" || true", nil)
 		if strings.TrimSpace(string(res.Stdout)) == "0" {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Errorf("the canceled read-only script still runs: %s", res.Stdout)
-			break
+			t.Errorf("%s: %s", what, res.Stdout)
+			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
