@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sync"
-	"syscall"
 )
 
 // profileFlags are the developer flags of the commands that contact hosts:
@@ -23,7 +22,7 @@ type profileFlags struct {
 
 func addProfileFlags(fs *flag.FlagSet, p *profileFlags) {
 	fs.StringVar(&p.cpu, "cpuprofile", "", "developer: write a CPU profile of the run to `file` (go tool pprof reads it)")
-	fs.StringVar(&p.mem, "memprofile", "", "developer: write a heap profile to `file` at exit, and again on SIGUSR1 (go tool pprof reads it)")
+	fs.StringVar(&p.mem, "memprofile", "", "developer: write a heap profile to `file` at exit, and again on SIGUSR1 where there is one (not Windows; go tool pprof reads it)")
 }
 
 // profiling is the profile a command started; run finishes it when the
@@ -74,7 +73,9 @@ func startProfiles(p profileFlags) error {
 		}
 		f.Close()
 		usr1 := make(chan os.Signal, 1)
-		signal.Notify(usr1, syscall.SIGUSR1)
+		if heapSignal != nil {
+			signal.Notify(usr1, heapSignal)
+		}
 		done := make(chan struct{})
 		var mu sync.Mutex // one heap profile written at a time
 		write := func() error {
