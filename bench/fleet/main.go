@@ -49,6 +49,11 @@ type Result struct {
 	Floor    time.Duration    `json:"floor_ns"`
 	Converge time.Duration    `json:"converge_ns"`
 	NoOp     time.Duration    `json:"noop_ns"`
+	// WatchRounds are the durations of watch's rounds on the converged
+	// hosts, as watch logs them: the first dials every host, the others
+	// reuse its pooled connections; WatchWarm is the fastest of those.
+	WatchRounds []time.Duration `json:"watch_rounds_ns"`
+	WatchWarm   time.Duration   `json:"watch_warm_ns"`
 	// ConvergeRSS and NoOpRSS are the controller's peak RSS in bytes.
 	ConvergeRSS int64  `json:"converge_rss_bytes"`
 	NoOpRSS     int64  `json:"noop_rss_bytes"`
@@ -165,12 +170,16 @@ func measure(ctx context.Context, exe string, n, parallel int, passParallel bool
 		}
 		return true
 	}
-	pw := func(args ...string) benchlab.Run {
+	pwArgv := func(args ...string) []string {
 		argv := append([]string{exe}, args...)
-		argv = append(argv, "--inventory", l.InventoryPath(), "--progress", "none")
+		argv = append(argv, "--inventory", l.InventoryPath())
 		if passParallel {
 			argv = append(argv, "--parallel", strconv.Itoa(parallel))
 		}
+		return argv
+	}
+	pw := func(args ...string) benchlab.Run {
+		argv := append(pwArgv(args...), "--progress", "none")
 		res, err := benchlab.Exec(ctx, nil, argv...)
 		if err != nil && r.Err == "" {
 			r.Err = err.Error()
@@ -192,34 +201,42 @@ func measure(ctx context.Context, exe string, n, parallel int, passParallel bool
 		r.Err = fmt.Sprintf("plan on the converged hosts exited %d (0 is no changes): %s", noop.ExitCode, benchlab.Tail(append(noop.Stdout, noop.Stderr...), 600))
 		return r
 	}
+	rounds, err := measureWatch(ctx, pwArgv("watch"), filepath.Join(dir, "watch-state"))
+	r.WatchRounds, r.WatchWarm = rounds, warmRound(rounds)
+	if err != nil {
+		r.Err = fmt.Sprintf("watch: %v", err)
+		return r
+	}
 	if !floor(1) {
 		return r
 	}
 	r.Floor = min(r.Floors[0], r.Floors[1])
 	r.Load = benchlab.LoadAverage()
-	fmt.Fprintf(stdout, "%5d hosts: floor %s (%s, %s), converge %s (%s), no-op %s (%s), peak RSS %s / %s, load %s\n",
+	fmt.Fprintf(stdout, "%5d hosts: floor %s (%s, %s), converge %s (%s), no-op %s (%s), watch round cold %s, warm %s (%s), peak RSS %s / %s, load %s\n",
 		n, benchlab.Seconds(r.Floor), benchlab.Seconds(r.Floors[0]), benchlab.Seconds(r.Floors[1]),
 		benchlab.Seconds(r.Converge), benchlab.Ratio(r.Converge, r.Floor),
 		benchlab.Seconds(r.NoOp), benchlab.Ratio(r.NoOp, r.Floor),
+		benchlab.Seconds(r.WatchRounds[0]), benchlab.Seconds(r.WatchWarm), benchlab.Ratio(r.WatchWarm, r.Floor),
 		benchlab.MB(r.ConvergeRSS), benchlab.MB(r.NoOpRSS), r.Load)
 	return r
 }
 
 func writeTable(w io.Writer, results []Result) {
-	fmt.Fprintln(w, "| hosts | --parallel | floor | converge | no-op | controller peak RSS (apply / plan) | lab up / down |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| hosts | --parallel | floor | converge | no-op | watch round, warm | controller peak RSS (apply / plan) | lab up / down |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range results {
 		if r.Err != "" {
 			msg := strings.Join(strings.Fields(strings.ReplaceAll(r.Err, "|", "/")), " ")
 			if len(msg) > 300 {
 				msg = msg[:300] + "..."
 			}
-			fmt.Fprintf(w, "| %d | %d | failed: %s | | | | %s / %s |\n", r.Hosts, r.Parallel, msg, benchlab.Seconds(r.LabUp), benchlab.Seconds(r.LabDown))
+			fmt.Fprintf(w, "| %d | %d | failed: %s | | | | | %s / %s |\n", r.Hosts, r.Parallel, msg, benchlab.Seconds(r.LabUp), benchlab.Seconds(r.LabDown))
 			continue
 		}
-		fmt.Fprintf(w, "| %d | %d | %s | %s (%s) | %s (%s) | %s / %s | %s / %s |\n", r.Hosts, r.Parallel,
+		fmt.Fprintf(w, "| %d | %d | %s | %s (%s) | %s (%s) | %s (%s) | %s / %s | %s / %s |\n", r.Hosts, r.Parallel,
 			benchlab.Seconds(r.Floor), benchlab.Seconds(r.Converge), benchlab.Ratio(r.Converge, r.Floor),
 			benchlab.Seconds(r.NoOp), benchlab.Ratio(r.NoOp, r.Floor),
+			benchlab.Seconds(r.WatchWarm), benchlab.Ratio(r.WatchWarm, r.Floor),
 			benchlab.MB(r.ConvergeRSS), benchlab.MB(r.NoOpRSS), benchlab.Seconds(r.LabUp), benchlab.Seconds(r.LabDown))
 	}
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseSizes(t *testing.T) {
@@ -16,5 +18,30 @@ func TestParseSizes(t *testing.T) {
 		if _, err := parseSizes(bad); err == nil {
 			t.Errorf("parseSizes(%q): no error", bad)
 		}
+	}
+}
+
+func TestReadRounds(t *testing.T) {
+	log := `{"level":"INFO","msg":"watching","every":"2s"}
+not json
+{"level":"INFO","msg":"round done","hosts":3,"in_sync":3,"duration":"1.5s"}
+{"level":"INFO","msg":"round done","hosts":3,"in_sync":3,"duration":"400ms"}
+{"level":"INFO","msg":"round done","hosts":3,"in_sync":3,"duration":"500ms"}
+{"level":"INFO","msg":"round done","hosts":3,"in_sync":3,"duration":"9s"}
+`
+	got, err := readRounds(strings.NewReader(log), 3)
+	want := []time.Duration{1500 * time.Millisecond, 400 * time.Millisecond, 500 * time.Millisecond}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("readRounds = %v, %v; want %v", got, err, want)
+	}
+	if w := warmRound(got); w != 400*time.Millisecond {
+		t.Errorf("warmRound = %v, want the fastest after the first, 400ms", w)
+	}
+	drift := `{"msg":"round done","hosts":3,"in_sync":2,"duration":"1s"}` + "\n"
+	if _, err := readRounds(strings.NewReader(drift), 3); err == nil || !strings.Contains(err.Error(), "2 of 3 hosts in sync") {
+		t.Errorf("a round with drift: %v", err)
+	}
+	if _, err := readRounds(strings.NewReader(log), 5); err == nil || !strings.Contains(err.Error(), "after 4 of 5 rounds") {
+		t.Errorf("watch ending early: %v", err)
 	}
 }
