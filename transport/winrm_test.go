@@ -2,15 +2,8 @@ package transport
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/netip"
 	"os"
@@ -59,30 +52,12 @@ func newWinPKIFor(t *testing.T, ips []net.IP, names []string) *winPKI {
 		}
 		return p
 	}
-	write := func(name string, typ string, der []byte) string {
-		return writePEM(name, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
-	}
 	ca, caKey, caPEM := testca.New(t, "portwarden test CA")
 	_, _, otherPEM := testca.New(t, "another CA")
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "winhost"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: ips, DNSNames: names}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	certPEM, keyPEM := testca.Server(t, ca, caKey, "winhost", ips, names)
 	return &winPKI{
 		ca: writePEM("ca.pem", caPEM), otherCA: writePEM("other-ca.pem", otherPEM),
-		cert: write("cert.pem", "CERTIFICATE", der), key: write("key.pem", "PRIVATE KEY", keyDER),
+		cert: writePEM("cert.pem", certPEM), key: writePEM("key.pem", keyPEM),
 	}
 }
 
