@@ -361,14 +361,21 @@ pw_kill_watcher() {
 pw_section ` + guardSecConfirm + `
 `
 	if !revertNow {
+		// The last confirmed id stays in one file (a builtin write, never
+		// more than one): a repeated confirm, whose first answer was lost
+		// on the way back, is told "confirmed" again, not "unknown".
+		last := `"$PW_ROOT` + guardDir + `/last-confirmed"`
 		return head + `if mv "$pw_state/armed" "$pw_state/confirmed" 2>/dev/null; then
 	pw_kill_watcher
 	rm -rf "$pw_state"
+	printf '%s\n' ` + id + ` >` + last + ` 2>/dev/null || :
 	echo "result=confirmed"
 elif [ -e "$pw_state/firing" ]; then
 	echo "result=reverting"
 else
-	echo "result=unknown"
+	pw_last=
+	{ IFS= read -r pw_last <` + last + `; } 2>/dev/null
+	if [ "$pw_last" = ` + id + ` ]; then echo "result=confirmed"; else echo "result=unknown"; fi
 fi
 exit 0
 `, nil

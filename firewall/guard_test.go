@@ -335,6 +335,10 @@ func TestGuardCommitConfirmed(t *testing.T) {
 			if got := ParseApplyReport(h.ns.script(s)).Confirm; got != "confirmed" {
 				t.Fatalf("confirm: %q", got)
 			}
+			// A repeated confirm (its first answer lost) is still told confirmed.
+			if got := ParseApplyReport(h.ns.script(s)).Confirm; got != "confirmed" {
+				t.Errorf("a second confirm: %q, want confirmed", got)
+			}
 			// The confirm ended the waiting revert's process too.
 			for n := 0; revertProcs(h.root) > 0; n++ {
 				if n == 100 {
