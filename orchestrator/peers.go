@@ -14,15 +14,14 @@ import (
 // roleMembers is everything that plays one role, with the role's peer set
 // computed once: the aggregated addresses of every member.
 type roleMembers struct {
-	sources []source
-	all     *netipx.IPSet      // every member's addresses
-	nets    *netipx.IPSet      // the networks' prefixes only
-	hosts   map[netip.Addr]int // how many member hosts have each address
-	isHost  map[*inventory.Host]bool
+	all    *netipx.IPSet      // every member's addresses
+	nets   *netipx.IPSet      // the networks' prefixes only
+	hosts  map[netip.Addr]int // how many member hosts have each address
+	isHost map[*inventory.Host]bool
 }
 
 func newRoleMembers(srcs []source) *roleMembers {
-	m := &roleMembers{sources: srcs, hosts: map[netip.Addr]int{}, isHost: map[*inventory.Host]bool{}}
+	m := &roleMembers{hosts: map[netip.Addr]int{}, isHost: map[*inventory.Host]bool{}}
 	var all, nets netipx.IPSetBuilder
 	for _, s := range srcs {
 		for _, p := range s.prefixes {

@@ -34,9 +34,8 @@ type HostEnder interface {
 func (e *Engine) Converge(ctx context.Context, rules []*HostRules, each func(*HostPlan)) []*HostPlan {
 	return e.run(ctx, rules, true, func(ctx context.Context, p *HostPlan) {
 		if p.Err == nil && len(p.Changes) > 0 {
-			e.apply(ctx, p)
+			e.apply(ctx, p) // drops the facts
 		}
-		p.facts = nil
 		e.release(p.Host) // a probe after the run dials anew
 		if he, ok := e.hooks().(HostEnder); ok {
 			err := p.Err

@@ -74,12 +74,12 @@ func resolveHosts(ctx context.Context, inv *inventory.Inventory, offline bool) (
 		missing[h.Name] = true
 		err := rr.errs[h.Address]
 		detail := fmt.Sprintf("The address of host %q, %q, did not resolve", h.Name, h.Address)
-		if !addressWritten(h) {
+		if h.AddressComputed {
 			detail = fmt.Sprintf("The address of host %q did not resolve (it is not shown: it comes from env(), file() or a reference)", h.Name)
 		}
 		if err != nil {
 			msg := strings.TrimPrefix(err.Error(), "lookup "+h.Address+": ")
-			if !addressWritten(h) {
+			if h.AddressComputed {
 				msg = strings.ReplaceAll(msg, h.Address, "the name")
 			}
 			detail += ": " + msg
@@ -94,15 +94,11 @@ func resolveHosts(ctx context.Context, inv *inventory.Inventory, offline bool) (
 	return addrs, missing, diags
 }
 
-// addressWritten reports whether h's address is written out in the
-// inventory, so that a diagnostic may quote it; one computed by env(),
-// file() or a reference is never shown in one.
-func addressWritten(h *inventory.Host) bool { return !h.AddressComputed }
-
 // shownAddress is h's address for an error, or where it is written when
-// it is not written out.
+// it is not written out: one computed by env(), file() or a reference is
+// never shown in a diagnostic.
 func shownAddress(h *inventory.Host) string {
-	if addressWritten(h) {
+	if !h.AddressComputed {
 		return strconv.Quote(h.Address)
 	}
 	return "(not shown: computed)"

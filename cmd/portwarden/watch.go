@@ -57,6 +57,7 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, int) {
 		fmt.Fprintf(stderr, "portwarden watch: "+format+"\n", a...)
 		return nil, exitInvalid
 	}
+	connErr := w.connectFlags.check()
 	switch {
 	case w.every < time.Second:
 		return bad("--every must be at least 1s, not %s", w.every)
@@ -64,8 +65,8 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchFlags, int) {
 		return bad("--jitter must not be negative")
 	case w.logFormat != "text" && w.logFormat != "json":
 		return bad("--log-format must be text or json, not %q", w.logFormat)
-	case w.connectFlags.check() != "":
-		return bad("%s", w.connectFlags.check())
+	case connErr != "":
+		return bad("%s", connErr)
 	case w.keepConnections < 0:
 		return bad("--keep-connections must not be negative")
 	}
