@@ -161,32 +161,12 @@ elif pw_has iptables-save; then pw_run iptables iptables-save; else pw_section i
 if [ -z "$pw_ipt6" ]; then
 	pw_section ip6tables
 elif pw_has ip6tables-save; then pw_run ip6tables ip6tables-save; else pw_section ip6tables; fi
-` + linuxLegacyListings + `if [ "$pw_variant" = nf_tables ] && [ -n "$pw_legacy4" ] && pw_has iptables-legacy-save; then
-	pw_run iptables_legacy iptables-legacy-save
-else
-	pw_section iptables_legacy
-fi
-if [ "$pw_variant" = nf_tables ] && [ -n "$pw_legacy6" ] && pw_has ip6tables-legacy-save; then
-	pw_run ip6tables_legacy ip6tables-legacy-save
-else
-	pw_section ip6tables_legacy
-fi
-`,
+` + linuxLegacySaves(`[ "$pw_variant" = nf_tables ] && `),
 		// The read-back of the nftables and firewalld backends still lists
 		// iptables-legacy where the kernel has legacy tables (their State
 		// warns of legacy drops): without the variant, whatever the default
 		// iptables is, the legacy tool's listing fills the legacy sections.
-		lean: emptySections(linuxSecIPT, linuxSecIP6T) + linuxLegacyListings + `if [ -n "$pw_legacy4" ] && pw_has iptables-legacy-save; then
-	pw_run iptables_legacy iptables-legacy-save
-else
-	pw_section iptables_legacy
-fi
-if [ -n "$pw_legacy6" ] && pw_has ip6tables-legacy-save; then
-	pw_run ip6tables_legacy ip6tables-legacy-save
-else
-	pw_section ip6tables_legacy
-fi
-`},
+		lean: emptySections(linuxSecIPT, linuxSecIP6T) + linuxLegacySaves("")},
 	{name: linuxSecPersist, shell: `pw_section persist
 echo "root=${PW_ROOT:-/}"
 echo "nft_file=$pw_nftfile"
@@ -229,6 +209,23 @@ pw_legacy6=
 { read -r pw_legacy4 </proc/net/ip_tables_names; } 2>/dev/null
 { read -r pw_legacy6 </proc/net/ip6_tables_names; } 2>/dev/null
 `
+
+// linuxLegacySaves reads the kernel's list of legacy tables and prints the
+// iptables-legacy sections: filled where legacy tables exist and guard (a
+// shell condition ending in "&& ", or "") holds, empty otherwise.
+func linuxLegacySaves(guard string) string {
+	return linuxLegacyListings + `if ` + guard + `[ -n "$pw_legacy4" ] && pw_has iptables-legacy-save; then
+	pw_run iptables_legacy iptables-legacy-save
+else
+	pw_section iptables_legacy
+fi
+if ` + guard + `[ -n "$pw_legacy6" ] && pw_has ip6tables-legacy-save; then
+	pw_run ip6tables_legacy ip6tables-legacy-save
+else
+	pw_section ip6tables_legacy
+fi
+`
+}
 
 // emptySections prints the named sections with nothing in them.
 func emptySections(names ...string) string {
