@@ -220,27 +220,27 @@ fi
 	}
 	// Stage beside the targets (same file system, so mv is a rename),
 	// keep the old files as hard links, then rename the new ones in. The
-	// staged names carry this run's id ($pw_run, the random suffix of its
+	// staged names carry this run's id ($pw_runid, the random suffix of its
 	// state directory): unique per run. Under the lock no other run is at
 	// work, so what earlier, interrupted runs left is removed first.
 	var stage, keep, swap, back, drop, clean, stale []string
 	for i, path := range paths {
-		stage = append(stage, fmt.Sprintf(`cat "$pw_tmp/new%d" >%s.portwarden-new-"$pw_run" && chmod %s %s.portwarden-new-"$pw_run"`, i+1, path, ufwFileModes[path], path))
-		keep = append(keep, fmt.Sprintf(`{ [ ! -e %[1]s ] || ln -f %[1]s %[1]s.portwarden-old-"$pw_run"; }`, path))
-		swap = append(swap, fmt.Sprintf(`mv -f %[1]s.portwarden-new-"$pw_run" %[1]s`, path))
+		stage = append(stage, fmt.Sprintf(`cat "$pw_tmp/new%d" >%s.portwarden-new-"$pw_runid" && chmod %s %s.portwarden-new-"$pw_runid"`, i+1, path, ufwFileModes[path], path))
+		keep = append(keep, fmt.Sprintf(`{ [ ! -e %[1]s ] || ln -f %[1]s %[1]s.portwarden-old-"$pw_runid"; }`, path))
+		swap = append(swap, fmt.Sprintf(`mv -f %[1]s.portwarden-new-"$pw_runid" %[1]s`, path))
 		if p.existed[path] {
-			back = append(back, fmt.Sprintf(`if [ -e %[1]s.portwarden-old-"$pw_run" ]; then mv -f %[1]s.portwarden-old-"$pw_run" %[1]s; fi`, path))
+			back = append(back, fmt.Sprintf(`if [ -e %[1]s.portwarden-old-"$pw_runid" ]; then mv -f %[1]s.portwarden-old-"$pw_runid" %[1]s; fi`, path))
 		} else {
 			back = append(back, "rm -f "+path)
 		}
-		clean = append(clean, path+`.portwarden-new-"$pw_run"`, path+`.portwarden-old-"$pw_run"`)
+		clean = append(clean, path+`.portwarden-new-"$pw_runid"`, path+`.portwarden-old-"$pw_runid"`)
 		stale = append(stale, path+".portwarden-new*", path+".portwarden-old*")
 	}
 	for _, path := range p.remove {
-		keep = append(keep, fmt.Sprintf(`{ [ ! -e %[1]s ] || ln -f %[1]s %[1]s.portwarden-old-"$pw_run"; }`, path))
+		keep = append(keep, fmt.Sprintf(`{ [ ! -e %[1]s ] || ln -f %[1]s %[1]s.portwarden-old-"$pw_runid"; }`, path))
 		drop = append(drop, "rm -f "+path)
-		back = append(back, fmt.Sprintf(`if [ -e %[1]s.portwarden-old-"$pw_run" ]; then mv -f %[1]s.portwarden-old-"$pw_run" %[1]s; fi`, path))
-		clean = append(clean, path+`.portwarden-old-"$pw_run"`)
+		back = append(back, fmt.Sprintf(`if [ -e %[1]s.portwarden-old-"$pw_runid" ]; then mv -f %[1]s.portwarden-old-"$pw_runid" %[1]s; fi`, path))
+		clean = append(clean, path+`.portwarden-old-"$pw_runid"`)
 		stale = append(stale, path+".portwarden-old*")
 	}
 	and := func(cmds []string) string {
@@ -269,7 +269,7 @@ fi
 		return b.String()
 	}
 	b.WriteString("if [ \"$pw_go\" = 1 ] && ! pw_guard_begin; then pw_go=0; fi\n")
-	b.WriteString("pw_run=${pw_state##*.}\n")
+	b.WriteString("pw_runid=${pw_state##*.}\n")
 	b.WriteString("if [ \"$pw_go\" = 1 ]; then rm -f " + strings.Join(stale, " ") + "; fi\n")
 	fmt.Fprintf(&b, `%[1]s
 pw_back() {

@@ -208,7 +208,7 @@ func TestUFWApplyScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"sha256sum /etc/ufw/user.rules", "iptables-restore --test -n", "ip6tables-restore --test -n", "ufw reload", `mv -f /etc/ufw/user.rules.portwarden-new-"$pw_run" /etc/ufw/user.rules`, "pw_run=${pw_state##*.}"} {
+	for _, want := range []string{"sha256sum /etc/ufw/user.rules", "iptables-restore --test -n", "ip6tables-restore --test -n", "ufw reload", `mv -f /etc/ufw/user.rules.portwarden-new-"$pw_runid" /etc/ufw/user.rules`, "pw_runid=${pw_state##*.}"} {
 		if !strings.Contains(s.Body, want) {
 			t.Errorf("apply script lacks %q", want)
 		}
