@@ -88,21 +88,40 @@ func parseSDDL(s string) (dirACL, bool) {
 	if m == nil {
 		return dirACL{}, false
 	}
-	sid := func(v string) string {
-		if a, ok := sddlAliases[v]; ok {
-			return a
-		}
-		return v
+	acl := dirACL{Owner: sddlSID(m[1]), Protected: m[2] == "P"}
+	aces, ok := sddlAllowACEs(m[3])
+	if !ok {
+		return dirACL{}, false
 	}
-	acl := dirACL{Owner: sid(m[1]), Protected: m[2] == "P"}
-	for _, ace := range regexp.MustCompile(`\(([^)]*)\)`).FindAllStringSubmatch(m[3], -1) {
-		f := strings.Split(ace[1], ";")
-		if len(f) != 6 || f[0] != "A" {
-			return dirACL{}, false
-		}
-		acl.SIDs = append(acl.SIDs, sid(f[5]))
+	for _, f := range aces {
+		acl.SIDs = append(acl.SIDs, sddlSID(f[5]))
 	}
 	return acl, true
+}
+
+// sddlACE is one "(...)" access control entry of an SDDL DACL.
+var sddlACE = regexp.MustCompile(`\(([^)]*)\)`)
+
+// sddlAllowACEs splits a DACL's entries into their six fields; ok is
+// false unless every entry is an allow entry ("A;...").
+func sddlAllowACEs(dacl string) (aces [][]string, ok bool) {
+	for _, ace := range sddlACE.FindAllStringSubmatch(dacl, -1) {
+		f := strings.Split(ace[1], ";")
+		if len(f) != 6 || f[0] != "A" {
+			return nil, false
+		}
+		aces = append(aces, f)
+	}
+	return aces, true
+}
+
+// sddlSID is the SID an SDDL account field names (an alias such as "BA"
+// or a SID string).
+func sddlSID(v string) string {
+	if a, ok := sddlAliases[v]; ok {
+		return a
+	}
+	return v
 }
 
 func (f *Firewall) aclPath() string { return f.programDataHost() + ".acl.json" }

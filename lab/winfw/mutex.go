@@ -89,16 +89,17 @@ func parseMutexSDDL(s string) (grants []string, ok bool) {
 	if m == nil {
 		return nil, false
 	}
-	for _, ace := range regexp.MustCompile(`\(([^)]*)\)`).FindAllStringSubmatch(m[1], -1) {
-		f := strings.Split(ace[1], ";")
-		if len(f) != 6 || f[0] != "A" || f[1] != "" || (f[2] != "GA" && !strings.EqualFold(f[2], "0x1f0001")) {
+	aces, ok := sddlAllowACEs(m[1])
+	if !ok {
+		return nil, false
+	}
+	// An empty DACL grants nobody (not nil: nil means the default DACL).
+	grants = []string{}
+	for _, f := range aces {
+		if f[1] != "" || (f[2] != "GA" && !strings.EqualFold(f[2], "0x1f0001")) {
 			return nil, false
 		}
-		sid := f[5]
-		if a, isAlias := sddlAliases[sid]; isAlias {
-			sid = a
-		}
-		grants = append(grants, sid)
+		grants = append(grants, sddlSID(f[5]))
 	}
 	return grants, true
 }
