@@ -739,6 +739,28 @@ func TestSSHReadOnlyScript(t *testing.T) {
 		}
 	}
 
+	// A read-only script without data reaches "sh -s" on standard input:
+	// its command line is the short wrapper's, and a body longer than any
+	// command line sshd would take still runs whole.
+	cmdline := "{ tr '\\0' ' ' </proc/$$/cmdline; echo; }"
+	long := cmdline + "\n: '" + strings.Repeat("x", MaxSSHCommand+1) + "'\necho end"
+	for _, tc := range []struct {
+		script Script
+		want   string
+	}{
+		{Script{Body: cmdline, ReadOnly: true}, "sh -s " + sshScriptTag},
+		{Script{Body: long, ReadOnly: true}, "sh -s " + sshScriptTag + " \nend"},
+		{Script{Body: cmdline}, "sh -c " + cmdline + " " + sshScriptTag},
+	} {
+		res, err := c.Run(context.Background(), tc.script)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(res.Stdout)); got != tc.want {
+			t.Errorf("ReadOnly %v, body of %d bytes: printed %q, want %q", tc.script.ReadOnly, len(tc.script.Body), got, tc.want)
+		}
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(300*time.Millisecond, cancel)
 	if _, err := c.Run(ctx, Script{Body: "sleep 33.25; :", ReadOnly: true}); !errors.Is(err, context.Canceled) {

@@ -53,7 +53,11 @@ type Script struct {
 	// per facts round: should the controller vanish, a read-only script
 	// left running holds no lock and changes nothing, and its output pipe
 	// closing ends it. Canceling or timing it out from the controller
-	// still kills it (Run's kill session).
+	// still kills it (Run's kill session). Without Stdin and without
+	// sudo, the body travels on standard input to "sh -s" instead of on
+	// the command line (sshWrapStdin): such a body must be one compound
+	// command, which the shell reads whole before it runs any of it, or
+	// give the programs it starts another standard input.
 	ReadOnly bool
 }
 
