@@ -140,14 +140,14 @@ if [ -z "$pw_tmp" ]; then
 	pw_fail "cannot create a temporary directory; nothing was changed"
 elif ! pw_has nft; then
 	pw_fail "nft is not installed; nothing was changed"
+elif ! pw_has awk; then
+	pw_fail "awk is not installed; nothing was changed"
 else
 	# Split standard input at the persist marker: the live transaction
 	# before it, the boot file after it. One awk: the shell's read builtin
 	# takes a byte per system call (an 8 KB ruleset cost a host 4 ms).
 	pw_end=
-	if ! pw_has awk; then
-		pw_end=none
-	elif awk -v live="$pw_tmp/live" -v boot="$pw_tmp/boot" '
+	if awk -v live="$pw_tmp/live" -v boot="$pw_tmp/boot" '
 		BEGIN { printf "" >live; printf "" >boot; part = 0; complete = 0 }
 		part == 0 && $0 == "` + nftPersistMarker + `" { part = 1; next }
 		part == 0 { print >live; next }
@@ -155,9 +155,7 @@ else
 		END { if (close(live) || close(boot)) exit 2; exit complete ? 0 : 3 }'; then
 		pw_end=1
 	fi
-	if [ "$pw_end" = none ]; then
-		pw_fail "awk is not installed; nothing was changed"
-	elif [ -z "$pw_end" ]; then
+	if [ -z "$pw_end" ]; then
 		pw_fail "the ruleset on standard input is incomplete, or could not be split in the scratch directory; nothing was changed"
 	elif ! pw_guard_begin; then
 		:
