@@ -128,8 +128,14 @@ func (p *ConnPool) Stats() PoolStats {
 	return p.stats
 }
 
+// shellKeeper is a connection that can keep a shell running for the
+// read-only scripts of its next runs (transport's SSH connections: a
+// facts round then costs a host no new session, login shell or exec).
+type shellKeeper interface{ KeepShell() }
+
 // put takes back a connection after a run: kept if it can be checked,
-// healthy and within Max, closed otherwise.
+// healthy and within Max, closed otherwise. A kept connection is asked to
+// keep a shell (shellKeeper): it will be used again.
 func (p *ConnPool) put(h *inventory.Host, c transport.Conn, healthy bool) error {
 	if _, ok := c.(transport.KeepAliver); !ok || !healthy {
 		return c.Close()
@@ -147,6 +153,9 @@ func (p *ConnPool) put(h *inventory.Host, c transport.Conn, healthy bool) error 
 		evict = append(evict, old.conn)
 	}
 	p.idle[h.Name] = &pooledConn{conn: c, key: connKey(h), since: time.Now()}
+	if ks, ok := c.(shellKeeper); ok {
+		ks.KeepShell()
+	}
 	max := p.Max
 	if max <= 0 {
 		max = DefaultPoolMax

@@ -21,7 +21,10 @@ type kaConn struct {
 	transport.Conn
 	cut    atomic.Bool
 	closed atomic.Bool
+	kept   atomic.Int32 // KeepShell calls
 }
+
+func (c *kaConn) KeepShell() { c.kept.Add(1) }
 
 func (c *kaConn) KeepAlive(context.Context) error {
 	if c.cut.Load() || c.closed.Load() {
@@ -94,6 +97,11 @@ func TestConnPoolAcrossRounds(t *testing.T) {
 		return plans
 	}
 	round()
+	for _, n := range []string{"a", "b", "c"} {
+		if k := fleet.last(n).kept.Load(); k != 1 {
+			t.Errorf("%s: a kept connection was asked to keep a shell %d times, want 1", n, k)
+		}
+	}
 	round()
 	if st := pool.Stats(); st.Dials != 3 || st.Reused != 3 {
 		t.Errorf("two rounds: %+v, want 3 dials then 3 reused", st)
@@ -125,6 +133,9 @@ func TestConnPoolAcrossRounds(t *testing.T) {
 	e.Close()
 	if !fleet.last("b").closed.Load() || pool.Idle() != 2 {
 		t.Errorf("broken connection kept: closed %v, idle %d", fleet.last("b").closed.Load(), pool.Idle())
+	}
+	if k := fleet.last("b").kept.Load(); k != 3 {
+		t.Errorf("b: the broken connection was asked to keep a shell %d times, want 3 (once per round it was kept after)", k)
 	}
 
 	// A changed port (a reloaded inventory) means a new connection.

@@ -25,6 +25,13 @@ type sshConn struct {
 	releaseJump func()
 	local       netip.Addr
 
+	// The resident shell of a kept connection (ssh_resident.go); resMu
+	// also makes it serve one script at a time.
+	resMu     sync.Mutex
+	keepShell bool
+	res       *sshResident
+	resClosed bool
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -209,6 +216,7 @@ func (c *sshConn) LocalAddr() netip.Addr { return c.local }
 // Close closes the connection and the bastion's.
 func (c *sshConn) Close() error {
 	c.closeOnce.Do(func() {
+		c.closeResident()
 		if c.client != nil {
 			c.closeErr = c.client.Close()
 		}

@@ -119,6 +119,14 @@ func (c *sshConn) Run(ctx context.Context, s Script) (Result, error) {
 		return Result{}, fmt.Errorf("running script on %s: ssh runs sh scripts, not %q", c.name, s.Shell)
 	}
 	timeout := scriptTimeout(s, c.cfg.CommandTimeout, DefaultCommandTimeout)
+	if c.residentFor(s) {
+		if res, ok, err := c.runResident(ctx, s, timeout); ok {
+			if err != nil {
+				return res, fmt.Errorf("running script on %s: %w", c.name, err)
+			}
+			return res, nil
+		}
+	}
 	var cmd string
 	var stdin []byte
 	var err error
