@@ -89,14 +89,18 @@ func iptGuard(fams []iptFamily) linuxGuard {
 func iptApplyBody(v4, v6 *iptFamily) string {
 	var b strings.Builder
 	b.WriteString(linuxApplyHead)
+	// One awk splits standard input into the families' files (a process
+	// fewer than saving it first; the shell's read would take a system
+	// call per byte, docs/benchmarks.md).
 	b.WriteString(`if [ -z "$pw_tmp" ]; then
 	pw_fail "cannot create a temporary directory; nothing was changed"
+elif ! pw_has awk; then
+	pw_fail "awk is not installed; nothing was changed"
 else
-	cat >"$pw_tmp/in"
 	awk -v dir="$pw_tmp" '$0 == "` + iptV4Marker + `" { out = dir "/v4"; next }
 		$0 == "` + iptV6Marker + `" { out = dir "/v6"; next }
 		$0 == "` + iptEndMarker + `" { print "ok" > (dir "/end"); out = ""; next }
-		out != "" { print > out }' "$pw_tmp/in"
+		out != "" { print > out }'
 	if [ ! -f "$pw_tmp/end" ]; then
 		pw_fail "the rules on standard input are incomplete; nothing was changed"
 	fi

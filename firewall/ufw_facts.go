@@ -31,8 +31,9 @@ const (
 // The files are read (a cat each) only where ufw is enabled or holds
 // something of portwarden's: the package is installed on many hosts that
 // do not use it, and a process costs every host a few milliseconds.
+// ufw.conf's ENABLED= is the services part's $pw_ufw_conf (read once).
 const ufwFactsSections = `pw_ufw=
-if pw_has ufw && { pw_contains /etc/ufw/ufw.conf ENABLED=yes || [ -f ` + ufwRecordPath + ` ] ||
+if pw_has ufw && { [ "$pw_ufw_conf" = yes ] || [ -f ` + ufwRecordPath + ` ] ||
 	pw_contains ` + ufwRulesPath + ` ` + ufwOwnedHex + `; }; then
 	pw_ufw=yes
 fi

@@ -468,12 +468,13 @@ pw_fail() {
 }
 if [ -z "$pw_tmp" ]; then
 	pw_fail "cannot create a temporary directory; nothing was changed"
+elif ! pw_has awk; then
+	pw_fail "awk is not installed; nothing was changed"
 else
-	cat >"$pw_tmp/in"
 	awk -v dir="$pw_tmp" '$0 == "# portwarden:ipv4" { out = dir "/v4"; next }
 		$0 == "# portwarden:ipv6" { out = dir "/v6"; next }
 		$0 == "# portwarden:end" { print "ok" > (dir "/end"); out = ""; next }
-		out != "" { print > out }' "$pw_tmp/in"
+		out != "" { print > out }'
 	if [ ! -f "$pw_tmp/end" ]; then
 		pw_fail "the rules on standard input are incomplete; nothing was changed"
 	fi
@@ -682,7 +683,7 @@ else
 fi
 
 pw_ufw=
-if pw_has ufw && { pw_contains /etc/ufw/ufw.conf ENABLED=yes || [ -f /etc/ufw/portwarden.conf ] ||
+if pw_has ufw && { [ "$pw_ufw_conf" = yes ] || [ -f /etc/ufw/portwarden.conf ] ||
 	pw_contains /etc/ufw/user.rules 706f727477617264656e3a; }; then
 	pw_ufw=yes
 fi

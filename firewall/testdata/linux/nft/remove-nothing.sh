@@ -629,7 +629,7 @@ else
 fi
 
 pw_ufw=
-if pw_has ufw && { pw_contains /etc/ufw/ufw.conf ENABLED=yes || [ -f /etc/ufw/portwarden.conf ] ||
+if pw_has ufw && { [ "$pw_ufw_conf" = yes ] || [ -f /etc/ufw/portwarden.conf ] ||
 	pw_contains /etc/ufw/user.rules 706f727477617264656e3a; }; then
 	pw_ufw=yes
 fi
