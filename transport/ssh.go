@@ -27,10 +27,11 @@ type sshConn struct {
 
 	// The resident shell of a kept connection (ssh_resident.go); resMu
 	// also makes it serve one script at a time.
-	resMu     sync.Mutex
-	keepShell bool
-	res       *sshResident
-	resClosed bool
+	resMu      sync.Mutex
+	keepShell  bool
+	res        *sshResident
+	resClosed  bool
+	resRefused bool // a resident shell ended before its first round
 
 	closeOnce sync.Once
 	closeErr  error

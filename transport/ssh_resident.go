@@ -37,10 +37,14 @@ import (
 // shell that ended on its own (killed on the host, a syntax error in a
 // body) is noticed as the end of its output; the round then runs in a
 // session of its own, as without KeepShell (a read-only script may run
-// twice), and the next round starts a new shell. Scripts with data,
-// scripts that change the host, and every script run through sudo (whose
-// password and env_reset a long-lived shell would have to carry) run in
-// sessions of their own as before.
+// twice), and the next round starts a new shell. A shell that ended
+// before it finished its first round (sudo -n refused, no sh) is not
+// started again on this connection. With Sudo and no SudoPassword the
+// shell is "sudo -n -- sh -s", and each round gets $SSH_CONNECTION back
+// from the wrapper's argument (sudo's env_reset drops it). Scripts with
+// data, scripts that change the host, and every script when a
+// SudoPassword is set (it would have to stay in a long-lived shell's
+// input) run in sessions of their own as before.
 type sshResident struct {
 	sess   *ssh.Session
 	stdin  io.WriteCloser
@@ -48,6 +52,7 @@ type sshResident struct {
 	errs   residentStream
 	wake   chan struct{} // a stream has new bytes or ended
 	pid    int           // from the wrapper's marker; 0 until read
+	rounds int           // rounds it finished
 	closed bool
 }
 
@@ -68,7 +73,7 @@ func (c *sshConn) KeepShell() {
 
 // residentFor reports whether s can run in the resident shell.
 func (c *sshConn) residentFor(s Script) bool {
-	return s.ReadOnly && len(s.Stdin) == 0 && !c.cfg.Sudo
+	return s.ReadOnly && len(s.Stdin) == 0 && (!c.cfg.Sudo || c.cfg.SudoPassword == "")
 }
 
 // runResident runs s in the resident shell, starting one if there is
@@ -80,7 +85,7 @@ func (c *sshConn) runResident(ctx context.Context, s Script, timeout time.Durati
 		return Result{}, false, nil
 	}
 	defer c.resMu.Unlock()
-	if !c.keepShell || c.resClosed {
+	if !c.keepShell || c.resClosed || c.resRefused {
 		return Result{}, false, nil
 	}
 	if c.res == nil {
@@ -93,9 +98,15 @@ func (c *sshConn) runResident(ctx context.Context, s Script, timeout time.Durati
 	r := c.res
 	res, ended, err := r.round(ctx, s.Body, timeout, c.killScript, c.tooMuchOutput)
 	if ended || err != nil {
-		// The shell ended or was ended: the next round starts another.
+		// The shell ended or was ended: the next round starts another,
+		// unless this one never served a round.
+		if ended && r.rounds == 0 {
+			c.resRefused = true
+		}
 		r.close()
 		c.res = nil
+	} else {
+		r.rounds++
 	}
 	if ended {
 		return Result{}, false, nil
@@ -128,7 +139,11 @@ func (c *sshConn) startResident() (*sshResident, error) {
 		return nil, err
 	}
 	r.stdin = in
-	if err := sess.Start(sshWrapStdin()); err != nil {
+	cmd := sshWrapStdin()
+	if c.cfg.Sudo {
+		cmd = sshWrapStdinSudo()
+	}
+	if err := sess.Start(cmd); err != nil {
 		sess.Close()
 		return nil, err
 	}
@@ -192,9 +207,17 @@ func (st *residentStream) snapshot() []byte {
 	return bytes.Clone(st.buf)
 }
 
+// sshWrapStdinSudo is sshWrapStdin through sudo -n, which must not need
+// a password; the login shell's $SSH_CONNECTION becomes the root shell's
+// $2 (residentRound restores it).
+func sshWrapStdinSudo() string {
+	return "printf '" + sshPIDMarker + "%s\\n' \"$$\" >&2\n" +
+		"exec sudo -n -- sh -s " + sshScriptTag + " \"$SSH_CONNECTION\"\n"
+}
+
 // residentRound is the text the resident shell reads for one script.
 func residentRound(body, nonce string) string {
-	return "(\n" + body + "\n) </dev/null\n" +
+	return "(\n[ -n \"${SSH_CONNECTION-}\" ] || SSH_CONNECTION=${2-}\nexport SSH_CONNECTION\n" + body + "\n) </dev/null\n" +
 		"printf '\\n%s %s\\n' '" + nonce + "' \"$?\"\n" +
 		"printf '\\n%s\\n' '" + nonce + "-err' >&2\n"
 }

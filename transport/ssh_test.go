@@ -384,16 +384,19 @@ func TestSSHAgentThenIdentityFiles(t *testing.T) {
 	}
 }
 
-// testUser creates a user with a password in group sudo, and removes it
-// (and sudo's records of it) in cleanup. It skips without useradd or sudo.
-func sshTestUser(t *testing.T) (user, password string) {
+// sshTestUser creates a user with a password in group sudo on a lab host:
+// in the host's own /etc (the upper layer of its overlay, docs/lab.md),
+// never this machine's, so nothing needs removing but the lab. It skips
+// without useradd, chpasswd or sudo.
+func sshTestUser(t *testing.T, l *lab.Lab, host string) (user, password string) {
 	t.Helper()
-	for _, tool := range []string{"useradd", "userdel", "chpasswd", "sudo", "getent"} {
+	for _, tool := range []string{"useradd", "chpasswd", "sudo", "getent"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("needs %s (apt-get install sudo): %v", tool, err)
 		}
 	}
-	if err := exec.Command("getent", "group", "sudo").Run(); err != nil {
+	ctx := context.Background()
+	if _, err := l.Exec(ctx, host, nil, "getent", "group", "sudo"); err != nil {
 		t.Skip("needs the group sudo (apt-get install sudo)")
 	}
 	b := make([]byte, 4)
@@ -402,20 +405,15 @@ func sshTestUser(t *testing.T) (user, password string) {
 	b = make([]byte, 12)
 	rand.Read(b)
 	password = "P'w \"" + hex.EncodeToString(b) + "\\$x"
-	if out, err := exec.Command("useradd", "-M", "-N", "-d", "/", "-s", "/bin/sh", "-G", "sudo", user).CombinedOutput(); err != nil {
+	if out, err := l.Exec(ctx, host, nil, "useradd", "-M", "-N", "-d", "/", "-s", "/bin/sh", "-G", "sudo", user); err != nil {
 		t.Fatalf("useradd: %v: %s", err, out)
 	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("userdel", user).CombinedOutput(); err != nil {
-			t.Errorf("userdel %s: %v: %s", user, err, out)
-		}
-		os.Remove("/var/lib/sudo/lectured/" + user)
-		os.Remove("/run/sudo/ts/" + user)
-	})
-	cmd := exec.Command("chpasswd")
-	cmd.Stdin = strings.NewReader(user + ":" + password + "\n")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := l.Exec(ctx, host, []byte(user+":"+password+"\n"), "chpasswd"); err != nil {
 		t.Fatalf("chpasswd: %v: %s", err, out)
+	}
+	// The user is the host's alone: this machine does not know it.
+	if err := exec.Command("getent", "passwd", user).Run(); err == nil {
+		t.Fatalf("user %s reached this machine's /etc/passwd", user)
 	}
 	return user, password
 }
@@ -425,8 +423,8 @@ func TestSSHPasswordAndSudo(t *testing.T) {
 	if err := lab.Available(); err != nil {
 		t.Skipf("no lab: %v", err)
 	}
-	user, password := sshTestUser(t)
 	l := lab.UpForTest(t, lab.Options{Linux: 1, PasswordAuth: true})
+	user, password := sshTestUser(t, l, "lnx01")
 	base := labSSH(l, "lnx01")
 	base.User = user
 	base.PrivateKeyPath = ""
@@ -477,7 +475,10 @@ func TestSSHPasswordAndSudo(t *testing.T) {
 		if string(res.Stdout) != "empty\n" {
 			t.Errorf("stdout %q, want %q", res.Stdout, "empty\n")
 		}
-		left, _ := exec.Command("sh", "-c", "find /tmp -maxdepth 1 -user "+user).Output()
+		left, err := l.Exec(context.Background(), "lnx01", nil, "find", "/tmp", "-maxdepth", "1", "-user", user)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if len(bytes.TrimSpace(left)) > 0 {
 			t.Errorf("temporary files left: %s", left)
 		}
@@ -532,6 +533,42 @@ func TestSSHPasswordAndSudo(t *testing.T) {
 		var se *SudoError
 		if !errors.As(err, &se) || !strings.Contains(se.Msg, "password") {
 			t.Errorf("got %v, want a *SudoError saying a password is required", err)
+		}
+		// A kept connection's resident shell cannot start either (sudo -n
+		// refuses): each read-only script still reports sudo's refusal.
+		c := dialSSHTest(t, cfg)
+		c.(keepShell).KeepShell()
+		for i := 0; i < 2; i++ {
+			_, err := c.Run(context.Background(), Script{Body: "id -u", ReadOnly: true})
+			if !errors.As(err, &se) || !strings.Contains(se.Msg, "password") {
+				t.Errorf("read-only script %d after KeepShell: got %v, want a *SudoError", i+1, err)
+			}
+		}
+	})
+	// Last: the user may now sudo without a password (the host's own
+	// sudoers.d). A kept connection's read-only scripts then run as root
+	// in one resident "sudo -n sh -s", each with the session's
+	// $SSH_CONNECTION.
+	t.Run("sudo -n resident shell", func(t *testing.T) {
+		if out, err := l.Exec(context.Background(), "lnx01", []byte(user+" ALL=(ALL:ALL) NOPASSWD: ALL\n"), "sh", "-c", "umask 337; cat >/etc/sudoers.d/"+user); err != nil {
+			t.Fatalf("sudoers.d: %v: %s", err, out)
+		}
+		cfg := base
+		cfg.Sudo = true
+		c := dialSSHTest(t, cfg)
+		c.(keepShell).KeepShell()
+		var first string
+		for i := 0; i < 3; i++ {
+			got, _ := runRO(t, c, "echo \"$(id -u) $$ ${SSH_CONNECTION%% *}\"")
+			f := strings.Fields(got)
+			if len(f) != 3 || f[0] != "0" || f[2] != l.Controller.String() {
+				t.Fatalf("round %d printed %q, want uid 0, a pid and the controller %s", i+1, got, l.Controller)
+			}
+			if i == 0 {
+				first = f[1]
+			} else if f[1] != first {
+				t.Errorf("round %d ran in shell %s, the first in %s", i+1, f[1], first)
+			}
 		}
 	})
 }
