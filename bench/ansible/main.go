@@ -52,9 +52,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fl := flag.NewFlagSet("ansible", flag.ContinueOnError)
 	bin := fl.String("portwarden", "bin/portwarden", "the portwarden binary")
 	sizes := fl.String("sizes", "20 50", "lab sizes (Linux hosts), separated by spaces or commas")
+	extra := fl.Int("extra-sources", 0, "add this many unmanaged backup servers (scattered addresses) to each lab's inventory, for both tools: every host gets 3 more rules per server, toward the issue's comparison (53 per host)")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
+	if *extra < 0 || *extra > 120 {
+		return fmt.Errorf("--extra-sources %d: want 0-120", *extra)
+	}
+	extraSources = *extra
 	exe, err := benchlab.Binary(*bin)
 	if err != nil {
 		return err
@@ -105,6 +110,37 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return errors.Join(errs...)
 }
 
+// extraSources is --extra-sources.
+var extraSources int
+
+// inventory is the lab's inventory, with --extra-sources' network added
+// (written beside the lab) when there is one.
+func inventory(l *lab.Lab, dir string) (string, error) {
+	if extraSources == 0 {
+		return l.InventoryPath(), nil
+	}
+	b, err := os.ReadFile(l.InventoryPath())
+	if err != nil {
+		return "", err
+	}
+	b = append(b, extraHosts(extraSources)...)
+	path := filepath.Join(dir, "inventory.hcl")
+	return path, os.WriteFile(path, b, 0o644)
+}
+
+// extraHosts are n unmanaged backup servers at every other address of
+// 203.0.113.0/24 (TEST-NET-3; no two aggregate into one prefix, so each
+// is a source of its own for both tools): every Linux host's backup
+// server rules (SSH, the data movers' range, 6162) get n more sources.
+func extraHosts(n int) string {
+	var b strings.Builder
+	b.WriteString("\n# bench/ansible --extra-sources\n")
+	for i := range n {
+		fmt.Fprintf(&b, "host \"bench_vbr%02d\" {\n  address = \"203.0.113.%d\"\n  os      = \"windows\"\n  roles   = [\"backup_server\"]\n  managed = false\n}\n", i+1, 1+2*i)
+	}
+	return b.String()
+}
+
 // withLab runs fn on a fresh lab of r.hosts Linux hosts and takes it down.
 func withLab(ctx context.Context, n int, fn func(l *lab.Lab, dir string) error) error {
 	dir, err := os.MkdirTemp("", fmt.Sprintf("portwarden-ansible-%d-", n))
@@ -126,7 +162,11 @@ func withLab(ctx context.Context, n int, fn func(l *lab.Lab, dir string) error) 
 }
 
 func measurePortwarden(ctx context.Context, exe string, r *result) error {
-	return withLab(ctx, r.hosts, func(l *lab.Lab, _ string) error {
+	return withLab(ctx, r.hosts, func(l *lab.Lab, dir string) error {
+		invPath, err := inventory(l, dir)
+		if err != nil {
+			return err
+		}
 		// The floor at the parallelism portwarden itself uses.
 		parallel, err := benchlab.DefaultParallel(ctx, exe)
 		if err != nil {
@@ -137,7 +177,7 @@ func measurePortwarden(ctx context.Context, exe string, r *result) error {
 			return fmt.Errorf("floor: %w", err)
 		}
 		r.floor = floor
-		inv := []string{"--inventory", l.InventoryPath(), "--progress", "none"}
+		inv := []string{"--inventory", invPath, "--progress", "none"}
 		conv, err := benchlab.Exec(ctx, nil, append([]string{exe, "apply", "--auto-approve"}, inv...)...)
 		if err != nil {
 			return err
@@ -160,7 +200,11 @@ func measurePortwarden(ctx context.Context, exe string, r *result) error {
 
 func measureAnsible(ctx context.Context, exe string, r *result) error {
 	return withLab(ctx, r.hosts, func(l *lab.Lab, dir string) error {
-		rules, err := benchlab.Exec(ctx, nil, exe, "rules", "--inventory", l.InventoryPath(), "--format", "json")
+		invPath, err := inventory(l, dir)
+		if err != nil {
+			return err
+		}
+		rules, err := benchlab.Exec(ctx, nil, exe, "rules", "--inventory", invPath, "--format", "json")
 		if err != nil {
 			return err
 		}
