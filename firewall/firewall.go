@@ -77,6 +77,12 @@ type Script struct {
 	// script) and every program it starts ends by itself: over SSH it
 	// runs without the host-side timeout process (see transport.Script).
 	ReadOnly bool
+	// Bounded says every program the script starts ends by itself within
+	// seconds and it takes no lock (the confirm and the revert-now of an
+	// armed revert: mv, kill, the saved restore's nft -f): it changes the
+	// host, so it is not ReadOnly, but like a read-only script it runs
+	// without the host-side timeout process.
+	Bounded bool
 }
 
 // Backend is a host firewall implementation.

@@ -401,12 +401,12 @@ type linuxConfirmer struct{ root string }
 
 func (c linuxConfirmer) Confirm(id string) (Script, error) {
 	b, err := linuxConfirmBody(c.root, id, false)
-	return Script{Shell: "sh", Body: b}, err
+	return Script{Shell: "sh", Body: b, Bounded: true}, err
 }
 
 func (c linuxConfirmer) RevertNow(id string) (Script, error) {
 	b, err := linuxConfirmBody(c.root, id, true)
-	return Script{Shell: "sh", Body: b}, err
+	return Script{Shell: "sh", Body: b, Bounded: true}, err
 }
 
 // linuxApplyHead begins every Linux backend's apply section: the status the

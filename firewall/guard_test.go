@@ -50,6 +50,30 @@ func TestConfirmScriptRejectsForeignIDs(t *testing.T) {
 	}
 }
 
+// TestConfirmScriptsBounded: the confirm and revert-now change the host
+// (not ReadOnly: never a resident shell, never "sh -s") but start only
+// programs that end by themselves, so they run without the host-side
+// timeout process; an apply script does not.
+func TestConfirmScriptsBounded(t *testing.T) {
+	c := linuxConfirmer{}
+	for name, f := range map[string]func(string) (Script, error){"Confirm": c.Confirm, "RevertNow": c.RevertNow} {
+		s, err := f("apply.AbC12345")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.Bounded || s.ReadOnly {
+			t.Errorf("%s: Bounded %v ReadOnly %v, want Bounded and not ReadOnly", name, s.Bounded, s.ReadOnly)
+		}
+	}
+	s, err := nftBackend().Apply(loadFacts(t, "empty"), Desired{Mode: rule.Additive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Bounded || s.ReadOnly {
+		t.Errorf("an apply script is Bounded %v ReadOnly %v", s.Bounded, s.ReadOnly)
+	}
+}
+
 // guardCase sets up one backend on a hardened host (a foreign ruleset
 // that drops, so jumps are saved and restored too).
 type guardCase struct {

@@ -133,7 +133,7 @@ func (c *sshConn) Run(ctx context.Context, s Script) (Result, error) {
 	if s.ReadOnly && len(s.Stdin) == 0 && !c.cfg.Sudo {
 		cmd, stdin = sshWrapStdin(), []byte(s.Body)
 	} else {
-		cmd, stdin, err = c.command(sshWrap(s.Body, timeout, !s.ReadOnly), s.Stdin)
+		cmd, stdin, err = c.command(sshWrap(s.Body, timeout, !s.ReadOnly && !s.Bounded), s.Stdin)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("running script on %s: %w", c.name, err)

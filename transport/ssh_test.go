@@ -766,13 +766,14 @@ func TestSSHReadOnlyScript(t *testing.T) {
 	for _, tc := range []struct {
 		readOnly bool
 		want     string
-	}{{false, "timeout"}, {true, "sshd"}} {
-		res, err := c.Run(context.Background(), Script{Body: parent, ReadOnly: tc.readOnly})
+		bounded  bool
+	}{{false, "timeout", false}, {true, "sshd", false}, {false, "sshd", true}} {
+		res, err := c.Run(context.Background(), Script{Body: parent, ReadOnly: tc.readOnly, Bounded: tc.bounded})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := strings.TrimSpace(string(res.Stdout)); got != tc.want {
-			t.Errorf("ReadOnly %v: the script's parent is %q, want %q", tc.readOnly, got, tc.want)
+			t.Errorf("ReadOnly %v, Bounded %v: the script's parent is %q, want %q", tc.readOnly, tc.bounded, got, tc.want)
 		}
 	}
 

@@ -59,6 +59,11 @@ type Script struct {
 	// command, which the shell reads whole before it runs any of it, or
 	// give the programs it starts another standard input.
 	ReadOnly bool
+	// Bounded scripts change the host, but every program they start ends
+	// by itself within seconds and they take no lock (a confirm): over SSH
+	// they too run without GNU timeout around them (a fork and an exec
+	// less), on the command line like any script that is not ReadOnly.
+	Bounded bool
 }
 
 // Result is what a script printed and how it exited.
