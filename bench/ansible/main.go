@@ -12,7 +12,12 @@
 // has them installed but inactive (ufw ENABLED=no, no firewalld running),
 // like a stock RHEL or Ubuntu server: the benchmark reports which.
 //
+// --extra-sources N adds N unmanaged backup servers to both tools'
+// inventory (3 sources more per host and server: the issue compared at 53
+// rules per host; the lab's own inventory gives 3-20).
+//
 //	go run ./bench/ansible --portwarden bin/portwarden --sizes "20 50"
+//	go run ./bench/ansible --portwarden bin/portwarden --sizes 50 --extra-sources 16
 package main
 
 import (
@@ -113,9 +118,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 // extraSources is --extra-sources.
 var extraSources int
 
-// inventory is the lab's inventory, with --extra-sources' network added
+// inventoryFile is the lab's inventory, with --extra-sources' backup servers added
 // (written beside the lab) when there is one.
-func inventory(l *lab.Lab, dir string) (string, error) {
+func inventoryFile(l *lab.Lab, dir string) (string, error) {
 	if extraSources == 0 {
 		return l.InventoryPath(), nil
 	}
@@ -163,7 +168,7 @@ func withLab(ctx context.Context, n int, fn func(l *lab.Lab, dir string) error) 
 
 func measurePortwarden(ctx context.Context, exe string, r *result) error {
 	return withLab(ctx, r.hosts, func(l *lab.Lab, dir string) error {
-		invPath, err := inventory(l, dir)
+		invPath, err := inventoryFile(l, dir)
 		if err != nil {
 			return err
 		}
@@ -200,7 +205,7 @@ func measurePortwarden(ctx context.Context, exe string, r *result) error {
 
 func measureAnsible(ctx context.Context, exe string, r *result) error {
 	return withLab(ctx, r.hosts, func(l *lab.Lab, dir string) error {
-		invPath, err := inventory(l, dir)
+		invPath, err := inventoryFile(l, dir)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,10 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/portwarden/portwarden/inventory"
+	"github.com/portwarden/portwarden/orchestrator"
+	"github.com/portwarden/portwarden/policies"
 )
 
 const rulesJSON = `{"format_version":"1","hosts":[
@@ -77,5 +81,48 @@ lnx03                      : ok=0    changed=0    unreachable=1    failed=0    s
 	}
 	if _, _, err := recap([]byte("ERROR! no playbook")); err == nil {
 		t.Error("no recap: no error")
+	}
+}
+
+// TestExtraHosts: --extra-sources' backup servers load into a lab-like
+// inventory and give a Linux host three more sources per server, none
+// aggregated with another.
+func TestExtraHosts(t *testing.T) {
+	pol, diags := policies.LoadBuiltin()
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	const base = `host "lnx01" {
+  address = "198.18.7.10"
+  os      = "linux"
+  roles   = ["backup_repository"]
+  mode    = "additive"
+}
+host "vbr" {
+  address = "198.18.7.1"
+  os      = "windows"
+  roles   = ["backup_server", "console"]
+  managed = false
+}
+`
+	sources := func(src string) int {
+		t.Helper()
+		inv, diags := inventory.Parse([]byte(src), "lab.hcl", pol)
+		if diags.HasErrors() {
+			t.Fatalf("%s\n%s", diags, src)
+		}
+		hrs, err := orchestrator.Compute(inv, pol, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range hrs[0].Rules {
+			n += len(r.Sources)
+		}
+		return n
+	}
+	before, after := sources(base), sources(base+extraHosts(5))
+	if after != before+3*5 {
+		t.Errorf("5 extra backup servers: %d sources on lnx01, want %d + 15", after, before)
 	}
 }
