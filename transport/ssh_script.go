@@ -105,6 +105,18 @@ func (c *sshConn) command(body string, data []byte) (cmd string, stdin []byte, e
 	return cmd, stdin, nil
 }
 
+// scriptCommand is the command line and stdin of s in a session of its
+// own: a read-only script without data or sudo goes to "sh -s" on
+// standard input (sshWrapStdin); every other script is wrapped (sshWrap,
+// with GNU timeout unless it is ReadOnly or Bounded) and sent as command
+// picks for the connection's sudo mode.
+func (c *sshConn) scriptCommand(s Script, timeout time.Duration) (cmd string, stdin []byte, err error) {
+	if s.ReadOnly && len(s.Stdin) == 0 && !c.cfg.Sudo {
+		return sshWrapStdin(), []byte(s.Body), nil
+	}
+	return c.command(sshWrap(s.Body, timeout, !s.ReadOnly && !s.Bounded), s.Stdin)
+}
+
 // Run runs one script (Shell "sh") in one SSH session of the connection,
 // as root or, with Sudo, through sudo; see command for how the body and
 // Stdin reach the script, and sshWrap for the remote timeout. When ctx ends
@@ -127,14 +139,7 @@ func (c *sshConn) Run(ctx context.Context, s Script) (Result, error) {
 			return res, nil
 		}
 	}
-	var cmd string
-	var stdin []byte
-	var err error
-	if s.ReadOnly && len(s.Stdin) == 0 && !c.cfg.Sudo {
-		cmd, stdin = sshWrapStdin(), []byte(s.Body)
-	} else {
-		cmd, stdin, err = c.command(sshWrap(s.Body, timeout, !s.ReadOnly && !s.Bounded), s.Stdin)
-	}
+	cmd, stdin, err := c.scriptCommand(s, timeout)
 	if err != nil {
 		return Result{}, fmt.Errorf("running script on %s: %w", c.name, err)
 	}
