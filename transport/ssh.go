@@ -217,10 +217,12 @@ func (c *sshConn) LocalAddr() netip.Addr { return c.local }
 // Close closes the connection and the bastion's.
 func (c *sshConn) Close() error {
 	c.closeOnce.Do(func() {
-		c.closeResident()
+		// The client first: a round in the resident shell then sees its
+		// output end and returns, so closeResident does not wait for it.
 		if c.client != nil {
 			c.closeErr = c.client.Close()
 		}
+		c.closeResident()
 		c.dropJump()
 		if errors.Is(c.closeErr, net.ErrClosed) {
 			c.closeErr = nil

@@ -141,6 +141,28 @@ func TestSSHResidentShellEnds(t *testing.T) {
 	}
 
 	runRO(t, c, "true")
+	// Close in the middle of a round: the round ends with an error at
+	// once (its output ends with the session), not at its timeout; the
+	// shell ends once its script does.
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Run(context.Background(), Script{Body: "sleep 36.25", ReadOnly: true, Timeout: time.Minute})
+		errc <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
 	c.Close()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Error("a round cut by Close reported success")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a round in the resident shell outlived Close by 10s")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close and the cut round took %s", d)
+	}
+	runSSHTest(t, check, "pkill -f '^sleep 36.25$' || :", nil)
 	waitProcessesGone(t, check, `^sh -s `+sshScriptTag+` $`, 5*time.Second, "the resident shell after Close")
 }
