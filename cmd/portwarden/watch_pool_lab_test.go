@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -31,6 +32,35 @@ func cutSSHSessions(t *testing.T, l *lab.Lab, name string) int {
 		}
 	}
 	return n
+}
+
+// residentShells are the pids of a lab host's resident shells (see
+// transport's KeepShell): "sh -s portwarden-script" whose parent is one
+// of the host's sshd processes. A facts round's subshells have the same
+// command line but the shell as their parent.
+func residentShells(t *testing.T, l *lab.Lab, name string) []int {
+	t.Helper()
+	h, _ := l.Host(name)
+	var out []int
+	for _, pid := range descendants(h.PID, "sh") {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || string(cmdline) != "sh\x00-s\x00portwarden-script\x00" {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		comm, _ := os.ReadFile("/proc/" + f[1] + "/comm")
+		if strings.TrimSpace(string(comm)) == "sshd" {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 // watchHTTP starts watch (startWatch) with a JSON log and its HTTP
@@ -88,6 +118,20 @@ func TestWatchReusesConnections(t *testing.T) {
 			t.Errorf("%s: %d new SSH logins in two no-op rounds, want 0 (connections reused)", h, n-logins[h])
 		}
 	}
+	// The warm rounds' facts ran in one resident shell per host, the same
+	// one round after round.
+	shells := map[string][]int{}
+	for _, h := range hosts {
+		if shells[h] = residentShells(t, l, h); len(shells[h]) != 1 {
+			t.Errorf("%s: resident shells %v after warm rounds, want one", h, shells[h])
+		}
+	}
+	rounds(1, "one more no-op round")
+	for _, h := range hosts {
+		if got := residentShells(t, l, h); fmt.Sprint(got) != fmt.Sprint(shells[h]) {
+			t.Errorf("%s: resident shells %v after one more round, were %v", h, got, shells[h])
+		}
+	}
 	m = eventually(t, base, 10*time.Second, "a round", func(string) bool { return true })
 	if d, _ := metricValue(m, "portwarden_connections_dialed_total"); d != dialed {
 		t.Errorf("connections dialed went from %v to %v over no-op rounds", dialed, d)
@@ -119,5 +163,19 @@ func TestWatchReusesConnections(t *testing.T) {
 	if v, _ := metricValue(m, "portwarden_connections_dead_total"); v > 1 {
 		t.Errorf("portwarden_connections_dead_total = %v after one cut, want at most 1", v)
 	}
+	// lnx02's new connection has a resident shell of its own again; when
+	// watch ends, no host keeps one.
+	if got := residentShells(t, l, "lnx02"); len(got) != 1 || fmt.Sprint(got) == fmt.Sprint(shells["lnx02"]) {
+		t.Errorf("lnx02: resident shells %v after the reconnect (before: %v), want one new", got, shells["lnx02"])
+	}
 	p.stop(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for _, h := range hosts {
+		for len(residentShells(t, l, h)) > 0 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got := residentShells(t, l, h); len(got) > 0 {
+			t.Errorf("%s: resident shells %v left after watch ended", h, got)
+		}
+	}
 }
