@@ -57,7 +57,10 @@ type Script struct {
 	// sudo, the body travels on standard input to "sh -s" instead of on
 	// the command line (sshWrapStdin): such a body must be one compound
 	// command, which the shell reads whole before it runs any of it, or
-	// give the programs it starts another standard input.
+	// give the programs it starts another standard input. On a connection
+	// asked to KeepShell (watch's pool), such a script runs in the
+	// connection's resident shell instead of a session of its own
+	// (ssh_resident.go).
 	ReadOnly bool
 	// Bounded scripts change the host, but every program they start ends
 	// by itself within seconds and they take no lock (a confirm): over SSH
