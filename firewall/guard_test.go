@@ -476,3 +476,39 @@ func TestGuardRevertDuringSlowApply(t *testing.T) {
 		t.Errorf("the host is not as it was:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
+
+// TestApplyWithoutAwk: where the host has no awk (the split of the
+// apply's standard input needs it), the nftables and iptables applies fail
+// before the lock, say so, and change nothing. The script is run with its
+// awk check pointed at a tool no host has: the lab's hosts all have awk.
+func TestApplyWithoutAwk(t *testing.T) {
+	requireKernel(t, "nft", "iptables", "ip6tables", "flock")
+	for _, tc := range guardCases {
+		t.Run(tc.backend, func(t *testing.T) {
+			t.Parallel()
+			h := newKernelHost(t, tc.backend)
+			h.ns.sh(tc.harden)
+			h.apply(lxDesired(rule.Additive))
+			before := h.owned(tc.backend)
+			noAwk := func(body string) string {
+				if !strings.Contains(body, "pw_has awk;") {
+					t.Fatalf("the %s apply script has no awk check", tc.backend)
+				}
+				return strings.ReplaceAll(body, "pw_has awk;", "pw_has pw-no-such-awk;")
+			}
+			rep, errOut, code := h.runApplyEdited(lxDesired(rule.Enforce), Guard{}, noAwk)
+			if code == 0 || rep.Outcome != OutcomeUnchanged {
+				t.Fatalf("exit %d, report %+v, want a failure that changed nothing; stderr:\n%s", code, rep, errOut)
+			}
+			if !strings.Contains(errOut, "awk is not installed; nothing was changed") {
+				t.Errorf("stderr does not say awk is missing:\n%s", errOut)
+			}
+			if after := h.owned(tc.backend); after != before {
+				t.Errorf("the host changed:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+			if d := h.stateDirs(); len(d) > 0 {
+				t.Errorf("state directories left behind: %v", d)
+			}
+		})
+	}
+}
