@@ -19,7 +19,7 @@ import (
 // It is one session whose "sh -s" stays running and reads script after
 // script from its standard input, each in a subshell of its own:
 //
-//	( BODY ) </dev/null
+//	( SSH_CONNECTION restored if sudo dropped it; BODY ) </dev/null
 //	printf '\nNONCE %s\n' "$?"; printf '\nNONCE-err\n' >&2
 //
 // A round then costs the host the subshell's fork and the script's own
@@ -53,7 +53,6 @@ type sshResident struct {
 	wake   chan struct{} // a stream has new bytes or ended
 	pid    int           // from the wrapper's marker; 0 until read
 	rounds int           // rounds it finished
-	closed bool
 }
 
 type residentStream struct {
@@ -274,23 +273,23 @@ func (r *sshResident) round(ctx context.Context, body string, timeout time.Durat
 		}
 		break
 	}
-	if r.pid == 0 {
-		src := stderr
-		if err != nil {
-			src = r.errs.snapshot()
-		}
-		var pid int
-		if stderr, pid = sshCutMarker(src); pid > 0 {
-			r.pid = pid
-		}
-	}
 	if err != nil {
+		// What the script printed so far.
 		if !gotOut {
 			stdout = r.out.snapshot()
 		}
 		if !gotErr {
-			stderr, _ = sshCutMarker(r.errs.snapshot())
+			stderr = r.errs.snapshot()
 		}
+	}
+	if r.pid == 0 {
+		// The first round's stderr starts with the wrapper's pid marker.
+		var pid int
+		if stderr, pid = sshCutMarker(stderr); pid > 0 {
+			r.pid = pid
+		}
+	}
+	if err != nil {
 		if kill != nil && r.pid > 0 {
 			kill([]byte(sshPIDMarker + strconv.Itoa(r.pid) + "\n"))
 		}
@@ -306,10 +305,6 @@ func (r *sshResident) round(ctx context.Context, body string, timeout time.Durat
 // close ends the shell: its input closes (sh exits at the end of its
 // script), and the session with it.
 func (r *sshResident) close() {
-	if r.closed {
-		return
-	}
-	r.closed = true
 	r.stdin.Close()
 	r.sess.Close()
 }
