@@ -87,6 +87,17 @@ var guardCases = []guardCase{
 	{"iptables", iptablesDrop, "etc/iptables"},
 }
 
+// host is the case's kernel host, hardened, with portwarden's additive
+// rules applied; any armed revert a failed test leaves is reaped.
+func (tc guardCase) host(t *testing.T) *kernelHost {
+	t.Helper()
+	h := newKernelHost(t, tc.backend)
+	reapWatchers(t, h.root)
+	h.ns.sh(tc.harden)
+	h.apply(lxDesired(rule.Additive))
+	return h
+}
+
 // reapWatchers ends, when the test ends, any armed revert a failed test
 // left behind under the test host's root: it would otherwise sleep on
 // past the test and then restore into a deleted namespace.
@@ -213,9 +224,7 @@ func TestGuardRollsBackWhenPersistingFails(t *testing.T) {
 	for _, tc := range guardCases {
 		t.Run(tc.backend, func(t *testing.T) {
 			t.Parallel()
-			h := newKernelHost(t, tc.backend)
-			h.ns.sh(tc.harden)
-			h.apply(lxDesired(rule.Additive))
+			h := tc.host(t)
 			// nftables: the configuration becomes a directory (the new
 			// file is written, then the include fails, so the file must be
 			// put back); iptables: its directory becomes a file.
@@ -309,10 +318,7 @@ func TestGuardCommitConfirmed(t *testing.T) {
 	for _, tc := range guardCases {
 		t.Run(tc.backend, func(t *testing.T) {
 			t.Parallel()
-			h := newKernelHost(t, tc.backend)
-			reapWatchers(t, h.root)
-			h.ns.sh(tc.harden)
-			h.apply(lxDesired(rule.Additive))
+			h := tc.host(t)
 			before := h.owned(tc.backend)
 			conf := linuxConfirmer{root: h.root}
 			guard := Guard{ConfirmTimeout: 3 * time.Second, LockWait: time.Second}
@@ -486,9 +492,7 @@ func TestApplyWithoutAwk(t *testing.T) {
 	for _, tc := range guardCases {
 		t.Run(tc.backend, func(t *testing.T) {
 			t.Parallel()
-			h := newKernelHost(t, tc.backend)
-			h.ns.sh(tc.harden)
-			h.apply(lxDesired(rule.Additive))
+			h := tc.host(t)
 			before := h.owned(tc.backend)
 			noAwk := func(body string) string {
 				if !strings.Contains(body, "pw_has awk;") {
