@@ -44,6 +44,7 @@ func main() { benchlab.Main("ansible", run) }
 // result is one size's measurements.
 type result struct {
 	hosts                    int
+	extra                    int // --extra-sources
 	items, itemsLo, itemsHi  int
 	managers                 string
 	floor                    time.Duration
@@ -64,7 +65,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if *extra < 0 || *extra > 120 {
 		return fmt.Errorf("--extra-sources %d: want 0-120", *extra)
 	}
-	extraSources = *extra
 	exe, err := benchlab.Binary(*bin)
 	if err != nil {
 		return err
@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var results []result
 	var errs []error
 	for _, n := range ns {
-		r := result{hosts: n}
+		r := result{hosts: n, extra: *extra}
 		r.err = errors.Join(measurePortwarden(ctx, exe, &r), measureAnsible(ctx, exe, &r))
 		if r.err != nil {
 			errs = append(errs, fmt.Errorf("%d hosts: %w", n, r.err))
@@ -115,20 +115,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return errors.Join(errs...)
 }
 
-// extraSources is --extra-sources.
-var extraSources int
-
-// inventoryFile is the lab's inventory, with --extra-sources' backup servers added
-// (written beside the lab) when there is one.
-func inventoryFile(l *lab.Lab, dir string) (string, error) {
-	if extraSources == 0 {
+// inventoryFile is the lab's inventory, with extra (--extra-sources)
+// backup servers added, written beside the lab, when extra is not 0.
+func inventoryFile(l *lab.Lab, dir string, extra int) (string, error) {
+	if extra == 0 {
 		return l.InventoryPath(), nil
 	}
 	b, err := os.ReadFile(l.InventoryPath())
 	if err != nil {
 		return "", err
 	}
-	b = append(b, extraHosts(extraSources)...)
+	b = append(b, extraHosts(extra)...)
 	path := filepath.Join(dir, "inventory.hcl")
 	return path, os.WriteFile(path, b, 0o644)
 }
@@ -168,7 +165,7 @@ func withLab(ctx context.Context, n int, fn func(l *lab.Lab, dir string) error) 
 
 func measurePortwarden(ctx context.Context, exe string, r *result) error {
 	return withLab(ctx, r.hosts, func(l *lab.Lab, dir string) error {
-		invPath, err := inventoryFile(l, dir)
+		invPath, err := inventoryFile(l, dir, r.extra)
 		if err != nil {
 			return err
 		}
@@ -205,7 +202,7 @@ func measurePortwarden(ctx context.Context, exe string, r *result) error {
 
 func measureAnsible(ctx context.Context, exe string, r *result) error {
 	return withLab(ctx, r.hosts, func(l *lab.Lab, dir string) error {
-		invPath, err := inventoryFile(l, dir)
+		invPath, err := inventoryFile(l, dir, r.extra)
 		if err != nil {
 			return err
 		}
