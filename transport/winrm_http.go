@@ -103,6 +103,12 @@ func newWinRMTransport(cfg WinRMConfig) (*winrmTransport, error) {
 		if err != nil {
 			return nil, err
 		}
+		if ctx.Err() != nil {
+			// The operation ended while the dial completed (the abort
+			// above runs in a goroutine of its own and may come late).
+			conn.Close()
+			return nil, context.Cause(ctx)
+		}
 		if a := tcpAddr(conn.LocalAddr()); a.IsValid() {
 			t.local.Store(&a)
 		}
@@ -252,6 +258,12 @@ func (t *winrmTransport) Post(_ *winrm.Client, msg *soap.SoapMessage) (string, e
 	body := msg.String()
 	ctx, cancel := t.requestContext(body)
 	defer cancel()
+	// A request that changes the host is not sent once the operation has
+	// ended (it is let finish only once sent): without this check one
+	// made after a cancel could still go out on a kept or fast connection.
+	if op, ok := ctx.Value(abortDialKey{}).(context.Context); ok && op.Err() != nil {
+		return "", context.Cause(op)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(body))
 	if err != nil {
 		return "", err
