@@ -19,7 +19,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build cross deps test test-short lint staticcheck bench bench-go bench-ansible demo demo-down clean
+.PHONY: all build cross deps test test-short lint staticcheck bench bench-go bench-ansible bench-parts demo demo-down clean
 
 all: build
 
@@ -80,6 +80,13 @@ ANSIBLE_DEPS  := ansible
 bench-ansible: deps build
 	./scripts/deps.sh $(ANSIBLE_DEPS)
 	$(GO) run ./bench/ansible --portwarden $(BIN)/portwarden --sizes "$(ANSIBLE_SIZES)" $(BENCH_FLAGS)
+
+# bench-parts splits a lab's machine CPU per host into the floor's parts
+# and portwarden's runs (bench/parts) and prints the least a no-op plan
+# and a commit-confirmed converge can cost against the floor.
+PARTS_HOSTS ?= 100
+bench-parts: deps build
+	$(GO) run ./bench/parts --portwarden $(BIN)/portwarden --hosts $(PARTS_HOSTS) $(BENCH_FLAGS)
 
 demo: deps build
 	./scripts/demo.sh "$(LABDIR)"

@@ -57,6 +57,24 @@ func Binary(path string) (string, error) {
 	return exe, nil
 }
 
+// Prepare checks what a lab benchmark needs before it starts: the
+// portwarden binary at bin (returned as an absolute path), a machine that
+// can run the lab, and the parallelism: parallel, or portwarden's default
+// when it is 0.
+func Prepare(ctx context.Context, bin string, parallel int) (exe string, p int, err error) {
+	if exe, err = Binary(bin); err != nil {
+		return "", 0, err
+	}
+	if err := lab.Available(); err != nil {
+		return "", 0, err
+	}
+	if parallel != 0 {
+		return exe, parallel, nil
+	}
+	p, err = DefaultParallel(ctx, exe)
+	return exe, p, err
+}
+
 // Up builds a lab of n Linux hosts (no firewall manager) in dir and says
 // how long it took.
 func Up(ctx context.Context, dir string, n int) (*lab.Lab, time.Duration, error) {
@@ -80,8 +98,10 @@ type Run struct {
 	// the benchmark process's own peak.
 	MaxRSS   int64
 	ExitCode int
-	Stdout   []byte
-	Stderr   []byte
+	// CPU is the program's user and system time (its children's too).
+	CPU    time.Duration
+	Stdout []byte
+	Stderr []byte
 }
 
 // Exec runs argv with env added to this process's environment and
@@ -104,6 +124,7 @@ func Exec(ctx context.Context, env []string, argv ...string) (Run, error) {
 		return r, fmt.Errorf("running %s: %w", argv[0], err)
 	}
 	r.ExitCode = cmd.ProcessState.ExitCode()
+	r.CPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && r.MaxRSS == 0 {
 		// Gone before its first sample: ru_maxrss, an upper bound.
 		r.MaxRSS = ru.Maxrss * 1024
@@ -155,26 +176,44 @@ func Tail(b []byte, n int) string {
 // to each host over SSH can cost. It returns the wall time and how many
 // hosts failed (with the first error).
 func Floor(ctx context.Context, l *lab.Lab, parallel int) (time.Duration, int, error) {
-	if parallel < 1 {
-		return 0, 0, fmt.Errorf("floor: parallelism %d", parallel)
-	}
-	key, err := os.ReadFile(l.KeyPath())
+	cfg, err := SSHConfig(l)
 	if err != nil {
 		return 0, 0, fmt.Errorf("floor: %w", err)
+	}
+	return EachHost(ctx, l, parallel, func(ctx context.Context, addr string) error {
+		return trueOver(ctx, cfg, addr)
+	})
+}
+
+// SSHConfig is the client configuration of the floor: root with the lab's
+// key, host keys checked against the lab's known_hosts.
+func SSHConfig(l *lab.Lab) (*ssh.ClientConfig, error) {
+	key, err := os.ReadFile(l.KeyPath())
+	if err != nil {
+		return nil, err
 	}
 	signer, err := ssh.ParsePrivateKey(key)
 	if err != nil {
-		return 0, 0, fmt.Errorf("floor: %w", err)
+		return nil, err
 	}
 	hostKeys, err := knownhosts.New(l.KnownHostsPath())
 	if err != nil {
-		return 0, 0, fmt.Errorf("floor: %w", err)
+		return nil, err
 	}
-	cfg := &ssh.ClientConfig{
+	return &ssh.ClientConfig{
 		User:            "root",
 		Auth:            []ssh.AuthMethod{ssh.PublicKeys(signer)},
 		HostKeyCallback: hostKeys,
 		Timeout:         time.Minute,
+	}, nil
+}
+
+// EachHost calls fn with the SSH address of every Linux host of l,
+// parallel hosts at once, and returns the wall time and how many hosts
+// failed (with the first error).
+func EachHost(ctx context.Context, l *lab.Lab, parallel int, fn func(ctx context.Context, addr string) error) (time.Duration, int, error) {
+	if parallel < 1 {
+		return 0, 0, fmt.Errorf("parallelism %d", parallel)
 	}
 	var hosts []lab.Host
 	for _, h := range l.Hosts {
@@ -196,7 +235,7 @@ func Floor(ctx context.Context, l *lab.Lab, parallel int) (time.Duration, int, e
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := trueOver(ctx, cfg, net.JoinHostPort(h.Address.String(), strconv.Itoa(h.Port))); err != nil {
+			if err := fn(ctx, net.JoinHostPort(h.Address.String(), strconv.Itoa(h.Port))); err != nil {
 				mu.Lock()
 				failed++
 				if first == nil {
@@ -211,6 +250,12 @@ func Floor(ctx context.Context, l *lab.Lab, parallel int) (time.Duration, int, e
 }
 
 func trueOver(ctx context.Context, cfg *ssh.ClientConfig, addr string) error {
+	return RunOver(ctx, cfg, addr, "true")
+}
+
+// RunOver logs in to addr and runs each command in a session of its own
+// on that one connection.
+func RunOver(ctx context.Context, cfg *ssh.ClientConfig, addr string, cmds ...string) error {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -223,12 +268,18 @@ func trueOver(ctx context.Context, cfg *ssh.ClientConfig, addr string) error {
 	}
 	client := ssh.NewClient(sc, chans, reqs)
 	defer client.Close()
-	s, err := client.NewSession()
-	if err != nil {
-		return err
+	for _, cmd := range cmds {
+		s, err := client.NewSession()
+		if err != nil {
+			return err
+		}
+		err = s.Run(cmd)
+		s.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", cmd, err)
+		}
 	}
-	defer s.Close()
-	return s.Run("true")
+	return nil
 }
 
 // Ratio is a/b as "1.8×".

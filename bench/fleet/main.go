@@ -77,18 +77,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	exe, err := benchlab.Binary(*bin)
+	exe, p, err := benchlab.Prepare(ctx, *bin, *parallel)
 	if err != nil {
 		return err
-	}
-	if err := lab.Available(); err != nil {
-		return err
-	}
-	p := *parallel
-	if p == 0 {
-		if p, err = benchlab.DefaultParallel(ctx, exe); err != nil {
-			return err
-		}
 	}
 	fmt.Fprintf(stdout, "machine: %s\n", benchlab.Machine())
 	fmt.Fprintf(stdout, "portwarden: %s, --parallel %d (floor at the same parallelism)\n\n", exe, p)
