@@ -50,6 +50,11 @@ func LinuxFactsScriptAt(root string) (Script, error) {
 	if err != nil {
 		return Script{}, err
 	}
+	if r == "" {
+		// Most hosts persist under "/": one body for all of them, not
+		// 16 KB built again per host and run.
+		return LinuxFactsScript, nil
+	}
 	return Script{Shell: "sh", Body: linuxFactsBody(r), ReadOnly: true}, nil
 }
 

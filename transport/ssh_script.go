@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -110,11 +111,13 @@ func (c *sshConn) command(body string, data []byte) (cmd string, stdin []byte, e
 // standard input (sshWrapStdin); every other script is wrapped (sshWrap,
 // with GNU timeout unless it is ReadOnly or Bounded) and sent as command
 // picks for the connection's sudo mode.
-func (c *sshConn) scriptCommand(s Script, timeout time.Duration) (cmd string, stdin []byte, err error) {
+func (c *sshConn) scriptCommand(s Script, timeout time.Duration) (cmd string, stdin io.Reader, err error) {
 	if s.ReadOnly && len(s.Stdin) == 0 && !c.cfg.Sudo {
-		return sshWrapStdin(), []byte(s.Body), nil
+		// The body as it is (a reader, not a copy per run).
+		return sshWrapStdin(), strings.NewReader(s.Body), nil
 	}
-	return c.command(sshWrap(s.Body, timeout, !s.ReadOnly && !s.Bounded), s.Stdin)
+	cmd, data, err := c.command(sshWrap(s.Body, timeout, !s.ReadOnly && !s.Bounded), s.Stdin)
+	return cmd, bytes.NewReader(data), err
 }
 
 // Run runs one script (Shell "sh") in one SSH session of the connection,
@@ -179,7 +182,7 @@ func (c *sshConn) killScript(stderr []byte) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.ConnectTimeout)
 	defer cancel()
-	_, _ = c.runCommand(ctx, cmd, stdin, c.cfg.ConnectTimeout, nil)
+	_, _ = c.runCommand(ctx, cmd, bytes.NewReader(stdin), c.cfg.ConnectTimeout, nil)
 }
 
 // sshCutMarker removes the first pid marker line from stderr and returns the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -33,7 +34,7 @@ func (b *sshBuffer) Bytes() []byte {
 // When ctx or the timeout ends first, it calls kill (if any) with what the
 // command printed on stderr so far, closes the session, and returns the
 // output so far with the cause.
-func (c *sshConn) runCommand(ctx context.Context, cmd string, stdin []byte, timeout time.Duration, kill func(stderr []byte)) (Result, error) {
+func (c *sshConn) runCommand(ctx context.Context, cmd string, stdin io.Reader, timeout time.Duration, kill func(stderr []byte)) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{ExitCode: -1}, err
 	}
@@ -63,9 +64,24 @@ func (c *sshConn) runCommand(ctx context.Context, cmd string, stdin []byte, time
 		sess = s
 		mu.Unlock()
 		defer s.Close()
-		s.Stdin = bytes.NewReader(stdin)
+		// Stdin through StdinPipe: Session.Stdin would copy it through an
+		// io.Pipe with a 32 KB buffer of its own per session.
+		in, err := s.StdinPipe()
+		if err != nil {
+			done <- fmt.Errorf("opening the session's stdin: %w", err)
+			return
+		}
 		s.Stdout, s.Stderr = budget.writer(&stdout), budget.writer(&stderr)
-		done <- s.Run(cmd)
+		if err := s.Start(cmd); err != nil {
+			done <- err
+			return
+		}
+		go func() {
+			// Ends when all is written or the session is closed.
+			_, _ = io.Copy(in, stdin)
+			in.Close()
+		}()
+		done <- s.Wait()
 	}()
 
 	timer := time.NewTimer(timeout)

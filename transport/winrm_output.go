@@ -49,6 +49,35 @@ type budgetWriter struct {
 	dst io.Writer
 }
 
+// copyBufs are the buffers of budgetWriter.ReadFrom. A session's streams
+// hold one each while the command runs, so with hundreds of hosts at once
+// they are small: a read from an SSH channel returns what has arrived.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 8<<10); return &b }}
+
+// ReadFrom copies r through Write with a buffer from a pool: io.Copy,
+// which an SSH session runs for its stdout and its stderr, would otherwise
+// allocate 32 KB for each stream of every session on every host.
+func (w budgetWriter) ReadFrom(r io.Reader) (n int64, err error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	for {
+		nr, rerr := r.Read(*bp)
+		if nr > 0 {
+			nw, werr := w.Write((*bp)[:nr])
+			n += int64(nw)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
 func (w budgetWriter) Write(p []byte) (int, error) {
 	w.b.mu.Lock()
 	if w.b.over || len(p) > w.b.left {
