@@ -358,7 +358,7 @@ pw_kill_watcher() {
 	esac
 	return 0
 }
-pw_section ` + guardSecConfirm + `
+pw_head ` + guardSecConfirm + `
 `
 	if !revertNow {
 		// The last confirmed id stays in one file (a builtin write, never
@@ -413,7 +413,7 @@ func (c linuxConfirmer) RevertNow(id string) (Script, error) {
 // script ends with and pw_fail, which says why in the apply section and on
 // stderr and marks the apply failed.
 const linuxApplyHead = `pw_status=0
-pw_section apply
+pw_head apply
 pw_fail() {
 	echo "$1"
 	echo "portwarden: $1" >&2

@@ -58,27 +58,31 @@ func LinuxFactsScriptAt(root string) (Script, error) {
 	return Script{Shell: "sh", Body: linuxFactsBody(r), ReadOnly: true}, nil
 }
 
-// The whole body is one command substitution printed at the end: the
-// host's shell writes the facts in one go instead of line by line, so sshd
-// sends a few packets instead of one per line (each costs the host and
-// the controller a wake-up, decryption and a window adjust: about 0.8 ms
-// of controller CPU per host per facts round, docs/benchmarks.md), and the
-// shell reads the script whole before it runs any of it, which the
+// The whole body is one brace group, and its sections are collected in
+// $pw_out and printed in one go at the end (pw_section, pw_say; pw_exec
+// prints what is collected before a command's own output): sshd sends a
+// few packets instead of one per line (each costs the host and the
+// controller a wake-up, decryption and a window adjust: about 0.8 ms of
+// controller CPU per host per facts round, docs/benchmarks.md), without
+// the fork a command substitution around the body would cost the host.
+// The shell reads a brace group whole before it runs any of it, which the
 // transport's "sh -s" delivery of read-only scripts needs
-// (transport.Script.ReadOnly). Command substitution drops trailing
-// newlines; the last section ("done", "ok") gets its newline back.
+// (transport.Script.ReadOnly).
 func linuxFactsBody(root string) string {
-	return "pw_all=$(\n" + linuxPrelude(root, false) + linuxFactsSections + "exit 0\n)\n" +
-		"printf '%s\\n' \"$pw_all\"\nexit 0\n"
+	return "{\n" + linuxPrelude(root, false) + linuxFactsSections + "exit 0\n}\n"
 }
 
 // linuxPrelude starts every Linux script: a PATH that has the sbin
 // directories (sudo and non-login shells may lack them), C locale for
 // parsable output, the persist root and paths derived from it, helpers,
 // and with scratch a scratch directory removed on exit ($pw_tmp, empty if
-// it could not be made). pw_run prints a section with a command's standard
-// output (pw_exec: the output without the section's head) and records a
-// failure in pw_errors instead of stopping: the facts script never fails.
+// it could not be made). The facts sections are collected in $pw_out:
+// pw_section starts one, pw_say adds a line, pw_flush prints what is
+// collected; pw_head prints a section's head at once (the apply parts,
+// which print as they go). pw_run adds a section with a command's
+// standard output (pw_exec: the output without the section's head,
+// printed after what is collected so far) and records a failure in
+// pw_errors instead of stopping: the facts script never fails.
 //
 // Every process a script starts costs a host several milliseconds, and a
 // run pays it on every host: the helpers use shell builtins where a tool
@@ -108,12 +112,23 @@ pw_rules4="$PW_ROOT` + iptPersistV4 + `"
 pw_rules6="$PW_ROOT` + iptPersistV6 + `"
 ` + tmp + `pw_errors=
 pw_has() { command -v "$1" >/dev/null 2>&1; }
-pw_section() { printf '\n### portwarden:%s\n' "$1"; }
+pw_out=
+pw_section() { pw_out="$pw_out
+### portwarden:$1
+"; }
+pw_say() { pw_out="$pw_out$1
+"; }
+pw_flush() {
+	printf '%s' "$pw_out"
+	pw_out=
+}
+pw_head() { printf '\n### portwarden:%s\n' "$1"; }
 pw_run() {
 	pw_section "$1"
 	pw_exec "$@"
 }
 pw_exec() {
+	pw_flush
 	pw_name=$1
 	shift
 	{ pw_msg=$("$@" 2>&1 >&3 3>&-); pw_rc=$?; } 3>&1
@@ -149,7 +164,7 @@ pw_fwd_python() {
 pw_yesno() {
 	pw_key=$1
 	shift
-	if "$@" >/dev/null 2>&1; then echo "$pw_key=yes"; else echo "$pw_key=no"; fi
+	if "$@" >/dev/null 2>&1; then pw_say "$pw_key=yes"; else pw_say "$pw_key=no"; fi
 }
 `
 }

@@ -56,8 +56,8 @@ func sshWrap(body string, timeout time.Duration, hostTimeout bool) string {
 // word, and the exec request is small: about a millisecond of host CPU
 // less per script (docs/benchmarks.md, "Host cost per script"). The body
 // must not leave standard input to the programs it starts while sh still
-// reads it: the facts script is one command substitution, which the shell
-// reads whole before it runs any of it.
+// reads it: the facts script is one brace group, which the shell reads
+// whole before it runs any of it.
 func sshWrapStdin() string {
 	return "printf '" + sshPIDMarker + "%s\\n' \"$$\" >&2\n" +
 		"exec sh -s " + sshScriptTag + "\n"

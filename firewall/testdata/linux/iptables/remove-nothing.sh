@@ -17,12 +17,23 @@ if [ -n "$pw_tmp" ]; then
 fi
 pw_errors=
 pw_has() { command -v "$1" >/dev/null 2>&1; }
-pw_section() { printf '\n### portwarden:%s\n' "$1"; }
+pw_out=
+pw_section() { pw_out="$pw_out
+### portwarden:$1
+"; }
+pw_say() { pw_out="$pw_out$1
+"; }
+pw_flush() {
+	printf '%s' "$pw_out"
+	pw_out=
+}
+pw_head() { printf '\n### portwarden:%s\n' "$1"; }
 pw_run() {
 	pw_section "$1"
 	pw_exec "$@"
 }
 pw_exec() {
+	pw_flush
 	pw_name=$1
 	shift
 	{ pw_msg=$("$@" 2>&1 >&3 3>&-); pw_rc=$?; } 3>&1
@@ -285,7 +296,7 @@ pw_fwd_python() {
 pw_yesno() {
 	pw_key=$1
 	shift
-	if "$@" >/dev/null 2>&1; then echo "$pw_key=yes"; else echo "$pw_key=no"; fi
+	if "$@" >/dev/null 2>&1; then pw_say "$pw_key=yes"; else pw_say "$pw_key=no"; fi
 }
 # The frame every Linux apply runs in: lock, saved state, armed revert,
 # rollback when persisting fails (firewall.Guard).
@@ -460,7 +471,7 @@ pw_guard_end() {
 	fi
 }
 pw_status=0
-pw_section apply
+pw_head apply
 pw_fail() {
 	echo "$1"
 	echo "portwarden: $1" >&2
@@ -482,21 +493,30 @@ fi
 [ "$pw_status" = 0 ] && echo "nothing to change"
 echo "outcome=unchanged"
 pw_section session
-printf 'ssh_connection=%s\n' "${SSH_CONNECTION-}"
+pw_say "ssh_connection=${SSH_CONNECTION-}"
 
 pw_section os
 if [ -r /etc/os-release ]; then
 	while IFS= read -r pw_l || [ -n "$pw_l" ]; do
-		case $pw_l in ID=* | ID_LIKE=* | VERSION_ID=*) printf '%s\n' "$pw_l" ;; esac
+		case $pw_l in ID=* | ID_LIKE=* | VERSION_ID=*) pw_say "$pw_l" ;; esac
 	done </etc/os-release
 fi
 
 pw_section tools
+pw_ifs=$IFS
+IFS=:
 for pw_t in nft iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore \
 	iptables-legacy-save iptables-legacy-restore ip6tables-legacy-save ip6tables-legacy-restore \
 	firewall-cmd ufw systemctl netfilter-persistent; do
-	command -v "$pw_t" 2>/dev/null || :
+	for pw_d in $PATH; do
+		case $pw_d in /*) ;; *) continue ;; esac
+		if [ -f "$pw_d/$pw_t" ] && [ -x "$pw_d/$pw_t" ]; then
+			pw_say "$pw_d/$pw_t"
+			break
+		fi
+	done
 done
+IFS=$pw_ifs
 
 pw_variant=
 if pw_has iptables; then
@@ -522,7 +542,7 @@ if pw_has iptables; then
 		*) pw_variant=legacy ;;
 		esac
 	fi
-	echo "iptables_variant=$pw_variant"
+	pw_say "iptables_variant=$pw_variant"
 fi
 
 pw_section services
@@ -533,28 +553,28 @@ pw_section services
 pw_fwd=
 pw_ufw_conf=
 if [ -d /run/systemd/system ] && pw_has systemctl; then
-	echo "systemd=yes"
+	pw_say "systemd=yes"
 	pw_u=
 	while IFS='=' read -r pw_k pw_v; do
 		case $pw_k in
 		Id) pw_u=${pw_v%.service} ;;
 		ActiveState)
-			[ -n "$pw_u" ] && echo "$pw_u=$pw_v"
+			[ -n "$pw_u" ] && pw_say "$pw_u=$pw_v"
 			[ "$pw_u" = firewalld ] && [ "$pw_v" = active ] && pw_fwd=running
 			;;
-		UnitFileState) [ -n "$pw_u" ] && echo "$pw_u.enabled=$pw_v" ;;
+		UnitFileState) [ -n "$pw_u" ] && pw_say "$pw_u.enabled=$pw_v" ;;
 		esac
 	done <<PW_UNITS
 $(systemctl show --property=Id,ActiveState,UnitFileState firewalld.service ufw.service nftables.service netfilter-persistent.service 2>/dev/null)
 PW_UNITS
 else
-	echo "systemd=no"
+	pw_say "systemd=no"
 	for pw_s in firewalld ufw nftables netfilter-persistent; do
 		pw_e=disabled
 		for pw_w in /etc/systemd/system/*.wants/"$pw_s".service; do
 			[ -L "$pw_w" ] && pw_e=enabled
 		done
-		echo "$pw_s.enabled=$pw_e"
+		pw_say "$pw_s.enabled=$pw_e"
 	done
 fi
 if pw_has firewall-cmd && [ -z "$pw_fwd" ]; then
@@ -563,20 +583,20 @@ if pw_has firewall-cmd && [ -z "$pw_fwd" ]; then
 		*"boolean true"*) pw_fwd=running ;;
 		*) pw_fwd=absent ;;
 		esac
-		echo "firewalld.dbus=$pw_fwd"
+		pw_say "firewalld.dbus=$pw_fwd"
 	else
 		pw_p=
 		{ read -r pw_p </run/firewalld.pid; } 2>/dev/null
 		pw_c=
 		[ -n "$pw_p" ] && { read -r pw_c </proc/"$pw_p"/comm; } 2>/dev/null
 		case $pw_c in firewalld*) pw_fwd=running ;; *) pw_fwd=absent ;; esac
-		echo "firewalld.pid=$pw_fwd"
+		pw_say "firewalld.pid=$pw_fwd"
 	fi
 fi
 if [ -r /etc/ufw/ufw.conf ]; then
 	while IFS= read -r pw_l || [ -n "$pw_l" ]; do
 		case $pw_l in ENABLED=*)
-			echo "ufw.conf_$pw_l"
+			pw_say "ufw.conf_$pw_l"
 			pw_ufw_conf=${pw_l#ENABLED=}
 			;;
 		esac
@@ -588,7 +608,10 @@ pw_section nft_ruleset
 if ! pw_has nft; then
 	:
 elif pw_nft=$(nft -j list ruleset 2>/dev/null); then
-	printf '%s\n' "$pw_nft"
+	pw_say "$pw_nft"
+	# Each later line copies what is collected: a large ruleset goes out
+	# now.
+	[ ${#pw_nft} -le 65536 ] || pw_flush
 else
 	pw_nft=
 	pw_exec nft_ruleset nft -j list ruleset
@@ -626,10 +649,10 @@ else
 fi
 
 pw_section persist
-echo "root=${PW_ROOT:-/}"
-echo "nft_file=$pw_nftfile"
+pw_say "root=${PW_ROOT:-/}"
+pw_say "nft_file=$pw_nftfile"
 pw_yesno nft_file_exists test -f "$pw_nftfile"
-echo "nft_conf=$pw_nftconf"
+pw_say "nft_conf=$pw_nftconf"
 pw_yesno nft_conf_exists test -f "$pw_nftconf"
 pw_yesno nft_conf_includes pw_contains "$pw_nftconf" "include \"$pw_nftfile\""
 pw_yesno rules_v4_owned pw_contains "$pw_rules4" PORTWARDEN-INPUT
@@ -641,7 +664,7 @@ pw_yesno rules_v6_exists test -f "$pw_rules6"
 # apply script has it already from the apply ($pw_fwd_out).
 if [ -n "$pw_fwd_out" ]; then
 	pw_section firewalld
-	printf '%s\n' "$pw_fwd_out"
+	pw_say "$pw_fwd_out"
 elif [ "$pw_fwd" = running ]; then
 	pw_fwd_python
 	pw_run firewalld "$pw_fwpy" -c "$pw_fwprog" read
@@ -663,8 +686,9 @@ pw_ufwcat ufw_default /etc/default/ufw
 pw_ufwcat ufw_portwarden /etc/ufw/portwarden.conf
 
 pw_section errors
-printf '%s' "$pw_errors"
+pw_out=$pw_out$pw_errors
 
 pw_section done
-echo ok
+pw_say ok
+pw_flush
 exit "$pw_status"
