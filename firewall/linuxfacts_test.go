@@ -1,6 +1,8 @@
 package firewall
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -259,6 +261,59 @@ func TestLinuxFactsScriptNoTools(t *testing.T) {
 	_, err = Detect(f, "auto", "")
 	if ue, ok := err.(*UnsupportedError); !ok || !strings.Contains(ue.Error(), "neither nft nor iptables") {
 		t.Errorf("Detect without tools: %v, want an *UnsupportedError about missing tools", err)
+	}
+}
+
+// TestLinuxFactsScriptLargeRuleset runs the facts script where nft's
+// listing is larger than what the script collects before writing (64 KB,
+// then it writes the ruleset at once): the output holds every section
+// once, in the parts' order, done last, and the whole ruleset.
+func TestLinuxFactsScriptLargeRuleset(t *testing.T) {
+	requireKernel(t, "nft")
+	t.Parallel()
+	ns := newNS(t)
+	var b strings.Builder
+	b.WriteString("table inet pwbig {\n\tset peers {\n\t\ttype ipv4_addr\n\t\telements = { ")
+	const n = 6000
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "10.%d.%d.1", i/250, i%250)
+	}
+	b.WriteString(" }\n\t}\n}\n")
+	if out, errOut, code := ns.run("nft -f -", []byte(b.String())); code != 0 {
+		t.Fatalf("loading the large set: %s%s", out, errOut)
+	}
+	out, errOut, code := ns.run(LinuxFactsScript.Body, nil)
+	if code != 0 {
+		t.Fatalf("facts script exited %d: %s", code, errOut)
+	}
+	f := ParseFacts(out)
+	nft := f[linuxSecNFT]
+	if len(nft) <= 65536 || !json.Valid([]byte(nft)) {
+		t.Fatalf("nft section: %d bytes, valid JSON %v; want the whole listing, over 64 KB", len(nft), json.Valid([]byte(nft)))
+	}
+	if got := strings.Count(nft, `"10.`); got != n {
+		t.Errorf("nft section lists %d of the set's %d addresses", got, n)
+	}
+	var order []string
+	for line := range strings.Lines(out) {
+		if name, ok := strings.CutPrefix(strings.TrimSpace(line), SectionMarker); ok {
+			order = append(order, name)
+		}
+	}
+	want := []string{linuxSecSession, linuxSecOS, linuxSecTools, linuxSecServices, linuxSecNFT, linuxSecIPT, linuxSecIP6T,
+		linuxSecIPTLegacy, linuxSecIP6Legacy, linuxSecPersist, linuxSecFirewalld,
+		ufwSecRules, ufwSecRules6, ufwSecDefault, ufwSecRecord, linuxSecErrors, linuxSecDone}
+	if diff := cmp.Diff(want, order); diff != "" {
+		t.Errorf("sections (-want +got):\n%s", diff)
+	}
+	if strings.TrimSpace(f[linuxSecDone]) != "ok" {
+		t.Errorf("done section %q", f[linuxSecDone])
+	}
+	if _, err := parseLinuxFacts(f); err != nil {
+		t.Error(err)
 	}
 }
 
