@@ -35,6 +35,7 @@ var allowed = map[string][]string{
 	"bench/benchlab":          {"lab"},
 	"bench/fleet":             {"bench/benchlab", "lab"},
 	"bench/ansible":           {"bench/benchlab", "lab"},
+	"bench/parts":             {"bench/benchlab", "lab"},
 }
 
 type listedPackage struct {
