@@ -112,6 +112,22 @@ pw_rules4="$PW_ROOT` + iptPersistV4 + `"
 pw_rules6="$PW_ROOT` + iptPersistV6 + `"
 ` + tmp + `pw_errors=
 pw_has() { command -v "$1" >/dev/null 2>&1; }
+# pw_which sets pw_w to the first executable file NAME in $PATH's absolute
+# directories, as "command -v" finds a tool, or to "" (test prints nothing,
+# so the facts need no command substitution for a path).
+pw_which() {
+	pw_w=
+	pw_ifs=$IFS
+	IFS=:
+	for pw_d in $PATH; do
+		case $pw_d in /*) ;; *) continue ;; esac
+		if [ -f "$pw_d/$1" ] && [ -x "$pw_d/$1" ]; then
+			pw_w=$pw_d/$1
+			break
+		fi
+	done
+	IFS=$pw_ifs
+}
 pw_out=
 pw_section() { pw_out="$pw_out
 ### portwarden:$1

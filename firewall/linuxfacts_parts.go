@@ -31,23 +31,15 @@ if [ -r /etc/os-release ]; then
 	done </etc/os-release
 fi
 `},
-	// Each tool's path as "command -v" finds it, looked up in $PATH's
-	// absolute directories with test, which prints nothing of its own.
+	// Each tool's path as "command -v" finds it (pw_which, which prints
+	// nothing of its own).
 	{name: linuxSecTools, shell: `pw_section tools
-pw_ifs=$IFS
-IFS=:
 for pw_t in nft iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore \
 	iptables-legacy-save iptables-legacy-restore ip6tables-legacy-save ip6tables-legacy-restore \
 	firewall-cmd ufw systemctl netfilter-persistent; do
-	for pw_d in $PATH; do
-		case $pw_d in /*) ;; *) continue ;; esac
-		if [ -f "$pw_d/$pw_t" ] && [ -x "$pw_d/$pw_t" ]; then
-			pw_say "$pw_d/$pw_t"
-			break
-		fi
-	done
+	pw_which "$pw_t"
+	[ -z "$pw_w" ] || pw_say "$pw_w"
 done
-IFS=$pw_ifs
 `},
 	// The iptables variant is a line of the tools section. iptables is a
 	// link to one of the two multi-call binaries of iptables 1.8 and later:
@@ -55,18 +47,12 @@ IFS=$pw_ifs
 	// "iptables -V" runs only where neither matches (an older iptables).
 	{name: "iptables_variant", iptables: true, shell: `pw_variant=
 if pw_has iptables; then
-	pw_ipt=
-	pw_xnft=
-	pw_xleg=
-	pw_ifs=$IFS
-	IFS=:
-	for pw_d in $PATH; do
-		case $pw_d in /*) ;; *) continue ;; esac
-		[ -z "$pw_ipt" ] && [ -f "$pw_d/iptables" ] && [ -x "$pw_d/iptables" ] && pw_ipt=$pw_d/iptables
-		[ -z "$pw_xnft" ] && [ -f "$pw_d/xtables-nft-multi" ] && pw_xnft=$pw_d/xtables-nft-multi
-		[ -z "$pw_xleg" ] && [ -f "$pw_d/xtables-legacy-multi" ] && pw_xleg=$pw_d/xtables-legacy-multi
-	done
-	IFS=$pw_ifs
+	pw_which iptables
+	pw_ipt=$pw_w
+	pw_which xtables-nft-multi
+	pw_xnft=$pw_w
+	pw_which xtables-legacy-multi
+	pw_xleg=$pw_w
 	if [ -n "$pw_ipt" ] && [ -n "$pw_xnft" ] && [ "$pw_ipt" -ef "$pw_xnft" ]; then
 		pw_variant=nf_tables
 	elif [ -n "$pw_ipt" ] && [ -n "$pw_xleg" ] && [ "$pw_ipt" -ef "$pw_xleg" ]; then

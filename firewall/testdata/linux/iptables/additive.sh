@@ -17,6 +17,22 @@ if [ -n "$pw_tmp" ]; then
 fi
 pw_errors=
 pw_has() { command -v "$1" >/dev/null 2>&1; }
+# pw_which sets pw_w to the first executable file NAME in $PATH's absolute
+# directories, as "command -v" finds a tool, or to "" (test prints nothing,
+# so the facts need no command substitution for a path).
+pw_which() {
+	pw_w=
+	pw_ifs=$IFS
+	IFS=:
+	for pw_d in $PATH; do
+		case $pw_d in /*) ;; *) continue ;; esac
+		if [ -f "$pw_d/$1" ] && [ -x "$pw_d/$1" ]; then
+			pw_w=$pw_d/$1
+			break
+		fi
+	done
+	IFS=$pw_ifs
+}
 pw_out=
 pw_section() { pw_out="$pw_out
 ### portwarden:$1
@@ -536,35 +552,21 @@ if [ -r /etc/os-release ]; then
 fi
 
 pw_section tools
-pw_ifs=$IFS
-IFS=:
 for pw_t in nft iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore \
 	iptables-legacy-save iptables-legacy-restore ip6tables-legacy-save ip6tables-legacy-restore \
 	firewall-cmd ufw systemctl netfilter-persistent; do
-	for pw_d in $PATH; do
-		case $pw_d in /*) ;; *) continue ;; esac
-		if [ -f "$pw_d/$pw_t" ] && [ -x "$pw_d/$pw_t" ]; then
-			pw_say "$pw_d/$pw_t"
-			break
-		fi
-	done
+	pw_which "$pw_t"
+	[ -z "$pw_w" ] || pw_say "$pw_w"
 done
-IFS=$pw_ifs
 
 pw_variant=
 if pw_has iptables; then
-	pw_ipt=
-	pw_xnft=
-	pw_xleg=
-	pw_ifs=$IFS
-	IFS=:
-	for pw_d in $PATH; do
-		case $pw_d in /*) ;; *) continue ;; esac
-		[ -z "$pw_ipt" ] && [ -f "$pw_d/iptables" ] && [ -x "$pw_d/iptables" ] && pw_ipt=$pw_d/iptables
-		[ -z "$pw_xnft" ] && [ -f "$pw_d/xtables-nft-multi" ] && pw_xnft=$pw_d/xtables-nft-multi
-		[ -z "$pw_xleg" ] && [ -f "$pw_d/xtables-legacy-multi" ] && pw_xleg=$pw_d/xtables-legacy-multi
-	done
-	IFS=$pw_ifs
+	pw_which iptables
+	pw_ipt=$pw_w
+	pw_which xtables-nft-multi
+	pw_xnft=$pw_w
+	pw_which xtables-legacy-multi
+	pw_xleg=$pw_w
 	if [ -n "$pw_ipt" ] && [ -n "$pw_xnft" ] && [ "$pw_ipt" -ef "$pw_xnft" ]; then
 		pw_variant=nf_tables
 	elif [ -n "$pw_ipt" ] && [ -n "$pw_xleg" ] && [ "$pw_ipt" -ef "$pw_xleg" ]; then

@@ -17,6 +17,22 @@ if [ -n "$pw_tmp" ]; then
 fi
 pw_errors=
 pw_has() { command -v "$1" >/dev/null 2>&1; }
+# pw_which sets pw_w to the first executable file NAME in $PATH's absolute
+# directories, as "command -v" finds a tool, or to "" (test prints nothing,
+# so the facts need no command substitution for a path).
+pw_which() {
+	pw_w=
+	pw_ifs=$IFS
+	IFS=:
+	for pw_d in $PATH; do
+		case $pw_d in /*) ;; *) continue ;; esac
+		if [ -f "$pw_d/$1" ] && [ -x "$pw_d/$1" ]; then
+			pw_w=$pw_d/$1
+			break
+		fi
+	done
+	IFS=$pw_ifs
+}
 pw_out=
 pw_section() { pw_out="$pw_out
 ### portwarden:$1
@@ -523,20 +539,12 @@ if [ -r /etc/os-release ]; then
 fi
 
 pw_section tools
-pw_ifs=$IFS
-IFS=:
 for pw_t in nft iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore \
 	iptables-legacy-save iptables-legacy-restore ip6tables-legacy-save ip6tables-legacy-restore \
 	firewall-cmd ufw systemctl netfilter-persistent; do
-	for pw_d in $PATH; do
-		case $pw_d in /*) ;; *) continue ;; esac
-		if [ -f "$pw_d/$pw_t" ] && [ -x "$pw_d/$pw_t" ]; then
-			pw_say "$pw_d/$pw_t"
-			break
-		fi
-	done
+	pw_which "$pw_t"
+	[ -z "$pw_w" ] || pw_say "$pw_w"
 done
-IFS=$pw_ifs
 
 pw_section services
 # Cheap questions only: one systemctl for every unit state, firewalld's
