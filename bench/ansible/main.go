@@ -65,14 +65,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if *extra < 0 || *extra > 120 {
 		return fmt.Errorf("--extra-sources %d: want 0-120", *extra)
 	}
-	exe, err := benchlab.Binary(*bin)
-	if err != nil {
-		return err
-	}
 	if _, err := exec.LookPath("ansible-playbook"); err != nil {
 		return fmt.Errorf("needs Debian's ansible package (./scripts/deps.sh ansible): %w", err)
 	}
-	if err := lab.Available(); err != nil {
+	// The floor runs at the parallelism portwarden itself uses.
+	exe, parallel, err := benchlab.Prepare(ctx, *bin, 0)
+	if err != nil {
 		return err
 	}
 	var ns []int
@@ -89,7 +87,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var errs []error
 	for _, n := range ns {
 		r := result{hosts: n, extra: *extra}
-		r.err = errors.Join(measurePortwarden(ctx, exe, &r), measureAnsible(ctx, exe, &r))
+		r.err = errors.Join(measurePortwarden(ctx, exe, parallel, &r), measureAnsible(ctx, exe, &r))
 		if r.err != nil {
 			errs = append(errs, fmt.Errorf("%d hosts: %w", n, r.err))
 		}
@@ -163,16 +161,11 @@ func withLab(ctx context.Context, n int, fn func(l *lab.Lab, dir string) error) 
 	return err
 }
 
-func measurePortwarden(ctx context.Context, exe string, r *result) error {
+func measurePortwarden(ctx context.Context, exe string, parallel int, r *result) error {
 	return withLab(ctx, r.hosts, func(l *lab.Lab, dir string) error {
 		invPath, err := inventoryFile(l, dir, r.extra)
 		if err != nil {
 			return err
-		}
-		// The floor at the parallelism portwarden itself uses.
-		parallel, err := benchlab.DefaultParallel(ctx, exe)
-		if err != nil {
-			return fmt.Errorf("floor: %w", err)
 		}
 		floor, _, err := benchlab.Floor(ctx, l, parallel)
 		if err != nil {

@@ -271,10 +271,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	tw.Flush()
 
-	b := bounds(floor, each1("sessions"), each1("processes"), each1("nft reads"), each1("nft writes"), func() float64 {
-		v, _ := costs["greeting"].perHost(*hosts)
-		return v
-	}())
+	greeting, _ := costs["greeting"].perHost(*hosts)
+	b := bounds(floor, each1("sessions"), each1("processes"), each1("nft reads"), each1("nft writes"), greeting)
 	fmt.Fprintf(stdout, "\none more session %.1f ms, one more process %.1f ms, nft read %.1f ms, nft transaction %.1f ms\n",
 		each1("sessions"), each1("processes"), each1("nft reads"), each1("nft writes"))
 	fmt.Fprintf(stdout, "least a no-op plan can cost: the floor and one nft read = %.1f ms, %.2f× the floor\n", b.noop, b.noop/floor)
